@@ -1,0 +1,133 @@
+"""Every check of the project, one nox session per gate.
+
+`nox` runs the default gates (tests on each Python found, typecheck, lint, docs);
+`nox -l` lists all sessions. Tool versions come from `[dependency-groups]` in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import nox
+
+# dependency_groups() arrived in 2025.02.09, the download_python option in 2025.05.01.
+nox.needs_version = ">=2025.5.1"
+
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "typecheck", "lint", "docs"]
+# Run on whichever of PYTHONS this machine has; nox reports each missing one as skipped.
+nox.options.error_on_missing_interpreters = False
+# Never fetch interpreters from the network: use what is installed.
+nox.options.download_python = "never"
+
+
+def _add_pyenv_interpreters() -> None:
+    """Put pyenv's interpreters for PYTHONS on PATH, ahead of its shims.
+
+    nox looks for `python3.X` on PATH, and a pyenv shim for a version that is installed
+    but not selected (`pyenv global`/`local`) is found first yet fails to run. Putting
+    the real `bin` directories first makes every installed version usable without
+    configuring pyenv; machines without pyenv are unaffected.
+    """
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+    def newest_first(bin_dir: Path) -> tuple[int, ...]:
+        return tuple(-int(part) for part in re.findall(r"\d+", bin_dir.parent.name))
+
+    found = [
+        bin_dir
+        for version in PYTHONS
+        for bin_dir in sorted((root / "versions").glob(f"{version}.*/bin"), key=newest_first)
+        if (bin_dir / f"python{version}").exists()
+    ]
+    if found:
+        path = os.environ.get("PATH", "")
+        os.environ["PATH"] = os.pathsep.join([*map(str, found), *filter(None, [path])])
+
+
+_add_pyenv_interpreters()
+
+
+def _runs(version: str) -> bool:
+    """Whether `pythonX.Y` on PATH runs (a version manager's shim may exist and fail)."""
+    executable = shutil.which(f"python{version}")
+    if executable is None:
+        return False
+    try:
+        return (
+            subprocess.run([executable, "-c", ""], capture_output=True, timeout=30).returncode == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+# The newest Python found runs the single-interpreter gates (mypy checks against
+# `python_version` from pyproject.toml, whatever runs it); None means nox's own Python.
+NEWEST_PYTHON = next((v for v in reversed(PYTHONS) if _runs(v)), None)
+
+
+def _install(session: nox.Session, *groups: str) -> None:
+    """Install the project (not editable: test what users get) and dependency groups."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, *groups))
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the test suite (pass pytest arguments after `--`)."""
+    _install(session, "test")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=NEWEST_PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """Run mypy --strict over src, tests (with tests/type_tests) and this file."""
+    _install(session, "typecheck")
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=NEWEST_PYTHON)
+def lint(session: nox.Session) -> None:
+    """Check lint rules and formatting with ruff."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=NEWEST_PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs, every warning an error (conf.py sets nitpicky)."""
+    _install(session, "docs")
+    # --fresh-env: a warm cache would skip unchanged pages, and with them their warnings.
+    session.run(
+        "sphinx-build", "--fresh-env", "-W", "--keep-going", "-b", "html",
+        "docs", "docs/_build/html", *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(python=NEWEST_PYTHON)
+def demo(session: nox.Session) -> None:
+    """Run the demo: the main job of the README."""
+    _install(session)
+    session.run("python", "-m", "trio_eventsourcing.examples.demo", *session.posargs)
+
+
+@nox.session(python=NEWEST_PYTHON)
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks against bare Trio and the `eventsourcing` package."""
+    _install(session, "test", "bench")
+    session.run("python", "tests/benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=NEWEST_PYTHON)
+def verifytypes(session: nox.Session) -> None:
+    """Check the completeness of the public API's types with pyright."""
+    _install(session)
+    session.install("pyright")
+    session.run("pyright", "--verifytypes", "trio_eventsourcing", "--ignoreexternal")
