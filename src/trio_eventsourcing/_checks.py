@@ -1,0 +1,27 @@
+"""Argument checks shared by the public functions, with messages that name the argument."""
+
+from __future__ import annotations
+
+
+def require_int(argument: str, value: object) -> int:
+    """Return ``value`` if it is an ``int`` (and not a ``bool``), else raise ``TypeError``."""
+    # ``bool`` is an ``int`` subclass, but ``timeout(True)`` is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{argument} must be an int, got {type(value).__name__}: {value!r}")
+    return value
+
+
+def require_positive_int(argument: str, value: object) -> int:
+    """Return ``value`` if it is an ``int`` greater than zero, else raise a clear error."""
+    number = require_int(argument, value)
+    if number <= 0:
+        raise ValueError(f"{argument} must be greater than zero, got {number}")
+    return number
+
+
+def require_non_negative_int(argument: str, value: object) -> int:
+    """Return ``value`` if it is an ``int`` of zero or more, else raise a clear error."""
+    number = require_int(argument, value)
+    if number < 0:
+        raise ValueError(f"{argument} must not be negative, got {number}")
+    return number

@@ -1,0 +1,179 @@
+"""Every error the event-sourcing API reports, as frozen dataclasses.
+
+The tree, as the caller sees it::
+
+    EventSourcingErrorBase            (non-generic base: ``isinstance`` works on all)
+    ├── DomainError(error)            the user's ``handle`` rejected the command
+    ├── EventStoreError(message)      the store failed, or stored data cannot be read
+    ├── NonPositiveArgument()         ``frequency(n)`` / ``timeout(ms)`` with n <= 0
+    ├── EntityNotFound()              the aggregate is still in its empty state
+    ├── TransactionFailed()           the store could not run the transaction
+    ├── TransactionRolledBack()       the transaction was rolled back
+    ├── ActorTimeout(operation, timeout_ms)
+    │                                 an actor did not answer in time
+    ├── ConcurrencyConflict(aggregate_id, expected_sequence, actual_sequence)
+    │                                 another writer committed first, retries exhausted
+    └── CallbackRaised(callback, exception_type, message)
+                                      the user's ``handle`` or ``apply`` raised (a bug)
+
+``EventSourcingError[E]`` is the union of all of them, with ``E`` the domain error type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from typing_extensions import TypeAliasType, final
+
+ErrorT = TypeVar("ErrorT")
+ErrorT_co = TypeVar("ErrorT_co", covariant=True)
+
+
+class EventSourcingErrorBase:
+    """Common base of every :data:`EventSourcingError` variant.
+
+    Example::
+
+        assert isinstance(EntityNotFound(), EventSourcingErrorBase)
+    """
+
+    __slots__ = ()
+
+
+@final
+@dataclass(frozen=True)
+class DomainError(EventSourcingErrorBase, Generic[ErrorT_co]):
+    """The user's ``handle`` returned ``Error(error)``: the command was rejected.
+
+    Nothing was stored and nothing was restarted.
+
+    Example::
+
+        DomainError(InsufficientFunds(balance=10.0))
+    """
+
+    # Generic dataclasses cannot use ``slots=True`` on Python 3.10-3.12.
+    __slots__ = ("error",)
+    error: ErrorT_co
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EventStoreError(EventSourcingErrorBase):
+    """The event store failed; ``message`` says what and where.
+
+    Example::
+
+        EventStoreError("cannot decode event 'Deposited' v1 of 'acc-1' at sequence 3")
+    """
+
+    message: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class NonPositiveArgument(EventSourcingErrorBase):
+    """A count or duration that must be positive was zero or negative."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EntityNotFound(EventSourcingErrorBase):
+    """The aggregate has no events: its state is still the empty state."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TransactionFailed(EventSourcingErrorBase):
+    """The store could not carry out the transaction."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TransactionRolledBack(EventSourcingErrorBase):
+    """The store rolled the transaction back; nothing of it was stored."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ActorTimeout(EventSourcingErrorBase):
+    """An actor did not answer ``operation`` within ``timeout_ms`` milliseconds."""
+
+    operation: str
+    timeout_ms: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ConcurrencyConflict(EventSourcingErrorBase):
+    """Another writer committed to the aggregate first, and every retry met another.
+
+    ``expected_sequence`` is the sequence the command was decided against,
+    ``actual_sequence`` the one the store held when the last retry was refused.
+    """
+
+    aggregate_id: str
+    expected_sequence: int
+    actual_sequence: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CallbackRaised(EventSourcingErrorBase):
+    """The user's ``handle`` or ``apply`` raised an exception: a bug, not a domain error.
+
+    The command committed nothing; the traceback was logged.
+    """
+
+    callback: str
+    exception_type: str
+    message: str
+
+
+EventSourcingError = TypeAliasType(
+    "EventSourcingError",
+    DomainError[ErrorT]
+    | EventStoreError
+    | NonPositiveArgument
+    | EntityNotFound
+    | TransactionFailed
+    | TransactionRolledBack
+    | ActorTimeout
+    | ConcurrencyConflict
+    | CallbackRaised,
+    type_params=(ErrorT,),
+)
+"""Every error an event-sourcing operation can report; ``ErrorT`` is the domain error."""
+
+
+def describe_error(error: EventSourcingErrorBase) -> str:
+    """Return a one-line, human-readable description of an event-sourcing error.
+
+    Example::
+
+        describe_error(ActorTimeout("load_aggregate", 500))
+        # 'actor timeout: load_aggregate did not finish within 500 ms'
+    """
+    if isinstance(error, DomainError):
+        return f"domain error: {error.error!r}"
+    if isinstance(error, EventStoreError):
+        return f"event store error: {error.message}"
+    if isinstance(error, NonPositiveArgument):
+        return "non-positive argument: the value must be greater than zero"
+    if isinstance(error, EntityNotFound):
+        return "entity not found: the aggregate has no events"
+    if isinstance(error, TransactionFailed):
+        return "transaction failed"
+    if isinstance(error, TransactionRolledBack):
+        return "transaction rolled back"
+    if isinstance(error, ActorTimeout):
+        return f"actor timeout: {error.operation} did not finish within {error.timeout_ms} ms"
+    if isinstance(error, ConcurrencyConflict):
+        return (
+            f"concurrency conflict on {error.aggregate_id!r}: expected sequence "
+            f"{error.expected_sequence}, store has {error.actual_sequence}"
+        )
+    if isinstance(error, CallbackRaised):
+        return f"{error.callback} raised {error.exception_type}: {error.message}"
+    return repr(error)

@@ -1,0 +1,81 @@
+"""Actors: a task that folds the messages of its mailbox into a state.
+
+Mirrors Gleam's ``gleam/otp/actor``.
+
+Example::
+
+    from __future__ import annotations
+
+    from dataclasses import dataclass
+
+    import trio
+    from trio_eventsourcing import actor, process
+
+    @dataclass(frozen=True)
+    class Add:
+        amount: int
+
+    @dataclass(frozen=True)
+    class Total:
+        reply_to: process.Subject[int]
+
+    async def handle(total: int, message: Add | Total) -> actor.Next[int]:
+        match message:
+            case Add(amount):
+                return actor.continue_(total + amount)
+            case Total(reply_to):
+                process.send(reply_to, total)
+                return actor.continue_(total)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            started = await actor.new(0).on_message(handle).start(nursery)
+            counter = started.unwrap().data
+            process.send(counter, Add(5))
+            process.send(counter, Add(7))
+            assert await process.call(counter, 1000, Total) == 12
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+"""
+
+from ._actor import ActorStoppedAbnormally as ActorStoppedAbnormally
+from ._actor import Builder as Builder
+from ._actor import Continue as Continue
+from ._actor import Handler as Handler
+from ._actor import Next as Next
+from ._actor import Started as Started
+from ._actor import StartError as StartError
+from ._actor import StartResult as StartResult
+from ._actor import Stop as Stop
+from ._actor import StopAbnormal as StopAbnormal
+from ._actor import continue_ as continue_
+from ._actor import named as named
+from ._actor import new as new
+from ._actor import on_message as on_message
+from ._actor import start as start
+from ._actor import stop as stop
+from ._actor import stop_abnormal as stop_abnormal
+from ._public import publish as _publish
+
+__all__ = [
+    "ActorStoppedAbnormally",
+    "Builder",
+    "Continue",
+    "Handler",
+    "Next",
+    "StartError",
+    "StartResult",
+    "Started",
+    "Stop",
+    "StopAbnormal",
+    "continue_",
+    "named",
+    "new",
+    "on_message",
+    "start",
+    "stop",
+    "stop_abnormal",
+]
+
+_publish(__name__, globals(), __all__)

@@ -1,0 +1,50 @@
+"""Subjects and Names: typed mailboxes, as in Gleam's ``gleam/erlang/process``.
+
+Example::
+
+    import trio
+    from trio_eventsourcing import process
+    from trio_eventsourcing.result import Ok
+
+    async def main() -> None:
+        inbox: process.Subject[str] = process.new_subject()
+        process.send(inbox, "hello")
+        assert await process.receive(inbox, 100) == Ok("hello")
+
+    trio.run(main)
+"""
+
+from ._process import CallTimeout as CallTimeout
+from ._process import Name as Name
+from ._process import NameAlreadyHeld as NameAlreadyHeld
+from ._process import Subject as Subject
+from ._process import SubjectClosed as SubjectClosed
+from ._process import Within as Within
+from ._process import call as call
+from ._process import named_subject as named_subject
+from ._process import new_name as new_name
+from ._process import new_subject as new_subject
+from ._process import receive as receive
+from ._process import receive_forever as receive_forever
+from ._process import send as send
+from ._process import sleep as sleep
+from ._public import publish as _publish
+
+__all__ = [
+    "CallTimeout",
+    "Name",
+    "NameAlreadyHeld",
+    "Subject",
+    "SubjectClosed",
+    "Within",
+    "call",
+    "named_subject",
+    "new_name",
+    "new_subject",
+    "receive",
+    "receive_forever",
+    "send",
+    "sleep",
+]
+
+_publish(__name__, globals(), __all__)

@@ -1,0 +1,28 @@
+"""Results: ``Ok(value)`` or ``Error(error)``, as in Gleam's ``gleam/result``.
+
+Example::
+
+    from trio_eventsourcing.result import Error, Ok, Result
+
+    def parse(text: str) -> Result[int, str]:
+        return Ok(int(text)) if text.isdigit() else Error(f"not a number: {text!r}")
+
+    match parse("42"):
+        case Ok(number):
+            print(number + 1)
+        case Error(reason):
+            print(reason)
+"""
+
+from ._public import publish as _publish
+from ._result import Error as Error
+from ._result import Ok as Ok
+from ._result import Result as Result
+from ._result import UnwrapError as UnwrapError
+from ._result import map as map
+from ._result import map_error as map_error
+from ._result import try_ as try_
+
+__all__ = ["Error", "Ok", "Result", "UnwrapError", "map", "map_error", "try_"]
+
+_publish(__name__, globals(), __all__)
