@@ -1,0 +1,834 @@
+"""The event-sourcing system: one router actor, one worker per active aggregate.
+
+``supervised(...)`` describes a supervisor with one query actor per query and the
+event-sourcing actor, which holds the user's Name. That actor only routes: each
+message goes to the queue of its aggregate, and one worker task per active aggregate
+runs that queue in order, so commands for one aggregate take effect strictly in the
+order sent while different aggregates run concurrently. The queues and the cached
+aggregates live in a :class:`_System` created once per ``supervised`` call, outside the
+actors, so a restarted actor or worker loses none of the queued messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from functools import partial
+from typing import Generic, TypeVar
+
+import trio
+from typing_extensions import Never, TypeAliasType, final
+
+from . import _actor as actor
+from ._actor import BURST
+from ._checks import require_non_negative_int, require_positive_int
+from ._errors import (
+    ActorTimeout,
+    CallbackRaised,
+    ConcurrencyConflict,
+    DomainError,
+    EntityNotFound,
+    EventSourcingError,
+    EventStoreError,
+)
+from ._process import Name, Subject, _Mailbox, named_subject, send
+from ._result import Error, Ok, Result
+from ._static_supervisor import OneForOne, Supervisor, new
+from ._static_supervisor import supervised as supervised_builder
+from ._store import EventStore, StoreResult
+from ._supervision import ChildSpecification, worker
+from ._types import (
+    Aggregate,
+    AggregateMessage,
+    AggregateStats,
+    EventEnvelop,
+    ExecuteCommand,
+    GetAggregateStats,
+    GetSystemStats,
+    LoadAggregate,
+    LoadAllEvents,
+    LoadEvents,
+    LoadLatestSnapshot,
+    Metadata,
+    ProcessEvents,
+    QueryActor,
+    QueryMessage,
+    Snapshot,
+    SnapshotConfig,
+    SystemStats,
+)
+from ._values import Timeout
+
+StoreT = TypeVar("StoreT")
+EntityT = TypeVar("EntityT")
+CommandT = TypeVar("CommandT")
+EventT = TypeVar("EventT")
+ErrorT = TypeVar("ErrorT")
+TxT = TypeVar("TxT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.eventsourcing")
+
+Handle = Callable[[EntityT, CommandT], Result[list[EventT], ErrorT]]
+"""The user's command handler: decide the events of a command, or reject it."""
+
+Apply = Callable[[EntityT, EventT], EntityT]
+"""The user's event applier: the entity after one event."""
+
+Query = tuple[Name[QueryMessage[EventT]], Callable[[str, list[EventEnvelop[EventT]]], None]]
+"""A query: the Name of its actor and the function called with each committed batch."""
+
+_AGGREGATE_MESSAGES = (
+    ExecuteCommand,
+    LoadAggregate,
+    LoadAllEvents,
+    LoadEvents,
+    LoadLatestSnapshot,
+    GetAggregateStats,
+)
+
+
+@final
+class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """The configuration of one event-sourcing system (opaque, as in the seed).
+
+    Built by :func:`supervised`; its type parameters are the seed's six.
+    """
+
+    __slots__ = (
+        "apply",
+        "empty_state",
+        "eventstore",
+        "handle",
+        "idle_timeout_ms",
+        "load_timeout_ms",
+        "max_retries",
+        "max_workers",
+        "queries",
+        "snapshot_config",
+    )
+
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT]
+    handle: Handle[EntityT, CommandT, EventT, ErrorT]
+    apply: Apply[EntityT, EventT]
+    empty_state: EntityT
+    queries: tuple[Query[EventT], ...]
+    snapshot_config: SnapshotConfig | None
+    max_retries: int
+    load_timeout_ms: int
+    max_workers: int
+    idle_timeout_ms: int
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("EventSourcing has no public constructor: use supervised()")
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventSourcing queries={len(self.queries)} snapshot_config={self.snapshot_config}"
+            f" max_retries={self.max_retries}>"
+        )
+
+
+@final
+class AggregateActorState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """What one aggregate's worker holds: the cached aggregate and the system's config.
+
+    ``aggregate`` is ``None`` until the aggregate is loaded, and again after a failure
+    that makes its cached state doubtful (the next message reloads it).
+    """
+
+    __slots__ = ("aggregate", "eventsourcing")
+
+    def __init__(
+        self,
+        aggregate: Aggregate[EntityT] | None,
+        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    ) -> None:
+        self.aggregate = aggregate
+        self.eventsourcing = eventsourcing
+
+
+@final
+class QueryActorStarted(Generic[EventT]):
+    """Seed parity: a query actor announcing itself.
+
+    This implementation addresses query actors by Name from the start, so none is sent.
+    """
+
+    __slots__ = ("query_actor",)
+
+    def __init__(self, query_actor: QueryActor[EventT]) -> None:
+        self.query_actor = query_actor
+
+
+@final
+class GetEventSourcingActor(Generic[EntityT, CommandT, EventT, ErrorT]):
+    """Seed parity: ask for the event-sourcing actor's Subject (use ``named_subject``)."""
+
+    __slots__ = ("reply_to",)
+
+    def __init__(
+        self, reply_to: Subject[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+    ) -> None:
+        self.reply_to = reply_to
+
+
+ManagerMessage = TypeAliasType(
+    "ManagerMessage",
+    QueryActorStarted[EventT] | GetEventSourcingActor[EntityT, CommandT, EventT, ErrorT],
+    type_params=(EntityT, CommandT, EventT, ErrorT),
+)
+"""The seed's manager messages, kept for API parity.
+
+The seed needs a manager actor to collect query actors as they start; here every
+query actor is addressed by its Name from the start, so no manager runs.
+"""
+
+
+@final
+class ManagerState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """A summary of a running system in the seed's shape (see :func:`manager_state`)."""
+
+    __slots__ = (
+        "apply",
+        "empty_state",
+        "eventsourcing_actor",
+        "eventstore",
+        "expected_queries",
+        "handle",
+        "registered_queries",
+    )
+
+    def __init__(
+        self,
+        eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] | None,
+        expected_queries: int,
+        registered_queries: int,
+        eventstore: EventStore[StoreT, EntityT, EventT, TxT],
+        handle: Handle[EntityT, CommandT, EventT, ErrorT],
+        apply: Apply[EntityT, EventT],
+        empty_state: EntityT,
+    ) -> None:
+        self.eventsourcing_actor = eventsourcing_actor
+        self.expected_queries = expected_queries
+        self.registered_queries = registered_queries
+        self.eventstore = eventstore
+        self.handle = handle
+        self.apply = apply
+        self.empty_state = empty_state
+
+
+class _CallbackFailure(Exception):
+    """The user's ``handle`` or ``apply`` raised; carries the error to report."""
+
+    def __init__(self, error: CallbackRaised) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _callback_raised(callback: str, aggregate_id: str, exc: BaseException) -> CallbackRaised:
+    logger.error("%s raised for aggregate %r", callback, aggregate_id, exc_info=exc)
+    return CallbackRaised(callback, type(exc).__name__, str(exc))
+
+
+class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """One aggregate's queue, worker and cached state."""
+
+    __slots__ = (
+        "aggregate_id",
+        "has_worker",
+        "in_flight",
+        "last_active",
+        "queue",
+        "scope",
+        "state",
+    )
+
+    def __init__(
+        self,
+        aggregate_id: str,
+        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    ) -> None:
+        self.aggregate_id = aggregate_id
+        self.queue: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = _Mailbox()
+        self.state = AggregateActorState(None, eventsourcing)
+        self.has_worker = False
+        self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
+        self.last_active = 0.0
+        self.scope = trio.CancelScope()
+
+
+class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """The state of one event-sourcing system that outlives its actors' restarts."""
+
+    def __init__(
+        self,
+        name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    ) -> None:
+        self.name = name
+        self.es = eventsourcing
+        self.slots: dict[str, _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]] = {}
+        self.waiting: deque[_AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]] = (
+            deque()
+        )
+        self.live_workers = 0
+        self.commands_processed = 0
+        self.nursery: trio.Nursery | None = None
+        store = eventsourcing.eventstore
+        self.store = store
+        self.snapshot_every = (
+            eventsourcing.snapshot_config.snapshot_frequency.value
+            if eventsourcing.snapshot_config is not None
+            else 0
+        )
+        self.load_timeout_s = eventsourcing.load_timeout_ms / 1000
+        self.idle_timeout_s = eventsourcing.idle_timeout_ms / 1000
+
+    # -- the router actor -------------------------------------------------------------
+
+    async def start(
+        self, nursery: trio.Nursery
+    ) -> actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]:
+        """Start the router actor and the idle sweeper in ``nursery`` (the supervisor's)."""
+        self.nursery = nursery
+        # Workers of an earlier incarnation died with its nursery; their queues did not.
+        self.live_workers = 0
+        self.waiting.clear()
+        for slot in self.slots.values():
+            slot.has_worker = False
+        started = await actor.new(self).on_message(_route).named(self.name).start(nursery)
+        if isinstance(started, Ok):
+            nursery.start_soon(self.sweep_idle_workers)
+            for slot in list(self.slots.values()):
+                if len(slot.queue):
+                    self.ensure_worker(slot)
+        return started
+
+    def route(self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT]) -> None:
+        if isinstance(message, GetSystemStats):
+            send(message.reply_to, self.statistics())
+            return
+        if not isinstance(message, _AGGREGATE_MESSAGES):
+            raise TypeError(
+                f"the event-sourcing actor {self.name!r} received {message!r}, "
+                "which is not an AggregateMessage"
+            )
+        aggregate_id = message.aggregate_id
+        slot = self.slots.get(aggregate_id)
+        if slot is None:
+            slot = _AggregateSlot(aggregate_id, self.es)
+            self.slots[aggregate_id] = slot
+        slot.queue.put(message)
+        if not slot.has_worker:
+            self.ensure_worker(slot)
+
+    def statistics(self) -> SystemStats:
+        live_queries = sum(1 for query_name, _ in self.es.queries if query_name.is_held)
+        return SystemStats(live_queries, self.commands_processed)
+
+    # -- workers ----------------------------------------------------------------------
+
+    def ensure_worker(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> None:
+        if self.live_workers >= self.es.max_workers:
+            self.waiting.append(slot)
+            self.evict_one_idle_worker()
+            return
+        assert self.nursery is not None
+        slot.has_worker = True
+        slot.scope = trio.CancelScope()
+        self.live_workers += 1
+        self.nursery.start_soon(self.run_worker, slot)
+
+    def evict_one_idle_worker(self) -> None:
+        # Dicts keep insertion order and slots are re-inserted on eviction, so the
+        # first idle worker found is among the least recently created.
+        for slot in self.slots.values():
+            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
+                slot.scope.cancel()
+                return
+
+    async def sweep_idle_workers(self) -> None:
+        while True:
+            await trio.sleep(max(self.idle_timeout_s / 2, 0.001))
+            deadline = trio.current_time() - self.idle_timeout_s
+            for slot in list(self.slots.values()):
+                if (
+                    slot.has_worker
+                    and slot.in_flight is None
+                    and not len(slot.queue)
+                    and slot.last_active <= deadline
+                ):
+                    slot.scope.cancel()
+
+    async def run_worker(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> None:
+        queue = slot.queue
+        try:
+            with slot.scope:
+                burst = 0
+                while True:
+                    if self.waiting and not len(queue):
+                        break  # give this worker's place to an aggregate that waits for one
+                    if burst < BURST and len(queue):
+                        message = queue.get_nowait()
+                        burst += 1
+                    else:
+                        message = await queue.get()
+                        burst = 0
+                    slot.in_flight = message
+                    try:
+                        await self.process(slot, message)
+                    except Exception as exc:
+                        # A bug in a store or in this library, not in user code (that is
+                        # caught closer to it): report it, forget the cached state.
+                        logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
+                        slot.state.aggregate = None
+                        _reply_error(
+                            message,
+                            EventStoreError(
+                                f"the worker for aggregate {slot.aggregate_id!r} crashed: {exc!r}"
+                            ),
+                        )
+                    slot.in_flight = None
+                    slot.last_active = trio.current_time()
+        finally:
+            if slot.in_flight is not None:
+                _reply_error(
+                    slot.in_flight,
+                    EventStoreError(
+                        f"the worker for aggregate {slot.aggregate_id!r} was stopped before "
+                        "it answered; the command may not have been stored"
+                    ),
+                )
+                slot.in_flight = None
+                slot.state.aggregate = None
+            slot.has_worker = False
+            self.live_workers -= 1
+            if self.slots.get(slot.aggregate_id) is slot:
+                del self.slots[slot.aggregate_id]
+                if len(slot.queue):
+                    # Stopped to make room while messages came in: keep its place.
+                    self.slots[slot.aggregate_id] = slot
+                    self.waiting.append(slot)
+            self.start_waiting_workers()
+
+    def start_waiting_workers(self) -> None:
+        nursery = self.nursery
+        if nursery is None or nursery.cancel_scope.cancel_called:
+            return
+        while self.waiting and self.live_workers < self.es.max_workers:
+            slot = self.waiting.popleft()
+            if (
+                not slot.has_worker
+                and len(slot.queue)
+                and self.slots.get(slot.aggregate_id) is slot
+            ):
+                self.ensure_worker(slot)
+
+    # -- what a worker does -----------------------------------------------------------
+
+    async def process(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
+    ) -> None:
+        if isinstance(message, ExecuteCommand):
+            await self.execute(slot, message)
+        elif isinstance(message, LoadAggregate):
+            loaded = await self.current(slot)
+            if isinstance(loaded, Ok) and loaded.value.entity == self.es.empty_state:
+                send(message.reply_to, Error(EntityNotFound()))
+            else:
+                send(message.reply_to, loaded)
+        elif isinstance(message, LoadAllEvents):
+            send(message.reply_to, await self.read_events(slot.aggregate_id, 0))
+        elif isinstance(message, LoadEvents):
+            send(message.reply_to, await self.read_events(slot.aggregate_id, message.start_from))
+        elif isinstance(message, LoadLatestSnapshot):
+            send(message.reply_to, await self.read_snapshot(slot.aggregate_id))
+        elif isinstance(message, GetAggregateStats):
+            send(message.reply_to, await self.aggregate_stats(slot))
+        else:  # pragma: no cover - route() lets nothing else through
+            raise TypeError(f"not an aggregate message: {message!r}")
+
+    async def execute(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: ExecuteCommand[CommandT, ErrorT],
+    ) -> None:
+        es = self.es
+        aggregate_id = slot.aggregate_id
+        outcome: Result[None, EventSourcingError[ErrorT]]
+        attempt = 0
+        while True:
+            loaded = await self.current(slot)
+            if isinstance(loaded, Error):
+                outcome = loaded
+                break
+            aggregate = loaded.value
+            try:
+                decided = es.handle(aggregate.entity, message.command)
+                if isinstance(decided, Error):
+                    self.commands_processed += 1
+                    outcome = Error(DomainError(decided.error))
+                    break
+                returned: object = decided
+                if not (isinstance(returned, Ok) and isinstance(returned.value, list)):
+                    raise TypeError(
+                        f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
+                    )
+            except Exception as exc:
+                outcome = Error(_callback_raised("handle", aggregate_id, exc))
+                break
+            events = decided.value
+            if not events:
+                self.commands_processed += 1
+                outcome = Ok(None)
+                break
+            try:
+                entity = aggregate.entity
+                for event in events:
+                    entity = es.apply(entity, event)
+            except Exception as exc:
+                slot.state.aggregate = None
+                outcome = Error(_callback_raised("apply", aggregate_id, exc))
+                break
+            committed = await self.commit(aggregate, events, entity, message.metadata)
+            if isinstance(committed, Ok):
+                envelopes = committed.value
+                slot.state.aggregate = Aggregate(
+                    aggregate_id, entity, aggregate.sequence + len(events)
+                )
+                self.commands_processed += 1
+                for query_name, _ in es.queries:
+                    send(named_subject(query_name), ProcessEvents(aggregate_id, envelopes))
+                outcome = Ok(None)
+                break
+            # Whatever went wrong, the cached state may be stale: reload it next time.
+            slot.state.aggregate = None
+            error = committed.error
+            if isinstance(error, ConcurrencyConflict) and attempt < es.max_retries:
+                attempt += 1
+                logger.info(
+                    "concurrency conflict on %r (attempt %d of %d): reloading and retrying",
+                    aggregate_id,
+                    attempt,
+                    es.max_retries,
+                )
+                # Jittered exponential backoff, so competing writers drift apart.
+                await trio.sleep(random.uniform(0, 0.002 * 2**attempt))
+                continue
+            outcome = Error(error)
+            break
+        if message.reply_to is not None:
+            send(message.reply_to, outcome)
+
+    async def commit(
+        self,
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        entity: EntityT,
+        metadata: Metadata,
+    ) -> StoreResult[list[EventEnvelop[EventT]]]:
+        store = self.store
+        new_sequence = aggregate.sequence + len(events)
+        every = self.snapshot_every
+        take_snapshot = every > 0 and aggregate.sequence // every != new_sequence // every
+        stored: list[list[EventEnvelop[EventT]]] = []
+
+        async def transaction(tx: TxT) -> StoreResult[None]:
+            appended = await store.commit_events(tx, aggregate, events, metadata)
+            if isinstance(appended, Error):
+                return appended
+            envelopes, sequence = appended.value
+            if take_snapshot:
+                snapshot = Snapshot(
+                    aggregate.aggregate_id, entity, sequence, datetime.now(timezone.utc)
+                )
+                saved = await store.save_snapshot(tx, snapshot)
+                if isinstance(saved, Error):
+                    return saved
+            stored.append(envelopes)
+            return Ok(None)
+
+        done = await _guarded("execute_transaction", store.execute_transaction(transaction))
+        if isinstance(done, Error):
+            return done
+        return Ok(stored[0])
+
+    async def current(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> Result[Aggregate[EntityT], EventSourcingError[Never]]:
+        cached = slot.state.aggregate
+        if cached is not None:
+            return Ok(cached)
+        loaded = await self.load(slot.aggregate_id)
+        if isinstance(loaded, Ok):
+            slot.state.aggregate = loaded.value
+        return loaded
+
+    async def load(
+        self, aggregate_id: str
+    ) -> Result[Aggregate[EntityT], EventSourcingError[Never]]:
+        es = self.es
+        store = self.store
+
+        async def transaction(tx: TxT) -> StoreResult[Aggregate[EntityT]]:
+            snapshot = await store.load_snapshot(tx, aggregate_id)
+            if isinstance(snapshot, Error):
+                return snapshot
+            start = snapshot.value
+            entity = es.empty_state if start is None else start.entity
+            sequence = 0 if start is None else start.sequence
+            events = await store.load_events(store.eventstore, tx, aggregate_id, sequence)
+            if isinstance(events, Error):
+                return events
+            apply = es.apply
+            try:
+                for envelope in events.value:
+                    entity = apply(entity, envelope.payload)
+            except Exception as exc:
+                raise _CallbackFailure(_callback_raised("apply", aggregate_id, exc)) from exc
+            if events.value:
+                sequence = events.value[-1].sequence
+            return Ok(Aggregate(aggregate_id, entity, sequence))
+
+        with trio.move_on_after(self.load_timeout_s):
+            try:
+                return await _guarded(
+                    "load_aggregate_transaction", store.load_aggregate_transaction(transaction)
+                )
+            except _CallbackFailure as failure:
+                return Error(failure.error)
+        return Error(ActorTimeout("load_aggregate", self.es.load_timeout_ms))
+
+    async def read_events(
+        self, aggregate_id: str, start_from: int
+    ) -> StoreResult[list[EventEnvelop[EventT]]]:
+        store = self.store
+
+        async def transaction(tx: TxT) -> StoreResult[list[EventEnvelop[EventT]]]:
+            return await store.load_events(store.eventstore, tx, aggregate_id, start_from)
+
+        return await _guarded("load_events_transaction", store.load_events_transaction(transaction))
+
+    async def read_snapshot(self, aggregate_id: str) -> StoreResult[Snapshot[EntityT] | None]:
+        store = self.store
+
+        async def transaction(tx: TxT) -> StoreResult[Snapshot[EntityT] | None]:
+            return await store.load_snapshot(tx, aggregate_id)
+
+        return await _guarded(
+            "get_latest_snapshot_transaction", store.get_latest_snapshot_transaction(transaction)
+        )
+
+    async def aggregate_stats(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> StoreResult[AggregateStats]:
+        loaded = await self.current(slot)
+        if isinstance(loaded, Error):
+            return loaded
+        snapshot = await self.read_snapshot(slot.aggregate_id)
+        if isinstance(snapshot, Error):
+            return snapshot
+        sequence = loaded.value.sequence
+        # Sequences start at 1 and have no gaps, so the sequence is the event count.
+        return Ok(AggregateStats(slot.aggregate_id, sequence, sequence, snapshot.value is not None))
+
+
+async def _route(
+    system: _System[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
+) -> actor.Next[_System[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]]:
+    system.route(message)
+    return actor.continue_(system)
+
+
+def _reply_error(message: object, error: EventStoreError) -> None:
+    reply_to = getattr(message, "reply_to", None)
+    if isinstance(message, GetSystemStats) or not isinstance(reply_to, Subject):
+        return
+    reply_to._mailbox.put(Error(error))
+
+
+async def _guarded(operation: str, call: Awaitable[StoreResult[ValueT]]) -> StoreResult[ValueT]:
+    """Await a store call, turning anything it raises into an ``EventStoreError``."""
+    try:
+        return await call
+    except _CallbackFailure:
+        raise
+    except Exception as exc:
+        logger.exception("the event store raised in %s", operation)
+        return Error(EventStoreError(f"the event store raised in {operation}: {exc!r}"))
+
+
+async def _run_query(
+    function: Callable[[str, list[EventEnvelop[EventT]]], None],
+    _state: None,
+    message: QueryMessage[EventT],
+) -> actor.Next[None]:
+    if not isinstance(message, ProcessEvents):
+        raise TypeError(f"a query actor received {message!r}, which is not ProcessEvents")
+    try:
+        function(message.aggregate_id, message.events)
+    except Exception:
+        # A failing read model must not take the write side down with a restart loop.
+        logger.exception(
+            "query %r raised on %d events of %r",
+            getattr(function, "__qualname__", function),
+            len(message.events),
+            message.aggregate_id,
+        )
+    return actor.continue_(None)
+
+
+def _query_child(query: Query[EventT]) -> ChildSpecification[Subject[QueryMessage[EventT]]]:
+    query_name, function = query
+
+    def start(
+        nursery: trio.Nursery,
+    ) -> Awaitable[actor.StartResult[Subject[QueryMessage[EventT]]]]:
+        return (
+            actor.new(None)
+            .on_message(partial(_run_query, function))
+            .named(query_name)
+            .start(nursery)
+        )
+
+    return worker(start)
+
+
+def _timeout_ms(argument: str, value: int | Timeout) -> int:
+    if isinstance(value, Timeout):
+        return value.value
+    return require_positive_int(argument, value)
+
+
+def supervised(
+    name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT],
+    handle: Handle[EntityT, CommandT, EventT, ErrorT],
+    apply: Apply[EntityT, EventT],
+    empty_state: EntityT,
+    queries: Sequence[Query[EventT]],
+    snapshot_config: SnapshotConfig | None,
+    *,
+    max_retries: int = 3,
+    load_timeout: int | Timeout = 5_000,
+    max_workers: int = 10_000,
+    idle_timeout: int | Timeout = 60_000,
+) -> Result[ChildSpecification[Supervisor], None]:
+    """Describe a supervised event-sourcing system, as the seed's ``supervised``.
+
+    Starting the returned child specification runs, under one supervisor, a query
+    actor for each ``(Name, function)`` in ``queries`` and the event-sourcing actor
+    holding ``name``; send it commands with :func:`execute` and friends through
+    ``process.named_subject(name)``.
+
+    Args:
+        name: The Name the event-sourcing actor holds.
+        eventstore: The store, e.g. from ``memory_store.supervised``.
+        handle: ``handle(entity, command)`` returns ``Ok(events)`` or ``Error(domain_error)``.
+        apply: ``apply(entity, event)`` returns the entity after the event.
+        empty_state: The entity of an aggregate with no events.
+        queries: ``(Name, function)`` pairs; each function is called with the aggregate
+            id and the envelopes of every committed command.
+        snapshot_config: ``SnapshotConfig(frequency(n).unwrap())``, or ``None``.
+        max_retries: How often a command refused for a concurrency conflict is
+            reloaded and retried before ``ConcurrencyConflict`` is reported.
+        load_timeout: Milliseconds a cold aggregate may take to load before
+            ``ActorTimeout("load_aggregate", ms)`` is reported.
+        max_workers: Most aggregates with a live worker (and cached state) at once.
+        idle_timeout: Milliseconds after which an idle aggregate's worker and cached
+            state are dropped.
+
+    Returns:
+        ``Ok(child_specification)``.
+
+    Example::
+
+        spec = eventsourcing.supervised(
+            name=name,
+            eventstore=store,
+            handle=handle,
+            apply=apply,
+            empty_state=BankAccount(),
+            queries=[(balance_query_name, on_events)],
+            snapshot_config=None,
+        ).unwrap()
+    """
+    if not isinstance(name, Name):
+        raise TypeError(f"name must be a Name from process.new_name(), got {name!r}")
+    if not isinstance(eventstore, EventStore):
+        raise TypeError(f"eventstore must be an EventStore, got {type(eventstore).__name__}")
+    if not callable(handle):
+        raise TypeError(f"handle must be callable, got {handle!r}")
+    if not callable(apply):
+        raise TypeError(f"apply must be callable, got {apply!r}")
+    if snapshot_config is not None and not isinstance(snapshot_config, SnapshotConfig):
+        raise TypeError(
+            f"snapshot_config must be a SnapshotConfig or None, got {snapshot_config!r}"
+        )
+    checked_queries: list[Query[EventT]] = []
+    seen: list[object] = [name]
+    for index, query in enumerate(queries):
+        pair: object = query
+        if not (
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], Name)
+            and callable(pair[1])
+        ):
+            raise TypeError(f"queries[{index}] must be a (Name, function) pair, got {query!r}")
+        if any(query[0] is other for other in seen):
+            raise ValueError(f"queries[{index}] uses the Name {query[0]!r} twice")
+        checked_queries.append(query)
+        seen.append(query[0])
+    es: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] = object.__new__(
+        EventSourcing
+    )
+    es.eventstore = eventstore
+    es.handle = handle
+    es.apply = apply
+    es.empty_state = empty_state
+    es.queries = tuple(checked_queries)
+    es.snapshot_config = snapshot_config
+    es.max_retries = require_non_negative_int("max_retries", max_retries)
+    es.load_timeout_ms = _timeout_ms("load_timeout", load_timeout)
+    es.max_workers = require_positive_int("max_workers", max_workers)
+    es.idle_timeout_ms = _timeout_ms("idle_timeout", idle_timeout)
+    system = _System(name, es)
+    builder = new(OneForOne)
+    for query in checked_queries:
+        builder = builder.add(_query_child(query))
+    builder = builder.add(worker(system.start))
+    return Ok(supervised_builder(builder))
+
+
+def manager_state(
+    name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+) -> ManagerState[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]:
+    """Summarise a system in the seed's ``ManagerState`` shape.
+
+    Example::
+
+        state = manager_state(name, eventsourcing)
+        assert state.registered_queries == state.expected_queries
+    """
+    return ManagerState(
+        named_subject(name) if name.is_held else None,
+        len(eventsourcing.queries),
+        sum(1 for query_name, _ in eventsourcing.queries if query_name.is_held),
+        eventsourcing.eventstore,
+        eventsourcing.handle,
+        eventsourcing.apply,
+        eventsourcing.empty_state,
+    )

@@ -1,0 +1,225 @@
+"""The in-memory event store, as the seed's ``eventsourcing/memory_store``.
+
+Its tables live in the :class:`MemoryStore` value, so a command costs no message hop;
+the child specification runs two actors, on the Names given, that answer
+:class:`GetEvents` and :class:`GetSnapshot` requests from any task. Appends are O(1)
+amortised; the tables are lost when the process ends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import trio
+from typing_extensions import final
+
+from . import _actor as actor
+from ._errors import ConcurrencyConflict
+from ._process import Name, Subject, send
+from ._result import Error, Ok
+from ._static_supervisor import Strategy, Supervisor, new
+from ._static_supervisor import supervised as supervised_builder
+from ._store import EventStore, StoreResult, Transaction
+from ._supervision import ChildSpecification, worker
+from ._types import Aggregate, EventEnvelop, MemoryStoreEventEnvelop, Metadata, Snapshot
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+ValueT = TypeVar("ValueT")
+
+
+@final
+@dataclass(frozen=True)
+class GetEvents(Generic[EventT]):
+    """Ask the events actor for an aggregate's events (an empty list if it has none)."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[list[MemoryStoreEventEnvelop[EventT]]]
+
+
+@final
+@dataclass(frozen=True)
+class GetSnapshot(Generic[EntityT]):
+    """Ask the snapshot actor for an aggregate's latest snapshot (``None`` if none)."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[Snapshot[EntityT] | None]
+
+
+EventsMessage = GetEvents
+"""What the events actor accepts."""
+SnapshotsMessage = GetSnapshot
+"""What the snapshot actor accepts."""
+
+
+@final
+class MemoryStore(Generic[EntityT, EventT]):
+    """The tables of a memory store: events per aggregate, latest snapshots, the log."""
+
+    __slots__ = ("events", "log", "snapshots")
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
+        self.snapshots: dict[str, Snapshot[EntityT]] = {}
+        # Every event in commit order; an event's position is its index plus one.
+        self.log: list[MemoryStoreEventEnvelop[EventT]] = []
+
+
+@final
+class MemoryTransaction(Generic[EntityT, EventT]):
+    """Writes staged by one transaction, applied together when it succeeds."""
+
+    __slots__ = ("appends", "snapshots")
+
+    def __init__(self) -> None:
+        self.appends: list[tuple[str, int, list[MemoryStoreEventEnvelop[EventT]]]] = []
+        self.snapshots: list[Snapshot[EntityT]] = []
+
+
+MemoryEventStore = EventStore[
+    MemoryStore[EntityT, EventT], EntityT, EventT, MemoryTransaction[EntityT, EventT]
+]
+"""The type of the event store ``memory_store.supervised`` returns."""
+
+
+def _make_event_store(
+    tables: MemoryStore[EntityT, EventT],
+) -> MemoryEventStore[EntityT, EventT]:
+    checkpoint = trio.lowlevel.checkpoint
+
+    async def execute_transaction(
+        body: Transaction[MemoryTransaction[EntityT, EventT], None],
+    ) -> StoreResult[None]:
+        tx: MemoryTransaction[EntityT, EventT] = MemoryTransaction()
+        result = await body(tx)
+        if isinstance(result, Error):
+            return result
+        # Check every append before applying any, with no checkpoint in between,
+        # so the transaction is all-or-nothing and no other task sees half of it.
+        sequences: dict[str, int] = {}
+        for aggregate_id, expected, envelopes in tx.appends:
+            actual = sequences.get(aggregate_id)
+            if actual is None:
+                actual = len(tables.events.get(aggregate_id, ()))
+            if expected != actual:
+                return Error(ConcurrencyConflict(aggregate_id, expected, actual))
+            sequences[aggregate_id] = actual + len(envelopes)
+        for aggregate_id, _, envelopes in tx.appends:
+            stream = tables.events.get(aggregate_id)
+            if stream is None:
+                tables.events[aggregate_id] = stream = []
+            stream.extend(envelopes)
+            tables.log.extend(envelopes)
+        for snapshot in tx.snapshots:
+            tables.snapshots[snapshot.aggregate_id] = snapshot
+        return Ok(None)
+
+    async def run_read(
+        body: Transaction[MemoryTransaction[EntityT, EventT], ValueT],
+    ) -> StoreResult[ValueT]:
+        await checkpoint()
+        return await body(MemoryTransaction())
+
+    async def commit_events(
+        tx: MemoryTransaction[EntityT, EventT],
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
+        await checkpoint()
+        aggregate_id = aggregate.aggregate_id
+        first = aggregate.sequence + 1
+        envelopes = [
+            MemoryStoreEventEnvelop(aggregate_id, first + offset, event, metadata)
+            for offset, event in enumerate(events)
+        ]
+        tx.appends.append((aggregate_id, aggregate.sequence, envelopes))
+        return Ok((list[EventEnvelop[EventT]](envelopes), aggregate.sequence + len(events)))
+
+    async def load_events(
+        store: MemoryStore[EntityT, EventT],
+        tx: MemoryTransaction[EntityT, EventT],
+        aggregate_id: str,
+        start_from: int,
+    ) -> StoreResult[list[EventEnvelop[EventT]]]:
+        await checkpoint()
+        stream = store.events.get(aggregate_id)
+        if not stream:
+            return Ok([])
+        # Sequences start at 1 with no gaps: sequence n sits at index n - 1.
+        return Ok(list[EventEnvelop[EventT]](stream[max(start_from, 0) :]))
+
+    async def load_snapshot(
+        tx: MemoryTransaction[EntityT, EventT], aggregate_id: str
+    ) -> StoreResult[Snapshot[EntityT] | None]:
+        await checkpoint()
+        return Ok(tables.snapshots.get(aggregate_id))
+
+    async def save_snapshot(
+        tx: MemoryTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
+    ) -> StoreResult[None]:
+        await checkpoint()
+        tx.snapshots.append(snapshot)
+        return Ok(None)
+
+    return EventStore(
+        execute_transaction=execute_transaction,
+        load_aggregate_transaction=run_read,
+        load_events_transaction=run_read,
+        get_latest_snapshot_transaction=run_read,
+        commit_events=commit_events,
+        load_events=load_events,
+        load_snapshot=load_snapshot,
+        save_snapshot=save_snapshot,
+        eventstore=tables,
+    )
+
+
+def supervised(
+    events_name: Name[GetEvents[EventT]],
+    snapshot_name: Name[GetSnapshot[EntityT]],
+    strategy: Strategy,
+) -> tuple[MemoryEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
+    """Create a memory store and the child specification of its two actors.
+
+    Args:
+        events_name: The Name of the actor that answers :class:`GetEvents`.
+        snapshot_name: The Name of the actor that answers :class:`GetSnapshot`.
+        strategy: The restart strategy of the store's supervisor.
+
+    Returns:
+        ``(event_store, child_specification)``: pass the store to
+        ``eventsourcing.supervised`` and add the specification to your supervisor.
+
+    Example::
+
+        events_name: process.Name[memory_store.GetEvents[Event]] = process.new_name("events")
+        snapshot_name: process.Name[memory_store.GetSnapshot[Account]] = process.new_name("snaps")
+        store, store_spec = memory_store.supervised(events_name, snapshot_name, OneForOne)
+    """
+    names: tuple[object, object] = (events_name, snapshot_name)
+    if not all(isinstance(name, Name) for name in names):
+        raise TypeError("events_name and snapshot_name must be Names from process.new_name()")
+    if names[0] is names[1]:
+        raise ValueError("events_name and snapshot_name must be two different Names")
+    tables: MemoryStore[EntityT, EventT] = MemoryStore()
+
+    async def serve_events(
+        store: MemoryStore[EntityT, EventT], message: GetEvents[EventT]
+    ) -> actor.Next[MemoryStore[EntityT, EventT]]:
+        send(message.reply_to, list(store.events.get(message.aggregate_id, ())))
+        return actor.continue_(store)
+
+    async def serve_snapshots(
+        store: MemoryStore[EntityT, EventT], message: GetSnapshot[EntityT]
+    ) -> actor.Next[MemoryStore[EntityT, EventT]]:
+        send(message.reply_to, store.snapshots.get(message.aggregate_id))
+        return actor.continue_(store)
+
+    events_actor = actor.new(tables).on_message(serve_events).named(events_name)
+    snapshot_actor = actor.new(tables).on_message(serve_snapshots).named(snapshot_name)
+    builder = new(strategy).add(worker(events_actor.start)).add(worker(snapshot_actor.start))
+    return _make_event_store(tables), supervised_builder(builder)

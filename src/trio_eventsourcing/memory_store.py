@@ -1,0 +1,35 @@
+"""The in-memory event store, as the seed's ``eventsourcing/memory_store``.
+
+Example::
+
+    from trio_eventsourcing import memory_store, process, static_supervisor
+
+    events_name: process.Name[memory_store.GetEvents[str]] = process.new_name("events")
+    snapshot_name: process.Name[memory_store.GetSnapshot[int]] = process.new_name("snapshots")
+    store, store_spec = memory_store.supervised(
+        events_name, snapshot_name, static_supervisor.OneForOne
+    )
+"""
+
+from ._memory_store import EventsMessage as EventsMessage
+from ._memory_store import GetEvents as GetEvents
+from ._memory_store import GetSnapshot as GetSnapshot
+from ._memory_store import MemoryEventStore as MemoryEventStore
+from ._memory_store import MemoryStore as MemoryStore
+from ._memory_store import MemoryTransaction as MemoryTransaction
+from ._memory_store import SnapshotsMessage as SnapshotsMessage
+from ._memory_store import supervised as supervised
+from ._public import publish as _publish
+
+__all__ = [
+    "EventsMessage",
+    "GetEvents",
+    "GetSnapshot",
+    "MemoryEventStore",
+    "MemoryStore",
+    "MemoryTransaction",
+    "SnapshotsMessage",
+    "supervised",
+]
+
+_publish(__name__, globals(), __all__)
