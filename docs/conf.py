@@ -61,10 +61,48 @@ def _type_variable_as_text(
             value = getattr(importlib.import_module(module_name), name)
         except (ImportError, AttributeError, ValueError):
             continue
-        if isinstance(value, (TypeVar, ParamSpec)):
+        # Type aliases (``Result``, ``EventSourcingError``...) are documented as data, and
+        # a signature refers to them as classes: show them as text rather than fail.
+        if isinstance(value, (TypeVar, ParamSpec)) or type(value).__name__ == "TypeAliasType":
             return contnode
+    return None
+
+
+def _public_name_of_private(
+    app: Sphinx, env: BuildEnvironment, node: pending_xref, contnode: nodes.TextElement
+) -> nodes.Element | None:
+    """Resolve ``trio_eventsourcing._x.Name`` to where the public API exports ``Name``.
+
+    Annotations evaluated inside a private module can name it; the documented name is the
+    public re-export, which is the same object.
+    """
+    target = str(node.get("reftarget", ""))
+    module_name, _, name = target.rpartition(".")
+    if not module_name.startswith("trio_eventsourcing._"):
+        return None
+    try:
+        value = getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError):
+        return None
+    for public in sorted(m for m in sys.modules if m.startswith("trio_eventsourcing")):
+        module = sys.modules[public]
+        if "._" in public or getattr(module, name, None) is not value:
+            continue
+        if name not in getattr(module, "__all__", ()):
+            continue
+        domain = env.get_domain("py")
+        return domain.resolve_xref(  # type: ignore[no-any-return]
+            env,
+            node.get("refdoc", ""),
+            app.builder,
+            node.get("reftype", "class"),
+            f"{public}.{name}",
+            node,
+            contnode,
+        )
     return None
 
 
 def setup(app: Sphinx) -> None:
     app.connect("missing-reference", _type_variable_as_text)
+    app.connect("missing-reference", _public_name_of_private)

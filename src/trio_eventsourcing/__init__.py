@@ -15,6 +15,15 @@ Example::
     ).unwrap()
 """
 
+# The public submodules set ``__module__`` of what they re-export: import them first, so
+# that names report their public module however the package is imported.
+from . import actor as actor
+from . import codec as codec
+from . import memory_store as memory_store
+from . import process as process
+from . import result as result
+from . import static_supervisor as static_supervisor
+from . import supervision as supervision
 from ._api import aggregate_stats as aggregate_stats
 from ._api import execute as execute
 from ._api import execute_with_metadata as execute_with_metadata

@@ -127,7 +127,7 @@ class Error(Generic[E_co]):
         return True
 
     def unwrap(self) -> NoReturn:
-        """Raise :class:`UnwrapError`: an ``Error`` holds no value."""
+        """Raise :class:`~trio_eventsourcing.result.UnwrapError`: an ``Error`` holds no value."""
         raise UnwrapError(self._error)
 
 

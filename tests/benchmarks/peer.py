@@ -20,12 +20,12 @@ from workload import Workload, account_ids
 class PeerAccount(Aggregate):  # type: ignore[misc]
     """The bank account in the peer's style."""
 
-    @event("Opened")  # type: ignore[misc]
+    @event("Opened")  # type: ignore[untyped-decorator]
     def __init__(self, account_id: str) -> None:
         self.account_id = account_id
         self.balance = Decimal(0)
 
-    @event("Deposited")  # type: ignore[misc]
+    @event("Deposited")  # type: ignore[untyped-decorator]
     def deposit(self, amount: Decimal) -> None:
         if amount <= 0:
             raise ValueError("amount must be positive")
