@@ -26,11 +26,13 @@ from typing import Generic, TypeVar
 
 from typing_extensions import TypeAliasType, final
 
+from ._frozen import PicklableFrozen
+
 ErrorT = TypeVar("ErrorT")
 ErrorT_co = TypeVar("ErrorT_co", covariant=True)
 
 
-class EventSourcingErrorBase:
+class EventSourcingErrorBase(PicklableFrozen):
     """Common base of every :data:`EventSourcingError` variant.
 
     Example::

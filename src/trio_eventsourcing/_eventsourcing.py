@@ -241,6 +241,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "aggregate_id",
         "has_worker",
         "in_flight",
+        "is_waiting",
         "last_active",
         "queue",
         "scope",
@@ -256,6 +257,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.queue: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = _Mailbox()
         self.state = AggregateActorState(None, eventsourcing)
         self.has_worker = False
+        self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
         self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
         self.last_active = 0.0
         self.scope = trio.CancelScope()
@@ -300,11 +302,14 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.waiting.clear()
         for slot in self.slots.values():
             slot.has_worker = False
+            slot.is_waiting = False
         started = await actor.new(self).on_message(_route).named(self.name).start(nursery)
         if isinstance(started, Ok):
             nursery.start_soon(self.sweep_idle_workers)
             for slot in list(self.slots.values()):
-                if len(slot.queue):
+                # The router may already have started this slot's worker while
+                # ``start`` waited above; a second worker on one queue would crash.
+                if len(slot.queue) and not slot.has_worker:
                     self.ensure_worker(slot)
         return started
 
@@ -336,8 +341,10 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
     ) -> None:
         if self.live_workers >= self.es.max_workers:
-            self.waiting.append(slot)
-            self.evict_one_idle_worker()
+            if not slot.is_waiting:
+                slot.is_waiting = True
+                self.waiting.append(slot)
+                self.evict_one_idle_worker()
             return
         assert self.nursery is not None
         slot.has_worker = True
@@ -416,7 +423,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 if len(slot.queue):
                     # Stopped to make room while messages came in: keep its place.
                     self.slots[slot.aggregate_id] = slot
-                    self.waiting.append(slot)
+                    if not slot.is_waiting:
+                        slot.is_waiting = True
+                        self.waiting.append(slot)
             self.start_waiting_workers()
 
     def start_waiting_workers(self) -> None:
@@ -425,6 +434,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             return
         while self.waiting and self.live_workers < self.es.max_workers:
             slot = self.waiting.popleft()
+            slot.is_waiting = False
             if (
                 not slot.has_worker
                 and len(slot.queue)
@@ -485,6 +495,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                         f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
                     )
             except Exception as exc:
+                # Fix: reload the cached state, as after ``apply`` raised (SPEC §4): a
+                # ``handle`` may have mutated the entity before it raised.
+                slot.state.aggregate = None
                 outcome = Error(_callback_raised("handle", aggregate_id, exc))
                 break
             events = decided.value

@@ -16,6 +16,7 @@ from typing_extensions import final
 
 from . import _actor as actor
 from ._errors import ConcurrencyConflict
+from ._frozen import PicklableFrozen
 from ._process import Name, Subject, send
 from ._result import Error, Ok
 from ._static_supervisor import Strategy, Supervisor, new
@@ -31,7 +32,7 @@ ValueT = TypeVar("ValueT")
 
 @final
 @dataclass(frozen=True)
-class GetEvents(Generic[EventT]):
+class GetEvents(PicklableFrozen, Generic[EventT]):
     """Ask the events actor for an aggregate's events (an empty list if it has none)."""
 
     __slots__ = ("aggregate_id", "reply_to")
@@ -41,7 +42,7 @@ class GetEvents(Generic[EventT]):
 
 @final
 @dataclass(frozen=True)
-class GetSnapshot(Generic[EntityT]):
+class GetSnapshot(PicklableFrozen, Generic[EntityT]):
     """Ask the snapshot actor for an aggregate's latest snapshot (``None`` if none)."""
 
     __slots__ = ("aggregate_id", "reply_to")
@@ -95,6 +96,10 @@ def _make_event_store(
     ) -> StoreResult[None]:
         tx: MemoryTransaction[EntityT, EventT] = MemoryTransaction()
         result = await body(tx)
+        if not tx.appends and not tx.snapshots:
+            # Fix: a body that staged no write may not have checkpointed (commit_events
+            # and save_snapshot do), and every async function must; this path is rare.
+            await checkpoint()
         if isinstance(result, Error):
             return result
         # Check every append before applying any, with no checkpoint in between,

@@ -13,6 +13,7 @@ from typing import Generic, TypeVar
 from typing_extensions import TypeAliasType, final
 
 from ._errors import EventSourcingError
+from ._frozen import PicklableFrozen
 from ._process import Subject
 from ._result import Result
 from ._values import Frequency
@@ -34,7 +35,7 @@ Metadata = list[tuple[str, str]]
 
 @final
 @dataclass(frozen=True)
-class Aggregate(Generic[EntityT_co]):
+class Aggregate(PicklableFrozen, Generic[EntityT_co]):
     """An aggregate's current ``entity`` and the ``sequence`` of its last event.
 
     The seed's phantom ``command``, ``event`` and ``error`` parameters are left out:
@@ -53,7 +54,7 @@ class Aggregate(Generic[EntityT_co]):
 
 @final
 @dataclass(frozen=True)
-class Snapshot(Generic[EntityT_co]):
+class Snapshot(PicklableFrozen, Generic[EntityT_co]):
     """A saved ``entity`` of an aggregate as of ``sequence``, taken at ``timestamp`` (UTC)."""
 
     __slots__ = ("aggregate_id", "entity", "sequence", "timestamp")
@@ -85,7 +86,7 @@ class SnapshotConfig:
 
 @final
 @dataclass(frozen=True)
-class MemoryStoreEventEnvelop(Generic[EventT_co]):
+class MemoryStoreEventEnvelop(PicklableFrozen, Generic[EventT_co]):
     """A stored event as the memory store hands it back.
 
     Example::
@@ -102,7 +103,7 @@ class MemoryStoreEventEnvelop(Generic[EventT_co]):
 
 @final
 @dataclass(frozen=True)
-class SerializedEventEnvelop(Generic[EventT_co]):
+class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
     """A stored event as a durable store hands it back, with how it was serialized.
 
     ``event_version`` is a string, as in the seed (``"1"``, ``"2"``, ...).
@@ -161,7 +162,7 @@ class AggregateStats:
 
 @final
 @dataclass(frozen=True)
-class ProcessEvents(Generic[EventT_co]):
+class ProcessEvents(PicklableFrozen, Generic[EventT_co]):
     """Sent to every query actor with the envelopes of one committed command."""
 
     __slots__ = ("aggregate_id", "events")
@@ -175,7 +176,7 @@ QueryMessage = TypeAliasType("QueryMessage", ProcessEvents[EventT], type_params=
 
 @final
 @dataclass(frozen=True)
-class QueryActor(Generic[EventT]):
+class QueryActor(PicklableFrozen, Generic[EventT]):
     """The subject of a running query actor."""
 
     __slots__ = ("actor",)
@@ -184,7 +185,7 @@ class QueryActor(Generic[EventT]):
 
 @final
 @dataclass(frozen=True)
-class ExecuteCommand(Generic[CommandT, ErrorT]):
+class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
     """Run ``command`` against the aggregate; reply to ``reply_to`` if one is given.
 
     ``reply_to`` goes beyond the seed: it is what :func:`execute_with_response` uses.
@@ -199,7 +200,7 @@ class ExecuteCommand(Generic[CommandT, ErrorT]):
 
 @final
 @dataclass(frozen=True)
-class LoadAggregate(Generic[EntityT, ErrorT]):
+class LoadAggregate(PicklableFrozen, Generic[EntityT, ErrorT]):
     """Ask for the aggregate's current state."""
 
     __slots__ = ("aggregate_id", "reply_to")
@@ -209,7 +210,7 @@ class LoadAggregate(Generic[EntityT, ErrorT]):
 
 @final
 @dataclass(frozen=True)
-class LoadAllEvents(Generic[EventT, ErrorT]):
+class LoadAllEvents(PicklableFrozen, Generic[EventT, ErrorT]):
     """Ask for every event of the aggregate."""
 
     __slots__ = ("aggregate_id", "reply_to")
@@ -219,7 +220,7 @@ class LoadAllEvents(Generic[EventT, ErrorT]):
 
 @final
 @dataclass(frozen=True)
-class LoadEvents(Generic[EventT, ErrorT]):
+class LoadEvents(PicklableFrozen, Generic[EventT, ErrorT]):
     """Ask for the aggregate's events with a sequence greater than ``start_from``."""
 
     __slots__ = ("aggregate_id", "reply_to", "start_from")
@@ -230,7 +231,7 @@ class LoadEvents(Generic[EventT, ErrorT]):
 
 @final
 @dataclass(frozen=True)
-class LoadLatestSnapshot(Generic[EntityT, ErrorT]):
+class LoadLatestSnapshot(PicklableFrozen, Generic[EntityT, ErrorT]):
     """Ask for the aggregate's latest snapshot (``None`` if it has none)."""
 
     __slots__ = ("aggregate_id", "reply_to")
@@ -248,7 +249,7 @@ class GetSystemStats:
 
 @final
 @dataclass(frozen=True)
-class GetAggregateStats(Generic[ErrorT]):
+class GetAggregateStats(PicklableFrozen, Generic[ErrorT]):
     """Ask for one aggregate's :class:`AggregateStats`."""
 
     __slots__ = ("aggregate_id", "reply_to")

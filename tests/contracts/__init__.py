@@ -1,0 +1,1 @@
+"""Test suites written once and run against every implementation (see ``StoreContract``)."""

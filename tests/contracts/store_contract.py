@@ -1,0 +1,727 @@
+"""The contract every event store keeps, written once and run against each store.
+
+A store's test module subclasses :class:`StoreContract` (its class name starting with
+``Test`` so pytest collects it) and implements :meth:`StoreContract.open_store`::
+
+    class TestMemoryStore(StoreContract):
+        is_durable = False
+
+        def open_store(self, tmp_path: Path) -> AbstractAsyncContextManager[BankStore]:
+            ...
+
+The tests talk to the store through its own functions (``execute_transaction``,
+``commit_events``, ``load_events``, ...) and, at the end, through
+``eventsourcing.supervised`` with the bank-account example domain. Envelopes are compared
+by ``aggregate_id``, ``sequence``, ``payload`` and ``metadata`` only: durable stores hand
+back ``SerializedEventEnvelop``, the memory store ``MemoryStoreEventEnvelop``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from functools import reduce
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import pytest
+import trio
+import trio.testing
+
+import trio_eventsourcing as eventsourcing
+from trio_eventsourcing import (
+    Aggregate,
+    AggregateMessage,
+    AggregateStats,
+    ConcurrencyConflict,
+    DomainError,
+    EntityNotFound,
+    Error,
+    EventEnvelop,
+    EventSourcingError,
+    EventStore,
+    EventStoreError,
+    Metadata,
+    Ok,
+    Result,
+    Snapshot,
+    SnapshotConfig,
+    StoreResult,
+    process,
+    static_supervisor,
+)
+from trio_eventsourcing.examples.bank_account import (
+    AccountAlreadyOpened,
+    AccountOpened,
+    BankAccount,
+    BankAccountCommand,
+    BankAccountError,
+    BankAccountEvent,
+    CantOperateOnUnopenedAccount,
+    CantWithdrawMoreThanCurrentBalance,
+    CustomerDepositedCash,
+    CustomerWithdrewCash,
+    DepositMoney,
+    OpenAccount,
+    WithdrawMoney,
+    apply,
+    handle,
+)
+
+BankStore = EventStore[Any, BankAccount, BankAccountEvent, Any]
+"""A store of the bank-account domain, whatever its own state and transaction types."""
+
+T = TypeVar("T")
+TestT = TypeVar("TestT", bound=Callable[..., object])
+
+BankMessage = AggregateMessage[BankAccount, BankAccountCommand, BankAccountEvent, BankAccountError]
+EnvelopeView = tuple[str, int, BankAccountEvent, Metadata]
+
+REPLY_MS = 5_000
+"""How long a test waits for any one answer (only a failing test waits that long)."""
+
+# A whole second, so that a store that keeps timestamps to the millisecond round-trips it.
+SNAPSHOT_TIME = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone.utc)
+
+
+def opened(account_id: str) -> AccountOpened:
+    return AccountOpened(account_id)
+
+
+def deposited(amount: int, new_balance: int) -> CustomerDepositedCash:
+    return CustomerDepositedCash(Decimal(amount), Decimal(new_balance))
+
+
+def withdrew(amount: int, new_balance: int) -> CustomerWithdrewCash:
+    return CustomerWithdrewCash(Decimal(amount), Decimal(new_balance))
+
+
+def view(envelopes: Sequence[EventEnvelop[BankAccountEvent]]) -> list[EnvelopeView]:
+    """The parts of envelopes every store must hand back unchanged."""
+    return [(e.aggregate_id, e.sequence, e.payload, e.metadata) for e in envelopes]
+
+
+def fold(events: Sequence[BankAccountEvent], start: BankAccount | None = None) -> BankAccount:
+    return reduce(apply, events, BankAccount() if start is None else start)
+
+
+# --- the store's own functions ------------------------------------------------------------
+
+
+async def append(
+    store: BankStore,
+    aggregate_id: str,
+    expected_sequence: int,
+    events: list[BankAccountEvent],
+    metadata: Metadata | None = None,
+) -> StoreResult[list[EventEnvelop[BankAccountEvent]]]:
+    """Commit ``events`` after ``expected_sequence`` in one write transaction."""
+    committed: list[EventEnvelop[BankAccountEvent]] = []
+
+    async def body(tx: object) -> StoreResult[None]:
+        aggregate = Aggregate(aggregate_id, BankAccount(), expected_sequence)
+        result = await store.commit_events(tx, aggregate, events, metadata or [])
+        if isinstance(result, Error):
+            return result
+        committed.extend(result.value[0])
+        return Ok(None)
+
+    done = await store.execute_transaction(body)
+    if isinstance(done, Error):
+        return done
+    return Ok(committed)
+
+
+async def load(
+    store: BankStore, aggregate_id: str, start_from: int = 0
+) -> list[EventEnvelop[BankAccountEvent]]:
+    """Every event of the aggregate with a sequence greater than ``start_from``."""
+
+    async def body(tx: object) -> StoreResult[list[EventEnvelop[BankAccountEvent]]]:
+        return await store.load_events(store.eventstore, tx, aggregate_id, start_from)
+
+    result = await store.load_events_transaction(body)
+    assert isinstance(result, Ok), result
+    return result.value
+
+
+async def load_snapshot(store: BankStore, aggregate_id: str) -> Snapshot[BankAccount] | None:
+    async def body(tx: object) -> StoreResult[Snapshot[BankAccount] | None]:
+        return await store.load_snapshot(tx, aggregate_id)
+
+    result = await store.get_latest_snapshot_transaction(body)
+    assert isinstance(result, Ok), result
+    return result.value
+
+
+async def save_snapshot(store: BankStore, snapshot: Snapshot[BankAccount]) -> StoreResult[None]:
+    async def body(tx: object) -> StoreResult[None]:
+        return await store.save_snapshot(tx, snapshot)
+
+    return await store.execute_transaction(body)
+
+
+# --- the store under eventsourcing.supervised ---------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def open_bank(
+    store: BankStore, snapshot_every: int | None = None
+) -> AsyncIterator[process.Subject[BankMessage]]:
+    """Run the bank-account system on ``store`` for the duration of the block."""
+    name: process.Name[BankMessage] = process.new_name("bank")
+    config = (
+        None
+        if snapshot_every is None
+        else SnapshotConfig(eventsourcing.frequency(snapshot_every).unwrap())
+    )
+    spec = eventsourcing.supervised(
+        name=name,
+        eventstore=store,
+        handle=handle,
+        apply=apply,
+        empty_state=BankAccount(),
+        queries=[],
+        snapshot_config=config,
+    ).unwrap()
+    async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+        yield process.named_subject(name)
+
+
+async def answer(subject: process.Subject[T]) -> T:
+    received = await process.receive(subject, REPLY_MS)
+    assert isinstance(received, Ok), "no answer in time"
+    return received.value
+
+
+async def run(
+    bank: process.Subject[BankMessage],
+    aggregate_id: str,
+    command: BankAccountCommand,
+    metadata: Metadata | None = None,
+) -> Result[None, EventSourcingError[BankAccountError]]:
+    return await answer(
+        eventsourcing.execute_with_response(bank, aggregate_id, command, metadata or [])
+    )
+
+
+async def bank_events(bank: process.Subject[BankMessage], aggregate_id: str) -> list[EnvelopeView]:
+    result = await answer(eventsourcing.load_events(bank, aggregate_id))
+    assert isinstance(result, Ok), result
+    return view(result.value)
+
+
+def durable_only(test: TestT) -> TestT:
+    """Mark a contract test that reopens the store: skipped unless ``is_durable``."""
+    setattr(test, "durable_only", True)  # noqa: B010 - a plain attribute on a function
+    return test
+
+
+class StoreContract:
+    """What every event store must do; subclass it and implement :meth:`open_store`."""
+
+    is_durable: ClassVar[bool] = False
+    """Whether what a store stores survives closing and reopening it on the same path."""
+
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        """Open a ready store kept under ``tmp_path``; its child spec (if any) runs inside.
+
+        It may be entered more than once in a test, one after the other, on the same
+        ``tmp_path``: a durable store must then hand back what it stored before.
+        """
+        raise NotImplementedError
+
+    @pytest.fixture(autouse=True)
+    def _skip_reopen_tests_unless_durable(self, request: pytest.FixtureRequest) -> None:
+        # At setup, outside the test's Trio run, so the report keeps the reason.
+        if getattr(request.function, "durable_only", False) and not self.is_durable:
+            pytest.skip(f"{type(self).__name__} is not durable: nothing survives reopening it")
+
+    # --- empty reads ----------------------------------------------------------------------
+
+    async def test_unknown_aggregate_has_no_events(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert await load(store, "nobody") == []
+            assert await load(store, "nobody", start_from=3) == []
+
+    async def test_unknown_aggregate_has_no_snapshot(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert await load_snapshot(store, "nobody") is None
+
+    # --- round trips ----------------------------------------------------------------------
+
+    async def test_commit_returns_envelopes_numbered_from_one_and_the_new_sequence(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            events: list[BankAccountEvent] = [opened("acc-1"), deposited(10, 10)]
+            sequence_seen: list[int] = []
+
+            async def body(tx: object) -> StoreResult[None]:
+                result = await store.commit_events(
+                    tx, Aggregate("acc-1", BankAccount(), 0), events, [("user", "alice")]
+                )
+                assert isinstance(result, Ok), result
+                envelopes, sequence = result.value
+                assert view(envelopes) == [
+                    ("acc-1", 1, opened("acc-1"), [("user", "alice")]),
+                    ("acc-1", 2, deposited(10, 10), [("user", "alice")]),
+                ]
+                sequence_seen.append(sequence)
+                return Ok(None)
+
+            assert await store.execute_transaction(body) == Ok(None)
+            assert sequence_seen == [2]
+
+    async def test_committed_events_load_back_with_payload_sequence_and_metadata(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            metadata = [("user_id", "alice"), ("session_id", "abc123")]
+            committed = await append(
+                store, "acc-1", 0, [opened("acc-1"), deposited(10, 10)], metadata
+            )
+            assert isinstance(committed, Ok), committed
+            expected = [
+                ("acc-1", 1, opened("acc-1"), metadata),
+                ("acc-1", 2, deposited(10, 10), metadata),
+            ]
+            assert view(committed.value) == expected
+            assert view(await load(store, "acc-1")) == expected
+
+    async def test_events_of_each_commit_keep_their_own_metadata(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], [("n", "1")]), Ok)
+            assert isinstance(await append(store, "acc-1", 1, [deposited(5, 5)]), Ok)
+            assert [e.metadata for e in await load(store, "acc-1")] == [[("n", "1")], []]
+
+    async def test_load_events_returns_sequences_greater_than_start_from(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            events: list[BankAccountEvent] = [opened("acc-1")]
+            events += [deposited(1, n) for n in range(1, 5)]
+            assert isinstance(await append(store, "acc-1", 0, events), Ok)
+            sequences = {n: [e.sequence for e in await load(store, "acc-1", n)] for n in range(7)}
+            assert sequences == {
+                0: [1, 2, 3, 4, 5],  # 0 means every event
+                1: [2, 3, 4, 5],
+                2: [3, 4, 5],
+                3: [4, 5],
+                4: [5],
+                5: [],
+                6: [],
+            }
+
+    async def test_events_keep_commit_order_across_many_commits(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            balance = 0
+            expected: list[BankAccountEvent] = [opened("acc-1")]
+            for amount in (7, 3, 11, 2, 5):
+                balance += amount
+                event = deposited(amount, balance)
+                assert isinstance(await append(store, "acc-1", len(expected), [event]), Ok)
+                expected.append(event)
+            loaded = await load(store, "acc-1")
+            assert [e.payload for e in loaded] == expected
+            assert [e.sequence for e in loaded] == list(range(1, len(expected) + 1))
+
+    async def test_aggregates_have_separate_streams(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            assert isinstance(
+                await append(store, "acc-2", 0, [opened("acc-2"), deposited(4, 4)]), Ok
+            )
+            assert isinstance(await append(store, "acc-1", 1, [deposited(9, 9)]), Ok)
+            assert view(await load(store, "acc-1")) == [
+                ("acc-1", 1, opened("acc-1"), []),
+                ("acc-1", 2, deposited(9, 9), []),
+            ]
+            assert view(await load(store, "acc-2")) == [
+                ("acc-2", 1, opened("acc-2"), []),
+                ("acc-2", 2, deposited(4, 4), []),
+            ]
+
+    # --- optimistic concurrency -------------------------------------------------------------
+
+    async def test_stale_expected_sequence_is_refused_with_concurrency_conflict(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(
+                await append(store, "acc-1", 0, [opened("acc-1"), deposited(1, 1)]), Ok
+            )
+            refused = await append(store, "acc-1", 1, [deposited(50, 51)])
+            assert refused == Error(ConcurrencyConflict("acc-1", 1, 2))
+            assert [e.payload for e in await load(store, "acc-1")] == [
+                opened("acc-1"),
+                deposited(1, 1),
+            ]
+
+    async def test_commit_to_a_new_aggregate_that_exists_already_is_refused(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            refused = await append(store, "acc-1", 0, [opened("acc-1")])
+            assert refused == Error(ConcurrencyConflict("acc-1", 0, 1))
+            assert [e.sequence for e in await load(store, "acc-1")] == [1]
+
+    async def test_expected_sequence_ahead_of_the_store_is_refused(self, tmp_path: Path) -> None:
+        # Sequences have no gaps: a commit after sequence 5 of a 1-event stream is refused.
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            refused = await append(store, "acc-1", 5, [deposited(1, 1)])
+            assert refused == Error(ConcurrencyConflict("acc-1", 5, 1))
+            assert [e.sequence for e in await load(store, "acc-1")] == [1]
+
+    async def test_concurrent_appends_exactly_one_wins_per_expected_sequence(
+        self, tmp_path: Path
+    ) -> None:
+        writers = 8
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            go = trio.Event()
+            outcomes: dict[int, StoreResult[list[EventEnvelop[BankAccountEvent]]]] = {}
+
+            async def race(writer: int) -> None:
+                await go.wait()
+                outcomes[writer] = await append(
+                    store, "acc-1", 1, [deposited(writer + 1, writer + 1)]
+                )
+
+            async with trio.open_nursery() as nursery:
+                for writer in range(writers):
+                    nursery.start_soon(race, writer)
+                await trio.testing.wait_all_tasks_blocked()
+                go.set()
+            winners = [w for w, outcome in outcomes.items() if isinstance(outcome, Ok)]
+            assert len(winners) == 1, outcomes
+            losers = [outcome for w, outcome in outcomes.items() if w not in winners]
+            assert losers == [Error(ConcurrencyConflict("acc-1", 1, 2))] * (writers - 1)
+            [winner] = winners
+            assert view(await load(store, "acc-1", 1)) == [
+                ("acc-1", 2, deposited(winner + 1, winner + 1), [])
+            ]
+
+    async def test_concurrent_writers_that_retry_all_land_with_contiguous_sequences(
+        self, tmp_path: Path
+    ) -> None:
+        writers, commits_each = 6, 4
+        async with self.open_store(tmp_path) as store:
+            wins: dict[int, list[int]] = {w: [] for w in range(writers)}
+            conflicts = 0
+
+            async def writer(index: int) -> None:
+                nonlocal conflicts
+                for round_ in range(commits_each):
+                    marker = opened(f"writer-{index}-round-{round_}")
+                    while True:
+                        current = len(await load(store, "acc-1"))
+                        outcome = await append(store, "acc-1", current, [marker])
+                        if isinstance(outcome, Ok):
+                            wins[index].append(outcome.value[0].sequence)
+                            break
+                        assert isinstance(outcome.error, ConcurrencyConflict), outcome
+                        conflicts += 1
+
+            async with trio.open_nursery() as nursery:
+                for index in range(writers):
+                    nursery.start_soon(writer, index)
+            stored = await load(store, "acc-1")
+            assert [e.sequence for e in stored] == list(range(1, writers * commits_each + 1))
+            # Every commit that was acknowledged is stored exactly once, where it was told.
+            payloads = [e.payload for e in stored]
+            for index, sequences in wins.items():
+                for round_, sequence in enumerate(sequences):
+                    assert payloads[sequence - 1] == opened(f"writer-{index}-round-{round_}")
+            assert len(set(payloads)) == len(payloads)
+
+    # --- all or nothing -----------------------------------------------------------------------
+
+    async def test_transaction_whose_body_returns_error_stores_none_of_its_events(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+
+            async def body(tx: object) -> StoreResult[None]:
+                result = await store.commit_events(
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1"), deposited(3, 3)], []
+                )
+                assert isinstance(result, Ok), result
+                return Error(EventStoreError("changed my mind"))
+
+            assert await store.execute_transaction(body) == Error(
+                EventStoreError("changed my mind")
+            )
+            assert await load(store, "acc-1") == []
+            # The aggregate is still at sequence 0: a commit after 0 is accepted.
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+
+    async def test_transaction_whose_body_raises_stores_none_of_its_events(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+
+            async def body(tx: object) -> StoreResult[None]:
+                result = await store.commit_events(
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], []
+                )
+                assert isinstance(result, Ok), result
+                raise RuntimeError("the body failed")
+
+            # However the store reports it, nothing of the transaction is stored.
+            with contextlib.suppress(RuntimeError):
+                outcome = await store.execute_transaction(body)
+                assert isinstance(outcome, Error), outcome
+            assert await load(store, "acc-1") == []
+
+    async def test_transaction_over_two_aggregates_with_one_conflict_stores_neither(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+
+            async def body(tx: object) -> StoreResult[None]:
+                for aggregate_id in ("acc-2", "acc-1"):  # acc-1 at 0 is stale
+                    aggregate = Aggregate(aggregate_id, BankAccount(), 0)
+                    result = await store.commit_events(tx, aggregate, [opened(aggregate_id)], [])
+                    if isinstance(result, Error):
+                        return result
+                return Ok(None)
+
+            assert await store.execute_transaction(body) == Error(
+                ConcurrencyConflict("acc-1", 0, 1)
+            )
+            assert await load(store, "acc-2") == []
+            assert [e.payload for e in await load(store, "acc-1")] == [opened("acc-1")]
+
+    async def test_transaction_over_two_aggregates_stores_both(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+
+            async def body(tx: object) -> StoreResult[None]:
+                for aggregate_id in ("acc-1", "acc-2"):
+                    aggregate = Aggregate(aggregate_id, BankAccount(), 0)
+                    result = await store.commit_events(tx, aggregate, [opened(aggregate_id)], [])
+                    if isinstance(result, Error):
+                        return result
+                return Ok(None)
+
+            assert await store.execute_transaction(body) == Ok(None)
+            assert view(await load(store, "acc-1")) == [("acc-1", 1, opened("acc-1"), [])]
+            assert view(await load(store, "acc-2")) == [("acc-2", 1, opened("acc-2"), [])]
+
+    async def test_snapshot_saved_in_a_failed_transaction_is_not_stored(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+
+            async def body(tx: object) -> StoreResult[None]:
+                committed = await store.commit_events(
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], []
+                )
+                assert isinstance(committed, Ok), committed
+                snapshot = Snapshot("acc-1", BankAccount(opened=True), 1, SNAPSHOT_TIME)
+                assert await store.save_snapshot(tx, snapshot) == Ok(None)
+                return Error(EventStoreError("roll it all back"))
+
+            assert isinstance(await store.execute_transaction(body), Error)
+            assert await load_snapshot(store, "acc-1") is None
+            assert await load(store, "acc-1") == []
+
+    # --- snapshots ------------------------------------------------------------------------------
+
+    async def test_saved_snapshot_loads_back(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            entity = BankAccount(opened=True, balance=Decimal("12.50"))
+            assert await save_snapshot(store, Snapshot("acc-1", entity, 3, SNAPSHOT_TIME)) == Ok(
+                None
+            )
+            loaded = await load_snapshot(store, "acc-1")
+            assert loaded is not None
+            assert (loaded.aggregate_id, loaded.entity, loaded.sequence) == ("acc-1", entity, 3)
+            assert loaded.timestamp == SNAPSHOT_TIME
+            assert loaded.timestamp.utcoffset() == timedelta(0)
+
+    async def test_latest_snapshot_replaces_older_ones(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            for sequence in (2, 4, 6):
+                entity = BankAccount(opened=True, balance=Decimal(sequence))
+                snapshot = Snapshot(
+                    "acc-1", entity, sequence, SNAPSHOT_TIME + timedelta(seconds=sequence)
+                )
+                assert await save_snapshot(store, snapshot) == Ok(None)
+            loaded = await load_snapshot(store, "acc-1")
+            assert loaded is not None
+            assert (loaded.entity, loaded.sequence) == (BankAccount(True, Decimal(6)), 6)
+            assert loaded.timestamp == SNAPSHOT_TIME + timedelta(seconds=6)
+
+    async def test_snapshots_are_kept_per_aggregate(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            first = Snapshot("acc-1", BankAccount(True, Decimal(1)), 1, SNAPSHOT_TIME)
+            second = Snapshot("acc-2", BankAccount(True, Decimal(2)), 2, SNAPSHOT_TIME)
+            assert await save_snapshot(store, first) == Ok(None)
+            assert await save_snapshot(store, second) == Ok(None)
+            one, two = await load_snapshot(store, "acc-1"), await load_snapshot(store, "acc-2")
+            assert one is not None
+            assert two is not None
+            assert (one.entity, one.sequence) == (first.entity, 1)
+            assert (two.entity, two.sequence) == (second.entity, 2)
+            assert await load_snapshot(store, "acc-3") is None
+
+    async def test_snapshot_and_events_of_one_transaction_are_stored_together(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+
+            async def body(tx: object) -> StoreResult[None]:
+                committed = await store.commit_events(
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1"), deposited(8, 8)], []
+                )
+                if isinstance(committed, Error):
+                    return committed
+                entity = fold([opened("acc-1"), deposited(8, 8)])
+                return await store.save_snapshot(tx, Snapshot("acc-1", entity, 2, SNAPSHOT_TIME))
+
+            assert await store.execute_transaction(body) == Ok(None)
+            snapshot = await load_snapshot(store, "acc-1")
+            assert snapshot is not None
+            assert (snapshot.entity, snapshot.sequence) == (BankAccount(True, Decimal(8)), 2)
+            assert [e.sequence for e in await load(store, "acc-1")] == [1, 2]
+
+    # --- durability -------------------------------------------------------------------------------
+
+    @durable_only
+    async def test_events_and_snapshots_survive_reopening(self, tmp_path: Path) -> None:
+        metadata = [("user", "alice")]
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(
+                await append(store, "acc-1", 0, [opened("acc-1"), deposited(2, 2)], metadata), Ok
+            )
+            snapshot = Snapshot("acc-1", BankAccount(True, Decimal(2)), 2, SNAPSHOT_TIME)
+            assert await save_snapshot(store, snapshot) == Ok(None)
+        async with self.open_store(tmp_path) as store:
+            assert view(await load(store, "acc-1")) == [
+                ("acc-1", 1, opened("acc-1"), metadata),
+                ("acc-1", 2, deposited(2, 2), metadata),
+            ]
+            reloaded = await load_snapshot(store, "acc-1")
+            assert reloaded is not None
+            assert (reloaded.entity, reloaded.sequence, reloaded.timestamp) == (
+                snapshot.entity,
+                2,
+                SNAPSHOT_TIME,
+            )
+            # Optimistic concurrency holds across the reopen too.
+            assert await append(store, "acc-1", 1, [deposited(1, 3)]) == Error(
+                ConcurrencyConflict("acc-1", 1, 2)
+            )
+            assert isinstance(await append(store, "acc-1", 2, [deposited(1, 3)]), Ok)
+
+    # --- end to end through eventsourcing.supervised ----------------------------------------------
+
+    async def test_bank_account_commands_and_domain_errors_through_supervised(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            assert await run(bank, "acc-1", OpenAccount("acc-1")) == Ok(None)
+            assert await run(bank, "acc-1", DepositMoney(Decimal(100))) == Ok(None)
+            assert await run(bank, "acc-1", WithdrawMoney(Decimal(30))) == Ok(None)
+            assert await run(bank, "acc-1", WithdrawMoney(Decimal(1000))) == Error(
+                DomainError(CantWithdrawMoreThanCurrentBalance())
+            )
+            assert await run(bank, "acc-1", OpenAccount("acc-1")) == Error(
+                DomainError(AccountAlreadyOpened())
+            )
+            assert await run(bank, "acc-2", DepositMoney(Decimal(5))) == Error(
+                DomainError(CantOperateOnUnopenedAccount())
+            )
+            assert await bank_events(bank, "acc-1") == [
+                ("acc-1", 1, opened("acc-1"), []),
+                ("acc-1", 2, deposited(100, 100), []),
+                ("acc-1", 3, withdrew(30, 70), []),
+            ]
+            assert await answer(eventsourcing.load_aggregate(bank, "acc-1")) == Ok(
+                Aggregate("acc-1", BankAccount(True, Decimal(70)), 3)
+            )
+            assert await answer(eventsourcing.load_aggregate(bank, "acc-2")) == Error(
+                EntityNotFound()
+            )
+            assert await bank_events(bank, "acc-2") == []
+
+    async def test_metadata_is_stored_with_every_event_through_supervised(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            metadata = [("user_id", "alice"), ("session_id", "abc123")]
+            assert await run(bank, "acc-1", OpenAccount("acc-1"), metadata) == Ok(None)
+            eventsourcing.execute_with_metadata(
+                bank, "acc-1", DepositMoney(Decimal(1)), [("k", "v")]
+            )
+            eventsourcing.execute(bank, "acc-1", DepositMoney(Decimal(2)))
+            assert [m for _, _, _, m in await bank_events(bank, "acc-1")] == [
+                metadata,
+                [("k", "v")],
+                [],
+            ]
+
+    async def test_snapshots_through_supervised_are_taken_at_each_multiple(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store, snapshot_every=2) as bank:
+            assert await run(bank, "acc-1", OpenAccount("acc-1")) == Ok(None)
+            assert await answer(eventsourcing.latest_snapshot(bank, "acc-1")) == Ok(None)
+            stats = await answer(eventsourcing.aggregate_stats(bank, "acc-1"))
+            assert stats == Ok(AggregateStats("acc-1", 1, 1, has_snapshot=False))
+            for amount in (10, 20, 30, 40):
+                assert await run(bank, "acc-1", DepositMoney(Decimal(amount))) == Ok(None)
+            result = await answer(eventsourcing.latest_snapshot(bank, "acc-1"))
+            assert isinstance(result, Ok), result
+            snapshot = result.value
+            assert snapshot is not None
+            assert snapshot.sequence == 4
+            payloads = [payload for _, _, payload, _ in await bank_events(bank, "acc-1")]
+            assert snapshot.entity == fold(payloads[:4])
+            stats = await answer(eventsourcing.aggregate_stats(bank, "acc-1"))
+            assert stats == Ok(AggregateStats("acc-1", 5, 5, has_snapshot=True))
+
+    async def test_load_aggregate_equals_a_fold_of_the_events(self, tmp_path: Path) -> None:
+        commands: list[BankAccountCommand] = [
+            OpenAccount("acc-1"),
+            DepositMoney(Decimal("10.25")),
+            WithdrawMoney(Decimal(4)),
+            WithdrawMoney(Decimal(100)),  # refused
+            DepositMoney(Decimal(3)),
+            WithdrawMoney(Decimal("0.25")),
+        ]
+        async with self.open_store(tmp_path) as store:
+            async with open_bank(store, snapshot_every=3) as bank:
+                for command in commands:
+                    await run(bank, "acc-1", command)
+                payloads = [payload for _, _, payload, _ in await bank_events(bank, "acc-1")]
+                expected = Aggregate("acc-1", fold(payloads), len(payloads))
+                assert expected.entity == BankAccount(True, Decimal(9))
+                assert await answer(eventsourcing.load_aggregate(bank, "acc-1")) == Ok(expected)
+            # A new system on the same store loads it cold: latest snapshot plus the tail.
+            async with open_bank(store, snapshot_every=3) as bank:
+                assert await answer(eventsourcing.load_aggregate(bank, "acc-1")) == Ok(expected)
+
+    @durable_only
+    async def test_state_survives_reopening_through_supervised(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store, snapshot_every=2) as bank:
+            assert await run(bank, "acc-1", OpenAccount("acc-1")) == Ok(None)
+            for amount in (5, 6, 7):
+                assert await run(bank, "acc-1", DepositMoney(Decimal(amount))) == Ok(None)
+            before = await answer(eventsourcing.load_aggregate(bank, "acc-1"))
+            assert before == Ok(Aggregate("acc-1", BankAccount(True, Decimal(18)), 4))
+        async with self.open_store(tmp_path) as store, open_bank(store, snapshot_every=2) as bank:
+            assert await answer(eventsourcing.load_aggregate(bank, "acc-1")) == before
+            assert await answer(eventsourcing.aggregate_stats(bank, "acc-1")) == Ok(
+                AggregateStats("acc-1", 4, 4, has_snapshot=True)
+            )
+            # The reopened system carries on from sequence 4.
+            assert await run(bank, "acc-1", WithdrawMoney(Decimal(8))) == Ok(None)
+            assert (await bank_events(bank, "acc-1"))[-1] == ("acc-1", 5, withdrew(8, 10), [])
