@@ -1,0 +1,127 @@
+"""Static type tests of the process runtime: checked by mypy, never run.
+
+``assert_type`` lines are positive tests. Each ``# type: ignore[code]`` line is a negative
+test: mypy runs with ``--warn-unused-ignores``, so if the line ever stops being an error
+the ignore becomes unused and the type check fails.
+"""
+
+from __future__ import annotations
+
+import trio
+from typing_extensions import Never, assert_type
+
+from trio_eventsourcing import actor, process, static_supervisor, supervision
+from trio_eventsourcing._errors import EventSourcingError
+from trio_eventsourcing._values import Frequency, Timeout, frequency, timeout
+from trio_eventsourcing.result import Error, Ok, Result
+
+
+async def handle_str(count: int, message: str) -> actor.Next[int]:
+    return actor.continue_(count + len(message))
+
+
+async def handle_int(count: int, message: int) -> actor.Next[int]:
+    return actor.continue_(count + message)
+
+
+str_name: process.Name[str] = process.new_name("strings")
+int_name: process.Name[int] = process.new_name("ints")
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+def results(result: Result[int, str]) -> None:
+    match result:
+        case Ok(value):
+            assert_type(value, int)
+        case Error(error):
+            assert_type(error, str)
+    assert_type(Ok(1).unwrap(), int)
+    assert_type(frequency(3), Result[Frequency, EventSourcingError[Never]])
+    if isinstance(result, Ok):
+        assert_type(result, Ok[int])
+    else:
+        assert_type(result, Error[str])
+
+
+def validated_values() -> None:
+    match timeout(5):
+        case Ok(ms):
+            assert_type(ms, Timeout)
+            assert_type(ms.seconds, float)
+        case Error(_):
+            pass
+    Frequency(3)  # type: ignore[arg-type]
+    Timeout(3)  # type: ignore[arg-type]
+
+
+# --- actor builders -----------------------------------------------------------------------
+
+
+def builders() -> None:
+    assert_type(actor.new(0), actor.Builder[int, Never])
+    assert_type(actor.new(0).on_message(handle_str), actor.Builder[int, str])
+    assert_type(actor.new(0).on_message(handle_str).named(str_name), actor.Builder[int, str])
+    assert_type(actor.new(0).named(str_name).on_message(handle_str), actor.Builder[int, str])
+    assert_type(actor.new(0).named(str_name), actor.Builder[int, str])
+
+
+def mismatched_builders() -> None:
+    # A Name[int] for an actor whose handler takes str, in both orders.
+    actor.new(0).on_message(handle_str).named(int_name)  # type: ignore[arg-type]
+    actor.new(0).named(int_name).on_message(handle_str)  # type: ignore[arg-type]
+    # A handler whose state is not the builder's state.
+    actor.new("text").on_message(handle_str)  # type: ignore[arg-type]
+
+
+async def starting(nursery: trio.Nursery) -> None:
+    started = await actor.new(0).on_message(handle_str).start(nursery)
+    assert_type(started, Result[actor.Started[process.Subject[str]], actor.StartError])
+    subject: process.Subject[str] = await nursery.start(actor.new(0).on_message(handle_str).run)
+    process.send(subject, "hello")
+
+
+# --- subjects -----------------------------------------------------------------------------
+
+
+def wants_str_subject(subject: process.Subject[str]) -> None: ...
+
+
+async def subjects(str_subject: process.Subject[str], int_subject: process.Subject[int]) -> None:
+    assert_type(await process.receive(str_subject, 100), Result[str, None])
+    assert_type(await process.receive(str_subject, timeout(100).unwrap()), Result[str, None])
+    assert_type(await process.receive_forever(str_subject), str)
+    assert_type(process.named_subject(str_name), process.Subject[str])
+    process.send(str_subject, "fine")
+    # mypy reports this one as "cannot infer MsgT" (misc), not as arg-type: the invariant
+    # Subject[str] pins MsgT to str, which 1 cannot be.
+    process.send(str_subject, 1)  # type: ignore[misc]
+    wants_str_subject(int_subject)  # type: ignore[arg-type]
+    await process.receive(str_subject, 1.5)  # type: ignore[arg-type]
+
+
+async def calls(counter: process.Subject[tuple[int, process.Subject[str]]]) -> None:
+    reply = await process.call(counter, 100, lambda reply_to: (1, reply_to))
+    assert_type(reply, str)
+
+
+# --- supervision --------------------------------------------------------------------------
+
+
+def child_specifications() -> None:
+    child = supervision.worker(
+        lambda nursery: actor.new(0).on_message(handle_int).named(int_name).start(nursery)
+    )
+    assert_type(child, supervision.ChildSpecification[process.Subject[int]])
+    assert_type(
+        supervision.restart(child, supervision.Transient),
+        supervision.ChildSpecification[process.Subject[int]],
+    )
+    mapped = supervision.map_data(child, lambda subject: subject.pending())
+    assert_type(mapped, supervision.ChildSpecification[int])
+    nested = static_supervisor.supervised(static_supervisor.new(static_supervisor.OneForOne))
+    assert_type(nested, supervision.ChildSpecification[static_supervisor.Supervisor])
+    static_supervisor.new(static_supervisor.OneForAll).add(child).add(nested)
+    supervision.restart(child, "transient")  # type: ignore[arg-type]
+    static_supervisor.new("one_for_one")  # type: ignore[arg-type]
