@@ -142,6 +142,9 @@ class AggregateActorState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT
 
     __slots__ = ("aggregate", "eventsourcing")
 
+    aggregate: Aggregate[EntityT] | None
+    eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+
     def __init__(
         self,
         aggregate: Aggregate[EntityT] | None,
@@ -160,6 +163,8 @@ class QueryActorStarted(Generic[EventT]):
 
     __slots__ = ("query_actor",)
 
+    query_actor: QueryActor[EventT]
+
     def __init__(self, query_actor: QueryActor[EventT]) -> None:
         self.query_actor = query_actor
 
@@ -169,6 +174,8 @@ class GetEventSourcingActor(Generic[EntityT, CommandT, EventT, ErrorT]):
     """Seed parity: ask for the event-sourcing actor's Subject (use ``named_subject``)."""
 
     __slots__ = ("reply_to",)
+
+    reply_to: Subject[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
 
     def __init__(
         self, reply_to: Subject[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
@@ -201,6 +208,14 @@ class ManagerState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "handle",
         "registered_queries",
     )
+
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] | None
+    expected_queries: int
+    registered_queries: int
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT]
+    handle: Handle[EntityT, CommandT, EventT, ErrorT]
+    apply: Apply[EntityT, EventT]
+    empty_state: EntityT
 
     def __init__(
         self,
@@ -478,7 +493,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         outcome: Result[None, EventSourcingError[ErrorT]]
         attempt = 0
         while True:
-            loaded = await self.current(slot)
+            cached = slot.state.aggregate
+            # The cached aggregate is the common case: skip a coroutine for it.
+            loaded = Ok(cached) if cached is not None else await self.current(slot)
             if isinstance(loaded, Error):
                 outcome = loaded
                 break
@@ -571,7 +588,12 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             stored.append(envelopes)
             return Ok(None)
 
-        done = await _guarded("execute_transaction", store.execute_transaction(transaction))
+        # ``_guarded`` inlined: this is the hot path of every command.
+        try:
+            done = await store.execute_transaction(transaction)
+        except Exception as exc:
+            logger.exception("the event store raised in execute_transaction")
+            return Error(EventStoreError(f"the event store raised in execute_transaction: {exc!r}"))
         if isinstance(done, Error):
             return done
         return Ok(stored[0])

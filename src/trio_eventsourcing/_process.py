@@ -18,6 +18,7 @@ from typing_extensions import Never, final
 
 from ._checks import require_non_negative_int, require_positive_int
 from ._result import Error, Ok, Result
+from ._timer import Timer, cancel_timer, start_timer
 from ._values import Timeout
 
 MsgT = TypeVar("MsgT")
@@ -52,11 +53,12 @@ class _Mailbox(Generic[MsgT]):
     semantics: a receive that is cancelled takes nothing out of the mailbox.
     """
 
-    __slots__ = ("_closed", "_dropping", "_items", "_receiver")
+    __slots__ = ("_closed", "_dropping", "_items", "_receiver", "_timer")
 
     def __init__(self) -> None:
         self._items: deque[MsgT] = deque()
         self._receiver: trio.lowlevel.Task | None = None
+        self._timer: Timer | None = None
         self._closed = False
         self._dropping = False
 
@@ -69,6 +71,10 @@ class _Mailbox(Generic[MsgT]):
         receiver = self._receiver
         if receiver is not None:
             self._receiver = None
+            timer = self._timer
+            if timer is not None:
+                self._timer = None
+                cancel_timer(timer)
             trio.lowlevel.reschedule(receiver)
 
     def get_nowait(self) -> MsgT:
@@ -93,6 +99,47 @@ class _Mailbox(Generic[MsgT]):
 
             await trio.lowlevel.wait_task_rescheduled(abort)
         return self._items.popleft()
+
+    async def get_within(self, seconds: float) -> Result[MsgT, None]:
+        """Like :meth:`get`, but ``Error(None)`` if nothing arrives within ``seconds``."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._items:
+            message = self._items.popleft()
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return Ok(message)
+        deadline = trio.current_time() + seconds
+        while not self._items:
+            if self._receiver is not None:
+                raise trio.BusyResourceError("another task is already receiving from this subject")
+            remaining = deadline - trio.current_time()
+            if remaining <= 0:
+                await trio.lowlevel.checkpoint()
+                return Error(None)
+            task = trio.lowlevel.current_task()
+            self._receiver = task
+            expired: list[bool] = []
+
+            def time_out(task: trio.lowlevel.Task = task, expired: list[bool] = expired) -> None:
+                if self._receiver is task:
+                    self._receiver = None
+                    self._timer = None
+                    expired.append(True)
+                    trio.lowlevel.reschedule(task)
+
+            self._timer = start_timer(remaining, time_out)
+
+            def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+                self._receiver = None
+                timer = self._timer
+                if timer is not None:
+                    self._timer = None
+                    cancel_timer(timer)
+                return trio.lowlevel.Abort.SUCCEEDED
+
+            await trio.lowlevel.wait_task_rescheduled(abort)
+            if expired:
+                return Error(None)
+        return Ok(self._items.popleft())
 
     def close(self) -> None:
         """Refuse further messages: sending raises :class:`SubjectClosed`."""
@@ -282,10 +329,7 @@ async def receive(subject: Subject[MsgT], within: Within) -> Result[MsgT, None]:
             case Error(None):
                 print("nothing within a second")
     """
-    seconds = within_seconds(within)
-    with trio.move_on_after(seconds):
-        return Ok(await subject._mailbox.get())
-    return Error(None)
+    return await subject._mailbox.get_within(within_seconds(within))
 
 
 async def receive_forever(subject: Subject[MsgT]) -> MsgT:
@@ -318,11 +362,12 @@ async def call(
     reply_to: Subject[ReplyT] = new_subject()
     subject._mailbox.put(make_request(reply_to))
     try:
-        with trio.move_on_after(seconds):
-            return await reply_to._mailbox.get()
+        reply = await reply_to._mailbox.get_within(seconds)
     finally:
         # Whatever happened, nobody will read this mailbox again.
         reply_to._mailbox.drop_further()
+    if isinstance(reply, Ok):
+        return reply.value
     raise CallTimeout(f"no reply within {seconds * 1000:g} ms from {subject!r}")
 
 
