@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar, overload
+from typing import Generic, TypeVar, cast, overload
 
 import trio
 from typing_extensions import Never, TypeAliasType, final
@@ -239,6 +239,46 @@ def new(state: StateT) -> Builder[StateT, Never]:
     return Builder(state, None, None)
 
 
-on_message = Builder.on_message
-named = Builder.named
-start = Builder.start
+# The function forms of the builder's methods, as Gleam writes them:
+# ``actor.on_message(builder, handler)`` is ``builder.on_message(handler)``.
+
+
+@overload
+def on_message(
+    builder: Builder[StateT, Never], handler: Handler[StateT, DataT]
+) -> Builder[StateT, DataT]: ...
+@overload
+def on_message(
+    builder: Builder[StateT, MsgT], handler: Handler[StateT, MsgT]
+) -> Builder[StateT, MsgT]: ...
+def on_message(
+    builder: Builder[StateT, MsgT], handler: Handler[StateT, DataT]
+) -> Builder[StateT, DataT]:
+    """Return ``builder`` with ``handler`` called with ``(state, message)`` for each message.
+
+    The function form of :meth:`Builder.on_message`, as in Gleam's
+    ``actor.on_message(builder, handler)``.
+    """
+    return cast("Builder[StateT, Never]", builder).on_message(handler)
+
+
+@overload
+def named(builder: Builder[StateT, Never], name: Name[DataT]) -> Builder[StateT, DataT]: ...
+@overload
+def named(builder: Builder[StateT, MsgT], name: Name[MsgT]) -> Builder[StateT, MsgT]: ...
+def named(builder: Builder[StateT, MsgT], name: Name[DataT]) -> Builder[StateT, DataT]:
+    """Return ``builder`` making the actor hold ``name``.
+
+    The function form of :meth:`Builder.named`, as in Gleam's ``actor.named(builder, name)``.
+    """
+    return cast("Builder[StateT, Never]", builder).named(name)
+
+
+async def start(
+    builder: Builder[StateT, MsgT], nursery: trio.Nursery
+) -> StartResult[Subject[MsgT]]:
+    """Start the actor ``builder`` describes as a task in ``nursery``.
+
+    The function form of :meth:`Builder.start`, as in Gleam's ``actor.start(builder)``.
+    """
+    return await builder.start(nursery)

@@ -50,7 +50,8 @@ class Ok(Generic[T_co]):
         """The successful value."""
         return self._value
 
-    __setattr__ = _frozen
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        _frozen(self, name, value)
 
     def __delattr__(self, name: str) -> NoReturn:
         _frozen(self, name, None)
@@ -101,7 +102,8 @@ class Error(Generic[E_co]):
         """The reason for the failure."""
         return self._error
 
-    __setattr__ = _frozen
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        _frozen(self, name, value)
 
     def __delattr__(self, name: str) -> NoReturn:
         _frozen(self, name, None)

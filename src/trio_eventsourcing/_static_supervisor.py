@@ -455,6 +455,30 @@ def supervised(builder: Builder) -> ChildSpecification[Supervisor]:
     return replace(supervisor(builder.start), label=f"static_supervisor({builder._strategy.value})")
 
 
-add = Builder.add
-restart_tolerance = Builder.restart_tolerance
-start = Builder.start
+# The function forms of the builder's methods, as Gleam writes them:
+# ``static_supervisor.add(builder, child)`` is ``builder.add(child)``.
+
+
+def add(builder: Builder, child: ChildSpecification[object]) -> Builder:
+    """Return ``builder`` with ``child`` added after the children already added.
+
+    The function form of :meth:`Builder.add`, as in Gleam's ``static_supervisor.add``.
+    """
+    return builder.add(child)
+
+
+def restart_tolerance(builder: Builder, intensity: int, period: int) -> Builder:
+    """Return ``builder`` allowing at most ``intensity`` restarts within ``period`` seconds.
+
+    The function form of :meth:`Builder.restart_tolerance`, as in Gleam's
+    ``static_supervisor.restart_tolerance``.
+    """
+    return builder.restart_tolerance(intensity, period)
+
+
+async def start(builder: Builder, nursery: trio.Nursery) -> Result[Started[Supervisor], StartError]:
+    """Start the supervisor ``builder`` describes, and every child in order, in ``nursery``.
+
+    The function form of :meth:`Builder.start`, as in Gleam's ``static_supervisor.start``.
+    """
+    return await builder.start(nursery)

@@ -16,6 +16,8 @@ from ._result import Error, Ok, Result
 
 
 class _Positive:
+    """The shared base of :class:`Frequency` and :class:`Timeout`: an immutable positive int."""
+
     __slots__ = ("_value",)
     _value: int
 

@@ -52,7 +52,7 @@ class WithdrawMoney:
     amount: Decimal
 
 
-BankAccountCommand: TypeAlias = "OpenAccount | DepositMoney | WithdrawMoney"
+BankAccountCommand: TypeAlias = OpenAccount | DepositMoney | WithdrawMoney
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +78,7 @@ class CustomerWithdrewCash:
     new_balance: Decimal
 
 
-BankAccountEvent: TypeAlias = "AccountOpened | CustomerDepositedCash | CustomerWithdrewCash"
+BankAccountEvent: TypeAlias = AccountOpened | CustomerDepositedCash | CustomerWithdrewCash
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +102,10 @@ class AccountAlreadyOpened:
 
 
 BankAccountError: TypeAlias = (
-    "CantDepositNegativeAmount | CantOperateOnUnopenedAccount"
-    " | CantWithdrawMoreThanCurrentBalance | AccountAlreadyOpened"
+    CantDepositNegativeAmount
+    | CantOperateOnUnopenedAccount
+    | CantWithdrawMoreThanCurrentBalance
+    | AccountAlreadyOpened
 )
 
 
