@@ -21,7 +21,7 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["tests", "typecheck", "lint", "docs"]
+nox.options.sessions = ["tests", "typecheck", "lint", "docs", "verifytypes"]
 # Run on whichever of PYTHONS this machine has; nox reports each missing one as skipped.
 nox.options.error_on_missing_interpreters = False
 # Never fetch interpreters from the network: use what is installed.
