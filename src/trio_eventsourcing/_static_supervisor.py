@@ -422,15 +422,28 @@ class _SupervisorRun:
                 except Exception as exc:
                     if not started:
                         raise ChildStartFailed(
-                            f"{slot.describe()} failed to start: {exc!r}"
+                            f"{slot.describe()} failed to start: {_own_exception(exc)!r}"
                         ) from exc
-                    failure = exc
+                    failure = _own_exception(exc)
                 if start_error is not None:
                     raise ChildStartFailed(f"{slot.describe()} {start_error}")
         finally:
             slot.done.set()
         if not slot.scope.cancelled_caught:
             self.inbox.put(_Exited(slot, attempt, failure))
+
+
+def _own_exception(exc: BaseException) -> BaseException:
+    """The child's own exception, out of the groups its nursery wrapped it in.
+
+    Only for reporting (the log and ``__cause__``): what is raised is never unwrapped.
+    A group has an ``exceptions`` tuple; on Python 3.10 its class is the backport's.
+    """
+    inner = getattr(exc, "exceptions", None)
+    while isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], BaseException):
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return exc
 
 
 def new(strategy: Strategy) -> Builder:
