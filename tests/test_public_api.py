@@ -23,6 +23,7 @@ PUBLIC_MODULES = [
     "trio_eventsourcing.memory_store",
     "trio_eventsourcing.process",
     "trio_eventsourcing.result",
+    "trio_eventsourcing.sqlite_store",
     "trio_eventsourcing.static_supervisor",
     "trio_eventsourcing.supervision",
 ]

@@ -1,0 +1,231 @@
+"""The SQLite store's file: its schema, how a file is recognised as ours, how it is opened.
+
+A database is ours when its header carries :data:`APPLICATION_ID` (``PRAGMA
+application_id``); ``PRAGMA user_version`` is the version of the schema below. A new or
+empty file gets the schema in one transaction, so a file is never half-created. Anything
+else is refused before a single byte of it is written: a file that is not SQLite, an
+SQLite database of another application (another ``application_id``, or tables of its
+own), or one written by a newer version of this library. Every function here blocks, so
+the store runs them in threads, never on the Trio thread.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from typing import Literal, TypeAlias
+
+from typing_extensions import final
+
+APPLICATION_ID = int.from_bytes(b"TrES", "big")
+"""``PRAGMA application_id`` of every trio-eventsourcing SQLite database ("TrES")."""
+
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of the schema this module creates."""
+
+Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
+"""The values of ``PRAGMA synchronous`` the store accepts.
+
+``OFF`` is not one of them: it can corrupt the database on a power loss. ``EXTRA`` only
+differs from ``FULL`` in rollback-journal modes, and the store always uses WAL.
+"""
+
+SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("FULL", "NORMAL")
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+# `position` aliases the rowid: SQLite gives each insert max(position) + 1, and only one
+# connection writes at a time, so positions grow in commit order. Events are never
+# deleted, so a position is never reused (AUTOINCREMENT would add a table for nothing).
+# The UNIQUE index serves the per-aggregate reads, the conflict check (max(sequence)) and
+# is the backstop of optimistic concurrency.
+_SCHEMA = (
+    """
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL CHECK (sequence >= 1),
+        event_type TEXT NOT NULL,
+        event_version INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+        UNIQUE (aggregate_id, sequence)
+    )
+    """,
+    """
+    CREATE TABLE snapshots (
+        aggregate_id TEXT PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        entity_type TEXT NOT NULL,
+        entity_version INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        taken_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+    f"PRAGMA application_id = {APPLICATION_ID}",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+
+_OUR_TABLES = frozenset({"events", "snapshots"})
+
+
+@final
+class DatabaseRefused(Exception):
+    """The file cannot be used as a store; the message says why and names the file."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to open the store's connections (checked by ``sqlite_store.supervised``)."""
+
+    path: str
+    synchronous: Synchronous
+    busy_timeout_ms: int
+    max_readers: int
+
+
+def driver_error(operation: str, path: str, exc: BaseException) -> str:
+    """Describe a failed SQLite call without handing the driver's exception to users."""
+    return f"{operation} failed on the SQLite file {path!r}: {type(exc).__name__}: {exc}"
+
+
+def _connect(options: Options) -> sqlite3.Connection:
+    # isolation_level=None: the store issues BEGIN/COMMIT itself (the module's implicit
+    # transactions differ between Python 3.10 and 3.12). check_same_thread=False: a
+    # connection is opened in one thread and used by another, one at a time.
+    connection = sqlite3.connect(
+        options.path,
+        timeout=options.busy_timeout_ms / 1000,
+        isolation_level=None,
+        check_same_thread=False,
+    )
+    try:
+        connection.execute(f"PRAGMA synchronous = {options.synchronous}")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _check_header(path: str) -> None:
+    """Refuse a file that exists, is not empty and does not start as SQLite files do."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(len(_SQLITE_MAGIC))
+    except FileNotFoundError:
+        return  # SQLite creates it
+    except OSError as exc:
+        raise DatabaseRefused(driver_error("reading the file header", path, exc)) from exc
+    if header and header != _SQLITE_MAGIC:
+        raise DatabaseRefused(
+            f"{path!r} is not an SQLite database (its first bytes are {header[:16]!r}); "
+            "the store refuses to touch it"
+        )
+
+
+def _inspect(connection: sqlite3.Connection) -> tuple[int, int, list[str]]:
+    application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+    user_version = connection.execute("PRAGMA user_version").fetchone()[0]
+    names = [
+        row[0]
+        for row in connection.execute(
+            "SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY name"
+        )
+    ]
+    return application_id, user_version, names
+
+
+def _verdict(path: str, application_id: int, user_version: int, names: list[str]) -> bool:
+    """Return whether the schema must be created; raise if the database is not usable."""
+    if application_id == APPLICATION_ID:
+        if user_version > SCHEMA_VERSION:
+            raise DatabaseRefused(
+                f"{path!r} has store schema version {user_version}, written by a newer "
+                f"trio-eventsourcing; this one knows versions up to {SCHEMA_VERSION}. "
+                "Upgrade trio-eventsourcing to open it"
+            )
+        missing = sorted(_OUR_TABLES - set(names))
+        if user_version < 1 or missing:
+            raise DatabaseRefused(
+                f"{path!r} is marked as a trio-eventsourcing store but is damaged "
+                f"(schema version {user_version}, missing tables: {missing})"
+            )
+        return False
+    if application_id == 0 and user_version == 0 and not names:
+        return True
+    raise DatabaseRefused(
+        f"{path!r} is an SQLite database of another application (application_id "
+        f"{application_id}, user_version {user_version}, objects: {names[:10]}); "
+        "the store only opens its own databases or new, empty files"
+    )
+
+
+def open_writer(options: Options) -> sqlite3.Connection:
+    """Open the write connection, creating the schema in a new or empty file.
+
+    Raises:
+        DatabaseRefused: The file is not ours, is newer, or cannot be opened.
+    """
+    path = options.path
+    _check_header(path)
+    try:
+        connection = _connect(options)
+    except sqlite3.Error as exc:
+        raise DatabaseRefused(driver_error("opening", path, exc)) from exc
+    try:
+        try:
+            # Nothing may be written before the file is known to be ours or empty:
+            # even switching to WAL rewrites the header.
+            create = _verdict(path, *_inspect(connection))
+            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise DatabaseRefused(f"{path!r} cannot use WAL mode (journal_mode is {mode!r})")
+            if create:
+                _create_schema(connection, path)
+        except sqlite3.Error as exc:
+            raise DatabaseRefused(driver_error("checking the schema", path, exc)) from exc
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _create_schema(connection: sqlite3.Connection, path: str) -> None:
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have created the schema since we looked: with the write
+        # lock held, look again.
+        if _verdict(path, *_inspect(connection)):
+            for statement in _SCHEMA:
+                connection.execute(statement)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+
+
+def open_reader(options: Options) -> sqlite3.Connection:
+    """Open a read connection; ``query_only`` makes any write through it an error.
+
+    Raises:
+        sqlite3.Error: The file cannot be opened.
+    """
+    connection = _connect(options)
+    try:
+        connection.execute("PRAGMA query_only = ON")
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def absolute(path: str | os.PathLike[str]) -> str:
+    """The absolute path of the database file, so a later ``chdir`` changes nothing."""
+    return os.path.abspath(os.fspath(path))

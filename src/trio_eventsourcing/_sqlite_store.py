@@ -1,0 +1,549 @@
+"""The durable embedded event store: one SQLite file, group-committed writes.
+
+``supervised(path, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
+child specification that owns the store's threads and connections. While that child
+runs, a writer thread (``_sqlite_writer``) stores every write transaction, many per
+fsync, and reader threads (``_sqlite_readers``) run the reads (``_sqlite_reads``), each
+on its own connection; no SQLite call ever runs on the Trio thread. Events are encoded
+with the codec on the Trio side, as the command is staged, and decoded on the reader
+thread. The file's schema and its checks are in ``_sqlite_schema``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import trio
+from typing_extensions import Never, final
+
+from ._actor import Started, StartError, StartResult
+from ._checks import require_non_negative_int, require_positive_int
+from ._codec import Codec
+from ._errors import EventStoreError
+from ._result import Error, Ok, Result
+from ._sqlite_readers import Readers
+from ._sqlite_reads import LogEntry, read_aggregate, read_events, read_snapshot
+from ._sqlite_reads import read_log as _read_log_rows
+from ._sqlite_schema import (
+    SYNCHRONOUS_LEVELS,
+    DatabaseRefused,
+    Options,
+    Synchronous,
+    absolute,
+    open_writer,
+)
+from ._sqlite_writer import (
+    Append,
+    EventRow,
+    SnapshotRow,
+    Writer,
+    WriterCounters,
+    WriterCrashed,
+    WriteRequest,
+)
+from ._static_supervisor import OneForOne, Supervisor, new
+from ._static_supervisor import supervised as supervised_builder
+from ._store import EventStore, StoreResult, Transaction
+from ._supervision import ChildSpecification, worker
+from ._types import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.sqlite_store")
+
+_OK: StoreResult[None] = Ok(None)
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SqliteStoreStatistics:
+    """What a store's writer has done since the store was created (across restarts).
+
+    ``transactions`` counts committed write transactions (one per command that stored
+    events), ``commits`` the SQLite commits that stored them: with group commit, far
+    fewer under concurrent load. ``largest_batch`` is the most transactions one commit
+    held; ``conflicts`` counts transactions refused for a stale sequence.
+    """
+
+    running: bool
+    transactions: int
+    commits: int
+    largest_batch: int
+    conflicts: int
+
+
+@final
+class _Running:
+    """The connections of a started store: its writer and its readers."""
+
+    __slots__ = ("readers", "writer")
+
+    def __init__(self, writer: Writer, readers: Readers) -> None:
+        self.writer = writer
+        self.readers = readers
+
+
+@final
+class SqliteStore(Generic[EntityT, EventT]):
+    """One SQLite store: its file, its codec and, while its child runs, its connections.
+
+    Made by :func:`supervised`, and found in the ``eventstore`` field of the
+    :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
+    """
+
+    __slots__ = ("_claimed", "_codec", "_counters", "_options", "_running")
+    _codec: Codec[EventT, EntityT]
+    _options: Options
+    _counters: WriterCounters
+    _running: _Running | None
+    _claimed: bool
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("SqliteStore has no public constructor: use sqlite_store.supervised()")
+
+    @classmethod
+    def _make(cls, options: Options, codec: Codec[EventT, EntityT]) -> SqliteStore[EntityT, EventT]:
+        self = object.__new__(cls)
+        self._options = options
+        self._codec = codec
+        self._counters = WriterCounters()
+        self._running = None
+        self._claimed = False
+        return self
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the database file."""
+        return self._options.path
+
+    @property
+    def codec(self) -> Codec[EventT, EntityT]:
+        """The codec that encodes and decodes this store's events and snapshots."""
+        return self._codec
+
+    def statistics(self) -> SqliteStoreStatistics:
+        """Return the writer's counters and whether the store is running.
+
+        Example::
+
+            stats = store.eventstore.statistics()
+            print(stats.transactions / max(stats.commits, 1), "commands per fsync")
+        """
+        counters = self._counters
+        return SqliteStoreStatistics(
+            running=self._running is not None,
+            transactions=counters.transactions,
+            commits=counters.commits,
+            largest_batch=counters.largest_batch,
+            conflicts=counters.conflicts,
+        )
+
+    def __repr__(self) -> str:
+        state = "running" if self._running is not None else "not running"
+        return f"<SqliteStore {self._options.path!r} {state}>"
+
+    def _not_started(self) -> Error[EventStoreError]:
+        return Error(
+            EventStoreError(
+                f"the SQLite store {self._options.path!r} is not started: start the child "
+                "specification from sqlite_store.supervised() under a supervisor first"
+            )
+        )
+
+    async def _serve(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own the store's connections until cancelled (the child's task)."""
+        path = self._options.path
+        if self._claimed:
+            raise DatabaseRefused(f"the SQLite store {path!r} is already running")
+        self._claimed = True
+        try:
+            try:
+                connection = await trio.to_thread.run_sync(open_writer, self._options)
+            except DatabaseRefused as exc:
+                logger.error("cannot open the SQLite store: %s", exc)
+                raise
+            token = trio.lowlevel.current_trio_token()
+            writer = Writer(connection, path, token, self._counters)
+            readers = Readers(self._options, token)
+            try:
+                writer.start()
+                readers.start()
+                self._running = _Running(writer, readers)
+                task_status.started()
+                await writer.exited.wait()
+                raise WriterCrashed(
+                    f"the writer thread of the SQLite store {path!r} stopped unexpectedly"
+                ) from writer.failure
+            finally:
+                # New requests are refused from here on; those queued are still served.
+                self._running = None
+                readers.stop()
+                with trio.CancelScope(shield=True):
+                    await readers.join()
+                    # The writer's connection closes last: closing the last connection
+                    # checkpoints the WAL into the database and removes the -wal file,
+                    # which a read-only connection would not do.
+                    writer.stop()
+                    await writer.join()
+        finally:
+            self._claimed = False
+
+
+@final
+class SqliteTransaction(Generic[EntityT, EventT]):
+    """The handle of one store transaction (made by the store, never by hand).
+
+    A write transaction stages encoded rows for the writer; a read transaction that
+    loads an aggregate keeps the events read together with its snapshot.
+    """
+
+    __slots__ = ("_appends", "_prefetch", "_prefetched", "_snapshots", "_writes")
+    _writes: bool
+    _appends: list[Append]
+    _snapshots: list[SnapshotRow]
+    _prefetch: bool
+    _prefetched: tuple[str, int, StoreResult[list[EventEnvelop[EventT]]]] | None
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("SqliteTransaction has no public constructor")
+
+    @classmethod
+    def _make(cls, *, writes: bool, prefetch: bool) -> SqliteTransaction[EntityT, EventT]:
+        self = object.__new__(cls)
+        self._writes = writes
+        self._appends = []
+        self._snapshots = []
+        self._prefetch = prefetch
+        self._prefetched = None
+        return self
+
+
+SqliteEventStore = EventStore[
+    SqliteStore[EntityT, EventT], EntityT, EventT, SqliteTransaction[EntityT, EventT]
+]
+"""The type of the event store ``sqlite_store.supervised`` returns."""
+
+
+def _encode_metadata(metadata: Metadata) -> str:
+    # ensure_ascii (the default): a lone surrogate becomes an escape, not a bind error.
+    return json.dumps(metadata, separators=(",", ":")) if metadata else "[]"
+
+
+def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[EntityT, EventT]:
+    checkpoint = trio.lowlevel.checkpoint
+    codec = store.codec
+    path = store.path
+
+    def outside_write(function: str) -> Error[EventStoreError]:
+        return Error(
+            EventStoreError(
+                f"{function} was called outside a write transaction of the SQLite store "
+                f"{path!r}: call it in the body given to execute_transaction"
+            )
+        )
+
+    async def execute_transaction(
+        body: Transaction[SqliteTransaction[EntityT, EventT], None],
+    ) -> StoreResult[None]:
+        tx: SqliteTransaction[EntityT, EventT] = SqliteTransaction._make(
+            writes=True, prefetch=False
+        )
+        result = await body(tx)
+        running = store._running
+        if isinstance(result, Error) or running is None or not (tx._appends or tx._snapshots):
+            await checkpoint()
+            if isinstance(result, Error):
+                return result
+            return store._not_started() if running is None else _OK
+        return await running.writer.write(WriteRequest(tx._appends, tx._snapshots))
+
+    async def commit_events(
+        tx: SqliteTransaction[EntityT, EventT],
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("commit_events")
+        aggregate_id = aggregate.aggregate_id
+        sequence = aggregate.sequence
+        aggregate_type = codec.aggregate_type
+        encode = codec.encode_event
+        rows: list[EventRow] = []
+        envelopes: list[EventEnvelop[EventT]] = []
+        try:
+            metadata_text = _encode_metadata(metadata)
+            for event in events:
+                sequence += 1
+                encoded = encode(event)
+                rows.append(
+                    (
+                        aggregate_type,
+                        aggregate_id,
+                        sequence,
+                        encoded.type_name,
+                        encoded.version,
+                        encoded.data,
+                        metadata_text,
+                    )
+                )
+                envelopes.append(
+                    SerializedEventEnvelop(
+                        aggregate_id,
+                        sequence,
+                        event,
+                        metadata,
+                        encoded.type_name,
+                        str(encoded.version),
+                        aggregate_type,
+                    )
+                )
+        except Exception as exc:
+            # CodecError from JsonCodec; anything at all from a user's codec.
+            return Error(
+                EventStoreError(
+                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for the "
+                    f"SQLite store {path!r}: {exc}"
+                )
+            )
+        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows))
+        return Ok((envelopes, sequence))
+
+    async def save_snapshot(
+        tx: SqliteTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
+    ) -> StoreResult[None]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("save_snapshot")
+        try:
+            encoded = codec.encode_entity(snapshot.entity)
+        except Exception as exc:
+            return Error(
+                EventStoreError(
+                    f"cannot encode the snapshot of aggregate {snapshot.aggregate_id!r} at "
+                    f"sequence {snapshot.sequence} for the SQLite store {path!r}: {exc}"
+                )
+            )
+        tx._snapshots.append(
+            (
+                snapshot.aggregate_id,
+                codec.aggregate_type,
+                snapshot.sequence,
+                encoded.type_name,
+                encoded.version,
+                encoded.data,
+                snapshot.timestamp.isoformat(),
+            )
+        )
+        return _OK
+
+    async def load_aggregate_transaction(
+        body: Transaction[SqliteTransaction[EntityT, EventT], Aggregate[EntityT]],
+    ) -> StoreResult[Aggregate[EntityT]]:
+        await checkpoint()
+        return await body(SqliteTransaction._make(writes=False, prefetch=True))
+
+    async def run_read(
+        body: Transaction[SqliteTransaction[EntityT, EventT], ValueT],
+    ) -> StoreResult[ValueT]:
+        await checkpoint()
+        return await body(SqliteTransaction._make(writes=False, prefetch=False))
+
+    async def load_snapshot(
+        tx: SqliteTransaction[EntityT, EventT], aggregate_id: str
+    ) -> StoreResult[Snapshot[EntityT] | None]:
+        running = store._running
+        if running is None:
+            await checkpoint()
+            return store._not_started()
+        if not tx._prefetch:
+            return await running.readers.run(
+                "loading a snapshot",
+                lambda connection: read_snapshot(connection, codec, path, aggregate_id),
+            )
+        # Loading an aggregate: its events follow at once, so read them in the same
+        # thread round trip and the same read transaction (see load_events).
+        tx._prefetch = False
+        loaded = await running.readers.run(
+            "loading an aggregate",
+            lambda connection: read_aggregate(connection, codec, path, aggregate_id),
+        )
+        if isinstance(loaded, Error):
+            return loaded
+        snapshot, events = loaded.value
+        start = 0 if snapshot is None else snapshot.sequence
+        tx._prefetched = (aggregate_id, start, events)
+        return Ok(snapshot)
+
+    async def load_events(
+        eventstore: SqliteStore[EntityT, EventT],
+        tx: SqliteTransaction[EntityT, EventT],
+        aggregate_id: str,
+        start_from: int,
+    ) -> StoreResult[list[EventEnvelop[EventT]]]:
+        prefetched = tx._prefetched
+        if prefetched is not None:
+            tx._prefetched = None
+            if prefetched[0] == aggregate_id and prefetched[1] == start_from:
+                await checkpoint()
+                return prefetched[2]
+        running = eventstore._running
+        if running is None:
+            await checkpoint()
+            return eventstore._not_started()
+        source = eventstore.codec
+        where = eventstore.path
+        return await running.readers.run(
+            "loading events",
+            lambda connection: read_events(connection, source, where, aggregate_id, start_from),
+        )
+
+    return EventStore(
+        execute_transaction=execute_transaction,
+        load_aggregate_transaction=load_aggregate_transaction,
+        load_events_transaction=run_read,
+        get_latest_snapshot_transaction=run_read,
+        commit_events=commit_events,
+        load_events=load_events,
+        load_snapshot=load_snapshot,
+        save_snapshot=save_snapshot,
+        eventstore=store,
+    )
+
+
+async def read_log(
+    store: SqliteStore[EntityT, EventT] | SqliteEventStore[EntityT, EventT],
+    start_from: int = 0,
+    limit: int = 1_000,
+) -> Result[list[LogEntry[EventT]], EventStoreError]:
+    """Read the global log: the store's events in commit order, after a position.
+
+    Every event gets a position when it is committed; positions only grow, and an event
+    never appears after one with a higher position (SQLite has one writer at a time, so
+    commit order is position order). Reading from the last position handled, again and
+    again, therefore sees every event exactly once, in order. Only events of the codec's
+    ``aggregate_type`` are returned, so stores of several aggregate types may share a
+    file; positions then have gaps.
+
+    Args:
+        store: The event store from :func:`supervised`, or its ``eventstore`` field.
+        start_from: Return events with a position greater than this (``0``: from the
+            start), typically the position of the last entry already handled.
+        limit: The most entries to return.
+
+    Returns:
+        ``Ok(entries)``, oldest first and at most ``limit`` of them (an empty list when
+        there is nothing after ``start_from``), or ``Error(EventStoreError)`` if the store
+        is not running, the file cannot be read or an event cannot be decoded.
+
+    Example::
+
+        position = 0
+        while True:
+            entries = (await sqlite_store.read_log(store, position, 500)).unwrap()
+            if not entries:
+                break
+            for entry in entries:
+                print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+            position = entries[-1].position
+    """
+    sqlite = store.eventstore if isinstance(store, EventStore) else store
+    if not isinstance(sqlite, SqliteStore):
+        raise TypeError(f"read_log() takes a store from sqlite_store.supervised(), got {store!r}")
+    after = require_non_negative_int("start_from", start_from)
+    most = require_positive_int("limit", limit)
+    running = sqlite._running
+    if running is None:
+        await trio.lowlevel.checkpoint()
+        return sqlite._not_started()
+    codec = sqlite.codec
+    path = sqlite.path
+    return await running.readers.run(
+        "reading the log", lambda connection: _read_log_rows(connection, codec, path, after, most)
+    )
+
+
+def supervised(
+    path: str | os.PathLike[str],
+    codec: Codec[EventT, EntityT],
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout: int = 5_000,
+    max_readers: int = 4,
+) -> tuple[SqliteEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
+    """Create an SQLite store on the file at ``path`` and the child that runs it.
+
+    The file is created with the store's schema if it does not exist (or is empty), and
+    put in WAL mode. Starting the child specification opens it; an existing file that is
+    not a trio-eventsourcing store, or was written by a newer version, is refused then
+    (the start returns ``Error(StartError(reason))``) and left untouched. Until the child
+    has started, and after it stops, every store function returns
+    ``Error(EventStoreError(...))`` saying the store is not started.
+
+    Args:
+        path: The database file.
+        codec: Encodes and decodes events and snapshots, e.g. a ``JsonCodec``.
+        synchronous: ``"FULL"`` (the default): a command acknowledged is on disk and
+            survives a power loss. ``"NORMAL"``: faster commits, still safe when the
+            process crashes, but the last commands acknowledged before a power loss or OS
+            crash may be lost.
+        busy_timeout: Milliseconds to wait for the write lock when another process (or
+            another store on the same file) holds it, before the write fails.
+        max_readers: The most reads run at once, each in a worker thread with its own
+            connection.
+
+    Returns:
+        ``(event_store, child_specification)``: pass the store to
+        ``eventsourcing.supervised`` and add the specification to your supervisor,
+        before the event-sourcing system's.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``path`` names an in-memory database, or an option is out of range.
+
+    Example::
+
+        codec = JsonCodec(events=[Opened, Deposited], entities=[Account], aggregate_type="account")
+        store, store_spec = sqlite_store.supervised("bank.db", codec)
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+    name = os.fspath(path)
+    if not isinstance(name, str):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+    if name in ("", ":memory:") or name.startswith("file:"):
+        raise ValueError(
+            f"path must name a file (got {name!r}): the store needs WAL and several "
+            "connections, which in-memory databases and URIs do not give it"
+        )
+    if not isinstance(codec, Codec):
+        raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
+    if synchronous not in SYNCHRONOUS_LEVELS:
+        raise ValueError(
+            f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}, got {synchronous!r}"
+        )
+    options = Options(
+        path=absolute(name),
+        synchronous=synchronous,
+        busy_timeout_ms=require_non_negative_int("busy_timeout", busy_timeout),
+        max_readers=require_positive_int("max_readers", max_readers),
+    )
+    store: SqliteStore[EntityT, EventT] = SqliteStore._make(options, codec)
+
+    async def start(nursery: trio.Nursery) -> StartResult[SqliteStore[EntityT, EventT]]:
+        try:
+            await nursery.start(store._serve)
+        except DatabaseRefused as exc:
+            return Error(StartError(str(exc)))
+        return Ok(Started(store))
+
+    return _make_event_store(store), supervised_builder(new(OneForOne).add(worker(start)))

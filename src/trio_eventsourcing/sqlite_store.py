@@ -1,0 +1,60 @@
+"""The durable embedded event store: one SQLite file, no server (``eventsourcing_sqlite``).
+
+Example::
+
+    from trio_eventsourcing import sqlite_store, static_supervisor
+    from trio_eventsourcing.codec import JsonCodec
+    from trio_eventsourcing.examples.bank_account import (
+        AccountOpened,
+        BankAccount,
+        CustomerDepositedCash,
+        CustomerWithdrewCash,
+    )
+
+    codec = JsonCodec(
+        events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
+        entities=[BankAccount],
+        aggregate_type="bank_account",
+    )
+    store, store_spec = sqlite_store.supervised("bank.db", codec)
+    # Add store_spec to a supervisor before the event-sourcing system that uses store.
+"""
+
+from ._public import publish as _publish
+from ._sqlite_reads import LogEntry as LogEntry
+from ._sqlite_schema import APPLICATION_ID as APPLICATION_ID
+from ._sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._sqlite_schema import Synchronous as Synchronous
+from ._sqlite_store import SqliteEventStore as SqliteEventStore
+from ._sqlite_store import SqliteStore as SqliteStore
+from ._sqlite_store import SqliteStoreStatistics as SqliteStoreStatistics
+from ._sqlite_store import SqliteTransaction as SqliteTransaction
+from ._sqlite_store import read_log as read_log
+from ._sqlite_store import supervised as supervised
+
+# Plain sorted order, as tests/test_public_api.py checks (ruff's RUF022 sorts constants first).
+__all__ = [  # noqa: RUF022
+    "APPLICATION_ID",
+    "LogEntry",
+    "SCHEMA_VERSION",
+    "SqliteEventStore",
+    "SqliteStore",
+    "SqliteStoreStatistics",
+    "SqliteTransaction",
+    "Synchronous",
+    "read_log",
+    "supervised",
+]
+
+_publish(
+    __name__,
+    globals(),
+    [
+        "LogEntry",
+        "SqliteStore",
+        "SqliteStoreStatistics",
+        "SqliteTransaction",
+        "read_log",
+        "supervised",
+    ],
+)

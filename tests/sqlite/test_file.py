@@ -1,0 +1,310 @@
+"""The database file: created on first use, recognised as ours, refused when it is not."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import trio
+
+from contracts.store_contract import append, load, opened
+from trio_eventsourcing import Aggregate, Error, EventStoreError, Ok, StoreResult, sqlite_store
+from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
+from trio_eventsourcing.result import Result
+
+from .helpers import CODEC, execute, rows, running_store, writer_threads
+
+
+def file_bytes(path: Path) -> dict[str, bytes]:
+    """The bytes of the database file and any companion (-wal, -shm) files."""
+    found = {}
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            found[suffix] = candidate.read_bytes()
+    return found
+
+
+async def start_error(path: Path) -> str:
+    """Start a store on ``path``, expecting the start to fail; return the reason."""
+    store, spec = sqlite_store.supervised(path, CODEC)
+    async with trio.open_nursery() as nursery:
+        started = await spec.start(nursery)
+    assert isinstance(started, Error), started
+    # The store never ran: its functions say so.
+    assert await append(store, "acc-1", 0, [opened("acc-1")]) == Error(
+        EventStoreError(
+            f"the SQLite store {str(path)!r} is not started: start the child specification "
+            "from sqlite_store.supervised() under a supervisor first"
+        )
+    )
+    assert writer_threads() == []
+    return started.error.reason
+
+
+# --- a new file --------------------------------------------------------------------------
+
+
+async def test_a_new_file_gets_the_schema_in_wal_mode(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    async with running_store(path) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+    assert rows(path, "PRAGMA application_id") == [(sqlite_store.APPLICATION_ID,)]
+    assert rows(path, "PRAGMA user_version") == [(sqlite_store.SCHEMA_VERSION,)]
+    assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+    tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    assert tables == [("events",), ("snapshots",)]
+    stored = rows(
+        path,
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,"
+        " payload, metadata FROM events",
+    )
+    assert stored == [
+        (1, "bank_account", "acc-1", 1, "AccountOpened", 1, '{"account_id":"acc-1"}', "[]")
+    ]
+
+
+async def test_an_empty_file_is_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    async with running_store(path) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+    assert rows(path, "PRAGMA application_id") == [(sqlite_store.APPLICATION_ID,)]
+
+
+async def test_a_path_object_and_a_relative_path_name_the_same_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    async with running_store(Path("relative.db")) as store:
+        assert store.eventstore.path == str(tmp_path / "relative.db")
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+    assert (tmp_path / "relative.db").exists()
+
+
+async def test_synchronous_normal_is_accepted_and_stores_too(tmp_path: Path) -> None:
+    async with running_store(tmp_path / "normal.db", synchronous="NORMAL") as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+        assert [e.sequence for e in await load(store, "acc-1")] == [1]
+
+
+# --- files that are not ours are refused, untouched ---------------------------------------
+
+
+async def test_a_file_that_is_not_sqlite_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("These are my notes, not a database.\n" * 20)
+    before = file_bytes(path)
+    reason = await start_error(path)
+    assert "is not an SQLite database" in reason
+    assert str(path) in reason
+    assert file_bytes(path) == before
+
+
+async def test_a_database_of_another_application_is_refused_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "other.db"
+    execute(
+        path,
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)",
+        "INSERT INTO users (name) VALUES ('alice')",
+    )
+    before = file_bytes(path)
+    reason = await start_error(path)
+    assert "another application" in reason
+    assert "users" in reason
+    assert file_bytes(path) == before
+    assert rows(path, "PRAGMA journal_mode") == [("delete",)]
+
+
+async def test_a_database_with_another_application_id_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other-id.db"
+    execute(path, "PRAGMA application_id = 42")
+    before = file_bytes(path)
+    reason = await start_error(path)
+    assert "application_id 42" in reason
+    assert file_bytes(path) == before
+
+
+async def test_a_database_from_a_newer_schema_version_is_refused_and_left_untouched(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "newer.db"
+    async with running_store(path) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+    execute(path, f"PRAGMA user_version = {sqlite_store.SCHEMA_VERSION + 1}")
+    before = file_bytes(path)
+    reason = await start_error(path)
+    assert f"schema version {sqlite_store.SCHEMA_VERSION + 1}" in reason
+    assert "newer" in reason
+    assert file_bytes(path) == before
+
+
+async def test_a_damaged_database_of_ours_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "damaged.db"
+    async with running_store(path):
+        pass
+    execute(path, "DROP TABLE snapshots")
+    reason = await start_error(path)
+    assert "damaged" in reason
+    assert "snapshots" in reason
+
+
+async def test_a_file_in_a_missing_directory_fails_to_start_clearly(tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir.db"
+    reason = await start_error(path)
+    assert "opening failed" in reason
+    assert str(path) in reason
+
+
+async def test_extra_tables_in_our_database_are_left_alone(tmp_path: Path) -> None:
+    # A read model may live in the same file as the events (projections do that).
+    path = tmp_path / "with-read-model.db"
+    async with running_store(path):
+        pass
+    execute(path, "CREATE TABLE balances (account TEXT PRIMARY KEY, balance TEXT)")
+    async with running_store(path) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+    assert rows(path, "SELECT count(*) FROM balances") == [(0,)]
+
+
+# --- the store's lifetime -----------------------------------------------------------------
+
+
+async def test_store_functions_before_the_start_and_after_the_stop_say_not_started(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "lifetime.db"
+    store, spec = sqlite_store.supervised(path, CODEC)
+
+    async def every_function() -> list[Result[object, object]]:
+        async def load_body(
+            tx: sqlite_store.SqliteTransaction[BankAccount, BankAccountEvent],
+        ) -> StoreResult[Aggregate[BankAccount]]:
+            snapshot = await store.load_snapshot(tx, "acc-1")
+            assert isinstance(snapshot, Error)
+            events = await store.load_events(store.eventstore, tx, "acc-1", 0)
+            assert isinstance(events, Error)
+            return events
+
+        return [
+            await append(store, "acc-1", 1, [opened("acc-1")]),
+            await store.load_aggregate_transaction(load_body),
+            await sqlite_store.read_log(store),
+        ]
+
+    assert not store.eventstore.statistics().running
+    outcomes = await every_function()
+    async with trio.open_nursery() as nursery:
+        supervisor = (await spec.start(nursery)).unwrap().data
+        assert store.eventstore.statistics().running
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+        supervisor.shutdown()
+    assert not store.eventstore.statistics().running
+    outcomes += await every_function()
+    for outcome in outcomes:
+        assert isinstance(outcome, Error), outcome
+        assert isinstance(outcome.error, EventStoreError)
+        assert "is not started" in outcome.error.message
+    assert writer_threads() == []
+    # The store can be started again and finds what it stored.
+    async with trio.open_nursery() as nursery:
+        supervisor = (await spec.start(nursery)).unwrap().data
+        assert [e.sequence for e in await load(store, "acc-1")] == [1]
+        supervisor.shutdown()
+
+
+async def test_one_store_cannot_run_twice_at_once(tmp_path: Path) -> None:
+    store, spec = sqlite_store.supervised(tmp_path / "twice.db", CODEC)
+    async with trio.open_nursery() as nursery:
+        first = (await spec.start(nursery)).unwrap().data
+        second = await spec.start(nursery)
+        assert isinstance(second, Error)
+        assert "already running" in second.error.reason
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+        first.shutdown()
+
+
+async def test_stopping_closes_every_connection_and_ends_the_writer_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "stop.db"
+    async with running_store(path) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+        assert len(await load(store, "acc-1")) == 1
+        assert len(writer_threads()) == 1
+        assert path.with_name("stop.db-wal").exists()
+    assert writer_threads() == []
+    # SQLite removes the WAL file when the last connection to the database closes.
+    assert not path.with_name("stop.db-wal").exists()
+
+
+async def test_cancelling_the_store_child_stops_it_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "cancel.db"
+    store, spec = sqlite_store.supervised(path, CODEC)
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+            (await spec.start(nursery)).unwrap()
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            scope.cancel()
+    assert writer_threads() == []
+    assert not store.eventstore.statistics().running
+    assert rows(path, "SELECT count(*) FROM events") == [(1,)]
+
+
+# --- arguments ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["", ":memory:", "file:events.db?mode=memory"])
+def test_in_memory_databases_and_uris_are_refused(path: str) -> None:
+    with pytest.raises(ValueError, match="must name a file"):
+        sqlite_store.supervised(path, CODEC)
+
+
+def test_wrong_arguments_are_refused_when_the_store_is_described(tmp_path: Path) -> None:
+    path = tmp_path / "args.db"
+    with pytest.raises(TypeError, match="path must be a str"):
+        sqlite_store.supervised(42, CODEC)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="codec must be a Codec"):
+        sqlite_store.supervised(path, object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="synchronous must be one of"):
+        sqlite_store.supervised(path, CODEC, synchronous="OFF")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_readers"):
+        sqlite_store.supervised(path, CODEC, max_readers=0)
+    with pytest.raises(ValueError, match="busy_timeout"):
+        sqlite_store.supervised(path, CODEC, busy_timeout=-1)
+    assert not path.exists()
+
+
+def test_store_and_transaction_have_no_public_constructor() -> None:
+    with pytest.raises(TypeError, match="no public constructor"):
+        sqlite_store.SqliteStore(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="no public constructor"):
+        sqlite_store.SqliteTransaction(None)  # type: ignore[arg-type]
+
+
+async def test_commit_events_outside_a_write_transaction_is_an_error(tmp_path: Path) -> None:
+    async with running_store(tmp_path / "misuse.db") as store:
+
+        async def body(tx: object) -> StoreResult[None]:
+            result = await store.commit_events(
+                tx,  # type: ignore[arg-type]
+                Aggregate("acc-1", BankAccount(), 0),
+                [opened("acc-1")],
+                [],
+            )
+            assert isinstance(result, Error)
+            assert isinstance(result.error, EventStoreError)
+            assert "outside a write transaction" in result.error.message
+            return Ok(None)
+
+        assert await store.load_events_transaction(body) == Ok(None)  # type: ignore[arg-type]
+        assert await load(store, "acc-1") == []
+
+
+def test_driver_errors_are_not_exported() -> None:
+    assert not any(
+        isinstance(v, type) and issubclass(v, sqlite3.Error) for v in vars(sqlite_store).values()
+    )
