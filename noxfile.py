@@ -74,8 +74,12 @@ NEWEST_PYTHON = next((v for v in reversed(PYTHONS) if _runs(v)), None)
 
 
 def _install(session: nox.Session, *groups: str) -> None:
-    """Install the project (not editable: test what users get) and dependency groups."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, *groups))
+    """Install the project with its extras (not editable: test what users get) and groups.
+
+    The `postgres` extra comes along everywhere: its tests run in every test session and
+    mypy checks them against psycopg's types.
+    """
+    session.install(".[postgres]", *nox.project.dependency_groups(PYPROJECT, *groups))
 
 
 @nox.session(python=PYTHONS)
@@ -113,9 +117,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=NEWEST_PYTHON)
 def demo(session: nox.Session) -> None:
-    """Run the demo: the main job of the README."""
+    """Run the demo: the main job of the README (options after `--`, e.g. `-- --help`)."""
     _install(session)
-    session.run("python", "-m", "trio_eventsourcing.examples.demo", *session.posargs)
+    session.run("python", "-m", "trio_eventsourcing", "demo", *session.posargs)
 
 
 @nox.session(python=NEWEST_PYTHON)

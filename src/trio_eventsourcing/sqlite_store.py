@@ -32,11 +32,10 @@ from ._sqlite_store import SqliteTransaction as SqliteTransaction
 from ._sqlite_store import read_log as read_log
 from ._sqlite_store import supervised as supervised
 
-# Plain sorted order, as tests/test_public_api.py checks (ruff's RUF022 sorts constants first).
-__all__ = [  # noqa: RUF022
+__all__ = [
     "APPLICATION_ID",
-    "LogEntry",
     "SCHEMA_VERSION",
+    "LogEntry",
     "SqliteEventStore",
     "SqliteStore",
     "SqliteStoreStatistics",

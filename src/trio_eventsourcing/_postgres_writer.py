@@ -1,0 +1,706 @@
+"""The PostgreSQL store's writer: one thread, one connection, group commit.
+
+Every write transaction of the store becomes a :class:`WriteRequest` of rows encoded on
+the Trio side. The writer thread takes *all* the requests waiting when it becomes free
+and stores them in one PostgreSQL transaction, in two round trips, each one pipelined
+batch of statements:
+
+1. ``BEGIN``; lock the store row (``SELECT ... FOR UPDATE``: the position lock, which
+   also returns the last position and the transaction id); read the stored sequence of
+   every aggregate the batch appends to.
+2. Decide, in Python, which requests are stale (``ConcurrencyConflict``) and give the
+   rows of the others their positions; then one ``INSERT`` of all their events (columns
+   sent as binary arrays), one upsert of their snapshots, the new last position,
+   ``NOTIFY`` and ``COMMIT``.
+
+A commit costs a WAL flush whether it holds one row or a thousand, so under load this
+multiplies throughput, and a lone request pays two round trips and one flush. A request
+that fails on its own (bad data the server refuses) is found by storing the batch again
+one request at a time, each inside a ``SAVEPOINT``, so only it fails.
+
+The position lock is held from step 1 to the commit, so writers (in this process or any
+other) assign positions one transaction at a time, in commit order: a reader of the log
+never sees a position before every lower one is committed. ``docs/postgres.rst`` states
+the rule.
+
+A lost connection never loses or doubles a command. Lost before the ``COMMIT`` was sent,
+the transaction is certainly rolled back: the batch is retried on a new connection. Lost
+after, its outcome is looked up by transaction id (``pg_xact_status``) on a new
+connection, after ending the old backend if it still runs it; committed means done,
+rolled back means retried. Retries stop after ``retry_timeout`` seconds, and the batch is
+reported as failed (with "outcome unknown" if it was in doubt): never acknowledged
+unless committed.
+
+Waking the waiting tasks works as in the SQLite store: one ``TrioToken.run_sync_soon``
+callback per batch reschedules every task of it, and a cancelled waiter just stops
+waiting (its request is stored with its batch, or skipped if not yet taken).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
+
+import trio
+from typing_extensions import final
+
+from ._errors import ConcurrencyConflict, EventStoreError
+from ._postgres_connection import Options, connect, is_connection_lost
+from ._postgres_schema import Names
+from ._result import Error, Ok
+from ._store import StoreResult
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from ._postgres_connection import Connection
+
+logger = logging.getLogger("trio_eventsourcing.postgres_store")
+
+EventRow = tuple[str, int, str, int, str, str]
+"""``(aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
+
+SnapshotRow = tuple[str, int, str, int, str, datetime]
+"""``(aggregate_id, sequence, entity_type, entity_version, payload, taken_at)``."""
+
+_MAX_BATCH = 1_000
+"""Most requests in one transaction, so one batch never holds the position lock long."""
+
+_OK: StoreResult[None] = Ok(None)
+
+_FIRST_DELAY = 0.02
+_LONGEST_DELAY = 1.0
+"""Backoff between attempts to reach the server, in seconds."""
+
+
+class Append(NamedTuple):
+    """Events to append after ``expected_sequence``, which must be the stored sequence."""
+
+    aggregate_id: str
+    expected_sequence: int
+    rows: list[EventRow]
+
+
+@final
+class WriteRequest:
+    """One write transaction, staged on the Trio side and stored by the writer thread."""
+
+    __slots__ = ("abandoned", "appends", "result", "snapshots", "task")
+
+    def __init__(self, appends: list[Append], snapshots: list[SnapshotRow]) -> None:
+        self.appends = appends
+        self.snapshots = snapshots
+        self.result: StoreResult[None] | None = None
+        self.task: trio.lowlevel.Task | None = None
+        # Set on the Trio thread when the waiting task gives up; read by both threads.
+        # Attribute access is atomic, and each side tolerates the other's timing (see
+        # the module docstring).
+        self.abandoned = False
+
+
+@final
+class WriterCounters:
+    """What the writer threads of one store have done, across restarts.
+
+    Written by the writer thread only; ``statistics()`` reads the plain ints, which the
+    GIL makes safe to read while they change.
+    """
+
+    __slots__ = ("commits", "conflicts", "largest_batch", "reconnects", "transactions")
+
+    def __init__(self) -> None:
+        self.transactions = 0
+        self.commits = 0
+        self.largest_batch = 0
+        self.conflicts = 0
+        self.reconnects = 0
+
+
+@final
+class WriterCrashed(Exception):
+    """The writer thread ended without being asked to; the store's task raises this."""
+
+
+class _Lost(Exception):
+    """The connection broke during a batch.
+
+    ``in_doubt``: the ``COMMIT`` may have reached the server, so the outcome must be
+    looked up by ``xid`` before the batch is retried or reported.
+    """
+
+    def __init__(self, message: str, *, in_doubt: bool, xid: str | None, pid: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.in_doubt = in_doubt
+        self.xid = xid
+        self.pid = pid
+
+
+class _Columns:
+    """The rows of one transaction as columns, the shape ``unnest`` takes them in."""
+
+    __slots__ = (
+        "aggregate_ids",
+        "event_types",
+        "event_versions",
+        "metadata",
+        "payloads",
+        "positions",
+        "sequences",
+    )
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.aggregate_ids: list[str] = []
+        self.sequences: list[int] = []
+        self.event_types: list[str] = []
+        self.event_versions: list[int] = []
+        self.payloads: list[str] = []
+        self.metadata: list[str] = []
+
+    def add(self, position: int, rows: list[EventRow]) -> int:
+        """Add ``rows`` at the positions after ``position``; return the last one."""
+        for aggregate_id, sequence, event_type, event_version, payload, metadata in rows:
+            position += 1
+            self.positions.append(position)
+            self.aggregate_ids.append(aggregate_id)
+            self.sequences.append(sequence)
+            self.event_types.append(event_type)
+            self.event_versions.append(event_version)
+            self.payloads.append(payload)
+            self.metadata.append(metadata)
+        return position
+
+
+def _snapshot_columns(
+    snapshots: list[SnapshotRow],
+) -> tuple[list[str], list[int], list[str], list[int], list[str], list[datetime]]:
+    # One row per aggregate, the last saved winning: an upsert may not touch a row twice.
+    latest = {row[0]: row for row in snapshots}
+    rows = list(latest.values())
+    return (
+        [row[0] for row in rows],
+        [row[1] for row in rows],
+        [row[2] for row in rows],
+        [row[3] for row in rows],
+        [row[4] for row in rows],
+        [row[5] for row in rows],
+    )
+
+
+@final
+class Writer:
+    """The writer thread and its queue; created and stopped by the store's task."""
+
+    def __init__(
+        self,
+        connection: Connection,
+        options: Options,
+        names: Names,
+        aggregate_type: str,
+        token: trio.lowlevel.TrioToken,
+        counters: WriterCounters,
+    ) -> None:
+        self._connection: Connection | None = connection
+        # The backend of the write connection, found before it can be lost.
+        self._pid = connection.info.backend_pid
+        self._options = options
+        self._names = names
+        self._aggregate_type = aggregate_type
+        self._token = token
+        self._counters = counters
+        self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
+        # Guards `_accepting` and the queue together, so that no request can slip into
+        # the queue after the thread has drained it for the last time.
+        self._lock = threading.Lock()
+        self._accepting = True
+        # After a batch failed because the server could not be reached, the next ones
+        # get a single attempt each until one gets through: a queue that builds up
+        # while the server is down then fails fast instead of waiting in turn.
+        self._unreachable = False
+        self._thread = threading.Thread(
+            target=self._run,
+            name=f"trio-eventsourcing PostgreSQL writer {options.server} {names.events}",
+            daemon=True,
+        )
+        self.exited = trio.Event()
+        """Set (on the Trio thread) once the writer thread has ended."""
+        self.failure: BaseException | None = None
+        """What ended the thread, if it was not asked to stop."""
+
+    def start(self) -> None:
+        """Start the writer thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Refuse new requests; the thread stores those already queued, then ends."""
+        with self._lock:
+            if self._accepting:
+                self._accepting = False
+                self._queue.put(None)
+
+    async def join(self) -> None:
+        """Wait, in a worker thread, until the writer thread has ended."""
+        await trio.to_thread.run_sync(self._thread.join)
+
+    async def write(self, request: WriteRequest) -> StoreResult[None]:
+        """Queue ``request`` and wait until its batch has committed (or failed).
+
+        Cancelling the wait is safe: the request is then stored with its batch or, if
+        the thread had not taken it yet, not at all.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        request.task = trio.lowlevel.current_task()
+        with self._lock:
+            accepting = self._accepting
+            if accepting:
+                self._queue.put(request)
+        if not accepting:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return Error(
+                EventStoreError(f"the PostgreSQL store {self._options.server} has stopped")
+            )
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            request.abandoned = True
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        result = request.result
+        assert result is not None, "a request was woken before it had a result"
+        return result
+
+    # -- on the writer thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        batch: list[WriteRequest] = []
+        try:
+            self._serve(batch)
+        except BaseException as exc:
+            self.failure = exc
+            logger.critical(
+                "the writer thread of the PostgreSQL store %s crashed: %s",
+                self._options.server,
+                self._options.scrub(repr(exc)),
+            )
+        finally:
+            with self._lock:
+                self._accepting = False
+            # `batch` holds the requests of a batch interrupted by a crash; the queue,
+            # those that came after. Both get an answer.
+            while True:
+                try:
+                    request = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if request is not None:
+                    batch.append(request)
+            error = Error(
+                EventStoreError(
+                    f"the writer of the PostgreSQL store {self._options.server} has stopped"
+                )
+            )
+            # A request of the interrupted batch may hold a tentative Ok from before its
+            # commit: it was never confirmed, so it is an error too.
+            for request in batch:
+                request.result = error
+            self._close_connection()
+            # A finished Trio run has nobody left to wake.
+            with contextlib.suppress(trio.RunFinishedError):
+                self._token.run_sync_soon(self._exit_on_trio_thread, batch)
+
+    def _exit_on_trio_thread(self, batch: list[WriteRequest]) -> None:
+        _wake(batch)
+        self.exited.set()
+
+    def _serve(self, batch: list[WriteRequest]) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            request = get()
+            stopping = False
+            while True:
+                if request is None:
+                    stopping = True
+                    break
+                if not request.abandoned:
+                    batch.append(request)
+                    if len(batch) >= _MAX_BATCH:
+                        break
+                try:
+                    request = get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                self._store(batch)
+                done = batch[:]
+                batch.clear()
+                try:
+                    self._token.run_sync_soon(_wake, done)
+                except trio.RunFinishedError:
+                    return  # the Trio run is over: nobody is left to wake
+            if stopping:
+                return
+
+    def _close_connection(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception as exc:
+                logger.warning(
+                    "closing the write connection to %s failed: %s",
+                    self._options.server,
+                    self._options.scrub(repr(exc)),
+                )
+
+    def _connection_for_batch(self) -> Connection:
+        """The write connection, reconnecting if it was lost.
+
+        Raises:
+            psycopg.Error: The server cannot be reached.
+        """
+        connection = self._connection
+        if connection is not None and not is_connection_lost(connection):
+            return connection
+        self._close_connection()
+        connection = connect(self._options, "writer")
+        try:
+            configure_writer(connection, self._options)
+        except BaseException:
+            connection.close()
+            raise
+        self._connection = connection
+        self._pid = connection.info.backend_pid
+        self._counters.reconnects += 1
+        logger.info("reconnected the writer of the PostgreSQL store %s", self._options.server)
+        return connection
+
+    def _store(self, batch: list[WriteRequest]) -> None:
+        """Store ``batch``, retrying on a lost connection; set every request's result."""
+        import psycopg
+
+        options = self._options
+        started = time.monotonic()
+        deadline = started + (0.0 if self._unreachable else options.retry_timeout)
+        delay = _FIRST_DELAY
+        while True:
+            for request in batch:
+                request.result = None
+            try:
+                connection = self._connection_for_batch()
+            except psycopg.Error as exc:
+                self._unreachable = True
+                failure = options.driver_error("connecting the writer", exc)
+            else:
+                # Reachable again: the batch gets its whole retry budget back.
+                self._unreachable = False
+                deadline = max(deadline, started + options.retry_timeout)
+                try:
+                    self._commit(connection, batch)
+                except _Lost as lost:
+                    self._close_connection()
+                    failure = lost.message
+                    if lost.in_doubt:
+                        outcome = self._resolve(lost, deadline)
+                        if outcome == "committed":
+                            logger.warning(
+                                "the connection to %s broke while committing; the commit "
+                                "went through (%s)",
+                                options.server,
+                                failure,
+                            )
+                            self._count(batch)
+                            return
+                        if outcome is None:
+                            self._fail(
+                                batch,
+                                f"{failure}; the connection broke while committing and "
+                                "the outcome is unknown: the events may or may not be stored",
+                            )
+                            return
+                    logger.warning("%s; retrying the write transaction", failure)
+                else:
+                    self._count(batch)
+                    return
+            if time.monotonic() + delay > deadline:
+                logger.error("giving up a write transaction: %s", failure)
+                self._fail(batch, failure)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, _LONGEST_DELAY)
+
+    def _fail(self, batch: list[WriteRequest], message: str) -> None:
+        failed = Error(EventStoreError(message))
+        for request in batch:
+            # A conflict stays a conflict: the request was stale whatever happened.
+            result = request.result
+            if not (isinstance(result, Error) and isinstance(result.error, ConcurrencyConflict)):
+                request.result = failed
+
+    def _count(self, batch: list[WriteRequest]) -> None:
+        counters = self._counters
+        stored = sum(1 for request in batch if request.result is _OK)
+        counters.transactions += stored
+        counters.conflicts += sum(
+            1
+            for request in batch
+            if isinstance(request.result, Error)
+            and isinstance(request.result.error, ConcurrencyConflict)
+        )
+        if stored:
+            counters.commits += 1
+        counters.largest_batch = max(counters.largest_batch, len(batch))
+
+    def _lost(self, exc: psycopg.Error, *, in_doubt: bool, xid: str | None) -> _Lost:
+        return _Lost(
+            self._options.driver_error("writing", exc), in_doubt=in_doubt, xid=xid, pid=self._pid
+        )
+
+    def _commit(self, connection: Connection, batch: list[WriteRequest]) -> None:
+        """Store ``batch`` in one transaction, the fast way (see the module docstring).
+
+        Raises:
+            _Lost: The connection broke.
+        """
+        import psycopg
+
+        names = self._names
+        committing = False
+        xid: str | None = None
+        ids = list(dict.fromkeys(a.aggregate_id for r in batch for a in r.appends))
+        try:
+            with connection.pipeline():
+                connection.execute("BEGIN")
+                locked = connection.execute(names.lock)
+                known = connection.execute(names.last_sequences, (ids,)) if ids else None
+            lock_row = locked.fetchone()
+            assert lock_row is not None, "the store row is missing"
+            last_position: int = lock_row[0]
+            xid = lock_row[1]
+            last: dict[str, int] = {}
+            if known is not None:
+                last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
+            columns = _Columns()
+            snapshots: list[SnapshotRow] = []
+            position = last_position
+            for request in batch:
+                if self._decide(request, last):
+                    for append in request.appends:
+                        position = columns.add(position, append.rows)
+                    snapshots += request.snapshots
+            committing = True
+            with connection.pipeline():
+                if columns.positions:
+                    connection.execute(
+                        names.insert_events,
+                        (
+                            self._aggregate_type,
+                            columns.positions,
+                            columns.aggregate_ids,
+                            columns.sequences,
+                            columns.event_types,
+                            columns.event_versions,
+                            columns.payloads,
+                            columns.metadata,
+                        ),
+                    )
+                if snapshots:
+                    connection.execute(
+                        names.upsert_snapshots,
+                        (self._aggregate_type, *_snapshot_columns(snapshots)),
+                    )
+                if columns.positions:
+                    connection.execute(names.update_position, (position,))
+                    connection.execute(names.notify)
+                # Also when nothing is written (every request was stale): it ends the
+                # transaction and releases the lock.
+                connection.execute("COMMIT")
+        except psycopg.Error as exc:
+            if is_connection_lost(connection):
+                raise self._lost(exc, in_doubt=committing, xid=xid) from None
+            self._rollback(connection)
+            if not committing:
+                # Reading failed, not one request: the batch fails as a whole.
+                self._fail(batch, self._options.driver_error("beginning a write", exc))
+                return
+            logger.info(
+                "a write batch on %s failed (%s): storing its requests one by one",
+                self._options.server,
+                self._options.scrub(" ".join(str(exc).split())),
+            )
+            self._commit_one_by_one(connection, batch)
+
+    def _decide(self, request: WriteRequest, last: dict[str, int]) -> bool:
+        """Check ``request`` against the stored sequences in ``last``; update them if it fits.
+
+        Sets the request's (tentative) result; returns whether its rows are to be written.
+        """
+        after: dict[str, int] = {}
+        for aggregate_id, expected, rows in request.appends:
+            actual = after.get(aggregate_id, last.get(aggregate_id, 0))
+            if actual != expected:
+                request.result = Error(ConcurrencyConflict(aggregate_id, expected, actual))
+                return False
+            after[aggregate_id] = expected + len(rows)
+        last.update(after)
+        request.result = _OK
+        return bool(request.appends or request.snapshots)
+
+    def _rollback(self, connection: Connection) -> None:
+        """Roll back a failed transaction; raise :class:`_Lost` if the connection broke."""
+        import psycopg
+
+        try:
+            connection.execute("ROLLBACK")
+        except psycopg.Error as exc:
+            raise self._lost(exc, in_doubt=False, xid=None) from None
+
+    def _commit_one_by_one(self, connection: Connection, batch: list[WriteRequest]) -> None:
+        """Store ``batch`` one request per savepoint, so a bad request fails alone.
+
+        Raises:
+            _Lost: The connection broke.
+        """
+        import psycopg
+
+        names = self._names
+        options = self._options
+        committing = False
+        xid: str | None = None
+        for request in batch:
+            request.result = None
+        try:
+            with connection.pipeline():
+                connection.execute("BEGIN")
+                locked = connection.execute(names.lock)
+            lock_row = locked.fetchone()
+            assert lock_row is not None, "the store row is missing"
+            position: int = lock_row[0]
+            xid = lock_row[1]
+            for request in batch:
+                connection.execute("SAVEPOINT request")
+                try:
+                    ids = [append.aggregate_id for append in request.appends]
+                    known = connection.execute(names.last_sequences, (ids,)).fetchall()
+                    last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
+                    if not self._decide(request, last):
+                        connection.execute("RELEASE SAVEPOINT request")
+                        continue
+                    columns = _Columns()
+                    end = position
+                    for append in request.appends:
+                        end = columns.add(end, append.rows)
+                    if columns.positions:
+                        connection.execute(
+                            names.insert_events,
+                            (
+                                self._aggregate_type,
+                                columns.positions,
+                                columns.aggregate_ids,
+                                columns.sequences,
+                                columns.event_types,
+                                columns.event_versions,
+                                columns.payloads,
+                                columns.metadata,
+                            ),
+                        )
+                    if request.snapshots:
+                        connection.execute(
+                            names.upsert_snapshots,
+                            (self._aggregate_type, *_snapshot_columns(request.snapshots)),
+                        )
+                    connection.execute("RELEASE SAVEPOINT request")
+                    position = end
+                except psycopg.Error as exc:
+                    if is_connection_lost(connection):
+                        raise
+                    connection.execute("ROLLBACK TO SAVEPOINT request")
+                    connection.execute("RELEASE SAVEPOINT request")
+                    logger.error(
+                        "storing a write transaction failed: %s",
+                        options.driver_error("storing events", exc),
+                    )
+                    request.result = Error(
+                        EventStoreError(options.driver_error("storing events", exc))
+                    )
+            if position != lock_row[0]:
+                connection.execute(names.update_position, (position,))
+                connection.execute(names.notify)
+            committing = True
+            connection.execute("COMMIT")
+        except psycopg.Error as exc:
+            if is_connection_lost(connection):
+                raise self._lost(exc, in_doubt=committing, xid=xid) from None
+            self._rollback(connection)
+            self._fail(batch, options.driver_error("storing events", exc))
+
+    def _resolve(self, lost: _Lost, deadline: float) -> str | None:
+        """Find out whether the transaction lost with its connection committed.
+
+        Returns ``"committed"``, ``"aborted"``, or ``None`` if it cannot be known before
+        ``deadline`` (the server is unreachable, or no longer knows the transaction).
+        """
+        import psycopg
+
+        xid = lost.xid
+        if xid is None:
+            return "aborted"  # lost before the transaction had begun
+        delay = _FIRST_DELAY
+        while True:
+            try:
+                connection = self._connection_for_batch()
+            except psycopg.Error as exc:
+                logger.warning(
+                    "cannot reach the server to check a commit: %s",
+                    self._options.driver_error("connecting the writer", exc),
+                )
+            else:
+                try:
+                    row = connection.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
+                    status = None if row is None else row[0]
+                    if status in ("committed", "aborted"):
+                        return str(status)
+                    # Still in progress: the old backend has not noticed that its client
+                    # is gone. End it, if it still runs this very transaction (a backend
+                    # id can be reused), so the transaction is rolled back for certain.
+                    connection.execute(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                        " WHERE pid = %s AND backend_xid = %s::xid8::xid",
+                        (lost.pid, xid),
+                    )
+                except psycopg.Error as exc:
+                    if not is_connection_lost(connection):
+                        logger.error(
+                            "cannot check whether a commit went through: %s",
+                            self._options.driver_error("checking a commit", exc),
+                        )
+                        return None
+                    self._close_connection()
+            if time.monotonic() + delay > deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, _LONGEST_DELAY)
+
+
+def configure_writer(connection: Connection, options: Options) -> None:
+    """Session settings of the write connection.
+
+    ``lock_timeout``: a transaction that holds the position lock and never ends (a
+    session left idle in a transaction by hand) makes writes fail after
+    ``retry_timeout`` instead of waiting forever.
+    """
+    connection.execute(f"SET lock_timeout = {int(options.retry_timeout * 1000)}")
+
+
+def _wake(batch: list[WriteRequest]) -> None:
+    """On the Trio thread: resume every task of ``batch`` that is still waiting."""
+    reschedule = trio.lowlevel.reschedule
+    for request in batch:
+        task = request.task
+        if not request.abandoned and task is not None:
+            reschedule(task)

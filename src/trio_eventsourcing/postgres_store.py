@@ -1,0 +1,63 @@
+"""The PostgreSQL event store, for many processes on many machines (``eventsourcing_postgres``).
+
+Needs the ``postgres`` extra: ``pip install "trio-eventsourcing[postgres]"`` (psycopg 3).
+Importing this module does not need it; :func:`supervised` does.
+
+Example::
+
+    from trio_eventsourcing import postgres_store
+    from trio_eventsourcing.codec import JsonCodec
+    from trio_eventsourcing.examples.bank_account import (
+        AccountOpened,
+        BankAccount,
+        CustomerDepositedCash,
+        CustomerWithdrewCash,
+    )
+
+    codec = JsonCodec(
+        events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
+        entities=[BankAccount],
+        aggregate_type="bank_account",
+    )
+    store, store_spec = postgres_store.supervised("postgresql://app@db.example/bank", codec)
+    # Add store_spec to a supervisor before the event-sourcing system that uses store.
+
+``LogEntry`` is the same class as ``sqlite_store.LogEntry``: one log entry type for
+every durable store.
+"""
+
+from ._postgres_reader import LogEntry as LogEntry
+from ._postgres_schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._postgres_store import PostgresEventStore as PostgresEventStore
+from ._postgres_store import PostgresStore as PostgresStore
+from ._postgres_store import PostgresStoreStatistics as PostgresStoreStatistics
+from ._postgres_store import PostgresTransaction as PostgresTransaction
+from ._postgres_store import read_log as read_log
+from ._postgres_store import supervised as supervised
+from ._public import publish as _publish
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "LogEntry",
+    "PostgresEventStore",
+    "PostgresStore",
+    "PostgresStoreStatistics",
+    "PostgresTransaction",
+    "read_log",
+    "supervised",
+]
+
+# Not all of __all__: publishing sets ``__module__``, and ``LogEntry`` belongs to
+# sqlite_store (which publishes it), while setting it through the ``PostgresEventStore``
+# alias would rename ``EventStore`` itself. ``SCHEMA_VERSION`` is an int.
+_publish(
+    __name__,
+    globals(),
+    [
+        "PostgresStore",
+        "PostgresStoreStatistics",
+        "PostgresTransaction",
+        "read_log",
+        "supervised",
+    ],
+)
