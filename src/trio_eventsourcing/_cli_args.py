@@ -1,0 +1,269 @@
+"""The command line's arguments: one ``argparse`` parser with a subcommand per job.
+
+``argparse`` is in the standard library, so the command line adds no dependency, and it
+has all this tool needs: subcommands, ``--help`` on each, typed options and usage errors.
+Its one habit we change is how it fails: instead of printing the usage and exiting, a
+usage error raises :class:`~._cli_errors.CliError` (exit status 2), so that
+``__main__.main`` prints every error the same way, in one line, scrubbed of secrets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import NoReturn
+
+from typing_extensions import final
+
+from ._cli_errors import USAGE, CliError
+
+PROG = "trio-eventsourcing"
+
+DEFAULT_DB = "bank.db"
+DEFAULT_ACCOUNTS = 100
+DEFAULT_COMMANDS = 10_000
+DEFAULT_CLIENTS = 50
+DEFAULT_POLL_INTERVAL_S = 1.0
+
+_DB_HELP = (
+    "the store: the path of an SQLite file, or a PostgreSQL URL "
+    "(postgresql://user:password@host:port/dbname; the password is never printed)"
+)
+
+_DESCRIPTION = """\
+Run the bank-account demo, and inspect any trio-eventsourcing store (an SQLite file or a
+PostgreSQL database) without your domain types: payloads are shown as stored JSON.
+"""
+
+_EPILOG = """\
+examples:
+  {prog} demo                      run the demo on ./bank.db (rerun to continue)
+  {prog} aggregates bank.db        list the aggregates
+  {prog} events bank.db account-7  show one aggregate's events
+  {prog} log bank.db --follow      print the global log, then wait for more
+  {prog} stats postgresql://app@db/bank
+
+Every inspection command takes --json for JSON Lines. Exit status: 0 success, 1 error
+(or the demo found a wrong balance), 2 usage error, 130 interrupted.
+"""
+
+
+@final
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors raise :class:`CliError` (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the usage error instead of printing the usage and exiting."""
+        raise CliError(f"{message} (see '{self.prog} --help')", code=USAGE)
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer greater than zero."""
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than zero, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An ``argparse`` type: an integer of zero or more."""
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An ``argparse`` type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
+    """The parser of the whole command line, every subcommand included."""
+    parser = Parser(
+        prog=prog,
+        description=_DESCRIPTION,
+        epilog=_EPILOG.format(prog=prog),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the examples keep their lines
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the bank-account demo on an SQLite file",
+        description=(
+            "Run the bank-account example on the embedded SQLite store: open ACCOUNTS "
+            "accounts, send COMMANDS random deposits and withdrawals from CLIENTS concurrent "
+            "clients, then check every balance against a model the demo keeps itself. "
+            "Rerunning continues on the same file: accounts already open keep their "
+            "balances. A progress bar shows on stderr when it is a terminal; the summary "
+            "goes to stdout. Exits 1 if a balance differs from the model."
+        ),
+    )
+    demo.add_argument(
+        "--db", default=DEFAULT_DB, metavar="PATH", help="the SQLite file (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--accounts",
+        type=positive_int,
+        default=DEFAULT_ACCOUNTS,
+        metavar="N",
+        help="accounts to use (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--commands",
+        type=positive_int,
+        default=DEFAULT_COMMANDS,
+        metavar="N",
+        help="deposits and withdrawals to send (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--clients",
+        type=positive_int,
+        default=DEFAULT_CLIENTS,
+        metavar="N",
+        help="concurrent clients sending them (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="seed of the random commands, to repeat a run (default: a new one, printed)",
+    )
+
+    # What every inspection command takes: the store, where its tables are, --json.
+    inspection = Parser(add_help=False)
+    inspection.add_argument("db", metavar="DB", help=_DB_HELP)
+    inspection.add_argument(
+        "--json", action="store_true", help="print JSON Lines, one object per line"
+    )
+    postgres = inspection.add_argument_group("PostgreSQL stores")
+    postgres.add_argument(
+        "--schema",
+        default=None,
+        metavar="NAME",
+        help="the schema of the store's tables (default: public)",
+    )
+    postgres.add_argument(
+        "--table-prefix",
+        default=None,
+        metavar="PREFIX",
+        help="the prefix of the store's table names (default: trio_es_)",
+    )
+
+    commands.add_parser(
+        "aggregates",
+        parents=[inspection],
+        help="list the aggregates of a store",
+        description=(
+            "List every aggregate of the store, by id: its type, its number of events, its "
+            "last sequence and the sequence of its latest snapshot."
+        ),
+    )
+
+    events = commands.add_parser(
+        "events",
+        parents=[inspection],
+        help="show the events of one aggregate",
+        description=(
+            "Show the events of one aggregate in sequence order: sequence, position in the "
+            "global log, time, event type and version, metadata and payload (stored JSON). "
+            "Exits 1 if the aggregate has no events."
+        ),
+    )
+    events.add_argument("aggregate_id", metavar="AGGREGATE_ID", help="the aggregate's id")
+
+    log = commands.add_parser(
+        "log",
+        parents=[inspection],
+        help="print the global log, and follow it",
+        description=(
+            "Print the store's events of every aggregate in the order they were committed, "
+            "with their position in the global log. With --follow, keep waiting for new "
+            "events until interrupted (Ctrl-C exits with status 0)."
+        ),
+    )
+    log.add_argument(
+        "--from",
+        dest="after",
+        type=non_negative_int,
+        default=0,
+        metavar="POS",
+        help="print the events after position POS (default: 0, from the start)",
+    )
+    log.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="stop after N events",
+    )
+    log.add_argument(
+        "--follow", "-f", action="store_true", help="keep polling for new events until stopped"
+    )
+    log.add_argument(
+        "--poll-interval",
+        type=positive_seconds,
+        default=DEFAULT_POLL_INTERVAL_S,
+        metavar="SECONDS",
+        help="with --follow, how long to wait between polls (default: %(default)s)",
+    )
+    log.add_argument(
+        "--max-polls",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="with --follow, stop after waiting N times for new events (for scripts)",
+    )
+
+    commands.add_parser(
+        "stats",
+        parents=[inspection],
+        help="show totals, counts per type, snapshots and projections",
+        description=(
+            "Show what the store holds: events, aggregates, snapshots, the last position, "
+            "counts per aggregate type and per event type, and, if projections have run on "
+            "it, each projection's checkpoint, lag (events after it) and dead letters."
+        ),
+    )
+
+    projections = commands.add_parser(
+        "projections",
+        help="manage projections (reset)",
+        description="Manage the durable projections stored with the events.",
+    )
+    actions = projections.add_subparsers(dest="action", metavar="ACTION", required=True)
+    reset = actions.add_parser(
+        "reset",
+        parents=[inspection],
+        help="make a projection rebuild from the start of the log",
+        description=(
+            "Set the checkpoint of projection NAME back to the start of the log, mark a "
+            "reset as pending and remove its dead letters, in one transaction. The "
+            "projection then runs its reset hook (which clears its read model) and "
+            "processes every event again: at once if it is running, else when it starts."
+        ),
+    )
+    reset.add_argument("name", metavar="NAME", help="the projection's name")
+    reset.add_argument(
+        "--aggregate-type",
+        default=None,
+        metavar="TYPE",
+        help="the aggregate type of the projection, if projections of several types share NAME",
+    )
+    return parser

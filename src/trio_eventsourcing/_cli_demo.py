@@ -1,0 +1,217 @@
+"""``trio-eventsourcing demo``: the bank-account workload on the SQLite store, with a summary.
+
+The workload itself (accounts, random commands, concurrent clients, the model) is
+``examples.demo.run_bank``; this module gives it an SQLite file, a progress bar and a
+summary table, and decides the exit status. The file is read before and after the run by
+the inspection queries (``_cli_sqlite``), outside the Trio run: no blocking SQLite call
+is made on the event loop, which only the store's own threads talk to.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TextIO
+
+import trio
+from typing_extensions import final
+
+from . import sqlite_store
+from ._cli_errors import CliError, one_line
+from ._cli_output import key_values
+from ._cli_progress import ProgressBar
+from ._cli_sqlite import SqliteInspector, is_blank
+from .codec import JsonCodec
+from .examples.bank_account import (
+    AccountOpened,
+    BankAccount,
+    BankAccountEvent,
+    CustomerDepositedCash,
+    CustomerWithdrewCash,
+)
+from .examples.demo import DemoReport, run_bank
+
+SNAPSHOT_EVERY = 10
+"""The demo snapshots an account every this many events."""
+
+_SHOWN_MISMATCHES = 10
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """The options of one demo run (checked by the argument parser)."""
+
+    db: str
+    accounts: int
+    commands: int
+    clients: int
+    seed: int | None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class _FileCounts:
+    events: int
+    snapshots: int
+
+
+def codec() -> JsonCodec[BankAccountEvent, BankAccount]:
+    """The codec of the demo's store: the bank account's events and entity as JSON."""
+    return JsonCodec(
+        events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
+        entities=[BankAccount],
+        aggregate_type="bank_account",
+    )
+
+
+def run_demo(options: DemoOptions, out: TextIO, err: TextIO) -> int:
+    """Run the demo, print its summary on ``out``; return 0, or 1 if a balance is wrong.
+
+    Raises:
+        CliError: The file is not a store, or the run failed.
+        KeyboardInterrupt: The user interrupted it (the progress line is cleared first).
+    """
+    path = options.db
+    # The store would refuse a file that is not ours too, but only once its supervisor
+    # starts; checking first gives the same one-line error as the inspection commands.
+    # A new file, an empty one or an SQLite database with nothing in it, the store takes.
+    new = not _has_content(path) or is_blank(path)
+    before = _FileCounts(0, 0) if new else _counts(path)
+    seed = random.SystemRandom().randrange(1_000_000) if options.seed is None else options.seed
+    bar = ProgressBar(err, total=options.commands, unit="commands")
+    try:
+        report, statistics = trio.run(_run, options, seed, bar)
+    except BaseException as exc:
+        bar.clear()
+        # Ctrl-C reaches us inside the exception groups of the nurseries it crossed.
+        if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)):
+            raise KeyboardInterrupt from None
+        if not isinstance(exc, Exception):
+            raise
+        raise CliError(f"the demo failed on {path!r}: {_describe(exc)}") from exc
+    after = _counts(path)
+    _summary(out, options, seed, report, statistics, before, after)
+    if report.mismatches:
+        for line in report.mismatches[:_SHOWN_MISMATCHES]:
+            print(f"  {line}", file=err)
+        more = len(report.mismatches) - _SHOWN_MISMATCHES
+        if more > 0:
+            print(f"  ... and {more} more", file=err)
+        raise CliError(
+            f"{len(report.mismatches)} of {report.accounts} balances differ from the model"
+        )
+    return 0
+
+
+async def _run(
+    options: DemoOptions, seed: int, bar: ProgressBar
+) -> tuple[DemoReport, sqlite_store.SqliteStoreStatistics]:
+    store, store_spec = sqlite_store.supervised(options.db, codec())
+    done = 0
+
+    def count() -> None:
+        nonlocal done
+        done += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(bar.follow, lambda: done)
+        report = await run_bank(
+            store,
+            store_spec,
+            accounts=options.accounts,
+            commands=options.commands,
+            clients=options.clients,
+            seed=seed,
+            snapshot_every=SNAPSHOT_EVERY,
+            on_command=count,
+        )
+        nursery.cancel_scope.cancel()
+    bar.close(done)
+    return report, store.eventstore.statistics()
+
+
+def _has_content(path: str) -> bool:
+    try:
+        return os.path.getsize(path) > 0
+    except OSError:
+        return False  # a new file: the store creates it
+
+
+def _counts(path: str) -> _FileCounts:
+    inspector = SqliteInspector.open(path)
+    try:
+        stats = inspector.stats()
+    finally:
+        inspector.close()
+    return _FileCounts(stats.events, stats.snapshots)
+
+
+def _summary(
+    out: TextIO,
+    options: DemoOptions,
+    seed: int,
+    report: DemoReport,
+    statistics: sqlite_store.SqliteStoreStatistics,
+    before: _FileCounts,
+    after: _FileCounts,
+) -> None:
+    seconds = max(report.seconds, 1e-9)
+    already = report.accounts - report.opened
+    per_commit = statistics.transactions / max(statistics.commits, 1)
+    if report.mismatches:
+        balances = f"{len(report.mismatches)} of {report.accounts} DIFFER from the model"
+    else:
+        balances = f"all {report.accounts} match the model"
+    print(f"bank-account demo on {options.db} (SQLite)", file=out)
+    key_values(
+        out,
+        [
+            (
+                "accounts",
+                f"{report.accounts:,} ({report.opened:,} opened, {already:,} already open)",
+            ),
+            ("clients", f"{min(options.clients, report.accounts):,}"),
+            (
+                "commands",
+                f"{report.commands:,} in {report.seconds:.2f} s "
+                f"({report.rejected:,} refused: insufficient funds)",
+            ),
+            ("commands/s", f"{report.commands / seconds:,.0f}"),
+            ("events", f"{after.events - before.events:,} new, {after.events:,} in the file"),
+            (
+                "snapshots",
+                f"{after.snapshots:,} stored (each account's latest; "
+                f"one every {SNAPSHOT_EVERY} events)",
+            ),
+            (
+                "commits",
+                f"{statistics.commits:,} for {statistics.transactions:,} writes "
+                f"({per_commit:.1f} per commit)",
+            ),
+            ("balances", balances),
+            ("seed", f"{seed} (--seed {seed} repeats these commands)"),
+        ],
+    )
+
+
+def _leaves(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside ``exc``, out of every exception group around them."""
+    inner = getattr(exc, "exceptions", None)
+    if isinstance(inner, tuple):
+        for child in inner:
+            if isinstance(child, BaseException):
+                yield from _leaves(child)
+    else:
+        yield exc
+
+
+def _describe(exc: BaseException) -> str:
+    # The innermost cause, out of the exception groups Trio's nurseries wrap errors in.
+    inner = getattr(exc, "exceptions", None)
+    while isinstance(inner, tuple) and len(inner) == 1 and isinstance(inner[0], BaseException):
+        exc = inner[0]
+        inner = getattr(exc, "exceptions", None)
+    return one_line(f"{type(exc).__name__}: {exc}")

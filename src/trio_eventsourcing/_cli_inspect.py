@@ -1,0 +1,197 @@
+"""Inspection of a store without the user's domain types: what a store holds, as stored.
+
+The command line reads the tables directly, the same way for every store, so it needs no
+codec and no event classes: payloads and metadata are the JSON texts the codec wrote.
+:func:`open_store` chooses the reader by the DB argument: a ``postgresql://`` or
+``postgres://`` URL is a PostgreSQL server (``_cli_postgres``), anything else an SQLite
+file (``_cli_sqlite``). Both check that the database is a trio-eventsourcing store of a
+schema version they know before reading anything, and both only read, except for
+:meth:`Inspector.reset_projection`, which the user asks for by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol, TypeAlias
+
+from typing_extensions import final
+
+from ._cli_errors import USAGE, CliError, is_postgres_dsn
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class AggregateSummary:
+    """One aggregate: its id and type, how many events it has, its last sequence."""
+
+    aggregate_id: str
+    aggregate_type: str
+    events: int
+    last_sequence: int
+    snapshot_sequence: int | None
+    """The sequence of its latest snapshot, or ``None`` if it has none."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """One event row, with its payload and metadata as the JSON texts the codec wrote."""
+
+    position: int
+    recorded_at: str
+    """ISO 8601, UTC."""
+    aggregate_type: str
+    aggregate_id: str
+    sequence: int
+    event_type: str
+    event_version: int
+    metadata: str
+    payload: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class TypeCount:
+    """How many events of one event type and version an aggregate type has."""
+
+    aggregate_type: str
+    event_type: str
+    event_version: int
+    events: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class AggregateTypeCount:
+    """How many aggregates and events one aggregate type has."""
+
+    aggregate_type: str
+    aggregates: int
+    events: int
+
+
+CellValue: TypeAlias = "str | int | float | bool | None"
+"""A value of a column the inspection does not know, as read (times as ISO 8601 text)."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ProjectionInfo:
+    """One projection: its checkpoint, how far behind the log it is, its dead letters."""
+
+    name: str
+    aggregate_type: str | None
+    """The aggregate type whose log it reads, where checkpoints are kept per type."""
+    checkpoint: int
+    lag: int
+    """Events in its log after the checkpoint."""
+    dead_letters: int | None
+    """``None`` when the store has no dead-letter table."""
+    other: tuple[tuple[str, CellValue], ...]
+    """The checkpoint table's other columns (``reset_pending``, ``updated_at``, ...)."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    """What a whole store holds."""
+
+    store: str
+    """The file or server (without its password) and the kind of store."""
+    schema_version: int
+    events: int
+    aggregates: int
+    snapshots: int
+    last_position: int
+    first_recorded: str | None
+    last_recorded: str | None
+    aggregate_types: tuple[AggregateTypeCount, ...]
+    event_types: tuple[TypeCount, ...]
+    projections: tuple[ProjectionInfo, ...] | None
+    """``None`` when the store has no projections table."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ProjectionReset:
+    """What ``projections reset`` changed."""
+
+    name: str
+    aggregate_type: str | None
+    previous_checkpoint: int
+    dead_letters_removed: int
+    reset_pending: bool
+    """Whether the store marked the reset, so the projection runs its reset hook."""
+
+
+class Inspector(Protocol):
+    """Reads one store's tables; made by :func:`open_store`, closed by leaving its block."""
+
+    @property
+    def description(self) -> str:
+        """The file or server, for messages (never with a password)."""
+        ...
+
+    def aggregates(self, batch: int) -> Iterator[list[AggregateSummary]]:
+        """Every aggregate, by id, in batches of at most ``batch``."""
+        ...
+
+    def events(self, aggregate_id: str) -> list[StoredEvent]:
+        """The events of one aggregate by sequence (empty if it has none)."""
+        ...
+
+    def log(self, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events of every type after position ``after``, by position."""
+        ...
+
+    def stats(self) -> StoreStats:
+        """Totals, counts per type, snapshots and projections."""
+        ...
+
+    def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
+        """Set a projection's checkpoint back to the start and drop its dead letters."""
+        ...
+
+    def close(self) -> None:
+        """Close the connection."""
+        ...
+
+
+@contextlib.contextmanager
+def open_store(
+    db: str, *, schema: str | None, table_prefix: str | None, write: bool = False
+) -> Iterator[Inspector]:
+    """Open the store a DB argument names, checked, for the duration of a ``with`` block.
+
+    Args:
+        db: An SQLite path, or a ``postgresql://`` URL.
+        schema: The PostgreSQL schema of the store's tables (``None``: the default).
+        table_prefix: The PostgreSQL prefix of the store's tables (``None``: the default).
+        write: Open for writing (only ``projections reset`` does).
+
+    Raises:
+        CliError: The store cannot be opened, or is not a trio-eventsourcing store.
+    """
+    inspector: Inspector
+    if is_postgres_dsn(db):
+        from ._cli_postgres import PostgresInspector
+
+        inspector = PostgresInspector.open(
+            db, schema=schema, table_prefix=table_prefix, write=write
+        )
+    else:
+        if schema is not None or table_prefix is not None:
+            raise CliError(
+                "--schema and --table-prefix choose tables on a PostgreSQL server; "
+                "an SQLite file holds one store",
+                code=USAGE,
+            )
+        from ._cli_sqlite import SqliteInspector
+
+        inspector = SqliteInspector.open(db, write=write)
+    try:
+        yield inspector
+    finally:
+        inspector.close()

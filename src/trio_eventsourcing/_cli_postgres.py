@@ -1,0 +1,362 @@
+"""Inspection of a PostgreSQL store: read-only queries on its tables, after checking them.
+
+The tables are those ``postgres_store.supervised`` creates (``_postgres_schema``):
+``<prefix>store`` (the schema version and the log's last position), ``<prefix>events`` and
+``<prefix>snapshots`` in one schema. The session is read-only
+(``default_transaction_read_only``), so the server itself refuses any write, except for
+``projections reset``, which opens a writable one. psycopg is the ``postgres`` extra and
+is imported here only, when a PostgreSQL URL is given. The DSN is described and scrubbed
+by ``_postgres_connection``: no message carries its password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from typing_extensions import final
+
+from ._cli_errors import USAGE, CliError, describe_dsn, one_line
+from ._cli_inspect import (
+    AggregateSummary,
+    AggregateTypeCount,
+    ProjectionReset,
+    StoredEvent,
+    StoreStats,
+    TypeCount,
+)
+from ._cli_projections import projections, reset
+from ._postgres_connection import (
+    INSTALL_HINT,
+    Options,
+    check_schema_name,
+    check_table_prefix,
+    connection_kwargs,
+    parse_dsn,
+)
+from ._postgres_schema import SCHEMA_VERSION, Names
+
+if TYPE_CHECKING:
+    from ._postgres_connection import Connection
+
+DEFAULT_SCHEMA = "public"
+"""The default ``schema`` of ``postgres_store.supervised``."""
+
+DEFAULT_TABLE_PREFIX = "trio_es_"
+"""The default ``table_prefix`` of ``postgres_store.supervised``."""
+
+_CONNECT_TIMEOUT_S = 10.0
+
+_EVENT_COLUMNS = (
+    "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type,"
+    " event_version, metadata, payload"
+)
+
+
+@final
+class PostgresInspector:
+    """The inspection queries on one PostgreSQL store (see :class:`~._cli_inspect.Inspector`)."""
+
+    __slots__ = ("_connection", "_names", "_options")
+
+    def __init__(self, connection: Connection, options: Options, names: Names) -> None:
+        self._connection = connection
+        self._options = options
+        self._names = names
+
+    @classmethod
+    def open(
+        cls, db: str, *, schema: str | None, table_prefix: str | None, write: bool = False
+    ) -> PostgresInspector:
+        """Connect to the server ``db`` names and check the store's tables there.
+
+        Raises:
+            CliError: No driver, a DSN that does not parse, an unreachable server, or no
+                store (or a newer one) in that schema under that prefix.
+        """
+        try:
+            import psycopg
+        except ImportError:
+            raise CliError(
+                f"{describe_dsn(db)} is a PostgreSQL server, and reading one needs the "
+                f"psycopg driver, which is not installed: {INSTALL_HINT}"
+            ) from None
+        try:
+            schema_name = check_schema_name(DEFAULT_SCHEMA if schema is None else schema)
+            prefix = check_table_prefix(
+                DEFAULT_TABLE_PREFIX if table_prefix is None else table_prefix
+            )
+            conninfo, server, secrets, keys = parse_dsn(db)
+        except ValueError as exc:
+            raise CliError(f"{exc}", code=USAGE) from None
+        options = Options(
+            conninfo=conninfo,
+            server=server,
+            secrets=secrets,
+            dsn_keys=keys,
+            schema=schema_name,
+            table_prefix=prefix,
+            max_readers=1,
+            connect_timeout=_CONNECT_TIMEOUT_S,
+            retry_timeout=_CONNECT_TIMEOUT_S,
+        )
+        try:
+            connection = psycopg.connect(conninfo, **connection_kwargs(options, "cli"))
+        except psycopg.Error as exc:
+            raise CliError(
+                options.scrub(
+                    f"cannot connect to PostgreSQL {server}: {one_line(str(exc)) or 'no detail'}"
+                )
+            ) from None
+        names = Names(schema_name, prefix)
+        inspector = cls(connection, options, names)
+        try:
+            if not write:
+                # Any write on this session is now refused by the server itself.
+                inspector.rows("SET default_transaction_read_only = on")
+            inspector._check()
+        except BaseException:
+            connection.close()
+            raise
+        return inspector
+
+    @property
+    def description(self) -> str:
+        """The server (without password), schema and table prefix."""
+        return (
+            f"PostgreSQL {self._options.server} (schema {self._options.schema!r}, "
+            f"table prefix {self._options.table_prefix!r})"
+        )
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()
+
+    def _check(self) -> None:
+        names = self._names
+        found = {
+            str(row[0])
+            for row in self.rows(
+                "SELECT c.relname FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = ANY(%s)",
+                (
+                    self._options.schema,
+                    [names.store_table, names.events_table, names.snapshots_table],
+                ),
+            )
+        }
+        if names.store_table not in found:
+            raise CliError(
+                f"{self.description} holds no trio-eventsourcing store (no table "
+                f"{names.store}); give --schema and --table-prefix if it uses others"
+            )
+        rows = self.rows(f"SELECT schema_version FROM {names.store}")
+        version = _int(rows[0][0]) if len(rows) == 1 else 0
+        if version > SCHEMA_VERSION:
+            raise CliError(
+                f"{self.description} has store schema version {version}, created by a newer "
+                f"trio-eventsourcing; this one reads versions up to {SCHEMA_VERSION}: upgrade it"
+            )
+        missing = [t for t in (names.events_table, names.snapshots_table) if t not in found]
+        if version < 1 or missing:
+            raise CliError(
+                f"{self.description} is a damaged store (schema version {version}, "
+                f"missing tables: {', '.join(missing) or 'none'})"
+            )
+
+    def aggregates(self, batch: int) -> Iterator[list[AggregateSummary]]:
+        """Every aggregate, by id, in batches of at most ``batch``."""
+        names = self._names
+        # Keyset pagination on the unique (aggregate_id, sequence) index: each batch is
+        # one short statement, and no cursor stays open between them.
+        after: str | None = None
+        while True:
+            rows = self.rows(
+                "SELECT e.aggregate_id, min(e.aggregate_type), count(*), max(e.sequence),"
+                f" (SELECT s.sequence FROM {names.snapshots} s"
+                " WHERE s.aggregate_id = e.aggregate_id)"
+                f" FROM {names.events} e"
+                " WHERE %(after)s::text IS NULL OR e.aggregate_id > %(after)s"
+                " GROUP BY e.aggregate_id ORDER BY e.aggregate_id LIMIT %(limit)s",
+                {"after": after, "limit": batch},
+            )
+            if not rows:
+                return
+            yield [
+                AggregateSummary(
+                    str(row[0]),
+                    str(row[1]),
+                    _int(row[2]),
+                    _int(row[3]),
+                    None if row[4] is None else _int(row[4]),
+                )
+                for row in rows
+            ]
+            after = str(rows[-1][0])
+
+    def events(self, aggregate_id: str) -> list[StoredEvent]:
+        """The events of one aggregate by sequence."""
+        rows = self.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM {self._names.events}"
+            " WHERE aggregate_id = %s ORDER BY sequence",
+            (aggregate_id,),
+        )
+        return [_event(row) for row in rows]
+
+    def log(self, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events after position ``after``, by position.
+
+        Writers take the store row's lock before they number their events and keep it
+        until they commit, so positions follow commit order and a reader continuing
+        from the last position it saw never passes over a later commit.
+        """
+        rows = self.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM {self._names.events}"
+            " WHERE position > %s ORDER BY position LIMIT %s",
+            (after, limit),
+        )
+        return [_event(row) for row in rows]
+
+    def stats(self) -> StoreStats:
+        """Totals, counts per type, snapshots and projections."""
+        names = self._names
+        ((version, last_position),) = self.rows(
+            f"SELECT schema_version, last_position FROM {names.store}"
+        )
+        ((events,),) = self.rows(f"SELECT count(*) FROM {names.events}")
+        first = self.rows(f"SELECT recorded_at FROM {names.events} ORDER BY position LIMIT 1")
+        last = self.rows(f"SELECT recorded_at FROM {names.events} ORDER BY position DESC LIMIT 1")
+        aggregate_types = tuple(
+            AggregateTypeCount(str(kind), _int(aggregates), _int(count))
+            for kind, aggregates, count in self.rows(
+                "SELECT aggregate_type, count(DISTINCT aggregate_id), count(*)"
+                f" FROM {names.events} GROUP BY aggregate_type ORDER BY aggregate_type"
+            )
+        )
+        event_types = tuple(
+            TypeCount(str(kind), str(name), _int(version_), _int(count))
+            for kind, name, version_, count in self.rows(
+                f"SELECT aggregate_type, event_type, event_version, count(*) FROM {names.events}"
+                " GROUP BY aggregate_type, event_type, event_version ORDER BY 1, 2, 3"
+            )
+        )
+        ((snapshots,),) = self.rows(f"SELECT count(*) FROM {names.snapshots}")
+        return StoreStats(
+            store=self.description,
+            schema_version=_int(version),
+            events=_int(events),
+            aggregates=sum(t.aggregates for t in aggregate_types),
+            snapshots=_int(snapshots),
+            last_position=_int(last_position),
+            first_recorded=_time(first[0][0]) if first else None,
+            last_recorded=_time(last[0][0]) if last else None,
+            aggregate_types=aggregate_types,
+            event_types=event_types,
+            projections=projections(self),
+        )
+
+    def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
+        """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
+        return reset(self, self.description, name, aggregate_type)
+
+    # -- what the projections' queries need (``_cli_projections.Database``) ---------------
+
+    placeholder = "%s"
+    now = "clock_timestamp()"
+
+    @property
+    def events_table(self) -> str:
+        """The events table, quoted and qualified by its schema."""
+        return self._names.events
+
+    def find_tables(self, candidates: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """Those of ``candidates`` (after the table prefix) that exist, with their columns."""
+        prefix = self._options.table_prefix
+        wanted = [prefix + table for table in candidates]
+        rows = self.rows(
+            "SELECT c.relname, a.attname FROM pg_catalog.pg_class c"
+            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
+            " WHERE n.nspname = %s AND c.relname = ANY(%s) AND c.relkind IN ('r', 'p')"
+            " AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
+            (self._options.schema, wanted),
+        )
+        columns: dict[str, list[str]] = {}
+        for table, column in rows:
+            columns.setdefault(str(table), []).append(str(column))
+        schema = _quote(self._options.schema)
+        return [(f"{schema}.{_quote(t)}", columns[t]) for t in wanted if t in columns]
+
+    def change(self, sql: str, parameters: tuple[object, ...] = ()) -> int:
+        """Run a statement that changes rows, return how many."""
+        import psycopg
+
+        try:
+            return max(self._connection.execute(sql, parameters).rowcount, 0)
+        except psycopg.Error as exc:
+            raise self._failed(exc) from None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction, committed at the end of the block (the session is autocommit)."""
+        import psycopg
+
+        try:
+            with self._connection.transaction():
+                yield
+        except psycopg.Error as exc:
+            raise self._failed(exc) from None
+
+    # -- running statements, with errors in one line and without secrets -----------------
+
+    def rows(
+        self, sql: str, parameters: tuple[object, ...] | dict[str, object] = ()
+    ) -> list[tuple[object, ...]]:
+        """Run a statement, return its rows (none for a command); errors in one line."""
+        import psycopg
+
+        try:
+            cursor = self._connection.execute(sql, parameters)
+            rows: list[tuple[object, ...]] = (
+                cursor.fetchall() if cursor.description is not None else []
+            )
+        except psycopg.Error as exc:
+            raise self._failed(exc) from None
+        return rows
+
+    def _failed(self, exc: BaseException) -> CliError:
+        detail = one_line(str(exc)) or "no detail"
+        return CliError(self._options.scrub(f"{self.description}: {type(exc).__name__}: {detail}"))
+
+
+def _event(row: tuple[object, ...]) -> StoredEvent:
+    position, recorded_at, kind, aggregate_id, sequence, name, version, metadata, payload = row
+    return StoredEvent(
+        position=_int(position),
+        recorded_at=_time(recorded_at),
+        aggregate_type=str(kind),
+        aggregate_id=str(aggregate_id),
+        sequence=_int(sequence),
+        event_type=str(name),
+        event_version=_int(version),
+        metadata=str(metadata),
+        payload=str(payload),
+    )
+
+
+def _time(value: object) -> str:
+    # timestamptz comes back in the session's time zone: show UTC, as SQLite stores it.
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return str(value)
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) else int(str(value))
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'

@@ -1,0 +1,324 @@
+"""Inspection of an SQLite store: read-only queries on its file, after checking it is ours.
+
+The file is opened through a ``file:...?mode=ro`` URI, so SQLite itself refuses any
+write, and nothing (not even the WAL mode switch a store makes on opening) touches a file
+that turns out not to be a store. The checks are those of the store
+(``_sqlite_schema``): our ``PRAGMA application_id``, a ``user_version`` no newer than
+this library knows, and the store's tables. Only ``projections reset`` opens the file for
+writing, after the same checks. The calls block: the command line makes them outside any
+Trio run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from typing_extensions import final
+
+from ._cli_errors import CliError, looks_like_keyword_dsn, one_line
+from ._cli_inspect import (
+    AggregateSummary,
+    AggregateTypeCount,
+    ProjectionReset,
+    StoredEvent,
+    StoreStats,
+    TypeCount,
+)
+from ._cli_projections import projections, reset
+from ._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_BUSY_TIMEOUT_S = 5.0
+_OUR_TABLES = ("events", "snapshots")
+
+_EVENT_COLUMNS = (
+    "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type,"
+    " event_version, metadata, payload"
+)
+
+
+@final
+class SqliteInspector:
+    """The inspection queries on one SQLite store (see :class:`~._cli_inspect.Inspector`)."""
+
+    __slots__ = ("_connection", "_description")
+
+    def __init__(self, connection: sqlite3.Connection, description: str) -> None:
+        self._connection = connection
+        self._description = description
+
+    @classmethod
+    def open(cls, db: str, *, write: bool = False) -> SqliteInspector:
+        """Open the file at ``db`` (read-only unless ``write``) and check that it is a store.
+
+        Raises:
+            CliError: No such file, not an SQLite file, not ours, or of a newer schema.
+        """
+        description = repr(db)
+        check_file(db)
+        mode = "rw" if write else "ro"
+        uri = f"{Path(db).absolute().as_uri()}?mode={mode}"
+        try:
+            # isolation_level=None: every statement stands alone (each read sees the
+            # latest commit, which `log --follow` relies on), and a write says BEGIN.
+            connection = sqlite3.connect(
+                uri, uri=True, timeout=_BUSY_TIMEOUT_S, isolation_level=None
+            )
+        except sqlite3.Error as exc:
+            raise CliError(f"cannot open the SQLite file {description}: {exc}") from None
+        try:
+            check_schema(connection, description)
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, description)
+
+    @property
+    def description(self) -> str:
+        """The file, as the user named it."""
+        return self._description
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._connection.close()
+
+    def aggregates(self, batch: int) -> Iterator[list[AggregateSummary]]:
+        """Every aggregate, by id, in batches (the unique index gives that order for free)."""
+        cursor = self._run(
+            "SELECT e.aggregate_id, min(e.aggregate_type), count(*), max(e.sequence),"
+            " (SELECT s.sequence FROM snapshots s WHERE s.aggregate_id = e.aggregate_id)"
+            " FROM events e GROUP BY e.aggregate_id ORDER BY e.aggregate_id"
+        )
+        while True:
+            try:
+                rows: list[tuple[object, ...]] = cursor.fetchmany(batch)
+            except sqlite3.Error as exc:
+                raise self._failed(exc) from None
+            if not rows:
+                return
+            yield [
+                AggregateSummary(
+                    str(row[0]),
+                    str(row[1]),
+                    _int(row[2]),
+                    _int(row[3]),
+                    None if row[4] is None else _int(row[4]),
+                )
+                for row in rows
+            ]
+
+    def events(self, aggregate_id: str) -> list[StoredEvent]:
+        """The events of one aggregate by sequence."""
+        rows = self.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE aggregate_id = ? ORDER BY sequence",
+            (aggregate_id,),
+        )
+        return [_event(row) for row in rows]
+
+    def log(self, after: int, limit: int) -> list[StoredEvent]:
+        """Up to ``limit`` events after position ``after``, in position (commit) order."""
+        rows = self.rows(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after, limit),
+        )
+        return [_event(row) for row in rows]
+
+    def stats(self) -> StoreStats:
+        """Totals, counts per type, snapshots and projections."""
+        (events, last_position), *_ = self.rows(
+            "SELECT count(*), coalesce(max(position), 0) FROM events"
+        )
+        first = self.rows("SELECT recorded_at FROM events ORDER BY position LIMIT 1")
+        last = self.rows("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
+        aggregate_types = tuple(
+            AggregateTypeCount(str(kind), _int(aggregates), _int(count))
+            for kind, aggregates, count in self.rows(
+                "SELECT aggregate_type, count(DISTINCT aggregate_id), count(*) FROM events"
+                " GROUP BY aggregate_type ORDER BY aggregate_type"
+            )
+        )
+        event_types = tuple(
+            TypeCount(str(kind), str(name), _int(version), _int(count))
+            for kind, name, version, count in self.rows(
+                "SELECT aggregate_type, event_type, event_version, count(*) FROM events"
+                " GROUP BY aggregate_type, event_type, event_version ORDER BY 1, 2, 3"
+            )
+        )
+        ((snapshots,),) = self.rows("SELECT count(*) FROM snapshots")
+        ((version,),) = self.rows("PRAGMA user_version")
+        return StoreStats(
+            store=f"SQLite file {self._description}",
+            schema_version=_int(version),
+            events=_int(events),
+            aggregates=sum(t.aggregates for t in aggregate_types),
+            snapshots=_int(snapshots),
+            last_position=_int(last_position),
+            first_recorded=str(first[0][0]) if first else None,
+            last_recorded=str(last[0][0]) if last else None,
+            aggregate_types=aggregate_types,
+            event_types=event_types,
+            projections=projections(self),
+        )
+
+    def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
+        """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
+        return reset(self, self._description, name, aggregate_type)
+
+    # -- what the projections' queries need (``_cli_projections.Database``) ---------------
+
+    placeholder = "?"
+    events_table = "events"
+    # The expression the store's schema uses for its own timestamps.
+    now = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
+
+    def find_tables(self, candidates: Sequence[str]) -> list[tuple[str, list[str]]]:
+        """Those of ``candidates`` that exist, quoted, each with its columns in order."""
+        tables = {
+            str(r[0]) for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        return [
+            (_quote(table), [str(r[1]) for r in self.rows(f"PRAGMA table_info({_quote(table)})")])
+            for table in candidates
+            if table in tables
+        ]
+
+    def change(self, sql: str, parameters: tuple[object, ...] = ()) -> int:
+        """Run a statement that changes rows, return how many."""
+        return max(self._run(sql, parameters).rowcount, 0)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One ``BEGIN IMMEDIATE`` transaction: the write lock first, so nothing moves."""
+        self._run("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._run("COMMIT")
+        except BaseException:
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
+            raise
+
+    # -- running statements, with errors in one line -------------------------------------
+
+    def _run(self, sql: str, parameters: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._connection.execute(sql, parameters)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+
+    def rows(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        """Run a query, return its rows (an error becomes a one-line CliError)."""
+        try:
+            rows: list[tuple[object, ...]] = self._connection.execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+        return rows
+
+    def _failed(self, exc: sqlite3.Error) -> CliError:
+        return CliError(f"the SQLite file {self._description}: {one_line(str(exc))}")
+
+
+def check_file(db: str) -> None:
+    """Refuse, in one line, a path that is not an SQLite file, before SQLite opens it.
+
+    Raises:
+        CliError: No such file, a directory, an empty file, or not SQLite.
+    """
+    shown = repr(db)
+    if not os.path.lexists(db):
+        if looks_like_keyword_dsn(db):
+            # Never echo it: it holds a password.
+            raise CliError(
+                "the DB argument is neither a file nor a PostgreSQL URL (it looks like a "
+                "key=value connection string; write it as postgresql://user:password@host/db)",
+                code=2,
+            )
+        raise CliError(f"no such file: {shown}")
+    if os.path.isdir(db):
+        raise CliError(f"{shown} is a directory, not an SQLite file")
+    try:
+        with open(db, "rb") as file:
+            header = file.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise CliError(f"cannot read {shown}: {exc.strerror or exc}") from None
+    if not header:
+        raise CliError(f"{shown} is empty: it is not a trio-eventsourcing store (yet)")
+    if header != _SQLITE_MAGIC:
+        raise CliError(f"{shown} is not an SQLite database")
+
+
+def is_blank(db: str) -> bool:
+    """Whether ``db`` is an SQLite database with nothing in it, which a store takes over."""
+    try:
+        connection = sqlite3.connect(f"{Path(db).absolute().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+        (objects,) = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
+    return bool(application_id == 0 and objects == 0)
+
+
+def check_schema(connection: sqlite3.Connection, description: str) -> None:
+    """Refuse, in one line, an SQLite database that is not a store this library can read.
+
+    Raises:
+        CliError: Another application's database, a newer schema, or a damaged store.
+    """
+    try:
+        (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+        (version,) = connection.execute("PRAGMA user_version").fetchone()
+        tables = {
+            str(row[0])
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+    except sqlite3.Error as exc:
+        raise CliError(f"cannot read the SQLite file {description}: {one_line(str(exc))}") from None
+    if application_id != APPLICATION_ID:
+        raise CliError(
+            f"{description} is not a trio-eventsourcing store (an SQLite database with "
+            f"application_id {application_id}, not {APPLICATION_ID})"
+        )
+    if version > SCHEMA_VERSION:
+        raise CliError(
+            f"{description} has store schema version {version}, written by a newer "
+            f"trio-eventsourcing; this one reads versions up to {SCHEMA_VERSION}: upgrade it"
+        )
+    missing = [table for table in _OUR_TABLES if table not in tables]
+    if version < 1 or missing:
+        raise CliError(
+            f"{description} is marked as a trio-eventsourcing store but is damaged "
+            f"(schema version {version}, missing tables: {', '.join(missing) or 'none'})"
+        )
+
+
+def _event(row: tuple[object, ...]) -> StoredEvent:
+    position, recorded_at, kind, aggregate_id, sequence, name, version, metadata, payload = row
+    return StoredEvent(
+        position=_int(position),
+        recorded_at=str(recorded_at),
+        aggregate_type=str(kind),
+        aggregate_id=str(aggregate_id),
+        sequence=_int(sequence),
+        event_type=str(name),
+        event_version=_int(version),
+        metadata=str(metadata),
+        payload=str(payload),
+    )
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _int(value: object) -> int:
+    # The schema declares these INTEGER; a file edited by hand could hold anything else.
+    return value if isinstance(value, int) else int(str(value))

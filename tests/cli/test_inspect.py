@@ -1,0 +1,249 @@
+"""The inspection commands on a store the demo wrote: tables by default, JSON Lines on demand."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import trio_eventsourcing._cli_commands as cli_commands
+
+from .helpers import Outcome, child_env, cli, copy_store
+
+
+def _rows(outcome: Outcome) -> list[list[str]]:
+    """A table's rows, split on runs of blanks, after its header and rule."""
+    lines = outcome.out.splitlines()
+    assert set(lines[1]) <= {"-", " "}, lines[1]
+    return [line.split() for line in lines[2:]]
+
+
+def _stored(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as connection:
+        rows: list[tuple[Any, ...]] = connection.execute(sql).fetchall()
+    connection.close()
+    return rows
+
+
+def test_aggregates(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    table = cli(capsys, "aggregates", str(demo_db))
+    assert table.status == 0
+    assert table.out.splitlines()[0].split() == [
+        "aggregate", "id", "type", "events", "last", "sequence", "snapshot", "at"
+    ]  # fmt: skip
+    rows = _rows(table)
+    assert [row[0] for row in rows] == [f"account-{index}" for index in range(5)]
+    assert all(row[1] == "bank_account" and row[2] == row[3] for row in rows)
+
+    records = cli(capsys, "aggregates", str(demo_db), "--json").json_lines()
+    expected = _stored(
+        demo_db,
+        "SELECT aggregate_id, count(*), max(sequence) FROM events GROUP BY 1 ORDER BY 1",
+    )
+    assert [(r["aggregate_id"], r["events"], r["last_sequence"]) for r in records] == expected
+    assert all(r["aggregate_type"] == "bank_account" for r in records)
+    for record in records:
+        snapshot = record["snapshot_sequence"]
+        last = record["last_sequence"]
+        assert isinstance(snapshot, int)
+        assert isinstance(last, int)
+        assert snapshot % 10 == 0
+        assert last - 10 < snapshot <= last
+
+
+def test_events(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    table = cli(capsys, "events", str(demo_db), "account-2")
+    assert table.status == 0
+    rows = _rows(table)
+    assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
+    assert rows[0][3:] == ["AccountOpened", "1", "[]", '{"account_id":"account-2"}']
+
+    records = cli(capsys, "events", str(demo_db), "account-2", "--json").json_lines()
+    assert [r["sequence"] for r in records] == list(range(1, len(rows) + 1))
+    assert records[0]["payload"] == {"account_id": "account-2"}
+    assert records[0]["metadata"] == []
+    assert {r["event_type"] for r in records[1:]} <= {
+        "CustomerDepositedCash",
+        "CustomerWithdrewCash",
+    }
+    # The payload is the stored JSON, not a decoded event: amounts stay strings.
+    deposit = next(r for r in records if r["event_type"] == "CustomerDepositedCash")
+    assert isinstance(deposit["payload"], dict)
+    assert set(deposit["payload"]) == {"amount", "new_balance"}
+    assert all(isinstance(v, str) for v in deposit["payload"].values())
+
+
+def test_log(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    ((count,),) = _stored(demo_db, "SELECT count(*) FROM events")
+    records = cli(capsys, "log", str(demo_db), "--json").json_lines()
+    assert len(records) == count
+    positions = [r["position"] for r in records]
+    assert all(isinstance(p, int) for p in positions)
+    assert positions == sorted(set(positions))  # strictly increasing
+    assert positions[0] == 1
+
+    after = cli(capsys, "log", str(demo_db), "--from", "10", "--limit", "3", "--json")
+    assert [r["position"] for r in after.json_lines()] == [11, 12, 13]
+
+    table = cli(capsys, "log", str(demo_db), "--from", "10", "--limit", "3")
+    assert [row[0] for row in _rows(table)] == ["11", "12", "13"]
+
+    past_the_end = cli(capsys, "log", str(demo_db), "--from", str(count))
+    assert past_the_end.status == 0
+    assert past_the_end.out == f"(no events after position {count})\n"
+    assert cli(capsys, "log", str(demo_db), "--from", str(count), "--json").out == ""
+
+
+def test_the_log_is_read_in_batches(
+    capsys: pytest.CaptureFixture[str], demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli_commands, "LOG_BATCH", 7)
+    records = cli(capsys, "log", str(demo_db), "--json").json_lines()
+    ((count,),) = _stored(demo_db, "SELECT count(*) FROM events")
+    assert [r["position"] for r in records] == list(range(1, count + 1))
+
+
+def _append_event(db: Path) -> int:
+    """Commit one more event to the store, as another process would; return its position."""
+    with sqlite3.connect(db) as connection:
+        (sequence,) = connection.execute(
+            "SELECT max(sequence) FROM events WHERE aggregate_id = 'account-0'"
+        ).fetchone()
+        cursor = connection.execute(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,"
+            " event_version, payload, metadata) VALUES ('bank_account', 'account-0', ?,"
+            ' \'CustomerDepositedCash\', 1, \'{"amount":"1","new_balance":"1"}\','
+            ' \'[["user_id","alice"]]\')',
+            (sequence + 1,),
+        )
+        position = cursor.lastrowid
+    connection.close()
+    assert isinstance(position, int)
+    return position
+
+
+def test_follow_prints_new_events_and_stops_on_ctrl_c(
+    capsys: pytest.CaptureFixture[str],
+    demo_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = copy_store(demo_db, tmp_path / "bank.db")
+    ((last,),) = _stored(db, "SELECT max(position) FROM events")
+    waits: list[float] = []
+    appended: list[int] = []
+
+    def sleep(seconds: float) -> None:
+        # Deterministic: the first wait sees a commit, the second a Ctrl-C.
+        waits.append(seconds)
+        if len(waits) == 1:
+            appended.append(_append_event(db))
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_commands, "sleep", sleep)
+    outcome = cli(
+        capsys, "log", str(db), "--from", str(last), "--follow", "--poll-interval", "0.25", "--json"
+    )
+    assert outcome.status == 0
+    assert waits == [0.25, 0.25]
+    (record,) = outcome.json_lines()
+    assert record["position"] == appended[0] == last + 1
+    assert record["metadata"] == [["user_id", "alice"]]
+    assert outcome.err == ""
+
+
+def test_follow_stops_after_max_polls(
+    capsys: pytest.CaptureFixture[str], demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(cli_commands, "sleep", waits.append)
+    outcome = cli(capsys, "log", str(demo_db), "--follow", "--max-polls", "3")
+    assert outcome.status == 0
+    assert waits == [1.0, 1.0, 1.0]
+    rows = _rows(outcome)
+    assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
+def test_follow_in_a_process_exits_0_on_sigint(demo_db: Path) -> None:
+    ((last,),) = _stored(demo_db, "SELECT max(position) FROM events")
+    assert isinstance(last, int)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "trio_eventsourcing", "log", str(demo_db), "--from", "5", "-f"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stderr is not None
+        # Every event printed: the child is following now, so that is where SIGINT lands.
+        lines = [child.stdout.readline() for _ in range(2 + last - 5)]
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=30) == 0
+        rest = child.stdout.read()
+        err = child.stderr.read()
+    finally:
+        child.kill()
+        child.wait()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+    assert err == ""
+    assert rest == ""
+    assert [line.split()[0] for line in lines[2:]] == [str(p) for p in range(6, last + 1)]
+
+
+def test_stats(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    ((count, aggregates),) = _stored(
+        demo_db, "SELECT count(*), count(DISTINCT aggregate_id) FROM events"
+    )
+    ((snapshots,),) = _stored(demo_db, "SELECT count(*) FROM snapshots")
+    (record,) = cli(capsys, "stats", str(demo_db), "--json").json_lines()
+    assert record["events"] == count
+    assert record["aggregates"] == aggregates == 5
+    assert record["snapshots"] == snapshots
+    assert record["last_position"] == count
+    assert record["aggregate_types"] == [
+        {"aggregate_type": "bank_account", "aggregates": 5, "events": count}
+    ]
+    event_types = record["event_types"]
+    assert isinstance(event_types, list)
+    assert [t["event_type"] for t in event_types] == [
+        "AccountOpened",
+        "CustomerDepositedCash",
+        "CustomerWithdrewCash",
+    ]
+    assert sum(t["events"] for t in event_types) == count
+    # No projection has run on the demo's store: an empty list where the tables exist.
+    assert record["projections"] in ([], None)
+
+    table = cli(capsys, "stats", str(demo_db))
+    assert table.status == 0
+    lines = table.out.splitlines()
+    assert lines[0] == f"store           SQLite file {str(demo_db)!r}"
+    assert f"events          {count:,}" in lines
+    assert any(line.split()[:2] == ["bank_account", "AccountOpened"] for line in lines)
+    json.dumps(record)  # plain JSON all the way down
+
+
+def test_the_inspection_connection_is_read_only(demo_db: Path) -> None:
+    from trio_eventsourcing._cli_errors import CliError
+    from trio_eventsourcing._cli_sqlite import SqliteInspector
+
+    before = _stored(demo_db, "SELECT count(*) FROM events")
+    inspector = SqliteInspector.open(str(demo_db))
+    try:
+        with pytest.raises(CliError, match="readonly database"):
+            inspector.rows("DELETE FROM events")
+    finally:
+        inspector.close()
+    assert _stored(demo_db, "SELECT count(*) FROM events") == before
