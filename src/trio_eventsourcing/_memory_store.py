@@ -4,21 +4,29 @@ Its tables live in the :class:`MemoryStore` value, so a command costs no message
 the child specification runs two actors, on the Names given, that answer
 :class:`GetEvents` and :class:`GetSnapshot` requests from any task. Appends are O(1)
 amortised; the tables are lost when the process ends.
+
+The global log is the list of every event in commit order (:func:`read_log`); each
+commit wakes the projections and log followers of this process that wait on it. The
+projections' checkpoints and dead letters are tables of the store too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
 import trio
 from typing_extensions import final
 
 from . import _actor as actor
-from ._errors import ConcurrencyConflict
+from ._checks import require_non_negative_int, require_positive_int
+from ._errors import ConcurrencyConflict, EventStoreError
 from ._frozen import PicklableFrozen
 from ._process import Name, Subject, send
-from ._result import Error, Ok
+from ._projection_source import Checkpoint, DeadLetter
+from ._projection_watchers import LogWatchers
+from ._result import Error, Ok, Result
 from ._static_supervisor import Strategy, Supervisor, new
 from ._static_supervisor import supervised as supervised_builder
 from ._store import EventStore, StoreResult, Transaction
@@ -27,6 +35,7 @@ from ._types import Aggregate, EventEnvelop, MemoryStoreEventEnvelop, Metadata, 
 
 EntityT = TypeVar("EntityT")
 EventT = TypeVar("EventT")
+EventT_co = TypeVar("EventT_co", covariant=True)
 ValueT = TypeVar("ValueT")
 
 
@@ -57,16 +66,56 @@ SnapshotsMessage = GetSnapshot
 
 
 @final
-class MemoryStore(Generic[EntityT, EventT]):
-    """The tables of a memory store: events per aggregate, latest snapshots, the log."""
+@dataclass(frozen=True)
+class MemoryLogEntry(Generic[EventT_co]):
+    """One event of the memory store's global log: its position, commit time and event.
 
-    __slots__ = ("events", "log", "snapshots")
+    The memory store's counterpart of ``sqlite_store.LogEntry``: positions start at 1
+    and have no gaps.
+
+    Example::
+
+        entries = (await memory_store.read_log(store, start_from=0, limit=10)).unwrap()
+        print(entries[0].position, entries[0].envelope.payload)
+    """
+
+    __slots__ = ("envelope", "position", "recorded_at")
+    position: int
+    recorded_at: datetime
+    envelope: MemoryStoreEventEnvelop[EventT_co]
+
+
+@final
+class MemoryStore(Generic[EntityT, EventT]):
+    """The tables of a memory store: events, snapshots, the log, projection checkpoints.
+
+    Made by :func:`supervised`, and found in the ``eventstore`` field of the
+    :class:`~trio_eventsourcing.EventStore` it returns. Pass it (or that store) to
+    :func:`read_log`.
+    """
+
+    __slots__ = (
+        "checkpoints",
+        "dead_letters",
+        "events",
+        "log",
+        "recorded",
+        "snapshots",
+        "watchers",
+    )
 
     def __init__(self) -> None:
         self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
         self.snapshots: dict[str, Snapshot[EntityT]] = {}
         # Every event in commit order; an event's position is its index plus one.
         self.log: list[MemoryStoreEventEnvelop[EventT]] = []
+        # When each event of the log was committed (the same index). Kept apart from the
+        # log so that a commit stays a list extend: log entries are made when read.
+        self.recorded: list[datetime] = []
+        # The projections' checkpoints by name, and the events they skipped.
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.dead_letters: list[DeadLetter] = []
+        self.watchers: LogWatchers = LogWatchers()
 
 
 @final
@@ -112,14 +161,20 @@ def _make_event_store(
             if expected != actual:
                 return Error(ConcurrencyConflict(aggregate_id, expected, actual))
             sequences[aggregate_id] = actual + len(envelopes)
-        for aggregate_id, _, envelopes in tx.appends:
-            stream = tables.events.get(aggregate_id)
-            if stream is None:
-                tables.events[aggregate_id] = stream = []
-            stream.extend(envelopes)
-            tables.log.extend(envelopes)
+        if tx.appends:
+            now = datetime.now(timezone.utc)
+            for aggregate_id, _, envelopes in tx.appends:
+                stream = tables.events.get(aggregate_id)
+                if stream is None:
+                    tables.events[aggregate_id] = stream = []
+                stream.extend(envelopes)
+                tables.log.extend(envelopes)
+                tables.recorded.extend([now] * len(envelopes))
         for snapshot in tx.snapshots:
             tables.snapshots[snapshot.aggregate_id] = snapshot
+        if tx.appends:
+            # Committed: wake the followers of the log (query actors are fed by the core).
+            tables.watchers.changed()
         return Ok(None)
 
     async def run_read(
@@ -181,6 +236,64 @@ def _make_event_store(
         save_snapshot=save_snapshot,
         eventstore=tables,
     )
+
+
+async def read_log(
+    store: MemoryStore[EntityT, EventT] | MemoryEventStore[EntityT, EventT],
+    start_from: int = 0,
+    limit: int = 1_000,
+) -> Result[list[MemoryLogEntry[EventT]], EventStoreError]:
+    """Read the global log: the store's events in commit order, after a position.
+
+    The memory store's counterpart of ``sqlite_store.read_log``: positions start at 1,
+    have no gaps and only grow, so reading again from the last position handled sees
+    every event exactly once, in order. To follow the log as it grows, use
+    :func:`trio_eventsourcing.projections.follow_log`.
+
+    Args:
+        store: The event store from :func:`supervised`, or its ``eventstore`` field.
+        start_from: Return events with a position greater than this (``0``: from the
+            start), typically the position of the last entry already handled.
+        limit: The most entries to return.
+
+    Returns:
+        ``Ok(entries)``, oldest first and at most ``limit`` of them (an empty list when
+        there is nothing after ``start_from``). The memory store never fails to read.
+
+    Raises:
+        TypeError: If ``store`` is not a memory store.
+        ValueError: If ``start_from`` is negative or ``limit`` is not positive.
+
+    Example::
+
+        entries = (await memory_store.read_log(store, start_from=0, limit=100)).unwrap()
+        for entry in entries:
+            print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+    """
+    tables = store.eventstore if isinstance(store, EventStore) else store
+    if not isinstance(tables, MemoryStore):
+        raise TypeError(f"read_log() takes a store from memory_store.supervised(), got {store!r}")
+    after = require_non_negative_int("start_from", start_from)
+    most = require_positive_int("limit", limit)
+    await trio.lowlevel.checkpoint()
+    return Ok(log_entries(tables, after, most))
+
+
+def log_entries(
+    tables: MemoryStore[EntityT, EventT], after: int, limit: int
+) -> list[MemoryLogEntry[EventT]]:
+    """The entries of the log after position ``after``, at most ``limit`` (no checkpoint)."""
+    stop = after + limit
+    # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
+    return [
+        MemoryLogEntry(position, recorded_at, envelope)
+        for position, recorded_at, envelope in zip(
+            range(after + 1, stop + 1),
+            tables.recorded[after:stop],
+            tables.log[after:stop],
+            strict=False,
+        )
+    ]
 
 
 def supervised(

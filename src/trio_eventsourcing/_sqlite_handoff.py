@@ -107,10 +107,14 @@ class JobQueue(Generic[JobT]):
             if job is not None:
                 left.append(job)
 
-    def deliver(self, jobs: list[JobT]) -> bool:
-        """Wake the tasks of ``jobs``, whose results are set; ``False`` if Trio has ended."""
+    def deliver(self, jobs: list[JobT], then: Callable[[], object] | None = None) -> bool:
+        """Wake the tasks of ``jobs``, whose results are set; ``False`` if Trio has ended.
+
+        ``then``, if given, runs on the Trio thread right after, in the same callback
+        (the writer wakes the log's followers this way, once per commit).
+        """
         try:
-            self._token.run_sync_soon(_wake, jobs)
+            self._token.run_sync_soon(_wake, jobs, then)
         except trio.RunFinishedError:
             return False  # the Trio run is over: nobody is left to wake
         return True
@@ -124,10 +128,12 @@ class JobQueue(Generic[JobT]):
         return True
 
 
-def _wake(jobs: list[JobT]) -> None:
+def _wake(jobs: list[JobT], then: Callable[[], object] | None) -> None:
     """On the Trio thread: resume the task of every job that is still waited for."""
     reschedule = trio.lowlevel.reschedule
     for job in jobs:
         task = job.task
         if not job.abandoned and task is not None:
             reschedule(task)
+    if then is not None:
+        then()

@@ -7,10 +7,15 @@ else is refused before a single byte of it is written: a file that is not SQLite
 SQLite database of another application (another ``application_id``, or tables of its
 own), or one written by a newer version of this library. Every function here blocks, so
 the store runs them in threads, never on the Trio thread.
+
+Versions: 1 has the events and snapshots; 2 adds the projections' checkpoints and dead
+letters. A file of an older version is upgraded when the store opens it, in one
+transaction, so it is either wholly of the old version or wholly of the new one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -18,11 +23,13 @@ from typing import Literal, TypeAlias
 
 from typing_extensions import final
 
+logger = logging.getLogger("trio_eventsourcing.sqlite_store")
+
 APPLICATION_ID = int.from_bytes(b"TrES", "big")
 """``PRAGMA application_id`` of every trio-eventsourcing SQLite database ("TrES")."""
 
-SCHEMA_VERSION = 1
-"""``PRAGMA user_version`` of the schema this module creates."""
+SCHEMA_VERSION = 2
+"""``PRAGMA user_version`` of the schema this module creates (older files are upgraded)."""
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
 """The values of ``PRAGMA synchronous`` the store accepts.
@@ -40,7 +47,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 # deleted, so a position is never reused (AUTOINCREMENT would add a table for nothing).
 # The UNIQUE index serves the per-aggregate reads, the conflict check (max(sequence)) and
 # is the backstop of optimistic concurrency.
-_SCHEMA = (
+_EVENTS_TABLES = (
     """
     CREATE TABLE events (
         position INTEGER PRIMARY KEY,
@@ -67,11 +74,58 @@ _SCHEMA = (
         taken_at TEXT NOT NULL
     ) WITHOUT ROWID
     """,
+)
+
+# Version 2: the projections' tables. A checkpoint is keyed by the aggregate type too, as
+# the log a store reads is that of its codec's type: two stores sharing a file may each
+# run a projection of the same name. `reset_pending` is set by a reset and cleared by the
+# projection once its reset hook has run (see `_projection_engine`).
+_PROJECTION_TABLES = (
+    """
+    CREATE TABLE projection_checkpoints (
+        aggregate_type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        position INTEGER NOT NULL CHECK (position >= 0),
+        reset_pending INTEGER NOT NULL DEFAULT 0 CHECK (reset_pending IN (0, 1)),
+        updated_at TEXT NOT NULL
+            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+        PRIMARY KEY (aggregate_type, name)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE projection_dead_letters (
+        id INTEGER PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        projection TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        error TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE INDEX projection_dead_letters_by_projection
+        ON projection_dead_letters (aggregate_type, projection, position)
+    """,
+)
+
+_SCHEMA = (
+    *_EVENTS_TABLES,
+    *_PROJECTION_TABLES,
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-_OUR_TABLES = frozenset({"events", "snapshots"})
+# What takes a file of version n (the key) to version n + 1.
+_UPGRADES: dict[int, tuple[str, ...]] = {1: (*_PROJECTION_TABLES, "PRAGMA user_version = 2")}
+
+# The tables each version has.
+_OUR_TABLES = {
+    1: frozenset({"events", "snapshots"}),
+    2: frozenset({"events", "snapshots", "projection_checkpoints", "projection_dead_letters"}),
+}
 
 
 @final
@@ -142,7 +196,10 @@ def _inspect(connection: sqlite3.Connection) -> tuple[int, int, list[str]]:
 
 
 def _verdict(path: str, application_id: int, user_version: int, names: list[str]) -> bool:
-    """Return whether the schema must be created; raise if the database is not usable."""
+    """Return whether the schema must be created; raise if the database is not usable.
+
+    A file of an older version passes: :func:`open_writer` upgrades it.
+    """
     if application_id == APPLICATION_ID:
         if user_version > SCHEMA_VERSION:
             raise DatabaseRefused(
@@ -150,7 +207,8 @@ def _verdict(path: str, application_id: int, user_version: int, names: list[str]
                 f"trio-eventsourcing; this one knows versions up to {SCHEMA_VERSION}. "
                 "Upgrade trio-eventsourcing to open it"
             )
-        missing = sorted(_OUR_TABLES - set(names))
+        expected = _OUR_TABLES.get(user_version, _OUR_TABLES[SCHEMA_VERSION])
+        missing = sorted(expected - set(names))
         if user_version < 1 or missing:
             raise DatabaseRefused(
                 f"{path!r} is marked as a trio-eventsourcing store but is damaged "
@@ -188,6 +246,8 @@ def open_writer(options: Options) -> sqlite3.Connection:
                 raise DatabaseRefused(f"{path!r} cannot use WAL mode (journal_mode is {mode!r})")
             if create:
                 _create_schema(connection, path)
+            else:
+                _upgrade(connection, path)
         except sqlite3.Error as exc:
             raise DatabaseRefused(driver_error("checking the schema", path, exc)) from exc
     except BaseException:
@@ -209,6 +269,39 @@ def _create_schema(connection: sqlite3.Connection, path: str) -> None:
         if connection.in_transaction:
             connection.execute("ROLLBACK")
         raise
+
+
+def _upgrade(connection: sqlite3.Connection, path: str) -> None:
+    """Bring a file of an older schema version to :data:`SCHEMA_VERSION`, in one transaction.
+
+    Every step runs in one ``BEGIN IMMEDIATE`` ... ``COMMIT``: DDL and ``PRAGMA
+    user_version`` are transactional in SQLite, so a crash leaves the old version whole.
+    """
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return  # the common case: no write, no lock
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have upgraded the file since we looked: with the write
+        # lock held, look again.
+        application_id, version, names = _inspect(connection)
+        _verdict(path, application_id, version, names)
+        upgraded_from = version
+        while version < SCHEMA_VERSION:
+            for statement in _UPGRADES[version]:
+                connection.execute(statement)
+            version += 1
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    if upgraded_from < SCHEMA_VERSION:
+        logger.info(
+            "upgraded the SQLite store %r from schema version %d to %d",
+            path,
+            upgraded_from,
+            SCHEMA_VERSION,
+        )
 
 
 def open_reader(options: Options) -> sqlite3.Connection:

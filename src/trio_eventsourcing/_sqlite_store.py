@@ -6,7 +6,9 @@ runs, a writer thread (``_sqlite_writer``) stores every write transaction, many 
 fsync, and reader threads (``_sqlite_readers``) run the reads (``_sqlite_reads``), each
 on its own connection; no SQLite call ever runs on the Trio thread. Events are encoded
 with the codec on the Trio side, as the command is staged, and decoded on the reader
-thread. The file's schema and its checks are in ``_sqlite_schema``.
+thread. The file's schema and its checks are in ``_sqlite_schema``. After each commit
+that stored events, the writer wakes the log's followers in this process (the store's
+``LogWatchers``); the projections' adapter is ``_projection_sqlite``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ._actor import Started, StartError, StartResult
 from ._checks import require_non_negative_int, require_positive_int
 from ._codec import Codec
 from ._errors import EventStoreError
+from ._projection_watchers import LogWatchers
 from ._result import Error, Ok, Result
 from ._sqlite_readers import Readers
 from ._sqlite_reads import LogEntry, read_aggregate, read_events, read_snapshot
@@ -97,12 +100,13 @@ class SqliteStore(Generic[EntityT, EventT]):
     :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
     """
 
-    __slots__ = ("_claimed", "_codec", "_counters", "_options", "_running")
+    __slots__ = ("_claimed", "_codec", "_counters", "_options", "_running", "_watchers")
     _codec: Codec[EventT, EntityT]
     _options: Options
     _counters: WriterCounters
     _running: _Running | None
     _claimed: bool
+    _watchers: LogWatchers
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("SqliteStore has no public constructor: use sqlite_store.supervised()")
@@ -115,6 +119,7 @@ class SqliteStore(Generic[EntityT, EventT]):
         self._counters = WriterCounters()
         self._running = None
         self._claimed = False
+        self._watchers = LogWatchers()
         return self
 
     @property
@@ -171,7 +176,7 @@ class SqliteStore(Generic[EntityT, EventT]):
                 logger.error("cannot open the SQLite store: %s", exc)
                 raise
             token = trio.lowlevel.current_trio_token()
-            writer = Writer(connection, path, token, self._counters)
+            writer = Writer(connection, path, token, self._counters, self._watchers.changed)
             readers = Readers(self._options, token)
             try:
                 writer.start()

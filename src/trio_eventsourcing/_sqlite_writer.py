@@ -13,10 +13,18 @@ can slip in between. Should a statement still fail, the batch is rolled back and
 again request by request, each inside its own ``SAVEPOINT``, so that only the faulty
 request fails.
 
+Projections write through the writer too (:class:`TransactionJob`): a job is a function
+run on the write connection inside a transaction, rolled back if it returns an error. A
+checkpoint write joins the batch's transaction, inside its own ``SAVEPOINT``; a job that
+runs a user's handler gets a transaction of its own after the batch, so that nothing the
+handler does can touch other requests.
+
 Waking the waiting tasks (``_sqlite_handoff``): after the commit the thread schedules one
 callback on the Trio loop (``TrioToken.run_sync_soon``) that reschedules every task of
 the batch: one wake-up of the loop per batch, where ``trio.from_thread.run_sync`` would
-block the writer once per request. A waiting task that is cancelled simply stops
+block the writer once per request. When the batch stored events, the same callback wakes
+the log's followers (``on_commit``), which therefore never see a wake-up before the
+events are committed. A waiting task that is cancelled simply stops
 waiting (its request is marked abandoned): a request not yet taken by the thread is
 then skipped, one already taken commits or not with its batch, and either way the file
 stays consistent.
@@ -29,18 +37,21 @@ import logging
 import queue
 import sqlite3
 import threading
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import trio
 from typing_extensions import final
 
 from ._errors import ConcurrencyConflict, EventStoreError
-from ._result import Error, Ok
+from ._result import Error, Ok, Result
 from ._sqlite_handoff import Job, JobQueue
 from ._sqlite_schema import driver_error
 from ._store import StoreResult
 
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
+
+ErrorT = TypeVar("ErrorT")
 
 EventRow = tuple[str, str, int, str, int, str, str]
 """``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
@@ -127,6 +138,35 @@ class WriteRequest(Job[StoreResult[None]]):
 
 
 @final
+class TransactionJob(Job[Result[None, ErrorT | EventStoreError]], Generic[ErrorT]):
+    """A function to run on the write connection inside a write transaction.
+
+    ``work`` returns ``Ok(None)`` to keep what it wrote, or an ``Error`` to have it rolled
+    back (the job's result is then that error). If it raises, what it wrote is rolled
+    back and the result is an ``EventStoreError`` naming ``operation``. ``alone`` jobs get
+    a transaction of their own, after the batch they came with: give it to a job that runs
+    code the store does not control.
+    """
+
+    __slots__ = ("alone", "operation", "work")
+
+    def __init__(
+        self,
+        operation: str,
+        work: Callable[[sqlite3.Connection], Result[None, ErrorT]],
+        *,
+        alone: bool,
+    ) -> None:
+        super().__init__()
+        self.operation = operation
+        self.work = work
+        self.alone = alone
+
+
+_AnyRequest = WriteRequest | TransactionJob[Any]
+
+
+@final
 class WriterCounters:
     """What the writer threads of one store have done, across restarts.
 
@@ -162,10 +202,13 @@ class Writer:
         path: str,
         token: trio.lowlevel.TrioToken,
         counters: WriterCounters,
+        on_commit: Callable[[], object] | None = None,
     ) -> None:
         self._connection = connection
         self._path = path
-        self._jobs: JobQueue[WriteRequest] = JobQueue(token)
+        self._jobs: JobQueue[_AnyRequest] = JobQueue(token)
+        # Called on the Trio thread after each commit that stored events.
+        self._on_commit = on_commit
         self._thread = threading.Thread(
             target=self._run, name=f"trio-eventsourcing SQLite writer {path}", daemon=True
         )
@@ -203,10 +246,21 @@ class Writer:
         assert result is not None, "a request was woken before it had a result"
         return result
 
+    async def run(self, job: TransactionJob[ErrorT]) -> Result[None, ErrorT | EventStoreError]:
+        """Queue ``job`` and wait until its transaction has committed or been rolled back.
+
+        Cancelling the wait is safe, as for :meth:`write`.
+        """
+        if not await self._jobs.submit(job):
+            return Error(EventStoreError(f"the SQLite store {self._path!r} has stopped"))
+        result = job.result
+        assert result is not None, "a job was woken before it had a result"
+        return result
+
     # -- on the writer thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        batch: list[WriteRequest] = []
+        batch: list[_AnyRequest] = []
         try:
             self._serve(batch)
         except BaseException as exc:
@@ -228,7 +282,7 @@ class Writer:
             self._jobs.deliver(batch)
             self._jobs.call_soon(self.exited.set)
 
-    def _serve(self, batch: list[WriteRequest]) -> None:
+    def _serve(self, batch: list[_AnyRequest]) -> None:
         get, get_nowait = self._jobs.get, self._jobs.get_nowait
         while True:
             request = get()
@@ -246,27 +300,49 @@ class Writer:
                 except queue.Empty:
                     break
             if batch:
-                self._store(batch)
-                done = batch[:]
-                batch.clear()
-                if not self._jobs.deliver(done):
-                    return  # the Trio run is over: nobody is left to wake
+                together: list[_AnyRequest] = []
+                alone: list[_AnyRequest] = []
+                for r in batch:
+                    (alone if isinstance(r, TransactionJob) and r.alone else together).append(r)
+                if together:
+                    self._store(together)
+                    stored_events = any(
+                        isinstance(r, WriteRequest) and r.result is _OK and r.appends
+                        for r in together
+                    )
+                    # What is left in `batch` is answered by `_run` if the thread crashes.
+                    batch[:] = alone
+                    then = self._on_commit if stored_events else None
+                    if not self._jobs.deliver(together, then):
+                        return  # the Trio run is over: nobody is left to wake
+                while batch:
+                    job = batch[0]
+                    assert isinstance(job, TransactionJob)
+                    self._run_alone(job)
+                    del batch[0]
+                    if not self._jobs.deliver([job]):
+                        return
             if stopping:
                 return
 
-    def _store(self, batch: list[WriteRequest]) -> None:
+    def _store(self, batch: list[_AnyRequest]) -> None:
         """Store ``batch`` in one transaction; set every request's result."""
         connection = self._connection
         operation = "beginning a write"
+        writes = [r for r in batch if isinstance(r, WriteRequest)]
         try:
             connection.execute("BEGIN IMMEDIATE")
             operation = "storing events"
-            if not self._store_together(batch):
+            if writes and not self._store_together(writes):
                 # A statement failed, so one request is bad: find it by storing each
                 # request alone, inside a savepoint, and fail only that one.
                 connection.execute("BEGIN IMMEDIATE")
-                for request in batch:
+                for request in writes:
                     request.result = self._store_one(request)
+            for job in batch:
+                if isinstance(job, TransactionJob):
+                    operation = job.operation
+                    job.result = self._run_grouped(job)
             operation = "committing"
             connection.execute("COMMIT")
         except (sqlite3.Error, _TransactionLost) as exc:
@@ -279,17 +355,17 @@ class Writer:
                 except sqlite3.Error:
                     logger.exception("rolling back on %r failed", self._path)
             failed = Error(EventStoreError(driver_error(operation, self._path, cause)))
-            for request in batch:
+            for failing in batch:
                 # A conflict stays a conflict: the request was stale whatever happened.
-                if request.result is None or isinstance(request.result, Ok):
-                    request.result = failed
+                if failing.result is None or isinstance(failing.result, Ok):
+                    failing.result = failed
             return
-        stored = sum(1 for request in batch if request.result is _OK)
+        stored = sum(1 for request in writes if request.result is _OK)
         counters = self._counters
         counters.transactions += stored
         counters.conflicts += sum(
             1
-            for request in batch
+            for request in writes
             if isinstance(request.result, Error)
             and isinstance(request.result.error, ConcurrencyConflict)
         )
@@ -393,6 +469,59 @@ class Writer:
             logger.error("storing a write transaction on %r failed", self._path, exc_info=exc)
             return Error(EventStoreError(driver_error("storing events", self._path, exc)))
         return _OK
+
+    def _run_grouped(self, job: TransactionJob[Any]) -> Result[None, Any]:
+        """Run ``job`` inside the batch's transaction, in a savepoint of its own."""
+        connection = self._connection
+        execute = connection.execute
+        execute("SAVEPOINT job")
+        try:
+            result = job.work(connection)
+        except Exception as exc:
+            if not connection.in_transaction:
+                raise _TransactionLost from exc
+            execute("ROLLBACK TO job")
+            execute("RELEASE job")
+            logger.error("%s on %r failed", job.operation, self._path, exc_info=exc)
+            return Error(EventStoreError(driver_error(job.operation, self._path, exc)))
+        if not connection.in_transaction:
+            raise _TransactionLost from RuntimeError(f"{job.operation} ended the transaction")
+        if isinstance(result, Error):
+            execute("ROLLBACK TO job")
+        execute("RELEASE job")
+        return result
+
+    def _run_alone(self, job: TransactionJob[Any]) -> None:
+        """Run ``job`` in a transaction of its own; set its result."""
+        connection = self._connection
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            result = job.work(connection)
+            if not connection.in_transaction:
+                # The work committed or rolled back itself: what it did is out of our
+                # hands, and the caller must hear that it is not what it asked for (the
+                # work may have said so itself).
+                job.result = (
+                    result
+                    if isinstance(result, Error)
+                    else Error(
+                        EventStoreError(
+                            f"{job.operation} on the SQLite file {self._path!r} ended the store's "
+                            "transaction itself (COMMIT, ROLLBACK or END): it must never do that"
+                        )
+                    )
+                )
+                return
+            connection.execute("ROLLBACK" if isinstance(result, Error) else "COMMIT")
+            job.result = result
+        except Exception as exc:
+            logger.error("%s on %r failed", job.operation, self._path, exc_info=exc)
+            if connection.in_transaction:
+                try:
+                    connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    logger.exception("rolling back on %r failed", self._path)
+            job.result = Error(EventStoreError(driver_error(job.operation, self._path, exc)))
 
     def _conflict_after(
         self, request: WriteRequest, exc: sqlite3.IntegrityError

@@ -15,9 +15,11 @@ from ._memory_store import EventsMessage as EventsMessage
 from ._memory_store import GetEvents as GetEvents
 from ._memory_store import GetSnapshot as GetSnapshot
 from ._memory_store import MemoryEventStore as MemoryEventStore
+from ._memory_store import MemoryLogEntry as MemoryLogEntry
 from ._memory_store import MemoryStore as MemoryStore
 from ._memory_store import MemoryTransaction as MemoryTransaction
 from ._memory_store import SnapshotsMessage as SnapshotsMessage
+from ._memory_store import read_log as read_log
 from ._memory_store import supervised as supervised
 from ._public import publish as _publish
 
@@ -26,9 +28,11 @@ __all__ = [
     "GetEvents",
     "GetSnapshot",
     "MemoryEventStore",
+    "MemoryLogEntry",
     "MemoryStore",
     "MemoryTransaction",
     "SnapshotsMessage",
+    "read_log",
     "supervised",
 ]
 

@@ -277,8 +277,9 @@ async def test_a_waiter_cancelled_before_the_writer_took_its_request_stores_noth
         assert await load(store, "second") == []
         assert [e.sequence for e in await load(store, "first")] == [1]
         assert [e.sequence for e in await load(store, "third")] == [1]
+    # Two transactions, "first" and "third"; whether they share a commit depends on when
+    # the writer took "first" under load, so the commits are not counted here.
     assert after.transactions - before.transactions == 2
-    assert after.commits - before.commits == 2
 
 
 async def test_many_waiters_cancelled_at_once_leave_a_consistent_file(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -78,7 +79,7 @@ async def test_a_crashed_writer_fails_its_batch_and_the_supervisor_restarts_it(
     real_store = writer_module.Writer._store
     crashes: list[int] = []
 
-    def crash_once(self: writer_module.Writer, batch: list[writer_module.WriteRequest]) -> None:
+    def crash_once(self: writer_module.Writer, batch: list[Any]) -> None:
         if not crashes:
             crashes.append(len(batch))
             raise RuntimeError("a bug in the writer")

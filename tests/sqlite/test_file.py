@@ -54,7 +54,12 @@ async def test_a_new_file_gets_the_schema_in_wal_mode(tmp_path: Path) -> None:
     assert rows(path, "PRAGMA user_version") == [(sqlite_store.SCHEMA_VERSION,)]
     assert rows(path, "PRAGMA journal_mode") == [("wal",)]
     tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert tables == [("events",), ("snapshots",)]
+    assert tables == [
+        ("events",),
+        ("projection_checkpoints",),
+        ("projection_dead_letters",),
+        ("snapshots",),
+    ]
     stored = rows(
         path,
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,"
