@@ -20,9 +20,9 @@ import trio
 from typing_extensions import final
 
 from . import _actor as actor
-from ._checks import require_non_negative_int, require_positive_int
 from ._errors import ConcurrencyConflict, EventStoreError
 from ._frozen import PicklableFrozen
+from ._log import log_request
 from ._process import Name, Subject, send
 from ._projection_source import Checkpoint, DeadLetter
 from ._projection_watchers import LogWatchers
@@ -270,11 +270,7 @@ async def read_log(
         for entry in entries:
             print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
     """
-    tables = store.eventstore if isinstance(store, EventStore) else store
-    if not isinstance(tables, MemoryStore):
-        raise TypeError(f"read_log() takes a store from memory_store.supervised(), got {store!r}")
-    after = require_non_negative_int("start_from", start_from)
-    most = require_positive_int("limit", limit)
+    tables, after, most = log_request(store, MemoryStore, "memory_store", start_from, limit)
     await trio.lowlevel.checkpoint()
     return Ok(log_entries(tables, after, most))
 

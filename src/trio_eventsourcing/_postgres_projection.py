@@ -33,10 +33,10 @@ import trio
 from typing_extensions import final
 
 from ._errors import EventStoreError
+from ._log import LogEntry
 from ._postgres_connection import connect, is_connection_lost
 from ._postgres_projection_listen import listening
 from ._postgres_projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
-from ._postgres_reader import LogEntry
 from ._postgres_reader import read_log as _read_log_rows
 from ._postgres_store import PostgresStore
 from ._projection_source import (

@@ -9,15 +9,11 @@ to parse); a read that loses its connection is retried once on a fresh one (read
 change nothing, so retrying is safe).
 
 Rows are decoded with the codec in the worker thread too, so a long replay keeps the Trio
-thread free. Data that cannot be decoded is reported as ``EventStoreError`` naming the
-aggregate, sequence, event type and version: nothing is skipped and nothing is changed. A
-snapshot that cannot be decoded (the entity's shape changed) is only an optimisation lost:
-it is logged and ignored, and the aggregate is replayed from its first event.
+thread free; how, and what is done with data that cannot be decoded, is ``_serialized``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -29,11 +25,12 @@ from typing_extensions import final
 
 from ._codec import Codec
 from ._errors import EventStoreError
+from ._log import LogEntry
 from ._postgres_connection import Options, connect, is_connection_lost
 from ._postgres_schema import Names
 from ._result import Error, Ok, Result
-from ._types import EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
-from .sqlite_store import LogEntry as LogEntry
+from ._serialized import EventRow, decode_events, decode_snapshot
+from ._types import EventEnvelop, SerializedEventEnvelop, Snapshot
 
 if TYPE_CHECKING:
     from ._postgres_connection import Connection
@@ -46,9 +43,7 @@ logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
 ReadResult = Result[ValueT, EventStoreError]
 
-# The rows as the schema declares them (the driver types them as Any). Tables edited by
-# hand may hold other values; the codec and the checks below refuse those.
-_EventRow = tuple[str, str, int, str, int, str, str]
+# The snapshot row as the schema declares it (the driver types it as Any).
 _SnapshotRow = tuple[int, str, int, str, datetime]
 
 
@@ -247,77 +242,14 @@ def _utc(moment: datetime) -> datetime:
 
 
 def _decode_events(
-    codec: Codec[EventT, EntityT], options: Options, rows: list[_EventRow]
+    codec: Codec[EventT, EntityT], options: Options, rows: list[EventRow]
 ) -> ReadResult[list[EventEnvelop[EventT]]]:
-    decode = codec.decode_event
-    envelopes: list[EventEnvelop[EventT]] = []
-    append = envelopes.append
-    for row in rows:
-        aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata = row
-        try:
-            event = decode(event_type, event_version, payload)
-            decoded_metadata = _decode_metadata(metadata)
-        except Exception as exc:
-            # Any failure, not only CodecError: a user's codec may raise anything, and
-            # one unreadable aggregate must not take the store down.
-            return Error(
-                EventStoreError(
-                    options.scrub(
-                        f"cannot read event {event_type!r} version {event_version} of "
-                        f"aggregate {aggregate_id!r} ({aggregate_type}) at sequence "
-                        f"{sequence} in PostgreSQL {options.server}: {exc}"
-                    )
-                )
-            )
-        append(
-            SerializedEventEnvelop(
-                aggregate_id,
-                sequence,
-                event,
-                decoded_metadata,
-                event_type,
-                str(event_version),
-                aggregate_type,
-            )
-        )
-    return Ok(envelopes)
-
-
-def _decode_metadata(text: str) -> Metadata:
-    if text == "[]":
-        return []
-    pairs = json.loads(text)
-    if not isinstance(pairs, list):
-        raise ValueError(f"metadata is not a list of pairs: {text!r}")
-    metadata: Metadata = []
-    for pair in pairs:
-        if not (
-            isinstance(pair, list)
-            and len(pair) == 2
-            and isinstance(pair[0], str)
-            and isinstance(pair[1], str)
-        ):
-            raise ValueError(f"metadata is not a list of string pairs: {text!r}")
-        metadata.append((pair[0], pair[1]))
-    return metadata
+    return decode_events(codec, f"PostgreSQL {options.server}", rows, options.scrub)
 
 
 def _decode_snapshot(
     codec: Codec[EventT, EntityT], options: Options, aggregate_id: str, row: _SnapshotRow
 ) -> Snapshot[EntityT] | None:
-    sequence, entity_type, entity_version, payload, taken_at = row
-    try:
-        entity = codec.decode_entity(entity_type, entity_version, payload)
-    except Exception as exc:
-        logger.warning(
-            "ignoring the snapshot of aggregate %r at sequence %s in PostgreSQL %s "
-            "(entity %r version %s): %s; replaying its events instead",
-            aggregate_id,
-            sequence,
-            options.server,
-            entity_type,
-            entity_version,
-            options.scrub(str(exc)),
-        )
-        return None
-    return Snapshot(aggregate_id, entity, sequence, _utc(taken_at))
+    return decode_snapshot(
+        codec, f"PostgreSQL {options.server}", aggregate_id, row, _utc, logger, options.scrub
+    )

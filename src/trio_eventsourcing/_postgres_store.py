@@ -15,8 +15,8 @@ same, the same log reader, the same statistics, the same errors.
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -24,9 +24,11 @@ import trio
 from typing_extensions import Never, final
 
 from ._actor import Started, StartError, StartResult
-from ._checks import require_non_negative_int, require_positive_int
+from ._checks import require_positive_int
 from ._codec import Codec
+from ._durable_store import OK, DurableTransaction, make_event_store, outside_write
 from ._errors import EventStoreError
+from ._log import LogEntry, log_request
 from ._postgres_connection import (
     Options,
     check_schema_name,
@@ -36,13 +38,7 @@ from ._postgres_connection import (
     parse_dsn,
     require_driver,
 )
-from ._postgres_reader import (
-    LogEntry,
-    ReaderPool,
-    read_aggregate,
-    read_events,
-    read_snapshot,
-)
+from ._postgres_reader import ReaderPool, read_aggregate, read_events, read_snapshot
 from ._postgres_reader import read_log as _read_log_rows
 from ._postgres_schema import Names, StoreRefused, prepare
 from ._postgres_writer import (
@@ -56,9 +52,10 @@ from ._postgres_writer import (
     configure_writer,
 )
 from ._result import Error, Ok, Result
+from ._serialized import encode_metadata
 from ._static_supervisor import OneForOne, Supervisor, new
 from ._static_supervisor import supervised as supervised_builder
-from ._store import EventStore, StoreResult, Transaction
+from ._store import EventStore, StoreResult
 from ._supervision import ChildSpecification, worker
 from ._types import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 
@@ -71,7 +68,6 @@ ValueT = TypeVar("ValueT")
 
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
-_OK: StoreResult[None] = Ok(None)
 _MAX_INT4 = 2**31 - 1
 
 
@@ -97,15 +93,63 @@ class PostgresStoreStatistics:
 
 
 @final
-class _Running:
-    """The connections of a started store: its writer and its readers."""
+class _Running(Generic[EntityT, EventT]):
+    """The connections of a started store: its writer and its readers.
 
-    __slots__ = ("names", "readers", "writer")
+    Each method returns the writer's or readers' awaitable as it is, so that the shared
+    store functions (``_durable_store``) add no coroutine of their own to a call.
+    """
 
-    def __init__(self, writer: Writer, readers: ReaderPool, names: Names) -> None:
+    __slots__ = ("codec", "names", "options", "readers", "writer")
+
+    def __init__(
+        self,
+        writer: Writer,
+        readers: ReaderPool,
+        names: Names,
+        codec: Codec[EventT, EntityT],
+        options: Options,
+    ) -> None:
         self.writer = writer
         self.readers = readers
         self.names = names
+        self.codec = codec
+        self.options = options
+
+    def write(
+        self, appends: list[Append], snapshots: list[SnapshotRow]
+    ) -> Awaitable[StoreResult[None]]:
+        return self.writer.write(WriteRequest(appends, snapshots))
+
+    def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
+        codec, options, names = self.codec, self.options, self.names
+        return self.readers.run(
+            "loading a snapshot",
+            lambda connection: read_snapshot(connection, codec, options, names, aggregate_id),
+        )
+
+    def read_aggregate(
+        self, aggregate_id: str
+    ) -> Awaitable[
+        StoreResult[tuple[Snapshot[EntityT] | None, StoreResult[list[EventEnvelop[EventT]]]]]
+    ]:
+        # The events after the snapshot come with it, in the same statement.
+        codec, options, names = self.codec, self.options, self.names
+        return self.readers.run(
+            "loading an aggregate",
+            lambda connection: read_aggregate(connection, codec, options, names, aggregate_id),
+        )
+
+    def read_events(
+        self, aggregate_id: str, start_from: int
+    ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
+        codec, options, names = self.codec, self.options, self.names
+        return self.readers.run(
+            "loading events",
+            lambda connection: read_events(
+                connection, codec, options, names, aggregate_id, start_from
+            ),
+        )
 
 
 @final
@@ -122,7 +166,7 @@ class PostgresStore(Generic[EntityT, EventT]):
     _options: Options
     _names: Names
     _counters: WriterCounters
-    _running: _Running | None
+    _running: _Running[EntityT, EventT] | None
     _claimed: bool
 
     def __init__(self, _private: Never) -> None:
@@ -193,6 +237,9 @@ class PostgresStore(Generic[EntityT, EventT]):
     def __repr__(self) -> str:
         state = "running" if self._running is not None else "not running"
         return f"<PostgresStore {self._options.server} tables {self._names.events} {state}>"
+
+    def _connections(self) -> _Running[EntityT, EventT] | None:
+        return self._running
 
     def _not_started(self) -> Error[EventStoreError]:
         return Error(
@@ -278,7 +325,7 @@ class PostgresStore(Generic[EntityT, EventT]):
             )
             writer.start()
             try:
-                self._running = _Running(writer, readers, names)
+                self._running = _Running(writer, readers, names, self._codec, self._options)
                 task_status.started()
                 await writer.exited.wait()
                 raise WriterCrashed(
@@ -297,43 +344,20 @@ class PostgresStore(Generic[EntityT, EventT]):
 
 
 @final
-class PostgresTransaction(Generic[EntityT, EventT]):
+class PostgresTransaction(DurableTransaction[EntityT, EventT, Append, SnapshotRow]):
     """The handle of one store transaction (made by the store, never by hand).
 
     A write transaction stages encoded rows for the writer; a read transaction that
     loads an aggregate keeps the events read together with its snapshot.
     """
 
-    __slots__ = ("_appends", "_prefetch", "_prefetched", "_snapshots", "_writes")
-    _writes: bool
-    _appends: list[Append]
-    _snapshots: list[SnapshotRow]
-    _prefetch: bool
-    _prefetched: tuple[str, int, StoreResult[list[EventEnvelop[EventT]]]] | None
-
-    def __init__(self, _private: Never) -> None:
-        raise TypeError("PostgresTransaction has no public constructor")
-
-    @classmethod
-    def _make(cls, *, writes: bool, prefetch: bool) -> PostgresTransaction[EntityT, EventT]:
-        self = object.__new__(cls)
-        self._writes = writes
-        self._appends = []
-        self._snapshots = []
-        self._prefetch = prefetch
-        self._prefetched = None
-        return self
+    __slots__ = ()
 
 
 PostgresEventStore = EventStore[
     PostgresStore[EntityT, EventT], EntityT, EventT, PostgresTransaction[EntityT, EventT]
 ]
 """The type of the event store ``postgres_store.supervised`` returns."""
-
-
-def _encode_metadata(metadata: Metadata) -> str:
-    # ensure_ascii (the default): a lone surrogate becomes an escape, not an encoding error.
-    return json.dumps(metadata, separators=(",", ":")) if metadata else "[]"
 
 
 def _unstorable(text: object) -> str | None:
@@ -359,31 +383,8 @@ def _make_event_store(
 ) -> PostgresEventStore[EntityT, EventT]:
     checkpoint = trio.lowlevel.checkpoint
     codec = store.codec
-    options = store._options
-    where = f"PostgreSQL {options.server}"
-
-    def outside_write(function: str) -> Error[EventStoreError]:
-        return Error(
-            EventStoreError(
-                f"{function} was called outside a write transaction of the store {where}: "
-                "call it in the body given to execute_transaction"
-            )
-        )
-
-    async def execute_transaction(
-        body: Transaction[PostgresTransaction[EntityT, EventT], None],
-    ) -> StoreResult[None]:
-        tx: PostgresTransaction[EntityT, EventT] = PostgresTransaction._make(
-            writes=True, prefetch=False
-        )
-        result = await body(tx)
-        running = store._running
-        if isinstance(result, Error) or running is None or not (tx._appends or tx._snapshots):
-            await checkpoint()
-            if isinstance(result, Error):
-                return result
-            return store._not_started() if running is None else _OK
-        return await running.writer.write(WriteRequest(tx._appends, tx._snapshots))
+    where = f"PostgreSQL {store._options.server}"
+    described = f"the store {where}"
 
     async def commit_events(
         tx: PostgresTransaction[EntityT, EventT],
@@ -393,7 +394,7 @@ def _make_event_store(
     ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
         await checkpoint()
         if not tx._writes:
-            return outside_write("commit_events")
+            return outside_write("commit_events", described)
         aggregate_id = aggregate.aggregate_id
         sequence = aggregate.sequence
         problem = _unstorable(aggregate_id)
@@ -406,7 +407,7 @@ def _make_event_store(
         rows: list[EventRow] = []
         envelopes: list[EventEnvelop[EventT]] = []
         try:
-            metadata_text = _encode_metadata(metadata)
+            metadata_text = encode_metadata(metadata)
             for event in events:
                 sequence += 1
                 encoded = encode(event)
@@ -444,7 +445,7 @@ def _make_event_store(
     ) -> StoreResult[None]:
         await checkpoint()
         if not tx._writes:
-            return outside_write("save_snapshot")
+            return outside_write("save_snapshot", described)
         aggregate_id = snapshot.aggregate_id
         try:
             encoded = codec.encode_entity(snapshot.entity)
@@ -476,83 +477,15 @@ def _make_event_store(
                 snapshot.timestamp,
             )
         )
-        return _OK
+        return OK
 
-    async def load_aggregate_transaction(
-        body: Transaction[PostgresTransaction[EntityT, EventT], Aggregate[EntityT]],
-    ) -> StoreResult[Aggregate[EntityT]]:
-        await checkpoint()
-        return await body(PostgresTransaction._make(writes=False, prefetch=True))
-
-    async def run_read(
-        body: Transaction[PostgresTransaction[EntityT, EventT], ValueT],
-    ) -> StoreResult[ValueT]:
-        await checkpoint()
-        return await body(PostgresTransaction._make(writes=False, prefetch=False))
-
-    async def load_snapshot(
-        tx: PostgresTransaction[EntityT, EventT], aggregate_id: str
-    ) -> StoreResult[Snapshot[EntityT] | None]:
-        running = store._running
-        if running is None:
-            await checkpoint()
-            return store._not_started()
-        names = running.names
-        if not tx._prefetch:
-            return await running.readers.run(
-                "loading a snapshot",
-                lambda connection: read_snapshot(connection, codec, options, names, aggregate_id),
-            )
-        # Loading an aggregate: its events follow at once, so read them in the same
-        # thread round trip and the same statement (see load_events).
-        tx._prefetch = False
-        loaded = await running.readers.run(
-            "loading an aggregate",
-            lambda connection: read_aggregate(connection, codec, options, names, aggregate_id),
-        )
-        if isinstance(loaded, Error):
-            return loaded
-        snapshot, events = loaded.value
-        start = 0 if snapshot is None else snapshot.sequence
-        tx._prefetched = (aggregate_id, start, events)
-        return Ok(snapshot)
-
-    async def load_events(
-        eventstore: PostgresStore[EntityT, EventT],
-        tx: PostgresTransaction[EntityT, EventT],
-        aggregate_id: str,
-        start_from: int,
-    ) -> StoreResult[list[EventEnvelop[EventT]]]:
-        prefetched = tx._prefetched
-        if prefetched is not None:
-            tx._prefetched = None
-            if prefetched[0] == aggregate_id and prefetched[1] == start_from:
-                await checkpoint()
-                return prefetched[2]
-        running = eventstore._running
-        if running is None:
-            await checkpoint()
-            return eventstore._not_started()
-        source = eventstore.codec
-        settings = eventstore._options
-        names = running.names
-        return await running.readers.run(
-            "loading events",
-            lambda connection: read_events(
-                connection, source, settings, names, aggregate_id, start_from
-            ),
-        )
-
-    return EventStore(
-        execute_transaction=execute_transaction,
-        load_aggregate_transaction=load_aggregate_transaction,
-        load_events_transaction=run_read,
-        get_latest_snapshot_transaction=run_read,
-        commit_events=commit_events,
-        load_events=load_events,
-        load_snapshot=load_snapshot,
-        save_snapshot=save_snapshot,
-        eventstore=store,
+    return make_event_store(
+        store,
+        PostgresTransaction,
+        PostgresStore._connections,
+        PostgresStore._not_started,
+        commit_events,
+        save_snapshot,
     )
 
 
@@ -598,11 +531,7 @@ async def read_log(
                 print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
             position = entries[-1].position
     """
-    postgres = store.eventstore if isinstance(store, EventStore) else store
-    if not isinstance(postgres, PostgresStore):
-        raise TypeError(f"read_log() takes a store from postgres_store.supervised(), got {store!r}")
-    after = require_non_negative_int("start_from", start_from)
-    most = require_positive_int("limit", limit)
+    postgres, after, most = log_request(store, PostgresStore, "postgres_store", start_from, limit)
     running = postgres._running
     if running is None:
         await trio.lowlevel.checkpoint()

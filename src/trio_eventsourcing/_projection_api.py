@@ -20,6 +20,7 @@ from typing_extensions import TypeAliasType
 from ._actor import Started, StartResult
 from ._checks import require_positive_int
 from ._errors import EventStoreError
+from ._log import LogEntry
 from ._memory_store import MemoryEventStore, MemoryLogEntry, MemoryStore
 from ._postgres_store import PostgresEventStore, PostgresStore
 from ._projection import Projection, Start
@@ -29,7 +30,6 @@ from ._projection_memory import MemoryLogSource
 from ._projection_source import DeadLetter, LogSource
 from ._projection_sqlite import SqliteLogSource
 from ._result import Ok, Result
-from ._sqlite_reads import LogEntry
 from ._sqlite_store import SqliteEventStore, SqliteStore
 from ._store import EventStore
 from ._supervision import ChildSpecification, Transient, restart, worker

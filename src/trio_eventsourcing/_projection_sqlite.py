@@ -22,6 +22,7 @@ import trio
 from typing_extensions import final
 
 from ._errors import EventStoreError
+from ._log import LogEntry
 from ._projection_source import (
     Checkpoint,
     CheckpointMoved,
@@ -33,7 +34,7 @@ from ._projection_source import (
 )
 from ._result import Error, Ok, Result
 from ._sqlite_readers import ReadResult
-from ._sqlite_reads import LogEntry, read_log
+from ._sqlite_reads import read_log
 from ._sqlite_store import SqliteStore
 from ._sqlite_writer import TransactionJob
 

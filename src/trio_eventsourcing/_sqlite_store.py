@@ -13,9 +13,9 @@ that stored events, the writer wakes the log's followers in this process (the st
 
 from __future__ import annotations
 
-import json
 import logging
 import os
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,11 +25,14 @@ from typing_extensions import Never, final
 from ._actor import Started, StartError, StartResult
 from ._checks import require_non_negative_int, require_positive_int
 from ._codec import Codec
+from ._durable_store import OK, DurableTransaction, make_event_store, outside_write
 from ._errors import EventStoreError
+from ._log import LogEntry, log_request
 from ._projection_watchers import LogWatchers
 from ._result import Error, Ok, Result
+from ._serialized import encode_metadata
 from ._sqlite_readers import Readers
-from ._sqlite_reads import LogEntry, read_aggregate, read_events, read_snapshot
+from ._sqlite_reads import read_aggregate, read_events, read_snapshot
 from ._sqlite_reads import read_log as _read_log_rows
 from ._sqlite_schema import (
     SYNCHRONOUS_LEVELS,
@@ -50,7 +53,7 @@ from ._sqlite_writer import (
 )
 from ._static_supervisor import OneForOne, Supervisor, new
 from ._static_supervisor import supervised as supervised_builder
-from ._store import EventStore, StoreResult, Transaction
+from ._store import EventStore, StoreResult
 from ._supervision import ChildSpecification, worker
 from ._types import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 
@@ -59,8 +62,6 @@ EventT = TypeVar("EventT")
 ValueT = TypeVar("ValueT")
 
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
-
-_OK: StoreResult[None] = Ok(None)
 
 
 @final
@@ -82,14 +83,54 @@ class SqliteStoreStatistics:
 
 
 @final
-class _Running:
-    """The connections of a started store: its writer and its readers."""
+class _Running(Generic[EntityT, EventT]):
+    """The connections of a started store: its writer and its readers.
 
-    __slots__ = ("readers", "writer")
+    Each method returns the writer's or readers' awaitable as it is, so that the shared
+    store functions (``_durable_store``) add no coroutine of their own to a call.
+    """
 
-    def __init__(self, writer: Writer, readers: Readers) -> None:
+    __slots__ = ("codec", "path", "readers", "writer")
+
+    def __init__(
+        self, writer: Writer, readers: Readers, codec: Codec[EventT, EntityT], path: str
+    ) -> None:
         self.writer = writer
         self.readers = readers
+        self.codec = codec
+        self.path = path
+
+    def write(
+        self, appends: list[Append], snapshots: list[SnapshotRow]
+    ) -> Awaitable[StoreResult[None]]:
+        return self.writer.write(WriteRequest(appends, snapshots))
+
+    def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
+        codec, path = self.codec, self.path
+        return self.readers.run(
+            "loading a snapshot",
+            lambda connection: read_snapshot(connection, codec, path, aggregate_id),
+        )
+
+    def read_aggregate(
+        self, aggregate_id: str
+    ) -> Awaitable[
+        StoreResult[tuple[Snapshot[EntityT] | None, StoreResult[list[EventEnvelop[EventT]]]]]
+    ]:
+        codec, path = self.codec, self.path
+        return self.readers.run(
+            "loading an aggregate",
+            lambda connection: read_aggregate(connection, codec, path, aggregate_id),
+        )
+
+    def read_events(
+        self, aggregate_id: str, start_from: int
+    ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
+        codec, path = self.codec, self.path
+        return self.readers.run(
+            "loading events",
+            lambda connection: read_events(connection, codec, path, aggregate_id, start_from),
+        )
 
 
 @final
@@ -104,7 +145,7 @@ class SqliteStore(Generic[EntityT, EventT]):
     _codec: Codec[EventT, EntityT]
     _options: Options
     _counters: WriterCounters
-    _running: _Running | None
+    _running: _Running[EntityT, EventT] | None
     _claimed: bool
     _watchers: LogWatchers
 
@@ -153,6 +194,9 @@ class SqliteStore(Generic[EntityT, EventT]):
         state = "running" if self._running is not None else "not running"
         return f"<SqliteStore {self._options.path!r} {state}>"
 
+    def _connections(self) -> _Running[EntityT, EventT] | None:
+        return self._running
+
     def _not_started(self) -> Error[EventStoreError]:
         return Error(
             EventStoreError(
@@ -181,7 +225,7 @@ class SqliteStore(Generic[EntityT, EventT]):
             try:
                 writer.start()
                 readers.start()
-                self._running = _Running(writer, readers)
+                self._running = _Running(writer, readers, self._codec, path)
                 task_status.started()
                 await writer.exited.wait()
                 raise WriterCrashed(
@@ -203,32 +247,14 @@ class SqliteStore(Generic[EntityT, EventT]):
 
 
 @final
-class SqliteTransaction(Generic[EntityT, EventT]):
+class SqliteTransaction(DurableTransaction[EntityT, EventT, Append, SnapshotRow]):
     """The handle of one store transaction (made by the store, never by hand).
 
     A write transaction stages encoded rows for the writer; a read transaction that
     loads an aggregate keeps the events read together with its snapshot.
     """
 
-    __slots__ = ("_appends", "_prefetch", "_prefetched", "_snapshots", "_writes")
-    _writes: bool
-    _appends: list[Append]
-    _snapshots: list[SnapshotRow]
-    _prefetch: bool
-    _prefetched: tuple[str, int, StoreResult[list[EventEnvelop[EventT]]]] | None
-
-    def __init__(self, _private: Never) -> None:
-        raise TypeError("SqliteTransaction has no public constructor")
-
-    @classmethod
-    def _make(cls, *, writes: bool, prefetch: bool) -> SqliteTransaction[EntityT, EventT]:
-        self = object.__new__(cls)
-        self._writes = writes
-        self._appends = []
-        self._snapshots = []
-        self._prefetch = prefetch
-        self._prefetched = None
-        return self
+    __slots__ = ()
 
 
 SqliteEventStore = EventStore[
@@ -237,38 +263,10 @@ SqliteEventStore = EventStore[
 """The type of the event store ``sqlite_store.supervised`` returns."""
 
 
-def _encode_metadata(metadata: Metadata) -> str:
-    # ensure_ascii (the default): a lone surrogate becomes an escape, not a bind error.
-    return json.dumps(metadata, separators=(",", ":")) if metadata else "[]"
-
-
 def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[EntityT, EventT]:
     checkpoint = trio.lowlevel.checkpoint
     codec = store.codec
-    path = store.path
-
-    def outside_write(function: str) -> Error[EventStoreError]:
-        return Error(
-            EventStoreError(
-                f"{function} was called outside a write transaction of the SQLite store "
-                f"{path!r}: call it in the body given to execute_transaction"
-            )
-        )
-
-    async def execute_transaction(
-        body: Transaction[SqliteTransaction[EntityT, EventT], None],
-    ) -> StoreResult[None]:
-        tx: SqliteTransaction[EntityT, EventT] = SqliteTransaction._make(
-            writes=True, prefetch=False
-        )
-        result = await body(tx)
-        running = store._running
-        if isinstance(result, Error) or running is None or not (tx._appends or tx._snapshots):
-            await checkpoint()
-            if isinstance(result, Error):
-                return result
-            return store._not_started() if running is None else _OK
-        return await running.writer.write(WriteRequest(tx._appends, tx._snapshots))
+    where = f"the SQLite store {store.path!r}"
 
     async def commit_events(
         tx: SqliteTransaction[EntityT, EventT],
@@ -278,7 +276,7 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
     ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
         await checkpoint()
         if not tx._writes:
-            return outside_write("commit_events")
+            return outside_write("commit_events", where)
         aggregate_id = aggregate.aggregate_id
         sequence = aggregate.sequence
         aggregate_type = codec.aggregate_type
@@ -286,7 +284,7 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
         rows: list[EventRow] = []
         envelopes: list[EventEnvelop[EventT]] = []
         try:
-            metadata_text = _encode_metadata(metadata)
+            metadata_text = encode_metadata(metadata)
             for event in events:
                 sequence += 1
                 encoded = encode(event)
@@ -316,8 +314,8 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
             # CodecError from JsonCodec; anything at all from a user's codec.
             return Error(
                 EventStoreError(
-                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for the "
-                    f"SQLite store {path!r}: {exc}"
+                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for "
+                    f"{where}: {exc}"
                 )
             )
         tx._appends.append(Append(aggregate_id, aggregate.sequence, rows))
@@ -328,14 +326,14 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
     ) -> StoreResult[None]:
         await checkpoint()
         if not tx._writes:
-            return outside_write("save_snapshot")
+            return outside_write("save_snapshot", where)
         try:
             encoded = codec.encode_entity(snapshot.entity)
         except Exception as exc:
             return Error(
                 EventStoreError(
                     f"cannot encode the snapshot of aggregate {snapshot.aggregate_id!r} at "
-                    f"sequence {snapshot.sequence} for the SQLite store {path!r}: {exc}"
+                    f"sequence {snapshot.sequence} for {where}: {exc}"
                 )
             )
         tx._snapshots.append(
@@ -349,79 +347,15 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
                 snapshot.timestamp.isoformat(),
             )
         )
-        return _OK
+        return OK
 
-    async def load_aggregate_transaction(
-        body: Transaction[SqliteTransaction[EntityT, EventT], Aggregate[EntityT]],
-    ) -> StoreResult[Aggregate[EntityT]]:
-        await checkpoint()
-        return await body(SqliteTransaction._make(writes=False, prefetch=True))
-
-    async def run_read(
-        body: Transaction[SqliteTransaction[EntityT, EventT], ValueT],
-    ) -> StoreResult[ValueT]:
-        await checkpoint()
-        return await body(SqliteTransaction._make(writes=False, prefetch=False))
-
-    async def load_snapshot(
-        tx: SqliteTransaction[EntityT, EventT], aggregate_id: str
-    ) -> StoreResult[Snapshot[EntityT] | None]:
-        running = store._running
-        if running is None:
-            await checkpoint()
-            return store._not_started()
-        if not tx._prefetch:
-            return await running.readers.run(
-                "loading a snapshot",
-                lambda connection: read_snapshot(connection, codec, path, aggregate_id),
-            )
-        # Loading an aggregate: its events follow at once, so read them in the same
-        # thread round trip and the same read transaction (see load_events).
-        tx._prefetch = False
-        loaded = await running.readers.run(
-            "loading an aggregate",
-            lambda connection: read_aggregate(connection, codec, path, aggregate_id),
-        )
-        if isinstance(loaded, Error):
-            return loaded
-        snapshot, events = loaded.value
-        start = 0 if snapshot is None else snapshot.sequence
-        tx._prefetched = (aggregate_id, start, events)
-        return Ok(snapshot)
-
-    async def load_events(
-        eventstore: SqliteStore[EntityT, EventT],
-        tx: SqliteTransaction[EntityT, EventT],
-        aggregate_id: str,
-        start_from: int,
-    ) -> StoreResult[list[EventEnvelop[EventT]]]:
-        prefetched = tx._prefetched
-        if prefetched is not None:
-            tx._prefetched = None
-            if prefetched[0] == aggregate_id and prefetched[1] == start_from:
-                await checkpoint()
-                return prefetched[2]
-        running = eventstore._running
-        if running is None:
-            await checkpoint()
-            return eventstore._not_started()
-        source = eventstore.codec
-        where = eventstore.path
-        return await running.readers.run(
-            "loading events",
-            lambda connection: read_events(connection, source, where, aggregate_id, start_from),
-        )
-
-    return EventStore(
-        execute_transaction=execute_transaction,
-        load_aggregate_transaction=load_aggregate_transaction,
-        load_events_transaction=run_read,
-        get_latest_snapshot_transaction=run_read,
-        commit_events=commit_events,
-        load_events=load_events,
-        load_snapshot=load_snapshot,
-        save_snapshot=save_snapshot,
-        eventstore=store,
+    return make_event_store(
+        store,
+        SqliteTransaction,
+        SqliteStore._connections,
+        SqliteStore._not_started,
+        commit_events,
+        save_snapshot,
     )
 
 
@@ -461,11 +395,7 @@ async def read_log(
                 print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
             position = entries[-1].position
     """
-    sqlite = store.eventstore if isinstance(store, EventStore) else store
-    if not isinstance(sqlite, SqliteStore):
-        raise TypeError(f"read_log() takes a store from sqlite_store.supervised(), got {store!r}")
-    after = require_non_negative_int("start_from", start_from)
-    most = require_positive_int("limit", limit)
+    sqlite, after, most = log_request(store, SqliteStore, "sqlite_store", start_from, limit)
     running = sqlite._running
     if running is None:
         await trio.lowlevel.checkpoint()

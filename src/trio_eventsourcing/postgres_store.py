@@ -26,7 +26,7 @@ Example::
 every durable store.
 """
 
-from ._postgres_reader import LogEntry as LogEntry
+from ._log import LogEntry as LogEntry
 from ._postgres_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._postgres_store import PostgresEventStore as PostgresEventStore
 from ._postgres_store import PostgresStore as PostgresStore
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 # Not all of __all__: publishing sets ``__module__``, and ``LogEntry`` belongs to
-# sqlite_store (which publishes it), while setting it through the ``PostgresEventStore``
+# sqlite_store (published below as such), while setting it through the ``PostgresEventStore``
 # alias would rename ``EventStore`` itself. ``SCHEMA_VERSION`` is an int.
 _publish(
     __name__,
@@ -61,3 +61,7 @@ _publish(
         "supervised",
     ],
 )
+
+# ``LogEntry`` is shared (``_log``) and documented in sqlite_store, which publishes it
+# too: published here as well, it names sqlite_store whichever façade is imported first.
+_publish("trio_eventsourcing.sqlite_store", globals(), ["LogEntry"])

@@ -20,8 +20,8 @@ Example::
     # Add store_spec to a supervisor before the event-sourcing system that uses store.
 """
 
+from ._log import LogEntry as LogEntry
 from ._public import publish as _publish
-from ._sqlite_reads import LogEntry as LogEntry
 from ._sqlite_schema import APPLICATION_ID as APPLICATION_ID
 from ._sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._sqlite_schema import Synchronous as Synchronous
