@@ -174,9 +174,12 @@ class WriterCounters:
     GIL makes safe to read while they change.
     """
 
-    __slots__ = ("commits", "conflicts", "largest_batch", "transactions")
+    __slots__ = ("batches_begun", "commits", "conflicts", "largest_batch", "transactions")
 
     def __init__(self) -> None:
+        # Counted when a batch is closed, before its BEGIN: from then on no request joins
+        # it and none of its requests can be skipped as abandoned.
+        self.batches_begun = 0
         self.transactions = 0
         self.commits = 0
         self.largest_batch = 0
@@ -305,6 +308,7 @@ class Writer:
                 for r in batch:
                     (alone if isinstance(r, TransactionJob) and r.alone else together).append(r)
                 if together:
+                    self._counters.batches_begun += 1
                     self._store(together)
                     stored_events = any(
                         isinstance(r, WriteRequest) and r.result is _OK and r.appends

@@ -217,13 +217,13 @@ async def open_account(store: BankSqliteStore, account_id: str) -> None:
     assert isinstance(await append(store, account_id, 0, [opened(account_id)]), Ok)
 
 
-async def wait_until_taken(store: BankSqliteStore) -> None:
-    """Wait until the writer thread has taken every request queued (a real thread)."""
+async def wait_until_taken(store: BankSqliteStore, batches_before: int) -> None:
+    """Wait until the writer thread has closed a new batch and begun storing it."""
     running = store.eventstore._running
     assert running is not None
-    await trio.testing.wait_all_tasks_blocked()  # every writing task has queued its request
-    # The writer is a real thread with no Trio event to wait on: poll its queue.
-    while not running.writer._jobs._queue.empty():  # noqa: ASYNC110
+    counters = store.eventstore._counters
+    # The writer is a real thread with no Trio event to wait on: poll its counter.
+    while counters.batches_begun <= batches_before:  # noqa: ASYNC110
         await trio.sleep(0.001)
 
 
@@ -233,13 +233,14 @@ async def test_a_waiter_cancelled_after_the_writer_took_its_request_stops_waitin
     path = tmp_path / "cancel-taken.db"
     async with running_store(path, busy_timeout=30_000) as store:
         assert isinstance(await append(store, "warm", 0, [opened("warm")]), Ok)
+        batches = store.eventstore._counters.batches_begun
         with write_lock_held(path):
             # The writer takes the request and is stuck on the lock; the waiter is not:
             # cancelling it returns at once (or this test would never end).
             with trio.CancelScope() as scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(open_account, store, "acc-1")
-                    await wait_until_taken(store)
+                    await wait_until_taken(store, batches)
                     scope.cancel()
             assert scope.cancelled_caught
         # The request was taken: it commits with its batch once the lock is free.
@@ -255,6 +256,7 @@ async def test_a_waiter_cancelled_before_the_writer_took_its_request_stores_noth
     path = tmp_path / "cancel-queued.db"
     async with running_store(path, busy_timeout=30_000) as store:
         before = store.eventstore.statistics()
+        batches = store.eventstore._counters.batches_begun
         second = trio.CancelScope()
 
         async def second_append() -> None:
@@ -265,7 +267,7 @@ async def test_a_waiter_cancelled_before_the_writer_took_its_request_stores_noth
             with write_lock_held(path):
                 nursery.start_soon(open_account, store, "first")
                 # The writer holds "first" and waits for the lock: what comes now queues.
-                await wait_until_taken(store)
+                await wait_until_taken(store, batches)
                 nursery.start_soon(second_append)
                 nursery.start_soon(open_account, store, "third")
                 await trio.testing.wait_all_tasks_blocked()
@@ -277,9 +279,8 @@ async def test_a_waiter_cancelled_before_the_writer_took_its_request_stores_noth
         assert await load(store, "second") == []
         assert [e.sequence for e in await load(store, "first")] == [1]
         assert [e.sequence for e in await load(store, "third")] == [1]
-    # Two transactions, "first" and "third"; whether they share a commit depends on when
-    # the writer took "first" under load, so the commits are not counted here.
     assert after.transactions - before.transactions == 2
+    assert after.commits - before.commits == 2
 
 
 async def test_many_waiters_cancelled_at_once_leave_a_consistent_file(tmp_path: Path) -> None:

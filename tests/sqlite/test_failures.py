@@ -32,12 +32,13 @@ def write_lock_held(path: Path) -> Iterator[None]:
         connection.close()
 
 
-async def wait_until_taken(store: BankSqliteStore) -> None:
+async def wait_until_taken(store: BankSqliteStore, batches_before: int) -> None:
+    """Wait until the writer thread has closed a new batch and begun storing it."""
     running = store.eventstore._running
     assert running is not None
-    await trio.testing.wait_all_tasks_blocked()
-    # The writer is a real thread with no Trio event to wait on: poll its queue.
-    while not running.writer._jobs._queue.empty():  # noqa: ASYNC110
+    counters = store.eventstore._counters
+    # The writer is a real thread with no Trio event to wait on: poll its counter.
+    while counters.batches_begun <= batches_before:  # noqa: ASYNC110
         await trio.sleep(0.001)
 
 
@@ -52,10 +53,11 @@ async def test_a_request_that_fails_in_a_batch_fails_alone(tmp_path: Path) -> No
 
     async with running_store(path, busy_timeout=30_000) as store:
         before = store.eventstore.statistics()
+        batches = store.eventstore._counters.batches_begun
         async with trio.open_nursery() as nursery:
             with write_lock_held(path):
                 nursery.start_soon(write, "first")
-                await wait_until_taken(store)
+                await wait_until_taken(store, batches)
                 for aggregate_id in ("acc-1", "bad-\ud800", "acc-2", "acc-3"):
                     nursery.start_soon(write, aggregate_id)
                 await trio.testing.wait_all_tasks_blocked()
