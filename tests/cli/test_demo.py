@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 import signal
@@ -108,7 +109,7 @@ def test_the_demo_takes_over_an_empty_file(
     if kind == "empty file":
         db.touch()
     else:
-        with sqlite3.connect(db) as connection:
+        with contextlib.closing(sqlite3.connect(db)) as connection, connection:
             connection.execute("VACUUM")  # writes the header: a database with nothing in it
         connection.close()
         assert db.stat().st_size > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import sys
 from pathlib import Path
@@ -64,7 +65,7 @@ def test_an_sqlite_file_of_another_application(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     path = tmp_path / "other.db"
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
         connection.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, what TEXT)")
     connection.close()
     before = path.read_bytes()
@@ -76,7 +77,7 @@ def test_an_sqlite_file_of_another_application(
 
 def test_a_newer_schema(capsys: pytest.CaptureFixture[str], demo_db: Path, tmp_path: Path) -> None:
     path = copy_store(demo_db, tmp_path / "newer.db")
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
     line = assert_one_line_error(cli(capsys, "events", str(path), "account-1"))
@@ -86,7 +87,7 @@ def test_a_newer_schema(capsys: pytest.CaptureFixture[str], demo_db: Path, tmp_p
 
 def test_a_damaged_store(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "damaged.db"
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
         connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         connection.execute("PRAGMA user_version = 1")
         connection.execute("CREATE TABLE events (position INTEGER PRIMARY KEY)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
@@ -25,7 +26,7 @@ def _rows(outcome: Outcome) -> list[list[str]]:
 
 
 def _stored(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         rows: list[tuple[Any, ...]] = connection.execute(sql).fetchall()
     connection.close()
     return rows
@@ -111,7 +112,7 @@ def test_the_log_is_read_in_batches(
 
 def _append_event(db: Path) -> int:
     """Commit one more event to the store, as another process would; return its position."""
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         (sequence,) = connection.execute(
             "SELECT max(sequence) FROM events WHERE aggregate_id = 'account-0'"
         ).fetchone()

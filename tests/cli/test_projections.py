@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -41,14 +42,14 @@ _TABLES = (
 
 
 def _execute(db: Path, *statements: str) -> None:
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         for statement in statements:
             connection.execute(statement)
     connection.close()
 
 
 def _query(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    with sqlite3.connect(db) as connection:
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
         rows: list[tuple[Any, ...]] = connection.execute(sql).fetchall()
     connection.close()
     return rows
