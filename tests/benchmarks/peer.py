@@ -1,20 +1,30 @@
-"""The Python peer, the ``eventsourcing`` package, on the same workload.
+"""The Python peer, the PyPI ``eventsourcing`` package, on the same workload.
 
-The peer's API is synchronous, so its "concurrent clients" run one after another: its
-best case on one thread (threads would only add GIL and lock contention).
+Its bank account is written the way its documentation writes aggregates; its stores are
+the matching ones: POPO (in memory), SQLite and PostgreSQL. Its API is synchronous, so
+its "concurrent clients" of W1 run one after another, which is its best case on one
+thread (threads only add lock and GIL contention); W4 also runs it with one thread per
+client, to show what real concurrent clients cost it.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from workload import Workload, account_ids
+from workload import Op, Open, live_scripts, sizes, w1_script
+
+PeerKind = Literal["popo", "sqlite", "postgres"]
+Figures: TypeAlias = dict[str, float]
+LOG_PAGE = 1_000
+BUILD_BATCH = 1_000
 
 
 class PeerAccount(Aggregate):  # type: ignore[misc]
@@ -47,56 +57,189 @@ class PeerBank(Application):  # type: ignore[misc]
         self.save(account)
 
 
-def _app(env: dict[str, str], snapshot_every: int | None = None) -> PeerBank:
-    if snapshot_every is not None:
-        PeerBank.snapshotting_intervals = {PeerAccount: snapshot_every}
+@dataclass(frozen=True)
+class PeerTarget:
+    """Where the peer keeps its events: its kind of store, and the file or schema."""
+
+    kind: PeerKind
+    location: str = ""
+    dsn: str = ""
+
+
+def environment(target: PeerTarget) -> dict[str, str]:
+    """The peer's settings for ``target`` (its ``env`` argument)."""
+    if target.kind == "popo":
+        return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+    if target.kind == "sqlite":
+        # The peer switches the file to WAL itself and leaves `synchronous` at SQLite's
+        # default, FULL: `durability` below checks both.
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": target.location}
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(target.dsn)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
+        "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(params.get("port") or "5432"),
+        "POSTGRES_USER": str(params.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(params.get("password") or ""),
+        "POSTGRES_SCHEMA": target.location,
+    }
+
+
+def _app(target: PeerTarget, snapshot_every: int | None = None) -> PeerBank:
+    PeerBank.snapshotting_intervals = (
+        {} if snapshot_every is None else {PeerAccount: snapshot_every}
+    )
+    return PeerBank(env=environment(target))
+
+
+def _run_ops(app: PeerBank, ops: list[Op], uuids: dict[str, UUID]) -> None:
+    for op in ops:
+        if isinstance(op, Open):
+            uuids[op.account_id] = app.open(op.account_id)
+        else:
+            app.deposit(uuids[op.account_id], Decimal(op.amount))
+
+
+def _run_script(app: PeerBank, script: list[list[Op]], threads: bool) -> float:
+    """Run every client's commands, in turn or each on a thread; return the seconds."""
+    uuids: dict[str, UUID] = {}
+    started = time.perf_counter()
+    if threads and len(script) > 1:
+        with ThreadPoolExecutor(max_workers=len(script)) as pool:
+            for done in [pool.submit(_run_ops, app, ops, uuids) for ops in script]:
+                done.result()
     else:
-        PeerBank.snapshotting_intervals = {}
-    return PeerBank(env=env)
+        for ops in script:
+            _run_ops(app, ops, uuids)
+    return time.perf_counter() - started
 
 
-def popo_env() -> dict[str, str]:
-    """The peer's in-memory (POPO) persistence: its default."""
-    return {"PERSISTENCE_MODULE": "eventsourcing.popo"}
+def read_whole_log(app: PeerBank) -> tuple[int, float]:
+    """Read the whole notification log in pages, decoded; return the events and seconds."""
+    count, start = 0, 0
+    started = time.perf_counter()
+    while notifications := app.recorder.select_notifications(
+        start, LOG_PAGE, inclusive_of_start=False
+    ):
+        for notification in notifications:
+            app.mapper.to_domain_event(notification)
+        count += len(notifications)
+        start = notifications[-1].id
+    return count, time.perf_counter() - started
 
 
-def sqlite_env(path: str) -> dict[str, str]:
-    """The peer's SQLite recorder on a file (it switches the file to WAL itself)."""
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
+def _build(app: PeerBank, account_id: str, events: int) -> UUID:
+    """An account of ``events`` events, saved ``BUILD_BATCH`` events at a time."""
+    uuid = app.open(account_id)
+    account: Any = app.repository.get(uuid)
+    for number in range(2, events + 1):
+        account.deposit(Decimal(1))
+        if number % BUILD_BATCH == 0 or number == events:
+            app.save(account)
+    return uuid
 
 
-def w1(workload: Workload, env: dict[str, str], run: str) -> float:
-    """Commands per second for W1 (every client in turn: the peer is synchronous)."""
-    app = _app(env)
+# --- the measurements -----------------------------------------------------------------
+
+
+def w1(
+    target: PeerTarget, quick: bool, clients: int, run: str, threads: bool, read_log: bool
+) -> Figures:
+    """W1 (commands/s); then W3, the notification log read whole (events/s)."""
+    workload = sizes(quick)
+    script = w1_script(workload, clients, run)
+    app = _app(target)
     try:
-        started = time.perf_counter()
-        for account_id in account_ids(workload, run):
-            uuid = app.open(account_id)
-            for _ in range(workload.deposits):
-                app.deposit(uuid, Decimal(10))
-        elapsed = time.perf_counter() - started
+        figures = {"commands_per_s": workload.commands / _run_script(app, script, threads)}
+        if read_log:
+            count, seconds = read_whole_log(app)
+            figures["log_events_per_s"] = count / seconds
+            figures["log_events"] = count
     finally:
         app.close()
-    return workload.commands / elapsed
+    return figures
 
 
-def w2(workload: Workload, env: dict[str, str], snapshot_every: int | None) -> float:
-    """Seconds for a load of one aggregate with ``replay_events`` events."""
-    app = _app(env, snapshot_every)
+def cold_load(target: PeerTarget, events: int, snapshot_every: int | None) -> Figures:
+    """W2: seconds for ``repository.get`` of an aggregate of ``events`` events.
+
+    The peer caches no aggregate unless told to (``AGGREGATE_CACHE_MAXSIZE``), so
+    every ``get`` replays from its latest snapshot, or from the first event.
+    """
+    app = _app(target, snapshot_every)
     try:
-        uuid = app.open("replayed")
-        account: Any = app.repository.get(uuid)
-        for _ in range(workload.replay_events - 1):
-            account.deposit(Decimal(1))
-            app.save(account)
+        uuid = _build(app, "replayed", events)
         started = time.perf_counter()
         loaded: Any = app.repository.get(uuid)
         elapsed = time.perf_counter() - started
-        if loaded.version != workload.replay_events:
-            raise RuntimeError(f"the peer replayed {loaded.version} events")
+        if loaded.version != events:
+            raise RuntimeError(f"the peer loaded version {loaded.version}")
     finally:
         app.close()
-    return elapsed
+    return {"seconds": elapsed}
+
+
+def live(target: PeerTarget, aggregates: int, commands: int) -> Figures:
+    """W4: commands/s of deposits spread over ``aggregates`` opened accounts."""
+    setup, measured = live_scripts(aggregates, commands, 1, "live")
+    app = _app(target)
+    try:
+        uuids: dict[str, UUID] = {}
+        started = time.perf_counter()
+        _run_ops(app, setup[0], uuids)
+        setup_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        _run_ops(app, measured[0], uuids)
+        seconds = time.perf_counter() - started
+    finally:
+        app.close()
+    return {
+        "commands_per_s": commands / seconds,
+        "open_commands_per_s": aggregates / setup_seconds,
+    }
+
+
+def stream_length(target: PeerTarget, events: int, commands: int) -> Figures:
+    """Commands/s on an aggregate of ``events`` events, and on a fresh one (no snapshots)."""
+    app = _app(target)
+    try:
+        long_id = _build(app, "long", events)
+        fresh_id = app.open("fresh")
+
+        def deposits(uuid: UUID, count: int) -> float:
+            started = time.perf_counter()
+            for _ in range(count):
+                app.deposit(uuid, Decimal(1))
+            return time.perf_counter() - started
+
+        fresh = long = 0.0
+        for _ in range(2):
+            fresh += deposits(fresh_id, commands // 4)
+            long += deposits(long_id, commands // 4)
+            long += deposits(long_id, commands // 4)
+            fresh += deposits(fresh_id, commands // 4)
+    finally:
+        app.close()
+    done = commands // 4 * 4
+    return {"fresh_commands_per_s": done / fresh, "long_commands_per_s": done / long}
+
+
+def durability(target: PeerTarget) -> Figures:
+    """``PRAGMA synchronous`` (2 is FULL) and WAL (1) of a connection the peer opened."""
+    app = _app(target)
+    try:
+        with app.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute("PRAGMA synchronous")
+            synchronous = int(cursor.fetchone()[0])
+        with app.recorder.datastore.transaction(commit=False) as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            wal = str(cursor.fetchone()[0]).lower() == "wal"
+    finally:
+        app.close()
+    return {"synchronous": synchronous, "wal": float(wal)}
 
 
 def version() -> str:

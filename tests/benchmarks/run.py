@@ -1,123 +1,1253 @@
-"""Run the benchmarks side by side with the peer and print a table of ratios.
+"""Run the benchmarks side by side with the peer: print the table, write JSON and a plot.
 
-Usage: ``nox -s bench`` (or ``python tests/benchmarks/run.py [--quick] [--repeat N]
-[--json PATH]``). Each measurement alternates this library and the peer within one
-run, so a noisy machine hurts both alike; the table shows medians over the repeats,
-their min-max, and this/peer ratios.
+Usage::
+
+    nox -s bench                   # the full run (under 15 minutes on 2 cores)
+    nox -s bench -- --quick        # a reduced run, one repetition (CI smoke, under a minute)
+    python tests/benchmarks/run.py [--quick] [--repeat N] [--stores memory,sqlite,postgres]
+                                   [--json PATH] [--svg PATH] [--dir DIR] [--dsn DSN]
+
+One workload (``workload.py``) runs on this library (``ours.py``) and on the PyPI
+``eventsourcing`` package (``peer.py``) with the matching store: memory and POPO, SQLite
+and SQLite (one file, WAL, ``synchronous=FULL`` on both), PostgreSQL and PostgreSQL (the
+same server, in schemas created for the run and dropped after it; skipped, saying why,
+when no server answers at ``--dsn``). Every measurement runs in a fresh process
+(``measure.py``), so its peak RSS is its own; within a repetition the two sides of a
+measurement run back to back, and which goes first alternates between repetitions, so
+a machine shared with other work hurts both alike. Compare ratios within one run.
+
+Printed: the table (medians over the repetitions, min-max, this/peer ratios, peak RSS),
+the memory of the bounded-cache check, the per-command budget, the runtime's overhead on
+bare Trio, and the scale checks with PASS or SHORT. Written: every figure of every
+repetition as JSON (``--json``, default ``tests/benchmarks/results/latest.json``) and the
+scaling curves as SVG (``--svg``, default ``docs/performance-scaling.svg``, which the docs
+embed; a ``--quick`` run writes ``tests/benchmarks/results/scaling-quick.svg`` instead).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import os
 import platform
+import secrets
+import shutil
+import sqlite3
 import statistics
+import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
 from pathlib import Path
+from typing import Literal
 
-import ours_memory
-import peer
-from workload import FULL, QUICK, Workload
+import svgplot
+from measure import MARK
+from workload import Workload, sizes
 
-import trio_eventsourcing
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+DEFAULT_JSON = HERE / "results" / "latest.json"
+DEFAULT_SVG = ROOT / "docs" / "performance-scaling.svg"
+QUICK_SVG = HERE / "results" / "scaling-quick.svg"
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+NO_IDLE_TIMEOUT_MS = 600_000  # the same as ours.WITHIN_MS: longer than any run
+IDLE_TIMEOUT_MS = 1_000  # the idle-eviction variant of the bounded-memory check
+MIB = 1024 * 1024
+
+Side = Literal["ours", "peer"]
+BOTH_IN_MEMORY: tuple[tuple[Side, str], ...] = (("ours", "memory"), ("peer", "popo"))
+
+
+@dataclass(frozen=True)
+class Job:
+    """One side of a measurement: a task of ``ours.py`` or ``peer.py`` and its store."""
+
+    side: Side
+    task: str
+    store: str | None  # memory, popo, sqlite, postgres; None: the task needs no store
+    args: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one job printed: its figures, and its memory (bytes) and GC time."""
+
+    figures: dict[str, float]
+    memory: dict[str, float]
 
 
 @dataclass
-class Measure:
-    """One row of the table: a figure for this library and one for the peer."""
+class Measurement:
+    """Jobs run together in every repetition, and what each repetition gave."""
 
-    name: str
-    unit: str
+    key: str
+    label: str
+    jobs: list[Job]
+    outcomes: dict[str, list[Outcome]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Row:
+    """A line of the table: a figure of this library beside one of the peer."""
+
+    section: str
+    label: str
+    unit: str  # commands/s, events/s, s (shown in ms)
     higher_is_better: bool
-    ours: list[float] = field(default_factory=list)
-    theirs: list[float] = field(default_factory=list)
-
-    def ratio(self) -> float:
-        """How many times better this library is (>1 means better)."""
-        ours, theirs = statistics.median(self.ours), statistics.median(self.theirs)
-        return ours / theirs if self.higher_is_better else theirs / ours
+    ours: tuple[str, str] | None  # (measurement key, figure name)
+    peer: tuple[str, str] | None
 
 
-def _measures(
-    workload: Workload,
-) -> list[tuple[Measure, Callable[[int], float], Callable[[int], float]]]:
-    popo = peer.popo_env()
-    return [
+@dataclass
+class Plan:
+    """The measurements in the order they run, and the rows of the table."""
+
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+    rows: list[Row] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def measure(self, key: str, label: str, *jobs: Job) -> str:
+        self.measurements[key] = Measurement(key, label, list(jobs))
+        return key
+
+    def row(
+        self,
+        section: str,
+        label: str,
+        unit: str,
+        ours: tuple[str, str] | None,
+        peer: tuple[str, str] | None,
+    ) -> None:
+        self.rows.append(Row(section, label, unit, unit != "s", ours, peer))
+
+
+# --- what runs --------------------------------------------------------------------------
+
+PAIRS = (
+    ("memory", "popo", "memory store vs the peer's POPO (in memory)"),
+    ("sqlite", "sqlite", "SQLite vs the peer's SQLite (one file each, WAL, synchronous=FULL)"),
+    (
+        "postgres",
+        "postgres",
+        "PostgreSQL vs the peer's PostgreSQL (one server, default durability)",
+    ),
+)
+
+
+def build_plan(workload: Workload, quick: bool, stores: set[str]) -> Plan:
+    """Every measurement of a run, and the rows that show them."""
+    plan = Plan()
+    for ours_store, peer_store, section in PAIRS:
+        if ours_store in stores:
+            _store_section(plan, workload, quick, ours_store, peer_store, section)
+    if "memory" in stores:
+        _scaling_sections(plan, workload, quick)
+    return plan
+
+
+def _store_section(
+    plan: Plan, workload: Workload, quick: bool, ours_store: str, peer_store: str, section: str
+) -> None:
+    prefix = ours_store
+    for key, clients in (("w1_seq", 1), ("w1_conc", workload.clients)):
+        read_log = key == "w1_conc"
+        plan.measure(
+            f"{prefix}.{key}",
+            f"{prefix} W1, {clients} client(s)",
+            Job("ours", "w1", ours_store, _w1_args(quick, clients, key, read_log)),
+            Job("peer", "w1", peer_store, _w1_args(quick, clients, key, read_log, threads=False)),
+        )
+    for key, every in (("w2", None), ("w2_snap", workload.snapshot_every)):
+        args: dict[str, object] = {"events": workload.replay_events, "snapshot_every": every}
+        plan.measure(
+            f"{prefix}.{key}",
+            f"{prefix} W2, snapshots {every}",
+            Job("ours", "cold_load", ours_store, args),
+            Job("peer", "cold_load", peer_store, args),
+        )
+    if ours_store == "sqlite":
+        plan.measure(
+            "sqlite.durability", "peer SQLite durability", Job("peer", "durability", "sqlite", {})
+        )
+    rows = [
+        ("w1_seq", "commands_per_s", "W1, 1 sequential client", "commands/s"),
         (
-            Measure("memory W1, 1 sequential client", "commands/s", True),
-            lambda i: ours_memory.w1(workload, 1, f"seq{i}"),
-            lambda i: peer.w1(workload, popo, f"seq{i}"),
+            "w1_conc",
+            "commands_per_s",
+            f"W1, {workload.clients} concurrent clients (a)",
+            "commands/s",
         ),
-        (
-            Measure(f"memory W1, {workload.clients} concurrent clients", "commands/s", True),
-            lambda i: ours_memory.w1(workload, workload.clients, f"conc{i}"),
-            lambda i: peer.w1(workload, popo, f"conc{i}"),
-        ),
-        (
-            Measure(f"memory W2, replay {workload.replay_events} events", "s", False),
-            lambda i: ours_memory.w2(workload, None),
-            lambda i: peer.w2(workload, popo, None),
-        ),
-        (
-            Measure(
-                f"memory W2, replay {workload.replay_events} events, snapshots every "
-                f"{workload.snapshot_every}",
-                "s",
-                False,
-            ),
-            lambda i: ours_memory.w2(workload, workload.snapshot_every),
-            lambda i: peer.w2(workload, popo, workload.snapshot_every),
-        ),
+        ("w2", "seconds", f"W2, cold load of {workload.replay_events:,} events", "s"),
+        ("w2_snap", "seconds", f"W2, same, snapshot every {workload.snapshot_every}", "s"),
+        ("w1_conc", "log_events_per_s", "W3, global log read whole, decoded (b)", "events/s"),
     ]
+    for key, figure, label, unit in rows:
+        plan.row(section, label, unit, (f"{prefix}.{key}", figure), (f"{prefix}.{key}", figure))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a reduced run, under a minute")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = parser.parse_args()
-    workload = QUICK if args.quick else FULL
-    rows = []
-    for measure, ours, theirs in _measures(workload):
-        for repetition in range(args.repeat):
-            measure.ours.append(ours(repetition))
-            measure.theirs.append(theirs(repetition))
-        rows.append(measure)
-        print(_format(measure), flush=True)
-    environment = {
-        "python": sys.version.split()[0],
-        "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
-        "trio_eventsourcing": trio_eventsourcing.__name__,
-        "peer": f"eventsourcing {peer.version()}",
-        "workload": vars(workload),
-        "repeat": args.repeat,
-    }
-    print(json.dumps(environment))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "environment": environment,
-                    "rows": [vars(row) | {"ratio": row.ratio()} for row in rows],
-                },
-                indent=2,
+def _w1_args(
+    quick: bool, clients: int, run: str, read_log: bool, threads: bool | None = None
+) -> dict[str, object]:
+    args: dict[str, object] = {"quick": quick, "clients": clients, "run": run, "read_log": read_log}
+    if threads is not None:
+        args["threads"] = threads
+    return args
+
+
+def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
+    section = "W4: clients (memory vs POPO; the peer with one thread per client)"
+    for clients in workload.client_series:
+        if clients == 1:
+            ours_key = peer_key = "memory.w1_seq"
+        else:
+            ours_key = (
+                "memory.w1_conc"
+                if clients == workload.clients
+                else plan.measure(
+                    f"w4.clients{clients}",
+                    f"W4 {clients} clients",
+                    Job("ours", "w1", "memory", _w1_args(quick, clients, f"c{clients}", False)),
+                )
             )
+            peer_key = plan.measure(
+                f"w4.threads{clients}",
+                f"W4 peer {clients} threads",
+                Job("peer", "w1", "popo", _w1_args(quick, clients, f"t{clients}", False, True)),
+            )
+        plan.row(
+            section,
+            f"{clients:,} client(s), W1 workload",
+            "commands/s",
+            (ours_key, "commands_per_s"),
+            (peer_key, "commands_per_s"),
         )
 
+    section = "W4: live aggregates (this library, memory store; the peer caches none) (c)"
+    for aggregates in workload.live_series:
+        key = plan.measure(
+            f"w4.live{aggregates}",
+            f"W4 {aggregates} live aggregates",
+            Job(
+                "ours",
+                "live",
+                "memory",
+                {
+                    "aggregates": aggregates,
+                    "commands": workload.live_commands,
+                    "clients": workload.clients,
+                },
+            ),
+        )
+        plan.row(
+            section,
+            f"{aggregates:,} live: {workload.live_commands:,} deposits",
+            "commands/s",
+            (key, "commands_per_s"),
+            None,
+        )
+        plan.row(
+            section,
+            f"{aggregates:,} live: their opening (new workers)",
+            "commands/s",
+            (key, "open_commands_per_s"),
+            None,
+        )
 
-def _format(measure: Measure) -> str:
-    def cell(values: list[float]) -> str:
-        return f"{statistics.median(values):>10.4g} ({min(values):.4g}-{max(values):.4g})"
+    small, large = workload.caps
+    # The large cap is the biggest live-aggregates run: its opening touches `touched`
+    # accounts once each with a cap of as many workers.
+    assert large == workload.touched == workload.live_series[-1], workload
+    plan.measure(
+        "scale.touch_small",
+        f"touch {workload.touched} once, cap {small}",
+        Job(
+            "ours",
+            "touch_once",
+            "memory",
+            {
+                "aggregates": workload.touched,
+                "cap": small,
+                "clients": workload.clients,
+                "idle_timeout_ms": NO_IDLE_TIMEOUT_MS,
+            },
+        ),
+    )
+    plan.measure(
+        "scale.touch_idle",
+        f"touch {workload.touched} once, cap {large}, idle timeout",
+        Job(
+            "ours",
+            "touch_once",
+            "memory",
+            {
+                "aggregates": workload.touched,
+                "cap": large,
+                "clients": workload.clients,
+                "idle_timeout_ms": IDLE_TIMEOUT_MS,
+            },
+        ),
+    )
+    plan.measure(
+        "scale.store_only",
+        f"store {workload.touched} aggregates, no system",
+        Job("ours", "store_only", "memory", {"aggregates": workload.touched}),
+    )
 
+    section = "Stream length: commands on a cached long aggregate vs a fresh one (memory vs POPO)"
+    key = plan.measure(
+        "scale.stream",
+        "stream length",
+        Job(
+            "ours",
+            "stream_length",
+            "memory",
+            {"events": workload.long_stream, "commands": workload.long_commands},
+        ),
+        Job(
+            "peer",
+            "stream_length",
+            "popo",
+            {"events": workload.long_stream, "commands": workload.long_commands_peer},
+        ),
+    )
+    plan.row(
+        section,
+        "fresh aggregate",
+        "commands/s",
+        (key, "fresh_commands_per_s"),
+        (key, "fresh_commands_per_s"),
+    )
+    plan.row(
+        section,
+        f"aggregate of {workload.long_stream:,} events",
+        "commands/s",
+        (key, "long_commands_per_s"),
+        (key, "long_commands_per_s"),
+    )
+
+    section = "Cold loads (memory vs POPO): linear in events, or in events since the snapshot"
+    for events in workload.cold_series:
+        plain = (
+            "memory.w2"
+            if events == workload.replay_events
+            else plan.measure(
+                f"scale.cold{events}",
+                f"cold load {events}",
+                *(
+                    Job(side, "cold_load", store, {"events": events, "snapshot_every": None})
+                    for side, store in BOTH_IN_MEMORY
+                ),
+            )
+        )
+        plan.row(section, f"{events:,} events", "s", (plain, "seconds"), (plain, "seconds"))
+    for events in workload.cold_series:
+        total = events + workload.since_snapshot
+        snap = plan.measure(
+            f"scale.cold_snap{events}",
+            f"cold load {total} with snapshots",
+            *(
+                Job(
+                    side,
+                    "cold_load",
+                    store,
+                    {"events": total, "snapshot_every": workload.snapshot_every},
+                )
+                for side, store in BOTH_IN_MEMORY
+            ),
+        )
+        plan.row(
+            section,
+            f"{total:,} events, snapshot at {events:,}",
+            "s",
+            (snap, "seconds"),
+            (snap, "seconds"),
+        )
+
+    plan.measure(
+        "budget",
+        "per-command budget",
+        Job("ours", "budget", None, {"commands": 2_000 if quick else 20_000}),
+    )
+    plan.measure("runtime", "runtime vs bare Trio", Job("ours", "runtime", None, {"quick": quick}))
+
+
+# --- running ----------------------------------------------------------------------------
+
+
+class JobFailed(Exception):
+    """A measurement process failed or printed no figures."""
+
+
+def _postgres_execute(dsn: str, sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(sql.encode())
+
+
+def _postgres_status(dsn: str) -> tuple[dict[str, str], str | None]:
+    """The server's version and durability, or why PostgreSQL rows are skipped."""
+    try:
+        import psycopg
+    except ImportError:
+        return {}, "psycopg is not installed (the `bench` dependency group installs it)"
+    try:
+        import postgres_bench  # noqa: F401  (our side's W1 and W3 on PostgreSQL)
+
+        from trio_eventsourcing import postgres_store  # noqa: F401
+    except ImportError as exc:
+        return {}, f"this library's PostgreSQL store or its benchmark is missing: {exc}"
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as connection:
+            version = connection.execute(b"SHOW server_version").fetchone()
+            durability = connection.execute(b"SHOW synchronous_commit").fetchone()
+            fsync = connection.execute(b"SHOW fsync").fetchone()
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return {}, f"no PostgreSQL server answers at {_redact(dsn)}: {reason}"
+    assert version is not None
+    assert durability is not None
+    assert fsync is not None
+    return {
+        "server_version": str(version[0]),
+        "synchronous_commit": str(durability[0]),
+        "fsync": str(fsync[0]),
+    }, None
+
+
+def _redact(dsn: str) -> str:
+    from psycopg import conninfo
+
+    params = conninfo.conninfo_to_dict(dsn)
+    if params.get("password"):
+        params["password"] = "***"
+    return conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
+
+
+class Runner:
+    """Runs jobs in fresh processes, each on a fresh SQLite file or PostgreSQL schema."""
+
+    def __init__(self, directory: Path, dsn: str, timeout: float) -> None:
+        self.directory = directory
+        self.dsn = dsn
+        self.timeout = timeout
+        self.numbers = itertools.count()
+        self.tag = secrets.token_hex(3)
+
+    def run(self, job: Job) -> Outcome:
+        number = next(self.numbers)
+        target: dict[str, str] | None = None
+        path: Path | None = None
+        schema: str | None = None
+        if job.store in ("memory", "popo"):
+            target = {"kind": job.store}
+        elif job.store == "sqlite":
+            path = self.directory / f"{job.side}-{number}.db"
+            target = {"kind": "sqlite", "location": str(path)}
+        elif job.store == "postgres":
+            schema = f"trio_es_bench_{self.tag}_{number}"
+            _postgres_execute(self.dsn, f'CREATE SCHEMA "{schema}"')
+            target = {"kind": "postgres", "location": schema, "dsn": self.dsn}
+        spec = {"side": job.side, "task": job.task, "target": target, "args": job.args}
+        try:
+            completed = subprocess.run(
+                [sys.executable, str(HERE / "measure.py"), json.dumps(spec)],
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                cwd=HERE,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise JobFailed(
+                f"{job.side} {job.task}: no result within {self.timeout:.0f} s"
+            ) from exc
+        finally:
+            if path is not None:
+                for suffix in ("", "-wal", "-shm"):
+                    path.with_name(path.name + suffix).unlink(missing_ok=True)
+            if schema is not None:
+                _postgres_execute(self.dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        for line in reversed(completed.stdout.splitlines()):
+            if line.startswith(MARK):
+                data = json.loads(line[len(MARK) :])
+                return Outcome(data["figures"], data["memory"])
+        tail = "\n".join(completed.stderr.strip().splitlines()[-12:])
+        raise JobFailed(f"{job.side} {job.task} exited {completed.returncode}:\n{tail}")
+
+
+def run_plan(plan: Plan, runner: Runner, repeat: int) -> None:
+    """Run every measurement ``repeat`` times, alternating which side goes first."""
+    total = len(plan.measurements) * repeat
+    done = 0
+    started = time.perf_counter()
+    for repetition in range(repeat):
+        for measurement in plan.measurements.values():
+            jobs = measurement.jobs if repetition % 2 == 0 else measurement.jobs[::-1]
+            for job in jobs:
+                try:
+                    outcome = runner.run(job)
+                except JobFailed as exc:
+                    measurement.failures.append(str(exc))
+                    print(f"  FAILED {measurement.label}: {exc}", file=sys.stderr, flush=True)
+                    continue
+                measurement.outcomes.setdefault(job.side, []).append(outcome)
+            done += 1
+            print(
+                f"[{time.perf_counter() - started:6.1f} s] repetition {repetition + 1}/{repeat}, "
+                f"{done}/{total}: {measurement.label}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+
+# --- the report -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Median, min and max of one figure over the repetitions."""
+
+    median: float
+    low: float
+    high: float
+    values: list[float]
+
+    @classmethod
+    def of(cls, values: list[float]) -> Summary | None:
+        if not values:
+            return None
+        return cls(statistics.median(values), min(values), max(values), values)
+
+
+def figure(plan: Plan, source: tuple[str, str] | None, side: Side) -> Summary | None:
+    """The summary of one figure of one side, or None if it was not measured."""
+    if source is None:
+        return None
+    key, name = source
+    outcomes = plan.measurements[key].outcomes.get(side, []) if key in plan.measurements else []
+    return Summary.of([o.figures[name] for o in outcomes if name in o.figures])
+
+
+def memory_of(plan: Plan, source: tuple[str, str] | None, side: Side, name: str) -> float | None:
+    if source is None or source[0] not in plan.measurements:
+        return None
+    outcomes = plan.measurements[source[0]].outcomes.get(side, [])
+    values = [o.memory[name] for o in outcomes if name in o.memory]
+    return statistics.median(values) if values else None
+
+
+def ratio(row: Row, ours: Summary | None, theirs: Summary | None) -> float | None:
+    """How many times better this library is (above 1: better)."""
+    if ours is None or theirs is None or ours.median <= 0 or theirs.median <= 0:
+        return None
+    return ours.median / theirs.median if row.higher_is_better else theirs.median / ours.median
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "s":
+        value *= 1000
+    if value >= 1e6:
+        return f"{value / 1e6:.3g}M"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def _cell(summary: Summary | None, unit: str) -> str:
+    if summary is None:
+        return "-"
     return (
-        f"{measure.name:<60} {measure.unit:<11} ours {cell(measure.ours)}  "
-        f"peer {cell(measure.theirs)}  ratio {measure.ratio():6.2f}x"
+        f"{_number(summary.median, unit)} "
+        f"({_number(summary.low, unit)}-{_number(summary.high, unit)})"
     )
 
 
+def table(plan: Plan) -> list[str]:
+    """The rows of the table, section by section."""
+    header = (
+        f"{'measure':<46} {'unit':<10} {'this library (min-max)':>27} "
+        f"{'peer (min-max)':>27} {'ratio':>8} {'peak RSS MiB':>13}"
+    )
+    lines = [header, "-" * len(header)]
+    section = ""
+    for row in plan.rows:
+        if row.section != section:
+            section = row.section
+            lines.append(section)
+        ours, theirs = figure(plan, row.ours, "ours"), figure(plan, row.peer, "peer")
+        times = ratio(row, ours, theirs)
+        peaks = (
+            memory_of(plan, row.ours, "ours", "peak"),
+            memory_of(plan, row.peer, "peer", "peak"),
+        )
+        rss_text = " / ".join("-" if peak is None else f"{peak / MIB:.0f}" for peak in peaks)
+        lines.append(
+            f"  {row.label:<44} {'ms' if row.unit == 's' else row.unit:<10} "
+            f"{_cell(ours, row.unit):>27} {_cell(theirs, row.unit):>27} "
+            f"{'-' if times is None else f'{times:.2f}x':>8} {rss_text:>13}"
+        )
+    return lines
+
+
+FOOTNOTES = [
+    "(a) The peer's API is synchronous: its concurrent clients run one after another on one",
+    "    thread, its best case. W4 runs it with one thread per client.",
+    "(b) The log written by the W1 concurrent run, read in pages of 1,000. The memory store",
+    "    keeps its log as decoded envelopes in a list, so its figure is a list copy; the",
+    "    peer's POPO store decodes every notification.",
+    "(c) This library keeps a live aggregate's state in its worker; the peer keeps none",
+    "    unless configured (AGGREGATE_CACHE_MAXSIZE), so every command of the peer replays",
+    "    the aggregate: see the stream-length rows. The live rows have no peer figure.",
+    "Medians over the repetitions (min-max); ratio: how many times better this library is",
+    "(this/peer for rates, peer/this for times); peak RSS of the measuring process, this",
+    "library / peer.",
+]
+
+
+def _outcomes(plan: Plan, key: str, side: Side = "ours") -> list[Outcome]:
+    measurement = plan.measurements.get(key)
+    return [] if measurement is None else measurement.outcomes.get(side, [])
+
+
+def _median_of(outcomes: list[Outcome], name: str) -> float | None:
+    values = [o.figures[name] for o in outcomes if name in o.figures]
+    return statistics.median(values) if values else None
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    """The bounded-memory figures, in bytes (medians), or None where not measured."""
+
+    small: dict[str, float]
+    large: dict[str, float]
+    idle: dict[str, float]
+    store: dict[str, float]
+    bytes_per_cached: float | None
+
+
+def memory_check(plan: Plan, workload: Workload) -> MemoryCheck | None:
+    small_cap, large_cap = workload.caps
+    parts: list[dict[str, float]] = []
+    for key in ("scale.touch_small", f"w4.live{large_cap}", "scale.touch_idle", "scale.store_only"):
+        outcomes = _outcomes(plan, key)
+        names = {name for o in outcomes for name in o.figures}
+        medians = {name: _median_of(outcomes, name) for name in names}
+        parts.append({name: value for name, value in medians.items() if value is not None})
+    small, large, idle, store = parts
+    if not small or not large:
+        return None
+    cached_small = min(small_cap, workload.touched) + 1  # and the warm-up account
+    cached_large = min(large_cap, workload.touched) + 1
+    growth_small = small["rss_after"] - small["rss_before"]
+    growth_large = large["rss_after"] - large["rss_before"]
+    per_cached = (growth_large - growth_small) / (cached_large - cached_small)
+    return MemoryCheck(small, large, idle, store, per_cached)
+
+
+def memory_report(check: MemoryCheck | None, workload: Workload) -> list[str]:
+    if check is None:
+        return []
+    small_cap, large_cap = workload.caps
+
+    def line(label: str, figures: dict[str, float], after: str = "after", rate: str = "") -> str:
+        if not figures:
+            return f"  {label:<40} -"
+        rss = f"RSS {figures['rss_before'] / MIB:5.1f} -> {figures[f'rss_{after}'] / MIB:5.1f} MiB"
+        growth = (figures[f"rss_{after}"] - figures["rss_before"]) / MIB
+        blocks = (figures[f"blocks_{after}"] - figures["blocks_before"]) / 1000
+        speed = f", {figures[rate]:,.0f} opens/s" if rate in figures else ""
+        return f"  {label:<40} {rss} (+{growth:5.1f}), blocks +{blocks:,.0f}k{speed}"
+
+    lines = [
+        f"Bounded memory: {workload.touched:,} accounts touched (opened) once each, memory store",
+        line(f"worker cap {small_cap:,}", check.small, rate="commands_per_s"),
+        line(
+            f"worker cap {large_cap:,} (W4, {large_cap:,} live)",
+            check.large,
+            rate="open_commands_per_s",
+        ),
+        line(
+            f"worker cap {large_cap:,}, idle timeout {IDLE_TIMEOUT_MS / 1000:g} s",
+            check.idle,
+            rate="commands_per_s",
+        ),
+        line("  ... and after 2 idle timeouts more", check.idle, "after_idle")
+        if "rss_after_idle" in check.idle
+        else "",
+        line("the same events in the store alone", check.store),
+    ]
+    if check.bytes_per_cached is not None:
+        lines.append(
+            f"  bytes per cached aggregate (RSS growth, cap {large_cap:,} minus cap "
+            f"{small_cap:,}, per extra cached aggregate): {check.bytes_per_cached:,.0f}"
+        )
+    return [line for line in lines if line]
+
+
+def budget_report(plan: Plan) -> list[str]:
+    outcomes = _outcomes(plan, "budget")
+    names = ("command_us", "domain_us", "store_us", "call_us")
+    medians = {name: _median_of(outcomes, name) for name in names}
+    if any(value is None for value in medians.values()):
+        return []
+    command, domain, store, call = (float(medians[name] or 0) for name in names)
+    rest = command - domain - store - call
+    return [
+        "Per-command budget: memory store, 1 sequential client, aggregate cached (µs, median)",
+        f"  whole command (execute_with_response + receive)        {command:7.1f}",
+        f"  handle + apply, the user's code, called directly         {domain:7.1f}",
+        f"  the memory store's write transaction, called directly    {store:7.1f}",
+        f"  a request/reply to an actor (process.call): two hops     {call:7.1f}",
+        f"  the rest: router -> worker hop, worker, reply objects    {rest:7.1f}",
+    ]
+
+
+def runtime_report(plan: Plan) -> list[str]:
+    outcomes = _outcomes(plan, "runtime")
+    if not outcomes:
+        return []
+    labels = {
+        "channel_send_receive_us": "memory channel send + receive (under move_on_after)",
+        "subject_send_receive_us": "Subject send + receive(subject, within)",
+        "channel_request_reply_us": "request/reply on memory channels by hand",
+        "actor_call_us": "process.call to an actor",
+    }
+    lines = ["The process runtime beside bare Trio (runtime_bench.py, µs per message, median)"]
+    for name, label in labels.items():
+        value = _median_of(outcomes, name)
+        if value is not None:
+            lines.append(f"  {label:<56} {value:7.2f}")
+    return lines
+
+
+@dataclass(frozen=True)
+class Check:
+    """A scale target of the issue, and whether this run met it."""
+
+    target: str
+    passed: bool | None  # None: not measured
+    detail: str
+
+
+def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[Check]:
+    found: list[Check] = []
+
+    def rate_ratio(key: str) -> tuple[float | None, str]:
+        source = (key, "commands_per_s")
+        ours, theirs = figure(plan, source, "ours"), figure(plan, source, "peer")
+        if ours is None or theirs is None:
+            return None, "not measured"
+        times = ours.median / theirs.median
+        return times, f"{ours.median:,.0f} vs {theirs.median:,.0f} commands/s: {times:.2f}x"
+
+    for key, clients, target in (
+        ("memory.w1_conc", workload.clients, 8.0),
+        ("memory.w1_seq", 1, 2.0),
+    ):
+        times, detail = rate_ratio(key)
+        found.append(
+            Check(
+                f"memory store W1, {clients} client(s): >= {target:g}x the peer's POPO",
+                None if times is None else times >= target,
+                detail,
+            )
+        )
+
+    if memory is not None and memory.bytes_per_cached is not None and memory.store:
+        small_cap = workload.caps[0]
+        growth_small = memory.small["rss_after"] - memory.small["rss_before"]
+        growth_store = memory.store["rss_after"] - memory.store["rss_before"]
+        allowance = 2 * small_cap * memory.bytes_per_cached + 8 * MIB
+        found.append(
+            Check(
+                f"{workload.touched:,} aggregates touched once: RSS bounded by the worker cap",
+                growth_small - growth_store <= allowance,
+                f"cap {small_cap:,}: RSS +{growth_small / MIB:.1f} MiB, of which the store "
+                f"+{growth_store / MIB:.1f} MiB; the cache "
+                f"+{(growth_small - growth_store) / MIB:.1f} MiB (allowed: twice "
+                f"{small_cap:,} cached aggregates + 8 MiB = "
+                f"{allowance / MIB:.1f} MiB); {memory.bytes_per_cached:,.0f} bytes per cached "
+                "aggregate",
+            )
+        )
+    if memory is not None and "blocks_after_idle" in memory.idle:
+        idle_blocks = memory.idle["blocks_after_idle"] - memory.idle["blocks_before"]
+        small_blocks = memory.small["blocks_after"] - memory.small["blocks_before"]
+        found.append(
+            Check(
+                "idle eviction frees the cached aggregates (allocated blocks)",
+                idle_blocks <= small_blocks * 1.1,
+                f"idle for 2 timeouts: +{idle_blocks / 1000:,.0f}k blocks, against "
+                f"+{small_blocks / 1000:,.0f}k with cap {workload.caps[0]:,} (<= 1.1x passes); "
+                f"the RSS stays at {memory.idle['rss_after_idle'] / MIB:.0f} MiB: the "
+                "allocator keeps its arenas",
+            )
+        )
+
+    stream = _outcomes(plan, "scale.stream")
+    fresh, long = (
+        _median_of(stream, "fresh_commands_per_s"),
+        _median_of(stream, "long_commands_per_s"),
+    )
+    if fresh is not None and long is not None:
+        found.append(
+            Check(
+                f"commands/s on an aggregate of {workload.long_stream:,} events = on a fresh one",
+                long / fresh >= 0.9,
+                f"{long:,.0f} vs {fresh:,.0f} commands/s: {long / fresh:.2f} (>= 0.9 passes)",
+            )
+        )
+
+    loads: list[tuple[int, float]] = []
+    for events in workload.cold_series:
+        key = "memory.w2" if events == workload.replay_events else f"scale.cold{events}"
+        seconds = _median_of(_outcomes(plan, key), "seconds")
+        if seconds is not None:
+            loads.append((events, seconds))
+    if len(loads) >= 2:
+        # The cost of each further event: from one size to the next. A fixed cost per load
+        # (messages, the transaction) weighs on the average of a small load only.
+        marginal = [(t2 - t1) / (n2 - n1) * 1e6 for (n1, t1), (n2, t2) in itertools.pairwise(loads)]
+        spread = max(marginal) / min(marginal) if len(marginal) > 1 else 1.0
+        found.append(
+            Check(
+                "cold load: constant cost per event (linear total)",
+                spread <= 1.5,
+                ", ".join(f"{n:,}: {t * 1e3:.2f} ms ({t / n * 1e6:.2f} µs/event)" for n, t in loads)
+                + "; each further event: "
+                + ", ".join(
+                    f"{n1:,}->{n2:,}: {cost:.2f} µs"
+                    for ((n1, _), (n2, _)), cost in zip(
+                        itertools.pairwise(loads), marginal, strict=True
+                    )
+                )
+                + f"; max/min {spread:.2f} (<= 1.5 passes)",
+            )
+        )
+    snapshots: list[tuple[int, float]] = []
+    for events in workload.cold_series:
+        seconds = _median_of(_outcomes(plan, f"scale.cold_snap{events}"), "seconds")
+        if seconds is not None:
+            snapshots.append((events + workload.since_snapshot, seconds))
+    if len(snapshots) >= 2:
+        growth = snapshots[-1][1] / snapshots[0][1]
+        found.append(
+            Check(
+                "cold load with snapshots: O(events since the snapshot, "
+                f"{workload.since_snapshot})",
+                growth <= 2.0,
+                ", ".join(
+                    f"{events:,} events: {seconds * 1e3:.3f} ms" for events, seconds in snapshots
+                )
+                + f"; largest/smallest {growth:.2f} for {snapshots[-1][0] / snapshots[0][0]:.0f}x "
+                "the events (<= 2 passes)",
+            )
+        )
+    return found
+
+
+def check_report(found: list[Check], quick: bool) -> list[str]:
+    lines = ["Scale checks (issue 8)"]
+    if quick:
+        lines.append("  (--quick: reduced sizes, one repetition; the targets are for a full run)")
+    for check in found:
+        verdict = "n/a" if check.passed is None else "PASS" if check.passed else "SHORT"
+        lines.append(f"  [{verdict:>5}] {check.target}")
+        lines.append(f"          {check.detail}")
+    return lines
+
+
+def durability_report(plan: Plan, postgres: dict[str, str]) -> list[str]:
+    lines = []
+    peer_sqlite = _outcomes(plan, "sqlite.durability", "peer")
+    if peer_sqlite:
+        figures = peer_sqlite[0].figures
+        lines.append(
+            "SQLite durability: this library synchronous=FULL (passed explicitly), WAL; the peer "
+            f"PRAGMA synchronous={int(figures['synchronous'])} (2 = FULL), "
+            f"{'WAL' if figures['wal'] else 'NOT WAL'} (read from its own connection)"
+        )
+    for prefix in ("sqlite", "postgres"):
+        outcomes = _outcomes(plan, f"{prefix}.w1_conc")
+        per_commit = _median_of(outcomes, "commands_per_commit")
+        if per_commit is not None:
+            lines.append(
+                f"{prefix}: this library's group commit, {per_commit:.1f} commands per commit "
+                "with the W1 concurrent clients (1.0 with one client)"
+            )
+    if postgres:
+        lines.append(
+            f"PostgreSQL {postgres.get('server_version')}: synchronous_commit="
+            f"{postgres.get('synchronous_commit')}, fsync={postgres.get('fsync')} (both sides)"
+        )
+    return lines
+
+
+# --- environment, JSON, plot --------------------------------------------------------------
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _version(distribution: str) -> str | None:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+changes" if dirty else "")
+
+
+def _filesystem(directory: Path) -> str:
+    """The type of the filesystem holding ``directory`` (tmpfs makes fsync free)."""
+    best, kind = "", "unknown"
+    for line in _read("/proc/mounts").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and str(directory).startswith(parts[1]) and len(parts[1]) > len(best):
+            best, kind = parts[1], parts[2]
+    return kind
+
+
+def environment(
+    args: argparse.Namespace, repeat: int, postgres: dict[str, str], directory: Path
+) -> dict[str, object]:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
+         if line.startswith("model name")),
+        platform.processor() or platform.machine(),
+    )  # fmt: skip
+    memory = next(
+        (int(line.split()[1]) * 1024 for line in _read("/proc/meminfo").splitlines()
+         if line.startswith("MemTotal:")),
+        None,
+    )  # fmt: skip
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_bytes": memory,
+        "trio_eventsourcing": _version("trio-eventsourcing"),
+        "git_commit": _git_commit(),
+        "eventsourcing (peer)": _version("eventsourcing"),
+        "trio": _version("trio"),
+        "sqlite3 runtime": sqlite3.sqlite_version,
+        "psycopg": _version("psycopg"),
+        "postgresql": postgres.get("server_version"),
+        "sqlite_directory": f"{directory.parent} ({_filesystem(directory)})",
+        "quick": args.quick,
+        "repeat": repeat,
+    }
+
+
+def environment_report(env: dict[str, object]) -> list[str]:
+    memory = env.get("memory_bytes")
+    return [
+        f"{env['date']}  {env['python']}  {env['platform']}",
+        f"{env['cpu']}, {env['cores']} cores"
+        + (f", {int(memory) / 2**30:.1f} GiB" if isinstance(memory, int) else ""),
+        f"trio-eventsourcing {env['trio_eventsourcing']} ({env['git_commit']}), peer "
+        f"eventsourcing {env['eventsourcing (peer)']}, trio {env['trio']}, SQLite "
+        f"{env['sqlite3 runtime']}, psycopg {env['psycopg']}, PostgreSQL {env['postgresql']}",
+        f"SQLite files in {env['sqlite_directory']}; {env['repeat']} repetition(s)"
+        + (", --quick" if env["quick"] else ""),
+    ]
+
+
+def _points(
+    plan: Plan, sources: list[tuple[float, tuple[str, str]]], side: Side
+) -> list[svgplot.Point]:
+    points = []
+    for x, source in sources:
+        summary = figure(plan, source, side)
+        if summary is not None:
+            points.append(svgplot.Point(x, summary.median, summary.low, summary.high))
+    return points
+
+
+def _ms(points: list[svgplot.Point]) -> list[svgplot.Point]:
+    return [svgplot.Point(p.x, p.median * 1e3, p.low * 1e3, p.high * 1e3) for p in points]
+
+
+def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
+    """The SVG of the scaling curves: clients, live aggregates, cold loads."""
+    ours_color, peer_color = "#1f6fb4", "#d9541e"
+    rows = {row.label: row for row in plan.rows}
+    clients = [
+        (float(n), source)
+        for n in workload.client_series
+        for row in [rows.get(f"{n:,} client(s), W1 workload")]
+        if row is not None
+        for source in [row.ours]
+        if source is not None
+    ]
+    peer_clients = [
+        (float(n), row.peer)
+        for n in workload.client_series
+        for row in [rows.get(f"{n:,} client(s), W1 workload")]
+        if row is not None and row.peer is not None
+    ]
+    live = [(float(n), (f"w4.live{n}", "commands_per_s")) for n in workload.live_series]
+    opening = [(float(n), (f"w4.live{n}", "open_commands_per_s")) for n in workload.live_series]
+    cold = [
+        (float(n), ("memory.w2" if n == workload.replay_events else f"scale.cold{n}", "seconds"))
+        for n in workload.cold_series
+    ]
+    snapped = [
+        (float(n + workload.since_snapshot), (f"scale.cold_snap{n}", "seconds"))
+        for n in workload.cold_series
+    ]
+    panels = [
+        svgplot.Panel(
+            "W4: commands/s by clients",
+            "concurrent clients (W1 workload)",
+            "commands/s",
+            [
+                svgplot.Series(
+                    "this library, memory store", ours_color, _points(plan, clients, "ours")
+                ),
+                svgplot.Series(
+                    "peer, POPO, a thread per client",
+                    peer_color,
+                    _points(plan, peer_clients, "peer"),
+                    dashed=True,
+                ),
+            ],
+        ),
+        svgplot.Panel(
+            "W4: commands/s by live aggregates",
+            "live (cached) aggregates",
+            "commands/s",
+            [
+                svgplot.Series(
+                    "deposits to cached aggregates", ours_color, _points(plan, live, "ours")
+                ),
+                svgplot.Series(
+                    "first command (opens, starts a worker)",
+                    "#5aa02c",
+                    _points(plan, opening, "ours"),
+                    dashed=True,
+                ),
+            ],
+        ),
+        svgplot.Panel(
+            "Cold load of one aggregate",
+            "events in the aggregate",
+            "milliseconds (log)",
+            [
+                svgplot.Series("this library", ours_color, _ms(_points(plan, cold, "ours"))),
+                svgplot.Series(
+                    f"this library, snapshot {workload.since_snapshot} events back",
+                    "#5aa02c",
+                    _ms(_points(plan, snapped, "ours")),
+                ),
+                svgplot.Series("peer", peer_color, _ms(_points(plan, cold, "peer")), dashed=True),
+                svgplot.Series(
+                    "peer, same snapshots",
+                    "#8c564b",
+                    _ms(_points(plan, snapped, "peer")),
+                    dashed=True,
+                ),
+            ],
+            y_log=True,
+        ),
+    ]
+    caption = (
+        f"trio-eventsourcing {env['trio_eventsourcing']} vs eventsourcing "
+        f"{env['eventsourcing (peer)']}; {env['python']}; {env['cpu']}, {env['cores']} cores; "
+        f"medians of {env['repeat']}, bars min-max; {env['date']}"
+    )
+    return svgplot.render(panels, caption)
+
+
+def to_json(
+    plan: Plan, env: dict[str, object], workload: Workload, found: list[Check], lines: list[str]
+) -> dict[str, object]:
+    rows = []
+    for row in plan.rows:
+        ours, theirs = figure(plan, row.ours, "ours"), figure(plan, row.peer, "peer")
+        rows.append(
+            {
+                "section": row.section,
+                "label": row.label,
+                "unit": row.unit,
+                "ours": None if ours is None else asdict(ours),
+                "peer": None if theirs is None else asdict(theirs),
+                "ratio": ratio(row, ours, theirs),
+                "peak_rss_ours": memory_of(plan, row.ours, "ours", "peak"),
+                "peak_rss_peer": memory_of(plan, row.peer, "peer", "peak"),
+            }
+        )
+    return {
+        "environment": env,
+        "workload": asdict(workload),
+        "rows": rows,
+        "checks": [asdict(check) for check in found],
+        "skipped": plan.skipped,
+        "measurements": {
+            key: {
+                "label": measurement.label,
+                "jobs": [asdict(job) for job in measurement.jobs],
+                "outcomes": {
+                    side: [asdict(outcome) for outcome in outcomes]
+                    for side, outcomes in measurement.outcomes.items()
+                },
+                "failures": measurement.failures,
+            }
+            for key, measurement in plan.measurements.items()
+        },
+        "report": lines,
+    }
+
+
+def report(plan: Plan, workload: Workload, env: dict[str, object]) -> tuple[list[str], list[Check]]:
+    """The printed report of a run, and its scale checks."""
+    settings = env.get("postgres_settings")
+    postgres = {str(k): str(v) for k, v in settings.items()} if isinstance(settings, dict) else {}
+    memory = memory_check(plan, workload) if "memory.w1_seq" in plan.measurements else None
+    found = checks(plan, workload, memory)
+    lines = [
+        *environment_report(env),
+        "",
+        *table(plan),
+        *FOOTNOTES,
+        *plan.skipped,
+        "",
+        *durability_report(plan, postgres),
+        "",
+        *memory_report(memory, workload),
+        "",
+        *budget_report(plan),
+        "",
+        *runtime_report(plan),
+        "",
+        *check_report(found, bool(env.get("quick"))),
+        "",
+        f"{env.get('seconds')} s in all",
+    ]
+    return lines, found
+
+
+def replot(path: Path, svg: Path | None) -> int:
+    """Print the report of a saved run again and redraw its plot (``--replot``)."""
+    data = json.loads(path.read_text())
+    env: dict[str, object] = data["environment"]
+    quick = bool(env["quick"])
+    workload = sizes(quick)
+    stores = {prefix for prefix, _, _ in PAIRS if f"{prefix}.w1_seq" in data["measurements"]}
+    plan = build_plan(workload, quick, stores)
+    plan.skipped.extend(data.get("skipped", []))
+    for key, saved in data["measurements"].items():
+        if key in plan.measurements:
+            measurement = plan.measurements[key]
+            measurement.failures.extend(saved["failures"])
+            for side, outcomes in saved["outcomes"].items():
+                measurement.outcomes[side] = [Outcome(o["figures"], o["memory"]) for o in outcomes]
+    lines, _ = report(plan, workload, env)
+    print("\n".join(lines))
+    if "memory" in stores:
+        svg = svg or (QUICK_SVG if quick else DEFAULT_SVG)
+        svg.write_text(plot(plan, workload, env))
+        print(f"plot: {svg}")
+    return 0
+
+
+# --- main ---------------------------------------------------------------------------------
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").splitlines()[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="reduced sizes, one repetition")
+    parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 3; quick 1)")
+    parser.add_argument(
+        "--stores", default="memory,sqlite,postgres", help="comma-separated subset to run"
+    )
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where the figures go")
+    parser.add_argument("--svg", type=Path, default=None, help="where the plot goes")
+    parser.add_argument("--dir", type=Path, default=None, help="where SQLite files go (a disk)")
+    parser.add_argument(
+        "--dsn",
+        default=os.environ.get("TRIO_ES_POSTGRES_DSN") or DEFAULT_DSN,
+        help="the PostgreSQL server (default: $TRIO_ES_POSTGRES_DSN or " + DEFAULT_DSN + ")",
+    )
+    parser.add_argument("--timeout", type=float, default=1_200.0, help="seconds per process")
+    parser.add_argument(
+        "--replot", type=Path, default=None, help="report and plot a saved JSON again; no run"
+    )
+    args = parser.parse_args()
+    if args.replot is not None:
+        return replot(args.replot, args.svg)
+    workload = sizes(args.quick)
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    stores = {store.strip() for store in args.stores.split(",") if store.strip()}
+    if _version("eventsourcing") is None:
+        print("the peer is not installed: pip install eventsourcing==9.5.6", file=sys.stderr)
+        return 2
+    postgres: dict[str, str] = {}
+    plan_skips: list[str] = []
+    if "postgres" in stores:
+        postgres, reason = _postgres_status(args.dsn)
+        if reason is not None:
+            stores.discard("postgres")
+            plan_skips.append(f"PostgreSQL rows skipped: {reason}")
+            print(plan_skips[-1], file=sys.stderr, flush=True)
+    plan = build_plan(workload, args.quick, stores)
+    plan.skipped.extend(plan_skips)
+    directory = Path(tempfile.mkdtemp(prefix="trio-es-bench-", dir=args.dir))
+    env = environment(args, repeat, postgres, directory)
+    started = time.perf_counter()
+    try:
+        run_plan(plan, Runner(directory, args.dsn, args.timeout), repeat)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    env["seconds"] = round(time.perf_counter() - started, 1)
+
+    env["postgres_settings"] = postgres
+    lines, found = report(plan, workload, env)
+    print("\n".join(lines))
+
+    failures = [f for m in plan.measurements.values() for f in m.failures]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(to_json(plan, env, workload, found, lines), indent=1) + "\n")
+    print(f"figures: {args.json}")
+    if "memory" in stores:
+        svg = args.svg or (QUICK_SVG if args.quick else DEFAULT_SVG)
+        svg.parent.mkdir(parents=True, exist_ok=True)
+        svg.write_text(plot(plan, workload, env))
+        print(f"plot: {svg}")
+    if failures:
+        print(f"{len(failures)} measurement(s) failed: see above", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,8 +1,19 @@
 """The benchmark workload, defined once for this library and for the peer.
 
-W1: ``accounts`` accounts, each opened then given ``deposits`` deposits, by 1
-sequential client and by ``clients`` concurrent clients. W2: a cold load of one
-aggregate with ``replay_events`` events, without and with snapshots every 100.
+The seed's bank account: an account is opened, then money is deposited into it. Both
+sides replay the same scripts (lists of :class:`Open` and :class:`Deposit`, one list per
+client), so what differs between them is the library alone.
+
+- W1: ``accounts`` accounts, each opened then given ``deposits`` deposits, by 1
+  sequential client and by ``clients`` concurrent clients.
+- W2: a cold load of one aggregate with ``replay_events`` events, without and with a
+  snapshot every ``snapshot_every`` events.
+- W3: reading the whole global log (the peer: its notification log), decoded.
+- W4: commands per second as the clients go through ``client_series``, and as the live
+  (cached) aggregates go through ``live_series``.
+- Scale checks: ``touched`` aggregates touched once each under a small and a large
+  worker cap; commands on an aggregate of ``long_stream`` events against a fresh one;
+  cold loads through ``cold_series`` events.
 """
 
 from __future__ import annotations
@@ -19,6 +30,16 @@ class Workload:
     clients: int
     replay_events: int
     snapshot_every: int = 100
+    client_series: tuple[int, ...] = (1, 10, 100, 1_000)
+    live_series: tuple[int, ...] = (1_000, 10_000, 100_000)
+    live_commands: int = 20_000
+    touched: int = 100_000
+    caps: tuple[int, int] = (1_000, 100_000)
+    long_stream: int = 10_000
+    long_commands: int = 2_000
+    long_commands_peer: int = 20
+    cold_series: tuple[int, ...] = (1_000, 10_000, 100_000)
+    since_snapshot: int = 50
 
     @property
     def commands(self) -> int:
@@ -27,7 +48,50 @@ class Workload:
 
 
 FULL = Workload(accounts=1_000, deposits=20, clients=100, replay_events=10_000)
-QUICK = Workload(accounts=100, deposits=20, clients=100, replay_events=2_000)
+# A smoke test of the harness (CI): every measurement runs, on a tenth of the sizes or
+# less, so that the fsync-bound sequential rows on a busy disk still take seconds.
+QUICK = Workload(
+    accounts=40,
+    deposits=10,
+    clients=20,
+    replay_events=2_000,
+    client_series=(1, 10, 20),
+    live_series=(1_000, 10_000),
+    live_commands=5_000,
+    touched=10_000,
+    caps=(1_000, 10_000),
+    long_stream=2_000,
+    long_commands=500,
+    long_commands_peer=10,
+    cold_series=(1_000, 10_000),
+)
+
+
+def sizes(quick: bool) -> Workload:
+    """The workload of a ``--quick`` run or of a full one."""
+    return QUICK if quick else FULL
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open the account ``account_id``."""
+
+    account_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Deposit ``amount`` into the account ``account_id``."""
+
+    account_id: str
+    amount: int
+
+
+Op = Open | Deposit
+"""One command of a script."""
+
+Script = list[list[Op]]
+"""One list of commands per client; a client sends its commands one after another."""
 
 
 def account_ids(workload: Workload, run: str) -> list[str]:
@@ -38,3 +102,37 @@ def account_ids(workload: Workload, run: str) -> list[str]:
 def split(ids: list[str], clients: int) -> list[list[str]]:
     """Deal the accounts out to ``clients`` clients, round robin."""
     return [ids[client::clients] for client in range(clients)]
+
+
+def w1_script(workload: Workload, clients: int, run: str) -> Script:
+    """W1: each client opens its accounts in turn, each followed by its deposits."""
+    return [
+        [op for account_id in ids for op in _account_ops(account_id, workload.deposits)]
+        for ids in split(account_ids(workload, run), clients)
+    ]
+
+
+def _account_ops(account_id: str, deposits: int) -> list[Op]:
+    return [Open(account_id), *(Deposit(account_id, 10) for _ in range(deposits))]
+
+
+def live_scripts(aggregates: int, commands: int, clients: int, run: str) -> tuple[Script, Script]:
+    """W4 live aggregates: open ``aggregates`` accounts, then ``commands`` deposits.
+
+    The deposits go round robin over all the accounts, so with more accounts than
+    deposits each deposit reaches a different account. Returns the two scripts, set-up
+    (untimed) and measured.
+    """
+    ids = [f"{run}-{index}" for index in range(aggregates)]
+    opens: list[Op] = [Open(account_id) for account_id in ids]
+    deposits: list[Op] = [Deposit(ids[index % aggregates], 10) for index in range(commands)]
+    return _deal(opens, clients), _deal(deposits, clients)
+
+
+def touch_script(aggregates: int, clients: int, run: str) -> Script:
+    """The scale check: ``aggregates`` distinct accounts, each opened (touched) once."""
+    return _deal([Open(f"{run}-{index}") for index in range(aggregates)], clients)
+
+
+def _deal(ops: list[Op], clients: int) -> Script:
+    return [ops[client::clients] for client in range(clients)]

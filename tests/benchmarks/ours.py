@@ -1,0 +1,462 @@
+"""This library's side of every workload, on its memory, SQLite or PostgreSQL store.
+
+Each public function is one measurement: it runs in its own ``trio.run`` and returns its
+figures by name. ``measure.py`` calls one of them in a fresh process, so that a figure
+(the peak RSS above all) never inherits what an earlier measurement left behind.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Literal, TypeAlias
+
+import procfs
+import trio
+from workload import Op, Open, Script, live_scripts, sizes, touch_script, w1_script
+
+import trio_eventsourcing as es
+from trio_eventsourcing import memory_store, process, sqlite_store, static_supervisor
+from trio_eventsourcing.codec import JsonCodec
+from trio_eventsourcing.examples.bank_account import (
+    AccountOpened,
+    BankAccount,
+    BankAccountCommand,
+    BankAccountError,
+    BankAccountEvent,
+    CustomerDepositedCash,
+    CustomerWithdrewCash,
+    DepositMoney,
+    OpenAccount,
+    apply,
+    handle,
+)
+
+StoreKind = Literal["memory", "sqlite", "postgres"]
+# One type for the three stores: each fixes the store state and transaction types itself.
+AnyStore: TypeAlias = es.EventStore[Any, BankAccount, BankAccountEvent, Any]
+BankMessage: TypeAlias = es.AggregateMessage[
+    BankAccount, BankAccountCommand, BankAccountEvent, BankAccountError
+]
+BankActor: TypeAlias = process.Subject[BankMessage]
+Figures: TypeAlias = dict[str, float]
+
+CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
+    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
+    entities=[BankAccount],
+    aggregate_type="bank_account",
+)
+LOG_PAGE = 1_000
+WITHIN_MS = 600_000  # no answer takes this long: a hung run fails instead of stalling
+BUILD_BATCH = 1_000  # events per transaction when a long aggregate is written directly
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where this library keeps its events.
+
+    ``location`` is the SQLite file, or the PostgreSQL schema (on the server ``dsn``).
+    """
+
+    kind: StoreKind
+    location: str = ""
+    dsn: str = ""
+
+
+# --- the system under test ------------------------------------------------------------
+
+
+@asynccontextmanager
+async def open_store(target: Target) -> AsyncIterator[AnyStore]:
+    """Run the store of ``target`` under a supervisor of its own."""
+    store: AnyStore
+    if target.kind == "memory":
+        events: process.Name[memory_store.GetEvents[BankAccountEvent]] = process.new_name("events")
+        snapshots: process.Name[memory_store.GetSnapshot[BankAccount]] = process.new_name("snaps")
+        store, spec = memory_store.supervised(events, snapshots, static_supervisor.OneForOne)
+    elif target.kind == "sqlite":
+        # The same durability as the peer's SQLite: WAL (the store's only mode) and FULL.
+        store, spec = sqlite_store.supervised(target.location, CODEC, synchronous="FULL")
+    else:
+        from trio_eventsourcing import postgres_store
+
+        store, spec = postgres_store.supervised(target.dsn, CODEC, schema=target.location)
+    async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+        yield store
+
+
+@asynccontextmanager
+async def open_system(
+    store: AnyStore,
+    *,
+    snapshot_every: int | None = None,
+    max_workers: int = 10_000,
+    idle_timeout_ms: int = 60_000,
+) -> AsyncIterator[BankActor]:
+    """Run an event-sourcing system on ``store``, its cache cold."""
+    name: process.Name[BankMessage] = process.new_name("bank")
+    config = (
+        None if snapshot_every is None else es.SnapshotConfig(es.frequency(snapshot_every).unwrap())
+    )
+    spec = es.supervised(
+        name,
+        store,
+        handle,
+        apply,
+        BankAccount(),
+        [],
+        config,
+        load_timeout=WITHIN_MS,
+        max_workers=max_workers,
+        idle_timeout=idle_timeout_ms,
+    ).unwrap()
+    async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+        yield process.named_subject(name)
+
+
+async def command(actor: BankActor, account_id: str, cmd: BankAccountCommand) -> None:
+    """Send one command and wait until it is stored; raise if it was not."""
+    reply = await process.receive(es.execute_with_response(actor, account_id, cmd, []), WITHIN_MS)
+    if not (isinstance(reply, es.Ok) and reply.value == es.Ok(None)):
+        raise RuntimeError(f"command {cmd!r} on {account_id!r} failed: {reply!r}")
+
+
+async def _client(actor: BankActor, ops: list[Op]) -> None:
+    for op in ops:
+        if isinstance(op, Open):
+            await command(actor, op.account_id, OpenAccount(op.account_id))
+        else:
+            await command(actor, op.account_id, DepositMoney(Decimal(op.amount)))
+
+
+async def run_script(actor: BankActor, script: Script) -> float:
+    """Run every client of ``script`` at once; return the seconds until all finished."""
+    started = time.perf_counter()
+    async with trio.open_nursery() as nursery:
+        for ops in script:
+            nursery.start_soon(_client, actor, ops)
+    return time.perf_counter() - started
+
+
+def _commits(store: AnyStore) -> tuple[int, int] | None:
+    """Transactions and commits of a durable store so far (``None``: the memory store)."""
+    statistics = getattr(store.eventstore, "statistics", None)
+    if statistics is None:
+        return None
+    counters = statistics()
+    return int(counters.transactions), int(counters.commits)
+
+
+async def build(
+    store: AnyStore, aggregate_id: str, events: int, snapshot_every: int | None
+) -> None:
+    """Write an aggregate of ``events`` events straight to the store, a batch at a time.
+
+    With ``snapshot_every``, the latest snapshot the system would have taken is saved
+    too: at the last multiple of ``snapshot_every``. Writing through the store is a
+    fixture (only the load is timed): a command per event would cost one fsync each.
+    """
+    snapshot_at = 0 if snapshot_every is None else events // snapshot_every * snapshot_every
+    entity, sequence = BankAccount(), 0
+    while sequence < events:
+        before = es.Aggregate(aggregate_id, entity, sequence)
+        batch: list[BankAccountEvent] = []
+        snapshot: es.Snapshot[BankAccount] | None = None
+        for number in range(sequence + 1, min(sequence + BUILD_BATCH, events) + 1):
+            event: BankAccountEvent = (
+                AccountOpened(aggregate_id)
+                if number == 1
+                else CustomerDepositedCash(Decimal(1), entity.balance + 1)
+            )
+            entity = apply(entity, event)
+            batch.append(event)
+            if number == snapshot_at:
+                snapshot = es.Snapshot(aggregate_id, entity, number, datetime.now(timezone.utc))
+
+        async def body(
+            tx: Any,
+            before: es.Aggregate[BankAccount] = before,
+            batch: list[BankAccountEvent] = batch,
+            snapshot: es.Snapshot[BankAccount] | None = snapshot,
+        ) -> es.StoreResult[None]:
+            appended = await store.commit_events(tx, before, batch, [])
+            if isinstance(appended, es.Error):
+                return appended
+            if snapshot is not None:
+                return await store.save_snapshot(tx, snapshot)
+            return es.Ok(None)
+
+        written = await store.execute_transaction(body)
+        if isinstance(written, es.Error):
+            raise RuntimeError(f"writing {aggregate_id!r} failed: {written.error!r}")
+        sequence += len(batch)
+
+
+async def read_whole_log(target: Target, store: AnyStore) -> tuple[int, float]:
+    """Read the whole global log in pages, decoded; return the events and the seconds."""
+    count = position = 0
+    started = time.perf_counter()
+    if target.kind == "memory":
+        # The memory store keeps its log as a list of envelopes (decoded already).
+        log: list[es.MemoryStoreEventEnvelop[BankAccountEvent]] = store.eventstore.log
+        while page := log[position : position + LOG_PAGE]:
+            await trio.lowlevel.checkpoint()
+            count += len(page)
+            position += len(page)
+    else:
+        from trio_eventsourcing import postgres_store
+
+        while True:
+            if target.kind == "sqlite":
+                read = await sqlite_store.read_log(store, position, LOG_PAGE)
+            else:
+                read = await postgres_store.read_log(store, position, LOG_PAGE)
+            entries = read.unwrap()
+            if not entries:
+                break
+            count += len(entries)
+            position = entries[-1].position
+    return count, time.perf_counter() - started
+
+
+# --- the measurements -----------------------------------------------------------------
+
+
+def w1(target: Target, quick: bool, clients: int, run: str, read_log: bool) -> Figures:
+    """W1 (commands/s) with ``clients`` clients; then W3, the log read (events/s)."""
+    workload = sizes(quick)
+    if target.kind == "postgres":
+        return _postgres_w1(target, quick, clients, read_log)
+    script = w1_script(workload, clients, run)
+
+    async def main() -> Figures:
+        figures: Figures = {}
+        async with open_store(target) as store:
+            async with open_system(store) as actor:
+                before = _commits(store)
+                elapsed = await run_script(actor, script)
+                after = _commits(store)
+            figures["commands_per_s"] = workload.commands / elapsed
+            if before is not None and after is not None:
+                figures["commands_per_commit"] = (after[0] - before[0]) / (after[1] - before[1])
+            if read_log:
+                count, seconds = await read_whole_log(target, store)
+                figures["log_events_per_s"] = count / seconds
+                figures["log_events"] = count
+        return figures
+
+    return trio.run(main)
+
+
+def _postgres_w1(target: Target, quick: bool, clients: int, read_log: bool) -> Figures:
+    """W1 and W3 on PostgreSQL, by ``postgres_bench``'s own functions."""
+    import postgres_bench
+
+    workload = sizes(quick)
+    commands_per_s, per_commit = postgres_bench.ours_w1(
+        workload, clients, target.dsn, target.location
+    )
+    figures = {"commands_per_s": commands_per_s, "commands_per_commit": per_commit}
+    if read_log:
+        figures["log_events_per_s"] = postgres_bench.ours_log(target.dsn, target.location)
+    return figures
+
+
+def cold_load(target: Target, events: int, snapshot_every: int | None) -> Figures:
+    """W2: seconds for a cold load of one aggregate of ``events`` events."""
+
+    async def main() -> Figures:
+        async with open_store(target) as store:
+            await build(store, "replayed", events, snapshot_every)
+            async with open_system(store, snapshot_every=snapshot_every) as actor:
+                started = time.perf_counter()
+                loaded = await process.receive(es.load_aggregate(actor, "replayed"), WITHIN_MS)
+                elapsed = time.perf_counter() - started
+        if not (isinstance(loaded, es.Ok) and isinstance(loaded.value, es.Ok)):
+            raise RuntimeError(f"the cold load failed: {loaded!r}")
+        if loaded.value.value.sequence != events:
+            raise RuntimeError(f"the cold load reached sequence {loaded.value.value.sequence}")
+        return {"seconds": elapsed}
+
+    return trio.run(main)
+
+
+def live(target: Target, aggregates: int, commands: int, clients: int) -> Figures:
+    """W4: commands/s over ``aggregates`` live (cached) aggregates.
+
+    The worker cap is ``aggregates`` and the idle timeout longer than the run, so every
+    aggregate opened stays cached while the deposits are measured. The opening is the
+    bounded-memory check with a large cap: the RSS is read before and after it.
+    """
+    setup, measured = live_scripts(aggregates, commands, clients, "live")
+
+    async def main() -> Figures:
+        figures: Figures = {}
+        async with (
+            open_store(target) as store,
+            open_system(store, max_workers=aggregates, idle_timeout_ms=WITHIN_MS) as actor,
+        ):
+            await command(actor, "warm-up", OpenAccount("warm-up"))
+            _measure_memory(figures, "before")
+            setup_seconds = await run_script(actor, setup)
+            _measure_memory(figures, "after")
+            seconds = await run_script(actor, measured)
+        figures["commands_per_s"] = commands / seconds
+        figures["open_commands_per_s"] = aggregates / setup_seconds
+        return figures
+
+    return trio.run(main)
+
+
+def touch_once(
+    target: Target, aggregates: int, cap: int, clients: int, idle_timeout_ms: int
+) -> Figures:
+    """The bounded-memory check: ``aggregates`` accounts opened once each.
+
+    ``cap`` is the worker cap (``max_workers``); with an ``idle_timeout_ms`` shorter than
+    the run, the RSS is read again after every worker has been idle that long.
+    """
+    script = touch_script(aggregates, clients, "touch")
+
+    async def main() -> Figures:
+        figures: Figures = {}
+        async with (
+            open_store(target) as store,
+            open_system(store, max_workers=cap, idle_timeout_ms=idle_timeout_ms) as actor,
+        ):
+            await command(actor, "warm-up", OpenAccount("warm-up"))
+            _measure_memory(figures, "before")
+            seconds = await run_script(actor, script)
+            _measure_memory(figures, "after")
+            if idle_timeout_ms < WITHIN_MS:
+                await trio.sleep(idle_timeout_ms / 1000 * 2)
+                _measure_memory(figures, "after_idle")
+        figures["commands_per_s"] = aggregates / seconds
+        return figures
+
+    return trio.run(main)
+
+
+def store_only(target: Target, aggregates: int) -> Figures:
+    """What ``touch_once`` stores, written straight to the store with no system running."""
+
+    async def main() -> Figures:
+        figures: Figures = {}
+        async with open_store(target) as store:
+            await build(store, "warm-up", 1, None)
+            _measure_memory(figures, "before")
+            for index in range(aggregates):
+                await build(store, f"touch-{index}", 1, None)
+            _measure_memory(figures, "after")
+        return figures
+
+    return trio.run(main)
+
+
+def _measure_memory(figures: Figures, when: str) -> None:
+    gc.collect()
+    figures[f"rss_{when}"] = procfs.rss()
+    figures[f"blocks_{when}"] = sys.getallocatedblocks()
+
+
+def stream_length(target: Target, events: int, commands: int) -> Figures:
+    """Commands/s on an aggregate of ``events`` events, and on a fresh one.
+
+    Both are cached (the long one is loaded by one untimed command first); the
+    deposits alternate between them in four rounds, so drift hurts both alike.
+    """
+
+    async def deposits(actor: BankActor, account_id: str, count: int) -> float:
+        started = time.perf_counter()
+        for _ in range(count):
+            await command(actor, account_id, DepositMoney(Decimal(1)))
+        return time.perf_counter() - started
+
+    async def main() -> Figures:
+        fresh = long = 0.0
+        async with open_store(target) as store:
+            await build(store, "long", events, None)
+            async with open_system(store) as actor:
+                await command(actor, "long", DepositMoney(Decimal(1)))
+                await command(actor, "fresh", OpenAccount("fresh"))
+                for _ in range(2):
+                    fresh += await deposits(actor, "fresh", commands // 4)
+                    long += await deposits(actor, "long", commands // 4)
+                    long += await deposits(actor, "long", commands // 4)
+                    fresh += await deposits(actor, "fresh", commands // 4)
+        done = commands // 4 * 4
+        return {"fresh_commands_per_s": done / fresh, "long_commands_per_s": done / long}
+
+    return trio.run(main)
+
+
+def budget(commands: int) -> Figures:
+    """Where the microseconds of one memory-store command go, measured piece by piece.
+
+    - ``command_us``: a whole command from one sequential client, aggregate cached.
+    - ``domain_us``: ``handle`` then ``apply``, the user's code, called directly.
+    - ``store_us``: the memory store's write transaction (``commit_events``), direct.
+    - ``call_us``: a request/reply to an actor (``process.call``): two mailbox hops.
+    """
+    from trio_eventsourcing import actor as actor_module
+
+    async def main() -> Figures:
+        figures: Figures = {}
+        async with open_store(Target("memory")) as store, open_system(store) as actor:
+            await command(actor, "budget", OpenAccount("budget"))
+            started = time.perf_counter()
+            for _ in range(commands):
+                await command(actor, "budget", DepositMoney(Decimal(10)))
+            figures["command_us"] = (time.perf_counter() - started) / commands * 1e6
+
+            entity = BankAccount(opened=True)
+            started = time.perf_counter()
+            for _ in range(commands):
+                decided = handle(entity, DepositMoney(Decimal(10))).unwrap()
+                for event in decided:
+                    entity = apply(entity, event)
+            figures["domain_us"] = (time.perf_counter() - started) / commands * 1e6
+
+            aggregate = es.Aggregate("direct", BankAccount(opened=True), 0)
+            event = CustomerDepositedCash(Decimal(10), Decimal(10))
+            started = time.perf_counter()
+            for _ in range(commands):
+                current = aggregate
+
+                async def body(tx: Any, current: es.Aggregate[BankAccount] = current) -> Any:
+                    return await store.commit_events(tx, current, [event], [])
+
+                (await store.execute_transaction(body)).unwrap()
+                aggregate = es.Aggregate("direct", aggregate.entity, aggregate.sequence + 1)
+            figures["store_us"] = (time.perf_counter() - started) / commands * 1e6
+
+        async def echo(
+            state: None, message: tuple[int, process.Subject[int]]
+        ) -> actor_module.Next[None]:
+            process.send(message[1], message[0])
+            return actor_module.continue_(state)
+
+        async with trio.open_nursery() as nursery:
+            started_actor = await actor_module.new(None).on_message(echo).start(nursery)
+            target = started_actor.unwrap().data
+            started = time.perf_counter()
+            for number in range(commands):
+                await process.call(target, WITHIN_MS, lambda reply_to: (number, reply_to))  # noqa: B023
+            figures["call_us"] = (time.perf_counter() - started) / commands * 1e6
+            nursery.cancel_scope.cancel()
+        return figures
+
+    return trio.run(main)
+
+
+def runtime(quick: bool) -> Figures:
+    """The process runtime beside bare Trio (``runtime_bench``): µs per message."""
+    import runtime_bench
+
+    return runtime_bench.run(quick)
