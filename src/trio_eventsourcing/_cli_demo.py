@@ -141,7 +141,9 @@ def _has_content(path: str) -> bool:
 
 
 def _counts(path: str) -> _FileCounts:
-    inspector = SqliteInspector.open(path)
+    # Read-write, though it only reads: the demo owns the file, and the last connection
+    # to close can then checkpoint the WAL and remove it, which a read-only one cannot.
+    inspector = SqliteInspector.open(path, write=True)
     try:
         stats = inspector.stats()
     finally:
