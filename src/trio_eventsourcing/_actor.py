@@ -130,17 +130,29 @@ class Builder(Generic[StateT, MsgT]):
         started = await actor.new(0).on_message(handle).start(nursery)
     """
 
-    __slots__ = ("_handler", "_name", "_state")
+    __slots__ = ("_at_once", "_handler", "_name", "_state")
 
     def __init__(
         self,
         state: StateT,
         handler: Handler[StateT, MsgT] | None,
         name: Name[MsgT] | None,
+        at_once: Callable[[MsgT], bool] | None = None,
     ) -> None:
         self._state = state
         self._handler = handler
         self._name = name
+        self._at_once = at_once
+
+    def _handling_at_once(self, at_once: Callable[[MsgT], bool]) -> Builder[StateT, MsgT]:
+        """A builder whose actor, while idle, lets ``at_once`` take messages in the sender.
+
+        For the library's own actors whose handling never waits (the event-sourcing
+        router): ``at_once(message)`` runs inside ``send`` when the actor is parked on an
+        empty mailbox, which saves a trip through the scheduler per message. It returns
+        ``False`` for a message it leaves to the handler, which then gets it as usual.
+        """
+        return Builder(self._state, self._handler, self._name, at_once)
 
     @overload
     def on_message(
@@ -150,7 +162,7 @@ class Builder(Generic[StateT, MsgT]):
     def on_message(self, handler: Handler[StateT, MsgT]) -> Builder[StateT, MsgT]: ...
     def on_message(self, handler: Handler[StateT, DataT]) -> Builder[StateT, DataT]:
         """Set the handler called with ``(state, message)`` for each message."""
-        return Builder(self._state, handler, self._name)  # type: ignore[arg-type]
+        return Builder(self._state, handler, self._name, self._at_once)  # type: ignore[arg-type]
 
     @overload
     def named(self: Builder[StateT, Never], name: Name[DataT]) -> Builder[StateT, DataT]: ...
@@ -160,7 +172,7 @@ class Builder(Generic[StateT, MsgT]):
         """Make the actor hold ``name``, receiving what is sent to ``named_subject(name)``."""
         if not isinstance(name, Name):
             raise TypeError(f"named() takes a Name from new_name(), got {type(name).__name__}")
-        return Builder(self._state, self._handler, name)  # type: ignore[arg-type]
+        return Builder(self._state, self._handler, name, self._at_once)  # type: ignore[arg-type]
 
     async def start(self, nursery: trio.Nursery) -> StartResult[Subject[MsgT]]:
         """Start the actor as a task in ``nursery``.
@@ -194,6 +206,8 @@ class Builder(Generic[StateT, MsgT]):
             subject = Subject._make(_Mailbox())
         mailbox = subject._mailbox
         try:
+            if self._at_once is not None:
+                mailbox.handle_at_once(self._at_once)
             task_status.started(subject)
             state = self._state
             burst = 0
@@ -219,6 +233,8 @@ class Builder(Generic[StateT, MsgT]):
                     logger.error("actor %r stopped abnormally: %s", subject, outcome.reason)
                     raise ActorStoppedAbnormally(outcome.reason)
         finally:
+            if self._at_once is not None:
+                mailbox.handle_at_once(None)
             if name is not None:
                 name._release(owner)
             else:

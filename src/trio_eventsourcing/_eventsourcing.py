@@ -89,6 +89,7 @@ _AGGREGATE_MESSAGES = (
     LoadLatestSnapshot,
     GetAggregateStats,
 )
+_ROUTED_AT_ONCE = (GetSystemStats, *_AGGREGATE_MESSAGES)
 
 
 @final
@@ -318,7 +319,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         for slot in self.slots.values():
             slot.has_worker = False
             slot.is_waiting = False
-        started = await actor.new(self).on_message(_route).named(self.name).start(nursery)
+        builder = actor.new(self).on_message(_route).named(self.name)
+        started = await builder._handling_at_once(self.route_at_once).start(nursery)
         if isinstance(started, Ok):
             nursery.start_soon(self.sweep_idle_workers)
             for slot in list(self.slots.values()):
@@ -345,6 +347,18 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         slot.queue.put(message)
         if not slot.has_worker:
             self.ensure_worker(slot)
+
+    def route_at_once(self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT]) -> bool:
+        """Route ``message`` in the sender's task while the router waits idle.
+
+        Anything but an aggregate message is left to the router, which crashes on it
+        in its own task, as it would have.
+        """
+        received: object = message  # typed as a message, but a sender may send anything
+        if isinstance(received, _ROUTED_AT_ONCE):
+            self.route(message)
+            return True
+        return False
 
     def statistics(self) -> SystemStats:
         live_queries = sum(1 for query_name, _ in self.es.queries if query_name.is_held)

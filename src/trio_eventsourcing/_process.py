@@ -53,11 +53,12 @@ class _Mailbox(Generic[MsgT]):
     semantics: a receive that is cancelled takes nothing out of the mailbox.
     """
 
-    __slots__ = ("_closed", "_dropping", "_items", "_receiver", "_timer")
+    __slots__ = ("_at_once", "_closed", "_dropping", "_items", "_receiver", "_timer")
 
     def __init__(self) -> None:
         self._items: deque[MsgT] = deque()
         self._receiver: trio.lowlevel.Task | None = None
+        self._at_once: Callable[[MsgT], bool] | None = None
         self._timer: Timer | None = None
         self._closed = False
         self._dropping = False
@@ -67,8 +68,18 @@ class _Mailbox(Generic[MsgT]):
             return
         if self._closed:
             raise SubjectClosed("cannot send: the actor that owned this subject has stopped")
-        self._items.append(message)
         receiver = self._receiver
+        # The receiver is parked in ``get`` on an empty mailbox: no earlier message is
+        # waiting or being handled, so handling this one here keeps the order.
+        at_once = self._at_once
+        if (
+            at_once is not None
+            and receiver is not None
+            and self._timer is None
+            and at_once(message)
+        ):
+            return
+        self._items.append(message)
         if receiver is not None:
             self._receiver = None
             timer = self._timer
@@ -76,6 +87,10 @@ class _Mailbox(Generic[MsgT]):
                 self._timer = None
                 cancel_timer(timer)
             trio.lowlevel.reschedule(receiver)
+
+    def handle_at_once(self, at_once: Callable[[MsgT], bool] | None) -> None:
+        """Install (or with ``None`` remove) the handler ``put`` calls while idle."""
+        self._at_once = at_once
 
     def get_nowait(self) -> MsgT:
         if not self._items:
