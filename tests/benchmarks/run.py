@@ -1243,10 +1243,26 @@ def main() -> int:
         svg.parent.mkdir(parents=True, exist_ok=True)
         svg.write_text(plot(plan, workload, env))
         print(f"plot: {svg}")
-    if failures:
+    projections = _projection_catch_up(args, stores)
+    if failures or projections != 0:
         print(f"{len(failures)} measurement(s) failed: see above", file=sys.stderr)
         return 1
     return 0
+
+
+def _projection_catch_up(args: argparse.Namespace, stores: set[str]) -> int:
+    """Projection catch-up and commit-to-handler latency (projection_bench.py), in a fresh
+    process of its own like every other measurement; its report follows the table."""
+    command = [sys.executable, str(Path(__file__).with_name("projection_bench.py"))]
+    if args.quick:
+        command.append("--quick")
+    if args.dir is not None:
+        command += ["--dir", str(args.dir)]
+    print("", flush=True)
+    env = {**os.environ, "TRIO_ES_POSTGRES_DSN": args.dsn}
+    if "postgres" not in stores:
+        env["TRIO_ES_BENCH_SKIP_POSTGRES"] = "1"
+    return subprocess.run(command, env=env, timeout=args.timeout, check=False).returncode
 
 
 if __name__ == "__main__":
