@@ -9,6 +9,7 @@ messages sent while a named actor restarts wait for the restarted actor.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -41,6 +42,11 @@ class SubjectClosed(Exception):
 
 
 @final
+class SubjectFull(trio.WouldBlock):
+    """Raised by :func:`send` to a bounded subject that is full (see :func:`send_wait`)."""
+
+
+@final
 class CallTimeout(trio.TooSlowError):
     """Raised by :func:`call` when no reply arrives within the time given."""
 
@@ -53,10 +59,22 @@ class _Mailbox(Generic[MsgT]):
     semantics: a receive that is cancelled takes nothing out of the mailbox.
     """
 
-    __slots__ = ("_at_once", "_closed", "_dropping", "_items", "_receiver", "_timer")
+    __slots__ = (
+        "_at_once",
+        "_capacity",
+        "_closed",
+        "_dropping",
+        "_items",
+        "_receiver",
+        "_space",
+        "_timer",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: float = math.inf) -> None:
         self._items: deque[MsgT] = deque()
+        self._capacity = capacity
+        # Senders waiting for room, in a bounded mailbox only: unbounded ones never wait.
+        self._space = trio.lowlevel.ParkingLot() if capacity != math.inf else None
         self._receiver: trio.lowlevel.Task | None = None
         self._at_once: Callable[[MsgT], bool] | None = None
         self._timer: Timer | None = None
@@ -68,6 +86,11 @@ class _Mailbox(Generic[MsgT]):
             return
         if self._closed:
             raise SubjectClosed("cannot send: the actor that owned this subject has stopped")
+        if len(self._items) >= self._capacity:
+            raise SubjectFull(
+                f"cannot send: the subject holds its {self._capacity:g} messages already "
+                "(await send_wait() to wait for room)"
+            )
         receiver = self._receiver
         # The receiver is parked in ``get`` on an empty mailbox: no earlier message is
         # waiting or being handled, so handling this one here keeps the order.
@@ -88,6 +111,21 @@ class _Mailbox(Generic[MsgT]):
                 cancel_timer(timer)
             trio.lowlevel.reschedule(receiver)
 
+    def _take(self) -> MsgT:
+        message = self._items.popleft()
+        if self._space is not None:
+            self._space.unpark()
+        return message
+
+    async def put_wait(self, message: MsgT) -> None:
+        """Put ``message``, first waiting for room if the mailbox is bounded and full."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._space is not None:
+            while len(self._items) >= self._capacity and not (self._closed or self._dropping):
+                await self._space.park()
+        self.put(message)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
     def handle_at_once(self, at_once: Callable[[MsgT], bool] | None) -> None:
         """Install (or with ``None`` remove) the handler ``put`` calls while idle."""
         self._at_once = at_once
@@ -95,12 +133,12 @@ class _Mailbox(Generic[MsgT]):
     def get_nowait(self) -> MsgT:
         if not self._items:
             raise trio.WouldBlock
-        return self._items.popleft()
+        return self._take()
 
     async def get(self) -> MsgT:
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._items:
-            message = self._items.popleft()
+            message = self._take()
             await trio.lowlevel.cancel_shielded_checkpoint()
             return message
         while not self._items:
@@ -113,13 +151,13 @@ class _Mailbox(Generic[MsgT]):
                 return trio.lowlevel.Abort.SUCCEEDED
 
             await trio.lowlevel.wait_task_rescheduled(abort)
-        return self._items.popleft()
+        return self._take()
 
     async def get_within(self, seconds: float) -> Result[MsgT, None]:
         """Like :meth:`get`, but ``Error(None)`` if nothing arrives within ``seconds``."""
         await trio.lowlevel.checkpoint_if_cancelled()
         if self._items:
-            message = self._items.popleft()
+            message = self._take()
             await trio.lowlevel.cancel_shielded_checkpoint()
             return Ok(message)
         deadline = trio.current_time() + seconds
@@ -154,17 +192,21 @@ class _Mailbox(Generic[MsgT]):
             await trio.lowlevel.wait_task_rescheduled(abort)
             if expired:
                 return Error(None)
-        return Ok(self._items.popleft())
+        return Ok(self._take())
 
     def close(self) -> None:
         """Refuse further messages: sending raises :class:`SubjectClosed`."""
         self._closed = True
         self._items.clear()
+        if self._space is not None:
+            self._space.unpark_all()
 
     def drop_further(self) -> None:
         """Silently drop further messages (a caller that gave up on its reply)."""
         self._dropping = True
         self._items.clear()
+        if self._space is not None:
+            self._space.unpark_all()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -290,6 +332,20 @@ def new_subject() -> Subject[MsgT]:
     return Subject._make(_Mailbox())
 
 
+def new_bounded_subject(capacity: int) -> Subject[MsgT]:
+    """Create a subject that holds at most ``capacity`` messages, for backpressure.
+
+    :func:`send` to a full one raises :class:`SubjectFull`; ``await send_wait(...)``
+    waits for room instead. Receiving is as with any subject.
+
+    Example::
+
+        jobs: Subject[str] = new_bounded_subject(100)
+        await send_wait(jobs, "resize image 17")
+    """
+    return Subject._make(_Mailbox(require_positive_int("capacity", capacity)))
+
+
 def new_name(prefix: str) -> Name[MsgT]:
     """Create a new name, unique per call (two calls with one prefix give two names).
 
@@ -325,6 +381,22 @@ def send(subject: Subject[MsgT], message: MsgT) -> None:
         send(subject, "hello")
     """
     subject._mailbox.put(message)
+
+
+async def send_wait(subject: Subject[MsgT], message: MsgT) -> None:
+    """Send ``message``, waiting for room first if ``subject`` is bounded and full.
+
+    On an unbounded subject it is :func:`send` plus a checkpoint. Cancelling the wait
+    sends nothing.
+
+    Raises:
+        SubjectClosed: the subject belonged to an actor that has stopped.
+
+    Example::
+
+        await send_wait(jobs, "resize image 18")
+    """
+    await subject._mailbox.put_wait(message)
 
 
 async def receive(subject: Subject[MsgT], within: Within) -> Result[MsgT, None]:

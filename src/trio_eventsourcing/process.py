@@ -19,14 +19,17 @@ from ._process import Name as Name
 from ._process import NameAlreadyHeld as NameAlreadyHeld
 from ._process import Subject as Subject
 from ._process import SubjectClosed as SubjectClosed
+from ._process import SubjectFull as SubjectFull
 from ._process import Within as Within
 from ._process import call as call
 from ._process import named_subject as named_subject
+from ._process import new_bounded_subject as new_bounded_subject
 from ._process import new_name as new_name
 from ._process import new_subject as new_subject
 from ._process import receive as receive
 from ._process import receive_forever as receive_forever
 from ._process import send as send
+from ._process import send_wait as send_wait
 from ._process import sleep as sleep
 from ._public import publish as _publish
 
@@ -36,14 +39,17 @@ __all__ = [
     "NameAlreadyHeld",
     "Subject",
     "SubjectClosed",
+    "SubjectFull",
     "Within",
     "call",
     "named_subject",
+    "new_bounded_subject",
     "new_name",
     "new_subject",
     "receive",
     "receive_forever",
     "send",
+    "send_wait",
     "sleep",
 ]
 
