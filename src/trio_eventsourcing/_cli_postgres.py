@@ -19,15 +19,10 @@ from typing import TYPE_CHECKING
 from typing_extensions import final
 
 from ._cli_errors import USAGE, CliError, describe_dsn, one_line
-from ._cli_inspect import (
-    AggregateSummary,
-    AggregateTypeCount,
-    ProjectionReset,
-    StoredEvent,
-    StoreStats,
-    TypeCount,
-)
-from ._cli_projections import projections, reset
+from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from ._cli_projections import reset
+from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from ._cli_rows import to_int as _int
 from ._postgres_connection import (
     INSTALL_HINT,
     Options,
@@ -48,11 +43,6 @@ DEFAULT_TABLE_PREFIX = "trio_es_"
 """The default ``table_prefix`` of ``postgres_store.supervised``."""
 
 _CONNECT_TIMEOUT_S = 10.0
-
-_EVENT_COLUMNS = (
-    "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type,"
-    " event_version, metadata, payload"
-)
 
 
 @final
@@ -185,26 +175,17 @@ class PostgresInspector:
             )
             if not rows:
                 return
-            yield [
-                AggregateSummary(
-                    str(row[0]),
-                    str(row[1]),
-                    _int(row[2]),
-                    _int(row[3]),
-                    None if row[4] is None else _int(row[4]),
-                )
-                for row in rows
-            ]
+            yield aggregate_summaries(rows)
             after = str(rows[-1][0])
 
     def events(self, aggregate_id: str) -> list[StoredEvent]:
         """The events of one aggregate by sequence."""
         rows = self.rows(
-            f"SELECT {_EVENT_COLUMNS} FROM {self._names.events}"
+            f"SELECT {EVENT_COLUMNS} FROM {self._names.events}"
             " WHERE aggregate_id = %s ORDER BY sequence",
             (aggregate_id,),
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row, _time) for row in rows]
 
     def log(self, after: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` events after position ``after``, by position.
@@ -214,11 +195,11 @@ class PostgresInspector:
         from the last position it saw never passes over a later commit.
         """
         rows = self.rows(
-            f"SELECT {_EVENT_COLUMNS} FROM {self._names.events}"
+            f"SELECT {EVENT_COLUMNS} FROM {self._names.events}"
             " WHERE position > %s ORDER BY position LIMIT %s",
             (after, limit),
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row, _time) for row in rows]
 
     def stats(self) -> StoreStats:
         """Totals, counts per type, snapshots and projections."""
@@ -227,35 +208,14 @@ class PostgresInspector:
             f"SELECT schema_version, last_position FROM {names.store}"
         )
         ((events,),) = self.rows(f"SELECT count(*) FROM {names.events}")
-        first = self.rows(f"SELECT recorded_at FROM {names.events} ORDER BY position LIMIT 1")
-        last = self.rows(f"SELECT recorded_at FROM {names.events} ORDER BY position DESC LIMIT 1")
-        aggregate_types = tuple(
-            AggregateTypeCount(str(kind), _int(aggregates), _int(count))
-            for kind, aggregates, count in self.rows(
-                "SELECT aggregate_type, count(DISTINCT aggregate_id), count(*)"
-                f" FROM {names.events} GROUP BY aggregate_type ORDER BY aggregate_type"
-            )
-        )
-        event_types = tuple(
-            TypeCount(str(kind), str(name), _int(version_), _int(count))
-            for kind, name, version_, count in self.rows(
-                f"SELECT aggregate_type, event_type, event_version, count(*) FROM {names.events}"
-                " GROUP BY aggregate_type, event_type, event_version ORDER BY 1, 2, 3"
-            )
-        )
-        ((snapshots,),) = self.rows(f"SELECT count(*) FROM {names.snapshots}")
-        return StoreStats(
+        return store_stats(
+            self,
             store=self.description,
-            schema_version=_int(version),
-            events=_int(events),
-            aggregates=sum(t.aggregates for t in aggregate_types),
-            snapshots=_int(snapshots),
-            last_position=_int(last_position),
-            first_recorded=_time(first[0][0]) if first else None,
-            last_recorded=_time(last[0][0]) if last else None,
-            aggregate_types=aggregate_types,
-            event_types=event_types,
-            projections=projections(self),
+            snapshots_table=names.snapshots,
+            schema_version=version,
+            events=events,
+            last_position=last_position,
+            time=_time,
         )
 
     def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
@@ -287,8 +247,8 @@ class PostgresInspector:
         columns: dict[str, list[str]] = {}
         for table, column in rows:
             columns.setdefault(str(table), []).append(str(column))
-        schema = _quote(self._options.schema)
-        return [(f"{schema}.{_quote(t)}", columns[t]) for t in wanted if t in columns]
+        schema = quote(self._options.schema)
+        return [(f"{schema}.{quote(t)}", columns[t]) for t in wanted if t in columns]
 
     def change(self, sql: str, parameters: tuple[object, ...] = ()) -> int:
         """Run a statement that changes rows, return how many."""
@@ -332,31 +292,8 @@ class PostgresInspector:
         return CliError(self._options.scrub(f"{self.description}: {type(exc).__name__}: {detail}"))
 
 
-def _event(row: tuple[object, ...]) -> StoredEvent:
-    position, recorded_at, kind, aggregate_id, sequence, name, version, metadata, payload = row
-    return StoredEvent(
-        position=_int(position),
-        recorded_at=_time(recorded_at),
-        aggregate_type=str(kind),
-        aggregate_id=str(aggregate_id),
-        sequence=_int(sequence),
-        event_type=str(name),
-        event_version=_int(version),
-        metadata=str(metadata),
-        payload=str(payload),
-    )
-
-
 def _time(value: object) -> str:
     # timestamptz comes back in the session's time zone: show UTC, as SQLite stores it.
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat()
     return str(value)
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) else int(str(value))
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

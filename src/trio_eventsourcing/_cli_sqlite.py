@@ -20,25 +20,14 @@ from pathlib import Path
 from typing_extensions import final
 
 from ._cli_errors import CliError, looks_like_keyword_dsn, one_line
-from ._cli_inspect import (
-    AggregateSummary,
-    AggregateTypeCount,
-    ProjectionReset,
-    StoredEvent,
-    StoreStats,
-    TypeCount,
-)
-from ._cli_projections import projections, reset
+from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from ._cli_projections import reset
+from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
 from ._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_S = 5.0
 _OUR_TABLES = ("events", "snapshots")
-
-_EVENT_COLUMNS = (
-    "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type,"
-    " event_version, metadata, payload"
-)
 
 
 @final
@@ -100,68 +89,38 @@ class SqliteInspector:
                 raise self._failed(exc) from None
             if not rows:
                 return
-            yield [
-                AggregateSummary(
-                    str(row[0]),
-                    str(row[1]),
-                    _int(row[2]),
-                    _int(row[3]),
-                    None if row[4] is None else _int(row[4]),
-                )
-                for row in rows
-            ]
+            yield aggregate_summaries(rows)
 
     def events(self, aggregate_id: str) -> list[StoredEvent]:
         """The events of one aggregate by sequence."""
         rows = self.rows(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE aggregate_id = ? ORDER BY sequence",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = ? ORDER BY sequence",
             (aggregate_id,),
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row, str) for row in rows]
 
     def log(self, after: int, limit: int) -> list[StoredEvent]:
         """Up to ``limit`` events after position ``after``, in position (commit) order."""
         rows = self.rows(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (after, limit),
         )
-        return [_event(row) for row in rows]
+        return [stored_event(row, str) for row in rows]
 
     def stats(self) -> StoreStats:
         """Totals, counts per type, snapshots and projections."""
         (events, last_position), *_ = self.rows(
             "SELECT count(*), coalesce(max(position), 0) FROM events"
         )
-        first = self.rows("SELECT recorded_at FROM events ORDER BY position LIMIT 1")
-        last = self.rows("SELECT recorded_at FROM events ORDER BY position DESC LIMIT 1")
-        aggregate_types = tuple(
-            AggregateTypeCount(str(kind), _int(aggregates), _int(count))
-            for kind, aggregates, count in self.rows(
-                "SELECT aggregate_type, count(DISTINCT aggregate_id), count(*) FROM events"
-                " GROUP BY aggregate_type ORDER BY aggregate_type"
-            )
-        )
-        event_types = tuple(
-            TypeCount(str(kind), str(name), _int(version), _int(count))
-            for kind, name, version, count in self.rows(
-                "SELECT aggregate_type, event_type, event_version, count(*) FROM events"
-                " GROUP BY aggregate_type, event_type, event_version ORDER BY 1, 2, 3"
-            )
-        )
-        ((snapshots,),) = self.rows("SELECT count(*) FROM snapshots")
         ((version,),) = self.rows("PRAGMA user_version")
-        return StoreStats(
+        return store_stats(
+            self,
             store=f"SQLite file {self._description}",
-            schema_version=_int(version),
-            events=_int(events),
-            aggregates=sum(t.aggregates for t in aggregate_types),
-            snapshots=_int(snapshots),
-            last_position=_int(last_position),
-            first_recorded=str(first[0][0]) if first else None,
-            last_recorded=str(last[0][0]) if last else None,
-            aggregate_types=aggregate_types,
-            event_types=event_types,
-            projections=projections(self),
+            snapshots_table="snapshots",
+            schema_version=version,
+            events=events,
+            last_position=last_position,
+            time=str,
         )
 
     def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
@@ -181,7 +140,7 @@ class SqliteInspector:
             str(r[0]) for r in self.rows("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
         return [
-            (_quote(table), [str(r[1]) for r in self.rows(f"PRAGMA table_info({_quote(table)})")])
+            (quote(table), [str(r[1]) for r in self.rows(f"PRAGMA table_info({quote(table)})")])
             for table in candidates
             if table in tables
         ]
@@ -298,27 +257,3 @@ def check_schema(connection: sqlite3.Connection, description: str) -> None:
             f"{description} is marked as a trio-eventsourcing store but is damaged "
             f"(schema version {version}, missing tables: {', '.join(missing) or 'none'})"
         )
-
-
-def _event(row: tuple[object, ...]) -> StoredEvent:
-    position, recorded_at, kind, aggregate_id, sequence, name, version, metadata, payload = row
-    return StoredEvent(
-        position=_int(position),
-        recorded_at=str(recorded_at),
-        aggregate_type=str(kind),
-        aggregate_id=str(aggregate_id),
-        sequence=_int(sequence),
-        event_type=str(name),
-        event_version=_int(version),
-        metadata=str(metadata),
-        payload=str(payload),
-    )
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _int(value: object) -> int:
-    # The schema declares these INTEGER; a file edited by hand could hold anything else.
-    return value if isinstance(value, int) else int(str(value))

@@ -6,7 +6,9 @@ load an aggregate's snapshot and the events after it in one read (the events are
 the handle until ``load_events`` asks for them). What differs, each store gives
 :func:`make_event_store`: how it encodes and checks rows (``commit_events``,
 ``save_snapshot``, the hot path, left whole to each store), and its running connections
-(:class:`Running`), which write and read.
+(:class:`Running`), which write and read. The rest of a store's plumbing is here too: its
+reads on a reader connection (:class:`DurableRunning`), its statistics' writer counts, its
+"not started" error and the child specification that starts it (:func:`store_child`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import trio
 from typing_extensions import Never, Self
 
+from ._actor import Started, StartError, StartResult
 from ._errors import EventStoreError
-from ._result import Error, Ok
+from ._result import Error, Ok, Result
+from ._static_supervisor import OneForOne, Supervisor, new
+from ._static_supervisor import supervised as supervised_builder
 from ._store import EventStore, StoreResult, Transaction
+from ._supervision import ChildSpecification, worker
 from ._types import Aggregate, EventEnvelop, Metadata, Snapshot
 
 EntityT = TypeVar("EntityT")
@@ -29,6 +35,8 @@ ValueT = TypeVar("ValueT")
 AppendT = TypeVar("AppendT")
 SnapshotRowT = TypeVar("SnapshotRowT")
 StoreT = TypeVar("StoreT")
+ConnectionT = TypeVar("ConnectionT")
+ConnectionT_co = TypeVar("ConnectionT_co", covariant=True)
 TxT = TypeVar("TxT", bound="DurableTransaction[Any, Any, Any, Any]")
 
 OK: StoreResult[None] = Ok(None)
@@ -92,6 +100,135 @@ class Running(Protocol[EntityT_co, EventT, AppendT, SnapshotRowT]):
     ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
         """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
         ...
+
+
+class ReadRunner(Protocol[ConnectionT_co]):
+    """A store's readers: they run a read on one of their connections, in a thread."""
+
+    def run(
+        self, operation: str, work: Callable[[ConnectionT_co], Result[ValueT, EventStoreError]]
+    ) -> Awaitable[Result[ValueT, EventStoreError]]:
+        """Run ``work`` on a read connection and return what it returns."""
+        ...
+
+
+class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
+    """The reads of a store's :class:`Running` connections, on its reader connections.
+
+    Each store's class gives ``readers`` and how to read on one connection (``_snapshot``,
+    ``_aggregate``, ``_events``). Each method returns the readers' awaitable as it is, so
+    that the shared store functions add no coroutine of their own to a call.
+    """
+
+    __slots__ = ()
+    readers: ReadRunner[ConnectionT]
+
+    def _snapshot(
+        self, connection: ConnectionT, aggregate_id: str
+    ) -> Result[Snapshot[EntityT] | None, EventStoreError]:
+        raise NotImplementedError
+
+    def _aggregate(
+        self, connection: ConnectionT, aggregate_id: str
+    ) -> Result[
+        tuple[Snapshot[EntityT] | None, Result[list[EventEnvelop[EventT]], EventStoreError]],
+        EventStoreError,
+    ]:
+        raise NotImplementedError
+
+    def _events(
+        self, connection: ConnectionT, aggregate_id: str, start_from: int
+    ) -> Result[list[EventEnvelop[EventT]], EventStoreError]:
+        raise NotImplementedError
+
+    def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
+        """The latest snapshot of ``aggregate_id``, or ``None``."""
+        read = self._snapshot
+        return self.readers.run(
+            "loading a snapshot", lambda connection: read(connection, aggregate_id)
+        )
+
+    def read_aggregate(
+        self, aggregate_id: str
+    ) -> Awaitable[
+        StoreResult[tuple[Snapshot[EntityT] | None, StoreResult[list[EventEnvelop[EventT]]]]]
+    ]:
+        """The latest snapshot of ``aggregate_id`` and the events after it, in one read."""
+        read = self._aggregate
+        return self.readers.run(
+            "loading an aggregate", lambda connection: read(connection, aggregate_id)
+        )
+
+    def read_events(
+        self, aggregate_id: str, start_from: int
+    ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
+        """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
+        read = self._events
+        return self.readers.run(
+            "loading events", lambda connection: read(connection, aggregate_id, start_from)
+        )
+
+
+class WriterCounts(Protocol):
+    """The counters of a store's writer that both stores' statistics show."""
+
+    @property
+    def transactions(self) -> int: ...
+    @property
+    def commits(self) -> int: ...
+    @property
+    def largest_batch(self) -> int: ...
+    @property
+    def conflicts(self) -> int: ...
+
+
+def writer_counts(running: object, counters: WriterCounts) -> tuple[bool, int, int, int, int]:
+    """The first fields of a store's statistics, in their order.
+
+    They are ``running`` (whether ``running``, the store's connections, is not ``None``),
+    ``transactions``, ``commits``, ``largest_batch`` and ``conflicts``.
+    """
+    return (
+        running is not None,
+        counters.transactions,
+        counters.commits,
+        counters.largest_batch,
+        counters.conflicts,
+    )
+
+
+def running_state(running: object) -> str:
+    """A store's state in its ``repr``, by its connections (``None`` when not started)."""
+    return "running" if running is not None else "not running"
+
+
+def not_started(store: str, module: str) -> Error[EventStoreError]:
+    """The error of a store function while ``store`` is not started; ``module`` makes it."""
+    return Error(
+        EventStoreError(
+            f"{store} is not started: start the child specification from {module}.supervised() "
+            "under a supervisor first"
+        )
+    )
+
+
+def store_child(
+    store: StoreT, serve: Callable[..., Awaitable[None]], refused: type[Exception]
+) -> ChildSpecification[Supervisor]:
+    """The child specification that runs ``store``: its task is ``serve``.
+
+    Starting it returns ``Error(StartError(reason))`` if ``serve`` raises ``refused``
+    before it has started.
+    """
+
+    async def start(nursery: trio.Nursery) -> StartResult[StoreT]:
+        try:
+            await nursery.start(serve)
+        except refused as exc:
+            return Error(StartError(str(exc)))
+        return Ok(Started(store))
+
+    return supervised_builder(new(OneForOne).add(worker(start)))
 
 
 def outside_write(function: str, store: str) -> Error[EventStoreError]:

@@ -23,10 +23,19 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import trio
 from typing_extensions import Never, final
 
-from ._actor import Started, StartError, StartResult
 from ._checks import require_positive_int
 from ._codec import Codec
-from ._durable_store import OK, DurableTransaction, make_event_store, outside_write
+from ._durable_store import (
+    OK,
+    DurableRunning,
+    DurableTransaction,
+    make_event_store,
+    not_started,
+    outside_write,
+    running_state,
+    store_child,
+    writer_counts,
+)
 from ._errors import EventStoreError
 from ._log import LogEntry, log_request
 from ._postgres_connection import (
@@ -38,7 +47,7 @@ from ._postgres_connection import (
     parse_dsn,
     require_driver,
 )
-from ._postgres_reader import ReaderPool, read_aggregate, read_events, read_snapshot
+from ._postgres_reader import ReaderPool, ReadResult, read_aggregate, read_events, read_snapshot
 from ._postgres_reader import read_log as _read_log_rows
 from ._postgres_schema import Names, StoreRefused, prepare
 from ._postgres_writer import (
@@ -53,10 +62,9 @@ from ._postgres_writer import (
 )
 from ._result import Error, Ok, Result
 from ._serialized import encode_metadata
-from ._static_supervisor import OneForOne, Supervisor, new
-from ._static_supervisor import supervised as supervised_builder
+from ._static_supervisor import Supervisor
 from ._store import EventStore, StoreResult
-from ._supervision import ChildSpecification, worker
+from ._supervision import ChildSpecification
 from ._types import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 
 if TYPE_CHECKING:
@@ -93,11 +101,12 @@ class PostgresStoreStatistics:
 
 
 @final
-class _Running(Generic[EntityT, EventT]):
+class _Running(DurableRunning[EntityT, EventT, "Connection"]):
     """The connections of a started store: its writer and its readers.
 
     Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_durable_store``) add no coroutine of their own to a call.
+    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    reads themselves are those of ``DurableRunning``, on a pooled read connection.
     """
 
     __slots__ = ("codec", "names", "options", "readers", "writer")
@@ -121,34 +130,22 @@ class _Running(Generic[EntityT, EventT]):
     ) -> Awaitable[StoreResult[None]]:
         return self.writer.write(WriteRequest(appends, snapshots))
 
-    def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
-        codec, options, names = self.codec, self.options, self.names
-        return self.readers.run(
-            "loading a snapshot",
-            lambda connection: read_snapshot(connection, codec, options, names, aggregate_id),
-        )
+    def _snapshot(
+        self, connection: Connection, aggregate_id: str
+    ) -> ReadResult[Snapshot[EntityT] | None]:
+        return read_snapshot(connection, self.codec, self.options, self.names, aggregate_id)
 
-    def read_aggregate(
-        self, aggregate_id: str
-    ) -> Awaitable[
-        StoreResult[tuple[Snapshot[EntityT] | None, StoreResult[list[EventEnvelop[EventT]]]]]
-    ]:
+    def _aggregate(
+        self, connection: Connection, aggregate_id: str
+    ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
         # The events after the snapshot come with it, in the same statement.
-        codec, options, names = self.codec, self.options, self.names
-        return self.readers.run(
-            "loading an aggregate",
-            lambda connection: read_aggregate(connection, codec, options, names, aggregate_id),
-        )
+        return read_aggregate(connection, self.codec, self.options, self.names, aggregate_id)
 
-    def read_events(
-        self, aggregate_id: str, start_from: int
-    ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
-        codec, options, names = self.codec, self.options, self.names
-        return self.readers.run(
-            "loading events",
-            lambda connection: read_events(
-                connection, codec, options, names, aggregate_id, start_from
-            ),
+    def _events(
+        self, connection: Connection, aggregate_id: str, start_from: int
+    ) -> ReadResult[list[EventEnvelop[EventT]]]:
+        return read_events(
+            connection, self.codec, self.options, self.names, aggregate_id, start_from
         )
 
 
@@ -226,28 +223,20 @@ class PostgresStore(Generic[EntityT, EventT]):
         """
         counters = self._counters
         return PostgresStoreStatistics(
-            running=self._running is not None,
-            transactions=counters.transactions,
-            commits=counters.commits,
-            largest_batch=counters.largest_batch,
-            conflicts=counters.conflicts,
-            reconnects=counters.reconnects,
+            *writer_counts(self._running, counters), reconnects=counters.reconnects
         )
 
     def __repr__(self) -> str:
-        state = "running" if self._running is not None else "not running"
+        state = running_state(self._running)
         return f"<PostgresStore {self._options.server} tables {self._names.events} {state}>"
 
     def _connections(self) -> _Running[EntityT, EventT] | None:
         return self._running
 
     def _not_started(self) -> Error[EventStoreError]:
-        return Error(
-            EventStoreError(
-                f"the PostgreSQL store {self._options.server} ({self._names.events}) is not "
-                "started: start the child specification from postgres_store.supervised() "
-                "under a supervisor first"
-            )
+        return not_started(
+            f"the PostgreSQL store {self._options.server} ({self._names.events})",
+            "postgres_store",
         )
 
     def _open(self) -> tuple[Connection, Names]:
@@ -612,12 +601,4 @@ def supervised(
         retry_timeout=check_seconds("retry_timeout", retry_timeout),
     )
     store: PostgresStore[EntityT, EventT] = PostgresStore._make(options, codec)
-
-    async def start(nursery: trio.Nursery) -> StartResult[PostgresStore[EntityT, EventT]]:
-        try:
-            await nursery.start(store._serve)
-        except StoreRefused as exc:
-            return Error(StartError(str(exc)))
-        return Ok(Started(store))
-
-    return _make_event_store(store), supervised_builder(new(OneForOne).add(worker(start)))
+    return _make_event_store(store), store_child(store, store._serve, StoreRefused)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -22,16 +23,25 @@ from typing import Generic, TypeVar
 import trio
 from typing_extensions import Never, final
 
-from ._actor import Started, StartError, StartResult
 from ._checks import require_non_negative_int, require_positive_int
 from ._codec import Codec
-from ._durable_store import OK, DurableTransaction, make_event_store, outside_write
+from ._durable_store import (
+    OK,
+    DurableRunning,
+    DurableTransaction,
+    make_event_store,
+    not_started,
+    outside_write,
+    running_state,
+    store_child,
+    writer_counts,
+)
 from ._errors import EventStoreError
 from ._log import LogEntry, log_request
 from ._projection_watchers import LogWatchers
 from ._result import Error, Ok, Result
 from ._serialized import encode_metadata
-from ._sqlite_readers import Readers
+from ._sqlite_readers import Readers, ReadResult
 from ._sqlite_reads import read_aggregate, read_events, read_snapshot
 from ._sqlite_reads import read_log as _read_log_rows
 from ._sqlite_schema import (
@@ -51,10 +61,9 @@ from ._sqlite_writer import (
     WriterCrashed,
     WriteRequest,
 )
-from ._static_supervisor import OneForOne, Supervisor, new
-from ._static_supervisor import supervised as supervised_builder
+from ._static_supervisor import Supervisor
 from ._store import EventStore, StoreResult
-from ._supervision import ChildSpecification, worker
+from ._supervision import ChildSpecification
 from ._types import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 
 EntityT = TypeVar("EntityT")
@@ -83,11 +92,12 @@ class SqliteStoreStatistics:
 
 
 @final
-class _Running(Generic[EntityT, EventT]):
+class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
     """The connections of a started store: its writer and its readers.
 
     Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_durable_store``) add no coroutine of their own to a call.
+    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    reads themselves are those of ``DurableRunning``, on a reader thread's connection.
     """
 
     __slots__ = ("codec", "path", "readers", "writer")
@@ -105,32 +115,20 @@ class _Running(Generic[EntityT, EventT]):
     ) -> Awaitable[StoreResult[None]]:
         return self.writer.write(WriteRequest(appends, snapshots))
 
-    def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
-        codec, path = self.codec, self.path
-        return self.readers.run(
-            "loading a snapshot",
-            lambda connection: read_snapshot(connection, codec, path, aggregate_id),
-        )
+    def _snapshot(
+        self, connection: sqlite3.Connection, aggregate_id: str
+    ) -> ReadResult[Snapshot[EntityT] | None]:
+        return read_snapshot(connection, self.codec, self.path, aggregate_id)
 
-    def read_aggregate(
-        self, aggregate_id: str
-    ) -> Awaitable[
-        StoreResult[tuple[Snapshot[EntityT] | None, StoreResult[list[EventEnvelop[EventT]]]]]
-    ]:
-        codec, path = self.codec, self.path
-        return self.readers.run(
-            "loading an aggregate",
-            lambda connection: read_aggregate(connection, codec, path, aggregate_id),
-        )
+    def _aggregate(
+        self, connection: sqlite3.Connection, aggregate_id: str
+    ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
+        return read_aggregate(connection, self.codec, self.path, aggregate_id)
 
-    def read_events(
-        self, aggregate_id: str, start_from: int
-    ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
-        codec, path = self.codec, self.path
-        return self.readers.run(
-            "loading events",
-            lambda connection: read_events(connection, codec, path, aggregate_id, start_from),
-        )
+    def _events(
+        self, connection: sqlite3.Connection, aggregate_id: str, start_from: int
+    ) -> ReadResult[list[EventEnvelop[EventT]]]:
+        return read_events(connection, self.codec, self.path, aggregate_id, start_from)
 
 
 @final
@@ -181,29 +179,16 @@ class SqliteStore(Generic[EntityT, EventT]):
             stats = store.eventstore.statistics()
             print(stats.transactions / max(stats.commits, 1), "commands per fsync")
         """
-        counters = self._counters
-        return SqliteStoreStatistics(
-            running=self._running is not None,
-            transactions=counters.transactions,
-            commits=counters.commits,
-            largest_batch=counters.largest_batch,
-            conflicts=counters.conflicts,
-        )
+        return SqliteStoreStatistics(*writer_counts(self._running, self._counters))
 
     def __repr__(self) -> str:
-        state = "running" if self._running is not None else "not running"
-        return f"<SqliteStore {self._options.path!r} {state}>"
+        return f"<SqliteStore {self._options.path!r} {running_state(self._running)}>"
 
     def _connections(self) -> _Running[EntityT, EventT] | None:
         return self._running
 
     def _not_started(self) -> Error[EventStoreError]:
-        return Error(
-            EventStoreError(
-                f"the SQLite store {self._options.path!r} is not started: start the child "
-                "specification from sqlite_store.supervised() under a supervisor first"
-            )
-        )
+        return not_started(f"the SQLite store {self._options.path!r}", "sqlite_store")
 
     async def _serve(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -473,12 +458,4 @@ def supervised(
         max_readers=require_positive_int("max_readers", max_readers),
     )
     store: SqliteStore[EntityT, EventT] = SqliteStore._make(options, codec)
-
-    async def start(nursery: trio.Nursery) -> StartResult[SqliteStore[EntityT, EventT]]:
-        try:
-            await nursery.start(store._serve)
-        except DatabaseRefused as exc:
-            return Error(StartError(str(exc)))
-        return Ok(Started(store))
-
-    return _make_event_store(store), supervised_builder(new(OneForOne).add(worker(start)))
+    return _make_event_store(store), store_child(store, store._serve, DatabaseRefused)
