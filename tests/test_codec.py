@@ -1079,3 +1079,22 @@ def test_union_spelled_with_typing_union_is_tagged_too() -> None:
     # A class local to a function cannot resolve postponed annotations naming other locals,
     # but builtins are found.
     assert round_trip(Old(1)) == '{"x":{"int":1}}'
+
+
+@dataclass(frozen=True)
+class Stamped:
+    at: datetime
+
+
+def test_a_datetime_offset_with_a_fraction_of_a_second_round_trips() -> None:
+    # datetime.fromisoformat drops the fraction of an offset that isoformat writes.
+    stamped_codec: JsonCodec[Stamped, Stamped] = JsonCodec(
+        events=[Stamped], entities=[], aggregate_type="stamped"
+    )
+    for hours, micros in ((5, 1), (5, -1), (-5, 999_999), (0, 1)):
+        offset = timezone(timedelta(hours=hours, microseconds=micros))
+        value = Stamped(datetime(2000, 1, 1, tzinfo=offset))
+        stored = stamped_codec.encode_event(value)
+        decoded = stamped_codec.decode_event(stored.type_name, stored.version, stored.data)
+        assert decoded == value
+        assert decoded.at.utcoffset() == value.at.utcoffset()

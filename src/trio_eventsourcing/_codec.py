@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
+import re
 import sys
 import types
 import typing
@@ -23,7 +24,7 @@ from abc import ABC, abstractmethod
 from base64 import b64decode, b64encode
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from math import isfinite
@@ -701,12 +702,30 @@ def _enc_datetime(v: object) -> object:
     raise _expected("datetime", v)
 
 
+# An offset with a fraction of a second, as ``isoformat`` writes it: "+05:30:00.000001".
+_FRACTIONAL_OFFSET = re.compile(r"([+-])(\d\d):(\d\d):(\d\d)\.(\d{6})$")
+
+
 def _dec_datetime(raw: object) -> object:
     if type(raw) is str:
         try:
-            return datetime.fromisoformat(raw)
+            parsed = datetime.fromisoformat(raw)
         except ValueError:
             pass
+        else:
+            # ``fromisoformat`` (3.10-3.13) drops the fraction of a second of an offset,
+            # which ``isoformat`` writes: restore it, or the value would not round-trip.
+            fractional = _FRACTIONAL_OFFSET.search(raw)
+            if fractional is not None:
+                sign, hours, minutes, seconds, micros = fractional.groups()
+                offset = timedelta(
+                    hours=int(hours),
+                    minutes=int(minutes),
+                    seconds=int(seconds),
+                    microseconds=int(micros),
+                )
+                parsed = parsed.replace(tzinfo=timezone(-offset if sign == "-" else offset))
+            return parsed
     raise _expected("an ISO 8601 datetime string", raw)
 
 
