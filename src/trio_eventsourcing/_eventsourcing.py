@@ -553,10 +553,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             try:
                 committed = await transaction
             except Exception as exc:
-                logger.exception("the event store raised in execute_transaction")
-                committed = Error(
-                    EventStoreError(f"the event store raised in execute_transaction: {exc!r}")
-                )
+                committed = _store_raised("execute_transaction", exc)
             if isinstance(committed, Ok):
                 envelopes = stored[0]
                 slot.state.aggregate = Aggregate(
@@ -723,8 +720,13 @@ async def _guarded(operation: str, call: Awaitable[StoreResult[ValueT]]) -> Stor
     except _CallbackFailure:
         raise
     except Exception as exc:
-        logger.exception("the event store raised in %s", operation)
-        return Error(EventStoreError(f"the event store raised in {operation}: {exc!r}"))
+        return _store_raised(operation, exc)
+
+
+def _store_raised(operation: str, exc: Exception) -> Error[EventStoreError]:
+    """Log what a store raised in ``operation`` and report it as an ``EventStoreError``."""
+    logger.exception("the event store raised in %s", operation, exc_info=exc)
+    return Error(EventStoreError(f"the event store raised in {operation}: {exc!r}"))
 
 
 async def _run_query(

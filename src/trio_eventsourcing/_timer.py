@@ -17,8 +17,6 @@ from collections.abc import Callable
 
 import trio
 
-_WAKE_LATE = 0.0  # how far past its deadline a timer may fire: never, on purpose
-
 
 class Timer:
     """A pending deadline; ``fire`` runs once it passes unless the timer is cancelled."""
@@ -58,11 +56,10 @@ class _TimerService:
             self.dead = 0
 
     async def run(self) -> None:
-        heap = self.heap
         while True:
             heap = self.heap  # ``cancel`` may have compacted it into a new list
             deadline = heap[0][0] if heap else math.inf
-            with trio.CancelScope(deadline=deadline + _WAKE_LATE) as scope:
+            with trio.CancelScope(deadline=deadline) as scope:
                 self.scope = scope
                 await trio.sleep_forever()
             self.scope = None
