@@ -139,7 +139,7 @@ async def test_every_store_function_checkpoints() -> None:
         async def commit(tx: Tx) -> StoreResult[None]:
             with trio.testing.assert_checkpoints():
                 result = await store.commit_events(
-                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], []
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], [], None
                 )
             assert isinstance(result, Ok)
             with trio.testing.assert_checkpoints():

@@ -35,6 +35,7 @@ from ._api import load_events_from as load_events_from
 from ._api import system_stats as system_stats
 from ._errors import ActorTimeout as ActorTimeout
 from ._errors import CallbackRaised as CallbackRaised
+from ._errors import CommandAlreadyStored as CommandAlreadyStored
 from ._errors import ConcurrencyConflict as ConcurrencyConflict
 from ._errors import DomainError as DomainError
 from ._errors import EntityNotFound as EntityNotFound
@@ -42,6 +43,7 @@ from ._errors import EventSourcingError as EventSourcingError
 from ._errors import EventSourcingErrorBase as EventSourcingErrorBase
 from ._errors import EventStoreError as EventStoreError
 from ._errors import NonPositiveArgument as NonPositiveArgument
+from ._errors import OutcomeUnknown as OutcomeUnknown
 from ._errors import TransactionFailed as TransactionFailed
 from ._errors import TransactionRolledBack as TransactionRolledBack
 from ._errors import describe_error as describe_error
@@ -99,6 +101,7 @@ __all__ = [
     "AggregateStats",
     "Apply",
     "CallbackRaised",
+    "CommandAlreadyStored",
     "ConcurrencyConflict",
     "DomainError",
     "EntityNotFound",
@@ -125,6 +128,7 @@ __all__ = [
     "Metadata",
     "NonPositiveArgument",
     "Ok",
+    "OutcomeUnknown",
     "ProcessEvents",
     "Query",
     "QueryActor",

@@ -38,7 +38,48 @@ ErrorT = TypeVar("ErrorT")
 def _check_id(aggregate_id: object) -> str:
     if not isinstance(aggregate_id, str) or not aggregate_id:
         raise ValueError(f"aggregate_id must be a non-empty str, got {aggregate_id!r}")
+    problem = _unstorable_text(aggregate_id)
+    if problem is not None:
+        raise ValueError(f"aggregate_id {aggregate_id!r} {problem}")
     return aggregate_id
+
+
+_MAX_KEY_LENGTH = 200
+"""The longest idempotency key: it is stored, and indexed, with every command."""
+
+
+def _check_key(idempotency_key: object) -> str | None:
+    if idempotency_key is None:
+        return None
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise ValueError(
+            f"idempotency_key must be a non-empty str or None, got {idempotency_key!r}"
+        )
+    if len(idempotency_key) > _MAX_KEY_LENGTH:
+        raise ValueError(
+            f"idempotency_key is {len(idempotency_key)} characters long; at most "
+            f"{_MAX_KEY_LENGTH} are allowed"
+        )
+    problem = _unstorable_text(idempotency_key)
+    if problem is not None:
+        raise ValueError(f"idempotency_key {idempotency_key!r} {problem}")
+    return idempotency_key
+
+
+def _unstorable_text(text: str) -> str | None:
+    """Why a store could not keep ``text`` as an id or key, or ``None`` if every store can.
+
+    Refused here, before anything is queued, so that every store refuses the same ids.
+    """
+    if text.isascii():
+        return "contains a NUL character, which no store can keep" if "\x00" in text else None
+    if "\x00" in text:
+        return "contains a NUL character, which no store can keep"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode: it contains a lone surrogate, which no store can keep"
+    return None
 
 
 def _check_metadata(metadata: object) -> Metadata:
@@ -57,14 +98,22 @@ def execute(
     eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
     aggregate_id: str,
     command: CommandT,
+    *,
+    idempotency_key: str | None = None,
 ) -> None:
     """Run ``command`` against the aggregate; nothing is reported back.
+
+    With an ``idempotency_key``, a command whose key is stored already for the aggregate
+    is not run again (see :func:`execute_with_response`).
 
     Example::
 
         eventsourcing.execute(actor, "bank-account-123", OpenAccount("123"))
     """
-    send(eventsourcing_actor, ExecuteCommand(_check_id(aggregate_id), command, [], None))
+    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
+        _check_id(aggregate_id), command, [], None, _check_key(idempotency_key)
+    )
+    send(eventsourcing_actor, message)
 
 
 def execute_with_metadata(
@@ -72,8 +121,12 @@ def execute_with_metadata(
     aggregate_id: str,
     command: CommandT,
     metadata: Metadata,
+    *,
+    idempotency_key: str | None = None,
 ) -> None:
     """Run ``command``, storing ``metadata`` with every event it produces.
+
+    ``idempotency_key`` works as in :func:`execute_with_response`.
 
     Example::
 
@@ -81,7 +134,11 @@ def execute_with_metadata(
         eventsourcing.execute_with_metadata(actor, "bank-123", DepositMoney(100.0), metadata)
     """
     message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
-        _check_id(aggregate_id), command, _check_metadata(metadata), None
+        _check_id(aggregate_id),
+        command,
+        _check_metadata(metadata),
+        None,
+        _check_key(idempotency_key),
     )
     send(eventsourcing_actor, message)
 
@@ -91,20 +148,38 @@ def execute_with_response(
     aggregate_id: str,
     command: CommandT,
     metadata: Metadata,
+    *,
+    idempotency_key: str | None = None,
 ) -> Subject[Result[None, EventSourcingError[ErrorT]]]:
     """Run ``command`` and return a Subject that receives how it ended.
 
-    The reply is ``Ok(None)`` once the events are stored (or when the command produced
-    none), ``Error(DomainError(e))`` if ``handle`` rejected it, or another
-    :data:`EventSourcingError` if storing failed.
+    The reply is ``Ok(None)`` once the events are stored exactly once (or when the
+    command produced none), ``Error(DomainError(e))`` if ``handle`` rejected it,
+    ``Error(OutcomeUnknown(...))`` if the store lost touch while committing (the only
+    error after which the events may be stored), or another :data:`EventSourcingError`
+    if nothing was stored.
+
+    ``idempotency_key`` (at most 200 characters) is stored with the command's events,
+    unique per aggregate: a command whose key is stored already for the aggregate is
+    answered ``Ok(None)`` and not run again. Send a command again with the same key
+    after ``OutcomeUnknown``, a reply timeout or a crash, and it is stored at most once.
+    Without one, the system generates a key (the one ``OutcomeUnknown`` names).
 
     Example::
 
-        reply = eventsourcing.execute_with_response(actor, "acc-1", Deposit(10.0), [])
+        reply = eventsourcing.execute_with_response(
+            actor, "acc-1", Deposit(10.0), [], idempotency_key="deposit-7f3a"
+        )
         assert await process.receive(reply, 1000) == Ok(Ok(None))
     """
     reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] = new_subject()
-    message = ExecuteCommand(_check_id(aggregate_id), command, _check_metadata(metadata), reply_to)
+    message = ExecuteCommand(
+        _check_id(aggregate_id),
+        command,
+        _check_metadata(metadata),
+        reply_to,
+        _check_key(idempotency_key),
+    )
     send(eventsourcing_actor, message)
     return reply_to
 

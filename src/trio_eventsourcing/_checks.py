@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def require_int(argument: str, value: object) -> int:
     """Return ``value`` if it is an ``int`` (and not a ``bool``), else raise ``TypeError``."""
@@ -25,3 +27,14 @@ def require_non_negative_int(argument: str, value: object) -> int:
     if number < 0:
         raise ValueError(f"{argument} must not be negative, got {number}")
     return number
+
+
+def require_seconds(argument: str, value: object) -> float:
+    """Return ``value`` as seconds if it is a finite number greater than zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{argument} must be a number of seconds, got {type(value).__name__}: {value!r}"
+        )
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{argument} must be a finite number of seconds above zero, got {value!r}")
+    return float(value)

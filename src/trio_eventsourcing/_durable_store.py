@@ -101,6 +101,10 @@ class Running(Protocol[EntityT_co, EventT, AppendT, SnapshotRowT]):
         """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
         ...
 
+    def read_command(self, aggregate_id: str, idempotency_key: str) -> Awaitable[StoreResult[bool]]:
+        """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
+        ...
+
 
 class ReadRunner(Protocol[ConnectionT_co]):
     """A store's readers: they run a read on one of their connections, in a thread."""
@@ -141,6 +145,11 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
     ) -> Result[list[EventEnvelop[EventT]], EventStoreError]:
         raise NotImplementedError
 
+    def _command(
+        self, connection: ConnectionT, aggregate_id: str, idempotency_key: str
+    ) -> Result[bool, EventStoreError]:
+        raise NotImplementedError
+
     def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
         """The latest snapshot of ``aggregate_id``, or ``None``."""
         read = self._snapshot
@@ -166,6 +175,14 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
         read = self._events
         return self.readers.run(
             "loading events", lambda connection: read(connection, aggregate_id, start_from)
+        )
+
+    def read_command(self, aggregate_id: str, idempotency_key: str) -> Awaitable[StoreResult[bool]]:
+        """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
+        read = self._command
+        return self.readers.run(
+            "looking up an idempotency key",
+            lambda connection: read(connection, aggregate_id, idempotency_key),
         )
 
 
@@ -247,7 +264,7 @@ def make_event_store(
     running: Callable[[StoreT], Running[EntityT, EventT, Any, Any] | None],
     not_started: Callable[[StoreT], Error[EventStoreError]],
     commit_events: Callable[
-        [TxT, Aggregate[EntityT], list[EventT], Metadata],
+        [TxT, Aggregate[EntityT], list[EventT], Metadata, str | None],
         Awaitable[StoreResult[tuple[list[EventEnvelop[EventT]], int]]],
     ],
     save_snapshot: Callable[[TxT, Snapshot[EntityT]], Awaitable[StoreResult[None]]],
@@ -314,6 +331,15 @@ def make_event_store(
             return not_started(eventstore)
         return await connections.read_events(aggregate_id, start_from)
 
+    async def command_stored(
+        eventstore: StoreT, aggregate_id: str, idempotency_key: str
+    ) -> StoreResult[bool]:
+        connections = running(eventstore)
+        if connections is None:
+            await checkpoint()
+            return not_started(eventstore)
+        return await connections.read_command(aggregate_id, idempotency_key)
+
     return EventStore(
         execute_transaction=execute_transaction,
         load_aggregate_transaction=load_aggregate_transaction,
@@ -323,5 +349,6 @@ def make_event_store(
         load_events=load_events,
         load_snapshot=load_snapshot,
         save_snapshot=save_snapshot,
+        command_stored=command_stored,
         eventstore=store,
     )

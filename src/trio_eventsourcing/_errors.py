@@ -13,8 +13,17 @@ The tree, as the caller sees it::
     │                                 an actor did not answer in time
     ├── ConcurrencyConflict(aggregate_id, expected_sequence, actual_sequence)
     │                                 another writer committed first, retries exhausted
-    └── CallbackRaised(callback, exception_type, message)
-                                      the user's ``handle`` or ``apply`` raised (a bug)
+    ├── CallbackRaised(callback, exception_type, message)
+    │                                 the user's ``handle`` or ``apply`` raised (a bug)
+    ├── OutcomeUnknown(aggregate_id, idempotency_key, message)
+    │                                 the commit may or may not have been stored: send
+    │                                 the command again with the same idempotency key
+    └── CommandAlreadyStored(aggregate_id, idempotency_key)
+                                      a store's answer to the core: a command with this
+                                      key is stored already (callers get ``Ok`` instead)
+
+Only :class:`OutcomeUnknown` may have been stored: every other error means nothing of
+the command was stored.
 
 ``EventSourcingError[E]`` is the union of all of them, with ``E`` the domain error type.
 """
@@ -133,6 +142,49 @@ class CallbackRaised(EventSourcingErrorBase):
     message: str
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class OutcomeUnknown(EventSourcingErrorBase):
+    """The store lost touch while committing: the command may or may not be stored.
+
+    The one error after which a command may have been stored. Send the same command
+    again with ``idempotency_key``: if the first attempt was stored, the answer is its
+    original outcome (``Ok``) and it is not run again; if it was not, it runs now. Either
+    way it is stored at most once.
+
+    Example::
+
+        match await process.receive(reply, 5_000):
+            case Ok(Error(OutcomeUnknown(aggregate_id, key, _))):
+                reply = eventsourcing.execute_with_response(
+                    actor, aggregate_id, command, metadata, idempotency_key=key
+                )
+    """
+
+    aggregate_id: str
+    idempotency_key: str
+    message: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CommandAlreadyStored(EventSourcingErrorBase):
+    """A store's answer to a commit whose idempotency key it holds for the aggregate already.
+
+    The event-sourcing core turns it into the command's original outcome (``Ok``), so a
+    caller of :func:`~trio_eventsourcing.execute_with_response` never receives it; a
+    store written by hand returns it from ``execute_transaction`` when the unique key
+    refuses a commit.
+
+    Example::
+
+        CommandAlreadyStored("acc-1", "deposit-7f3a")
+    """
+
+    aggregate_id: str
+    idempotency_key: str
+
+
 EventSourcingError = TypeAliasType(
     "EventSourcingError",
     DomainError[ErrorT]
@@ -143,7 +195,9 @@ EventSourcingError = TypeAliasType(
     | TransactionRolledBack
     | ActorTimeout
     | ConcurrencyConflict
-    | CallbackRaised,
+    | CallbackRaised
+    | OutcomeUnknown
+    | CommandAlreadyStored,
     type_params=(ErrorT,),
 )
 """Every error an event-sourcing operation can report; ``ErrorT`` is the domain error."""
@@ -178,4 +232,14 @@ def describe_error(error: EventSourcingErrorBase) -> str:
         )
     if isinstance(error, CallbackRaised):
         return f"{error.callback} raised {error.exception_type}: {error.message}"
+    if isinstance(error, OutcomeUnknown):
+        return (
+            f"outcome unknown for aggregate {error.aggregate_id!r}: {error.message}; send the "
+            f"command again with idempotency key {error.idempotency_key!r}"
+        )
+    if isinstance(error, CommandAlreadyStored):
+        return (
+            f"a command with idempotency key {error.idempotency_key!r} is stored already for "
+            f"aggregate {error.aggregate_id!r}"
+        )
     return repr(error)

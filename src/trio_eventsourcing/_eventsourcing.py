@@ -7,12 +7,24 @@ runs that queue in order, so commands for one aggregate take effect strictly in 
 order sent while different aggregates run concurrently. The queues and the cached
 aggregates live in a :class:`_System` created once per ``supervised`` call, outside the
 actors, so a restarted actor or worker loses none of the queued messages.
+
+Every command runs under an idempotency key (the caller's, or one generated for it) that
+the store keeps with its events, unique per aggregate: a command whose key is stored is
+answered ``Ok`` and not run again, and a command whose commit may have gone through is
+never decided again without first asking the store whether its key is there.
+
+An orderly shutdown drains: the router and workers run shielded from the supervisor's
+cancellation while a guard task takes it, stops accepting messages, lets the workers
+finish what was queued before within ``shutdown_timeout``, then stops them and answers
+whatever is left with an error, logging the fire-and-forget commands it dropped.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
+import secrets
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
@@ -24,15 +36,17 @@ from typing_extensions import Never, TypeAliasType, final
 
 from . import _actor as actor
 from ._actor import BURST
-from ._checks import require_non_negative_int, require_positive_int
+from ._checks import require_non_negative_int, require_positive_int, require_seconds
 from ._errors import (
     ActorTimeout,
     CallbackRaised,
+    CommandAlreadyStored,
     ConcurrencyConflict,
     DomainError,
     EntityNotFound,
     EventSourcingError,
     EventStoreError,
+    OutcomeUnknown,
 )
 from ._process import Name, Subject, _Mailbox, named_subject, send
 from ._result import Error, Ok, Result
@@ -90,6 +104,7 @@ _AGGREGATE_MESSAGES = (
     GetAggregateStats,
 )
 _ROUTED_AT_ONCE = (GetSystemStats, *_AGGREGATE_MESSAGES)
+_OK: Ok[None] = Ok(None)
 
 
 @final
@@ -109,6 +124,7 @@ class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "max_retries",
         "max_workers",
         "queries",
+        "shutdown_timeout",
         "snapshot_config",
     )
 
@@ -122,6 +138,7 @@ class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     load_timeout_ms: int
     max_workers: int
     idle_timeout_ms: int
+    shutdown_timeout: float
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("EventSourcing has no public constructor: use supervised()")
@@ -257,6 +274,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "aggregate_id",
         "has_worker",
         "in_flight",
+        "in_flight_key",
         "is_waiting",
         "last_active",
         "queue",
@@ -275,6 +293,8 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.has_worker = False
         self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
         self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
+        # The idempotency key of the command in flight, once it has one.
+        self.in_flight_key: str | None = None
         self.last_active = 0.0
         self.scope = trio.CancelScope()
 
@@ -305,30 +325,151 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         )
         self.load_timeout_s = eventsourcing.load_timeout_ms / 1000
         self.idle_timeout_s = eventsourcing.idle_timeout_ms / 1000
+        # Generated idempotency keys: a random prefix per system (64 bits, so two systems
+        # never share one) and a counter. Short, and far cheaper than a uuid4 each.
+        self.key_prefix = secrets.token_hex(8)
+        self.key_counter = itertools.count(1)
+        # Shutting down: set once the guard has taken the supervisor's cancellation.
+        self.draining = False
+        self.serving = False
+        self.idle = trio.Event()
+        self.served = trio.Event()
+        self.workers_scope = trio.CancelScope()
+        self.dropped = 0
+        self.refused = 0
 
     # -- the router actor -------------------------------------------------------------
 
     async def start(
         self, nursery: trio.Nursery
     ) -> actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]:
-        """Start the router actor and the idle sweeper in ``nursery`` (the supervisor's)."""
-        self.nursery = nursery
-        # Workers of an earlier incarnation died with its nursery; their queues did not.
-        self.live_workers = 0
-        self.waiting.clear()
-        for slot in self.slots.values():
-            slot.has_worker = False
-            slot.is_waiting = False
-        builder = actor.new(self).on_message(_route).named(self.name)
-        started = await builder._handling_at_once(self.route_at_once).start(nursery)
+        """Start the router, its workers and their shutdown guard in ``nursery``.
+
+        ``nursery`` is the child's, which the supervisor cancels to stop it: the router
+        and the workers run shielded from that (:meth:`serve`), and the guard turns the
+        cancellation into a drain (:meth:`guard`).
+        """
+        started: actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+        started = await nursery.start(self.serve)
         if isinstance(started, Ok):
-            nursery.start_soon(self.sweep_idle_workers)
-            for slot in list(self.slots.values()):
-                # The router may already have started this slot's worker while
-                # ``start`` waited above; a second worker on one queue would crash.
-                if len(slot.queue) and not slot.has_worker:
-                    self.ensure_worker(slot)
+            nursery.start_soon(self.guard)
         return started
+
+    async def serve(
+        self,
+        *,
+        task_status: trio.TaskStatus[
+            actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+        ] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the router and the workers until the guard stops them (or one crashes)."""
+        self.draining = False
+        self.served = trio.Event()
+        try:
+            with trio.CancelScope(shield=True) as scope:
+                self.workers_scope = scope
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    # Workers of an earlier incarnation died with its nursery; their
+                    # queues did not.
+                    self.live_workers = 0
+                    self.waiting.clear()
+                    for slot in self.slots.values():
+                        slot.has_worker = False
+                        slot.is_waiting = False
+                    builder = actor.new(self).on_message(_route).named(self.name)
+                    started = await builder._handling_at_once(self.route_at_once).start(nursery)
+                    if isinstance(started, Error):
+                        task_status.started(started)
+                        return
+                    self.serving = True
+                    nursery.start_soon(self.sweep_idle_workers)
+                    for slot in list(self.slots.values()):
+                        # The router may already have started this slot's worker while
+                        # ``start`` waited above; a second worker on one queue would crash.
+                        if len(slot.queue) and not slot.has_worker:
+                            self.ensure_worker(slot)
+                    task_status.started(started)
+        finally:
+            self.serving = False
+            self.served.set()
+
+    async def guard(self) -> None:
+        """Wait for the supervisor's cancellation, then drain (see the module docstring)."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            # After a crash of the router, ``serve`` has ended already: the supervisor
+            # restarts it, and the queues wait for it.
+            if self.serving:
+                with trio.CancelScope(shield=True):
+                    await self.drain()
+
+    async def drain(self) -> None:
+        """Finish what was accepted before the shutdown, within ``shutdown_timeout``."""
+        name = self.name
+        # Messages still in the router's mailbox were sent before the shutdown: route
+        # them to their queues before refusing what comes next.
+        mailbox = named_subject(name)._mailbox
+        while True:
+            try:
+                pending = mailbox.get_nowait()
+            except trio.WouldBlock:
+                break
+            received: object = pending
+            if isinstance(received, _ROUTED_AT_ONCE):
+                self.route(pending)
+        self.draining = True
+        self.idle = trio.Event()
+        for slot in self.slots.values():
+            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
+                slot.scope.cancel()
+        self.check_idle()
+        queued = sum(len(slot.queue) for slot in self.slots.values())
+        logger.info("the event-sourcing system %r drains %d queued messages", name, queued)
+        with trio.move_on_after(self.es.shutdown_timeout) as timer:
+            await self.idle.wait()
+        self.workers_scope.cancel()
+        await self.served.wait()
+        left = [message for slot in self.slots.values() for message in _take_all(slot.queue)]
+        self.slots.clear()
+        for message in left:
+            self.refuse(message, "it shut down before running it (the shutdown timeout passed)")
+        if self.dropped or self.refused or timer.cancelled_caught:
+            logger.warning(
+                "the event-sourcing system %r shut down: %d fire-and-forget commands dropped "
+                "and %d requests answered with an error, not run%s",
+                name,
+                self.dropped,
+                self.refused,
+                (
+                    f"; the shutdown timeout ({self.es.shutdown_timeout:g} s) passed with "
+                    "commands in flight, whose callers are told the outcome is unknown"
+                    if timer.cancelled_caught
+                    else ""
+                ),
+            )
+        self.dropped = self.refused = 0
+
+    def check_idle(self) -> None:
+        if self.draining and self.live_workers == 0 and not self.waiting:
+            self.idle.set()
+
+    def refuse(
+        self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT], why: str
+    ) -> None:
+        """Answer ``message`` with an error, unrun; count a fire-and-forget command dropped."""
+        if isinstance(message, ExecuteCommand) and message.reply_to is None:
+            self.dropped += 1
+            return
+        self.refused += 1
+        _reply_error(
+            message,
+            EventStoreError(
+                f"the event-sourcing system {self.name!r} is shutting down: {why}; "
+                "nothing of the request was stored"
+            ),
+        )
 
     def route(self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT]) -> None:
         if isinstance(message, GetSystemStats):
@@ -339,6 +480,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 f"the event-sourcing actor {self.name!r} received {message!r}, "
                 "which is not an AggregateMessage"
             )
+        if self.draining:
+            self.refuse(message, "it accepts no new requests")
+            return
         aggregate_id = message.aggregate_id
         slot = self.slots.get(aggregate_id)
         if slot is None:
@@ -410,8 +554,10 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             with slot.scope:
                 burst = 0
                 while True:
-                    if self.waiting and not len(queue):
-                        break  # give this worker's place to an aggregate that waits for one
+                    if not len(queue) and (self.waiting or self.draining):
+                        # Give this worker's place to an aggregate that waits for one, or
+                        # end: the system is shutting down and this queue is done.
+                        break
                     if burst < BURST and len(queue):
                         message = queue.get_nowait()
                         burst += 1
@@ -431,24 +577,21 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                         # caught closer to it): report it, forget the cached state.
                         logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
                         slot.state.aggregate = None
-                        _reply_error(
-                            message,
-                            EventStoreError(
-                                f"the worker for aggregate {slot.aggregate_id!r} crashed: {exc!r}"
-                            ),
+                        _reply_interrupted(
+                            slot, message, f"the worker for aggregate crashed: {exc!r}"
                         )
                     slot.in_flight = None
+                    slot.in_flight_key = None
                     slot.last_active = trio.current_time()
         finally:
             if slot.in_flight is not None:
-                _reply_error(
+                _reply_interrupted(
+                    slot,
                     slot.in_flight,
-                    EventStoreError(
-                        f"the worker for aggregate {slot.aggregate_id!r} was stopped before "
-                        "it answered; the command may not have been stored"
-                    ),
+                    "the worker for the aggregate was stopped before it answered",
                 )
                 slot.in_flight = None
+                slot.in_flight_key = None
                 slot.state.aggregate = None
             slot.has_worker = False
             self.live_workers -= 1
@@ -461,6 +604,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                         slot.is_waiting = True
                         self.waiting.append(slot)
             self.start_waiting_workers()
+            self.check_idle()
 
     def start_waiting_workers(self) -> None:
         nursery = self.nursery
@@ -507,49 +651,64 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
         message: ExecuteCommand[CommandT, ErrorT],
     ) -> None:
-        es = self.es
-        aggregate_id = slot.aggregate_id
+        """Run one command exactly once and answer its caller.
+
+        A caller's key may be stored already (a retry after a timeout or a crash): then
+        the command is answered ``Ok`` without running. A generated key is new, so that
+        look-up is skipped.
+        """
+        key = message.idempotency_key
         outcome: Result[None, EventSourcingError[ErrorT]]
-        attempt = 0
-        while True:
-            cached = slot.state.aggregate
-            # The cached aggregate is the common case: skip a coroutine for it.
-            loaded = Ok(cached) if cached is not None else await self.current(slot)
-            if isinstance(loaded, Error):
-                outcome = loaded
-                break
-            aggregate = loaded.value
-            try:
-                decided = es.handle(aggregate.entity, message.command)
-                if isinstance(decided, Error):
-                    self.commands_processed += 1
-                    outcome = Error(DomainError(decided.error))
-                    break
-                returned: object = decided
-                if not (isinstance(returned, Ok) and isinstance(returned.value, list)):
-                    raise TypeError(
-                        f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
-                    )
-            except Exception as exc:
-                # Fix: reload the cached state, as after ``apply`` raised (SPEC §4): a
-                # ``handle`` may have mutated the entity before it raised.
-                slot.state.aggregate = None
-                outcome = Error(_callback_raised("handle", aggregate_id, exc))
-                break
-            events = decided.value
-            if not events:
+        if key is None:
+            key = f"{self.key_prefix}-{next(self.key_counter):x}"
+            slot.in_flight_key = key
+            outcome = await self.commit_with_retry(slot, message, key)
+        else:
+            slot.in_flight_key = key
+            stored = await self.command_stored(slot.aggregate_id, key)
+            if isinstance(stored, Error):
+                outcome = stored
+            elif stored.value:
                 self.commands_processed += 1
                 outcome = Ok(None)
-                break
-            try:
-                entity = aggregate.entity
-                for event in events:
-                    entity = es.apply(entity, event)
-            except Exception as exc:
-                slot.state.aggregate = None
-                outcome = Error(_callback_raised("apply", aggregate_id, exc))
-                break
-            transaction, stored = self.begin_commit(aggregate, events, entity, message.metadata)
+            else:
+                outcome = await self.commit_with_retry(slot, message, key)
+        if message.reply_to is not None:
+            send(message.reply_to, outcome)
+
+    async def commit_with_retry(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: ExecuteCommand[CommandT, ErrorT],
+        key: str,
+    ) -> Result[None, EventSourcingError[ErrorT]]:
+        """Decide, apply and commit the command; after a conflict, reload and go again.
+
+        Before deciding again, the store is asked whether ``key`` is stored: were an
+        earlier attempt's commit to have gone through unreported, the command is done.
+        """
+        es = self.es
+        aggregate_id = slot.aggregate_id
+        attempt = 0
+        while True:
+            aggregate = slot.state.aggregate
+            if aggregate is None:
+                loaded = await self.current(slot)
+                if isinstance(loaded, Error):
+                    return loaded
+                aggregate = loaded.value
+            decided = self.decide(slot, aggregate, message.command)
+            if isinstance(decided, Ok):
+                self.commands_processed += 1  # no events: nothing to store
+                return decided
+            if isinstance(decided, Error):
+                if isinstance(decided.error, DomainError):
+                    self.commands_processed += 1
+                return decided
+            events, entity = decided
+            transaction, stored = self.begin_commit(
+                aggregate, events, entity, message.metadata, key
+            )
             try:
                 committed = await transaction
             except Exception as exc:
@@ -562,26 +721,79 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 self.commands_processed += 1
                 for query_name, _ in es.queries:
                     send(named_subject(query_name), ProcessEvents(aggregate_id, envelopes))
-                outcome = Ok(None)
-                break
+                return _OK
             # Whatever went wrong, the cached state may be stale: reload it next time.
             slot.state.aggregate = None
             error = committed.error
-            if isinstance(error, ConcurrencyConflict) and attempt < es.max_retries:
-                attempt += 1
-                logger.info(
-                    "concurrency conflict on %r (attempt %d of %d): reloading and retrying",
-                    aggregate_id,
-                    attempt,
-                    es.max_retries,
+            if isinstance(error, CommandAlreadyStored):
+                self.commands_processed += 1
+                return _OK
+            if isinstance(error, OutcomeUnknown):
+                # Named by this command's key, whatever the store put in it: the key
+                # is what the caller sends again.
+                return Error(OutcomeUnknown(aggregate_id, key, error.message))
+            if not isinstance(error, ConcurrencyConflict):
+                return Error(error)
+            already = await self.command_stored(aggregate_id, key)
+            if isinstance(already, Error):
+                return already
+            if already.value:
+                self.commands_processed += 1
+                return _OK
+            if attempt >= es.max_retries:
+                return Error(error)
+            attempt += 1
+            logger.info(
+                "concurrency conflict on %r (attempt %d of %d): reloading and retrying",
+                aggregate_id,
+                attempt,
+                es.max_retries,
+            )
+            # Jittered exponential backoff, so competing writers drift apart.
+            await trio.sleep(random.uniform(0, 0.002 * 2**attempt))
+
+    def decide(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        aggregate: Aggregate[EntityT],
+        command: CommandT,
+    ) -> tuple[list[EventT], EntityT] | Error[EventSourcingError[ErrorT]] | Ok[None]:
+        """Run ``handle`` and fold ``apply``: the events and the entity after them.
+
+        ``Ok(None)`` for a command that decided no events; an ``Error`` for a domain
+        error or a callback that raised (which also drops the cached state: ``handle``
+        may have mutated the entity before it raised).
+        """
+        es = self.es
+        try:
+            decided = es.handle(aggregate.entity, command)
+            if isinstance(decided, Error):
+                return Error(DomainError(decided.error))
+            returned: object = decided
+            if not (isinstance(returned, Ok) and isinstance(returned.value, list)):
+                raise TypeError(
+                    f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
                 )
-                # Jittered exponential backoff, so competing writers drift apart.
-                await trio.sleep(random.uniform(0, 0.002 * 2**attempt))
-                continue
-            outcome = Error(error)
-            break
-        if message.reply_to is not None:
-            send(message.reply_to, outcome)
+        except Exception as exc:
+            slot.state.aggregate = None
+            return Error(_callback_raised("handle", slot.aggregate_id, exc))
+        events = decided.value
+        if not events:
+            return _OK
+        try:
+            entity = aggregate.entity
+            for event in events:
+                entity = es.apply(entity, event)
+        except Exception as exc:
+            slot.state.aggregate = None
+            return Error(_callback_raised("apply", slot.aggregate_id, exc))
+        return events, entity
+
+    async def command_stored(self, aggregate_id: str, key: str) -> StoreResult[bool]:
+        store = self.store
+        return await _guarded(
+            "command_stored", store.command_stored(store.eventstore, aggregate_id, key)
+        )
 
     def begin_commit(
         self,
@@ -589,6 +801,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         events: list[EventT],
         entity: EntityT,
         metadata: Metadata,
+        key: str,
     ) -> tuple[Awaitable[StoreResult[None]], list[list[EventEnvelop[EventT]]]]:
         """The store transaction committing ``events`` (and maybe a snapshot), not awaited.
 
@@ -602,7 +815,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         stored: list[list[EventEnvelop[EventT]]] = []
 
         async def transaction(tx: TxT) -> StoreResult[None]:
-            appended = await store.commit_events(tx, aggregate, events, metadata)
+            appended = await store.commit_events(tx, aggregate, events, metadata, key)
             if isinstance(appended, Error):
                 return appended
             envelopes, sequence = appended.value
@@ -706,6 +919,37 @@ async def _route(
     return actor.continue_(system)
 
 
+def _reply_interrupted(
+    slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
+    why: str,
+) -> None:
+    """Answer a message whose handling was cut short: a command's outcome is unknown."""
+    key = slot.in_flight_key
+    if isinstance(message, ExecuteCommand) and key is not None:
+        if message.reply_to is not None:
+            message.reply_to._mailbox.put(
+                Error(
+                    OutcomeUnknown(
+                        slot.aggregate_id,
+                        key,
+                        f"{why}; the command may or may not have been stored",
+                    )
+                )
+            )
+        return
+    _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})"))
+
+
+def _take_all(queue: _Mailbox[ValueT]) -> list[ValueT]:
+    taken: list[ValueT] = []
+    while True:
+        try:
+            taken.append(queue.get_nowait())
+        except trio.WouldBlock:
+            return taken
+
+
 def _reply_error(message: object, error: EventStoreError) -> None:
     reply_to = getattr(message, "reply_to", None)
     if isinstance(message, GetSystemStats) or not isinstance(reply_to, Subject):
@@ -784,6 +1028,7 @@ def supervised(
     load_timeout: int | Timeout = 5_000,
     max_workers: int = 10_000,
     idle_timeout: int | Timeout = 60_000,
+    shutdown_timeout: float = 5.0,
 ) -> Result[ChildSpecification[Supervisor], None]:
     """Describe a supervised event-sourcing system, as the seed's ``supervised``.
 
@@ -808,6 +1053,10 @@ def supervised(
         max_workers: Most aggregates with a live worker (and cached state) at once.
         idle_timeout: Milliseconds after which an idle aggregate's worker and cached
             state are dropped.
+        shutdown_timeout: Seconds an orderly shutdown waits for the commands accepted
+            before it to finish; then the commands in flight are stopped (their callers
+            get ``OutcomeUnknown``) and the ones left are answered with an error and
+            logged, never dropped silently.
 
     Returns:
         ``Ok(child_specification)``.
@@ -864,6 +1113,7 @@ def supervised(
     es.load_timeout_ms = _timeout_ms("load_timeout", load_timeout)
     es.max_workers = require_positive_int("max_workers", max_workers)
     es.idle_timeout_ms = _timeout_ms("idle_timeout", idle_timeout)
+    es.shutdown_timeout = require_seconds("shutdown_timeout", shutdown_timeout)
     system = _System(name, es)
     builder = new(OneForOne)
     for query in checked_queries:

@@ -20,7 +20,7 @@ import trio
 from typing_extensions import final
 
 from . import _actor as actor
-from ._errors import ConcurrencyConflict, EventStoreError
+from ._errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError
 from ._frozen import PicklableFrozen
 from ._log import log_request
 from ._process import Name, Subject, send
@@ -96,6 +96,7 @@ class MemoryStore(Generic[EntityT, EventT]):
 
     __slots__ = (
         "checkpoints",
+        "commands",
         "dead_letters",
         "events",
         "log",
@@ -107,6 +108,8 @@ class MemoryStore(Generic[EntityT, EventT]):
     def __init__(self) -> None:
         self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
         self.snapshots: dict[str, Snapshot[EntityT]] = {}
+        # The idempotency keys of the stored commands, per aggregate.
+        self.commands: dict[str, set[str]] = {}
         # Every event in commit order; an event's position is its index plus one.
         self.log: list[MemoryStoreEventEnvelop[EventT]] = []
         # When each event of the log was committed (the same index). Kept apart from the
@@ -125,7 +128,7 @@ class MemoryTransaction(Generic[EntityT, EventT]):
     __slots__ = ("appends", "snapshots")
 
     def __init__(self) -> None:
-        self.appends: list[tuple[str, int, list[MemoryStoreEventEnvelop[EventT]]]] = []
+        self.appends: list[tuple[str, int, list[MemoryStoreEventEnvelop[EventT]], str | None]] = []
         self.snapshots: list[Snapshot[EntityT]] = []
 
 
@@ -146,7 +149,7 @@ def _make_event_store(
         tx: MemoryTransaction[EntityT, EventT] = MemoryTransaction()
         result = await body(tx)
         if not tx.appends and not tx.snapshots:
-            # Fix: a body that staged no write may not have checkpointed (commit_events
+            # A body that staged no write may not have checkpointed (commit_events
             # and save_snapshot do), and every async function must; this path is rare.
             await checkpoint()
         if isinstance(result, Error):
@@ -154,7 +157,13 @@ def _make_event_store(
         # Check every append before applying any, with no checkpoint in between,
         # so the transaction is all-or-nothing and no other task sees half of it.
         sequences: dict[str, int] = {}
-        for aggregate_id, expected, envelopes in tx.appends:
+        keys: set[tuple[str, str]] = set()
+        commands = tables.commands
+        for aggregate_id, expected, envelopes, key in tx.appends:
+            if key is not None:
+                if key in commands.get(aggregate_id, ()) or (aggregate_id, key) in keys:
+                    return Error(CommandAlreadyStored(aggregate_id, key))
+                keys.add((aggregate_id, key))
             actual = sequences.get(aggregate_id)
             if actual is None:
                 actual = len(tables.events.get(aggregate_id, ()))
@@ -163,11 +172,16 @@ def _make_event_store(
             sequences[aggregate_id] = actual + len(envelopes)
         if tx.appends:
             now = datetime.now(timezone.utc)
-            for aggregate_id, _, envelopes in tx.appends:
+            for aggregate_id, _, envelopes, key in tx.appends:
                 stream = tables.events.get(aggregate_id)
                 if stream is None:
                     tables.events[aggregate_id] = stream = []
                 stream.extend(envelopes)
+                if key is not None:
+                    stored_keys = commands.get(aggregate_id)
+                    if stored_keys is None:
+                        commands[aggregate_id] = stored_keys = set()
+                    stored_keys.add(key)
                 tables.log.extend(envelopes)
                 tables.recorded.extend([now] * len(envelopes))
         for snapshot in tx.snapshots:
@@ -188,6 +202,7 @@ def _make_event_store(
         aggregate: Aggregate[EntityT],
         events: list[EventT],
         metadata: Metadata,
+        idempotency_key: str | None,
     ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
         await checkpoint()
         aggregate_id = aggregate.aggregate_id
@@ -196,7 +211,7 @@ def _make_event_store(
             MemoryStoreEventEnvelop(aggregate_id, first + offset, event, metadata)
             for offset, event in enumerate(events)
         ]
-        tx.appends.append((aggregate_id, aggregate.sequence, envelopes))
+        tx.appends.append((aggregate_id, aggregate.sequence, envelopes, idempotency_key))
         return Ok((list[EventEnvelop[EventT]](envelopes), aggregate.sequence + len(events)))
 
     async def load_events(
@@ -225,6 +240,12 @@ def _make_event_store(
         tx.snapshots.append(snapshot)
         return Ok(None)
 
+    async def command_stored(
+        store: MemoryStore[EntityT, EventT], aggregate_id: str, idempotency_key: str
+    ) -> StoreResult[bool]:
+        await checkpoint()
+        return Ok(idempotency_key in store.commands.get(aggregate_id, ()))
+
     return EventStore(
         execute_transaction=execute_transaction,
         load_aggregate_transaction=run_read,
@@ -234,6 +255,7 @@ def _make_event_store(
         load_events=load_events,
         load_snapshot=load_snapshot,
         save_snapshot=save_snapshot,
+        command_stored=command_stored,
         eventstore=tables,
     )
 

@@ -9,6 +9,15 @@ A write transaction runs ``commit_events`` and maybe ``save_snapshot`` and is
 all-or-nothing. ``commit_events`` must refuse, with
 ``Error(ConcurrencyConflict(...))``, events whose aggregate's ``sequence`` is not the
 sequence the store holds: that is the optimistic concurrency every store provides.
+
+Idempotency: ``commit_events`` takes the command's idempotency key, stored with its
+events under a uniqueness constraint per aggregate in the same transaction. A commit
+whose key the store already holds for the aggregate is refused with
+``Error(CommandAlreadyStored(...))`` (checked before the sequence), and
+``command_stored`` tells whether a key is stored. A store that cannot tell whether a
+commit went through (the connection broke after ``COMMIT`` was sent and the server
+cannot be asked) answers ``Error(OutcomeUnknown(...))``; every other error means that
+nothing of the transaction was stored.
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ class EventStore(Generic[StoreT, EntityT, EventT, TxT]):
     """
 
     __slots__ = (
+        "command_stored",
         "commit_events",
         "eventstore",
         "execute_transaction",
@@ -78,10 +88,15 @@ class EventStore(Generic[StoreT, EntityT, EventT, TxT]):
     ]
     """Run a read transaction that loads a snapshot."""
     commit_events: Callable[
-        [TxT, Aggregate[EntityT], list[EventT], Metadata],
+        [TxT, Aggregate[EntityT], list[EventT], Metadata, str | None],
         Awaitable[StoreResult[tuple[list[EventEnvelop[EventT]], int]]],
     ]
-    """Append events after ``aggregate.sequence``; returns the envelopes and new sequence."""
+    """Append events after ``aggregate.sequence``; returns the envelopes and new sequence.
+
+    The last argument is the command's idempotency key (``None``: the commit has none).
+    The key is stored with the events, unique per aggregate: committing a key the
+    aggregate holds already makes the transaction answer ``CommandAlreadyStored``.
+    """
     load_events: Callable[
         [StoreT, TxT, str, int], Awaitable[StoreResult[list[EventEnvelop[EventT]]]]
     ]
@@ -90,5 +105,7 @@ class EventStore(Generic[StoreT, EntityT, EventT, TxT]):
     """Load the latest snapshot of an aggregate, or ``None``."""
     save_snapshot: Callable[[TxT, Snapshot[EntityT]], Awaitable[StoreResult[None]]]
     """Save a snapshot (replacing an older one) inside a write transaction."""
+    command_stored: Callable[[StoreT, str, str], Awaitable[StoreResult[bool]]]
+    """Whether ``(aggregate_id, idempotency_key)`` is stored: ``(eventstore, id, key)``."""
     eventstore: StoreT
     """The store's own state, handed to ``load_events``."""

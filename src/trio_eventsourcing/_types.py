@@ -188,14 +188,21 @@ class QueryActor(PicklableFrozen, Generic[EventT]):
 class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
     """Run ``command`` against the aggregate; reply to ``reply_to`` if one is given.
 
-    ``reply_to`` goes beyond the seed: it is what :func:`execute_with_response` uses.
+    ``reply_to`` and ``idempotency_key`` go beyond the seed: the first is what
+    :func:`execute_with_response` uses; the second, when given, makes the command run at
+    most once per aggregate (``None``: the system generates a key for it).
+
+    Example::
+
+        ExecuteCommand("acc-1", DepositMoney(Decimal(10)), [], reply_to, "deposit-42")
     """
 
-    __slots__ = ("aggregate_id", "command", "metadata", "reply_to")
+    __slots__ = ("aggregate_id", "command", "idempotency_key", "metadata", "reply_to")
     aggregate_id: str
     command: CommandT
     metadata: Metadata
     reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None
+    idempotency_key: str | None
 
 
 @final

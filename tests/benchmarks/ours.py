@@ -185,7 +185,7 @@ async def build(
             batch: list[BankAccountEvent] = batch,
             snapshot: es.Snapshot[BankAccount] | None = snapshot,
         ) -> es.StoreResult[None]:
-            appended = await store.commit_events(tx, before, batch, [])
+            appended = await store.commit_events(tx, before, batch, [], None)
             if isinstance(appended, es.Error):
                 return appended
             if snapshot is not None:
@@ -430,7 +430,7 @@ def budget(commands: int) -> Figures:
                 current = aggregate
 
                 async def body(tx: Any, current: es.Aggregate[BankAccount] = current) -> Any:
-                    return await store.commit_events(tx, current, [event], [])
+                    return await store.commit_events(tx, current, [event], [], None)
 
                 (await store.execute_transaction(body)).unwrap()
                 aggregate = es.Aggregate("direct", aggregate.entity, aggregate.sequence + 1)

@@ -138,7 +138,7 @@ async def _append(
 ) -> None:
     async def body(tx: object) -> StoreResult[None]:
         committed = await store.commit_events(
-            tx, Aggregate(aggregate_id, BankAccount(), after), events, []
+            tx, Aggregate(aggregate_id, BankAccount(), after), events, [], None
         )
         return committed if isinstance(committed, Error) else Ok(None)
 

@@ -8,6 +8,7 @@ uses it::
     faulty = FaultyStore(memory_event_store)
     faulty.fail_commits("acc-1", Raise(OSError("disk full")))  # the next commit of acc-1
     faulty.commit_gates["acc-2"] = gate = trio.Event()          # acc-2 commits wait for it
+    faulty.after_commit_faults.append(Refuse(OutcomeUnknown(...)))  # stored, then it fails
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from trio_eventsourcing import (
     ConcurrencyConflict,
     Error,
     EventEnvelop,
+    Ok,
     EventStore,
     Metadata,
+    OutcomeUnknown,
     Snapshot,
     StoreError,
     StoreResult,
@@ -69,6 +72,10 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
         ``snapshot_faults``: for ``save_snapshot``.
         ``load_faults[aggregate_id]``: for ``load_snapshot`` of that aggregate (the first
         store call of every aggregate load).
+        ``after_commit_faults``: for ``execute_transaction`` *after* the inner store
+        committed it: the transaction is stored, yet the caller is told it failed (as a
+        store that lost its connection after sending ``COMMIT`` would).
+        ``lookup_faults``: for ``command_stored``.
 
     Gates (a call waits until the event is set; an event never set blocks for good):
         ``commit_gate`` / ``commit_gates[aggregate_id]``: ``commit_events``.
@@ -82,6 +89,8 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
         ``write_transactions``: calls of ``execute_transaction``.
         ``commits_in_flight`` and ``max_commits_in_flight``: write transactions running.
         ``saved_snapshots``: every snapshot handed to ``save_snapshot``, in order.
+        ``committed_keys``: the idempotency key of every ``commit_events`` call, in order.
+        ``key_lookups``: ``(aggregate_id, key)`` of every ``command_stored`` call.
     """
 
     def __init__(self, inner: EventStore[StoreT, EntityT, EventT, TxT]) -> None:
@@ -89,6 +98,10 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
         self.commit_faults: dict[str, deque[Fault]] = {}
         self.snapshot_faults: deque[Fault] = deque()
         self.load_faults: dict[str, deque[Fault]] = {}
+        self.after_commit_faults: deque[Fault] = deque()
+        self.lookup_faults: deque[Fault] = deque()
+        self.committed_keys: list[str | None] = []
+        self.key_lookups: list[tuple[str, str]] = []
         self.commit_gate: trio.Event | None = None
         self.commit_gates: dict[str, trio.Event] = {}
         self.load_gate: trio.Event | None = None
@@ -107,6 +120,7 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
             load_events=self._load_events,
             load_snapshot=self._load_snapshot,
             save_snapshot=self._save_snapshot,
+            command_stored=self._command_stored,
             eventstore=inner.eventstore,
         )
 
@@ -125,9 +139,13 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
         self.commits_in_flight += 1
         self.max_commits_in_flight = max(self.max_commits_in_flight, self.commits_in_flight)
         try:
-            return await self.inner.execute_transaction(body)
+            committed = await self.inner.execute_transaction(body)
         finally:
             self.commits_in_flight -= 1
+        fault = _next(self.after_commit_faults) if committed == Ok(None) else None
+        if fault is not None:
+            return _inject(fault)
+        return committed
 
     async def _load_aggregate_transaction(
         self, body: Transaction[TxT, Aggregate[EntityT]]
@@ -138,9 +156,15 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
         return await self.inner.load_aggregate_transaction(body)
 
     async def _commit_events(
-        self, tx: TxT, aggregate: Aggregate[EntityT], events: list[EventT], metadata: Metadata
+        self,
+        tx: TxT,
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+        idempotency_key: str | None,
     ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
         aggregate_id = aggregate.aggregate_id
+        self.committed_keys.append(idempotency_key)
         for gate in (self.commit_gate, self.commit_gates.get(aggregate_id)):
             if gate is not None:
                 await gate.wait()
@@ -153,7 +177,16 @@ class FaultyStore(Generic[StoreT, EntityT, EventT, TxT]):
             )
         if fault is not None:
             return _inject(fault)
-        return await self.inner.commit_events(tx, aggregate, events, metadata)
+        return await self.inner.commit_events(tx, aggregate, events, metadata, idempotency_key)
+
+    async def _command_stored(
+        self, store: StoreT, aggregate_id: str, idempotency_key: str
+    ) -> StoreResult[bool]:
+        self.key_lookups.append((aggregate_id, idempotency_key))
+        fault = _next(self.lookup_faults)
+        if fault is not None:
+            return _inject(fault)
+        return await self.inner.command_stored(store, aggregate_id, idempotency_key)
 
     async def _load_events(
         self, store: StoreT, tx: TxT, aggregate_id: str, start_from: int

@@ -35,6 +35,7 @@ from trio_eventsourcing import (
     Aggregate,
     AggregateMessage,
     AggregateStats,
+    CommandAlreadyStored,
     ConcurrencyConflict,
     DomainError,
     EntityNotFound,
@@ -116,13 +117,14 @@ async def append(
     expected_sequence: int,
     events: list[BankAccountEvent],
     metadata: Metadata | None = None,
+    key: str | None = None,
 ) -> StoreResult[list[EventEnvelop[BankAccountEvent]]]:
     """Commit ``events`` after ``expected_sequence`` in one write transaction."""
     committed: list[EventEnvelop[BankAccountEvent]] = []
 
     async def body(tx: object) -> StoreResult[None]:
         aggregate = Aggregate(aggregate_id, BankAccount(), expected_sequence)
-        result = await store.commit_events(tx, aggregate, events, metadata or [])
+        result = await store.commit_events(tx, aggregate, events, metadata or [], key)
         if isinstance(result, Error):
             return result
         committed.extend(result.value[0])
@@ -132,6 +134,11 @@ async def append(
     if isinstance(done, Error):
         return done
     return Ok(committed)
+
+
+async def is_stored(store: BankStore, aggregate_id: str, key: str) -> bool:
+    """Whether the store holds ``key`` for ``aggregate_id``."""
+    return (await store.command_stored(store.eventstore, aggregate_id, key)).unwrap()
 
 
 async def load(
@@ -168,7 +175,7 @@ async def save_snapshot(store: BankStore, snapshot: Snapshot[BankAccount]) -> St
 
 @contextlib.asynccontextmanager
 async def open_bank(
-    store: BankStore, snapshot_every: int | None = None
+    store: BankStore, snapshot_every: int | None = None, shutdown_timeout: float = 60.0
 ) -> AsyncIterator[process.Subject[BankMessage]]:
     """Run the bank-account system on ``store`` for the duration of the block."""
     name: process.Name[BankMessage] = process.new_name("bank")
@@ -185,6 +192,7 @@ async def open_bank(
         empty_state=BankAccount(),
         queries=[],
         snapshot_config=config,
+        shutdown_timeout=shutdown_timeout,
     ).unwrap()
     async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
         yield process.named_subject(name)
@@ -201,9 +209,12 @@ async def run(
     aggregate_id: str,
     command: BankAccountCommand,
     metadata: Metadata | None = None,
+    key: str | None = None,
 ) -> Result[None, EventSourcingError[BankAccountError]]:
     return await answer(
-        eventsourcing.execute_with_response(bank, aggregate_id, command, metadata or [])
+        eventsourcing.execute_with_response(
+            bank, aggregate_id, command, metadata or [], idempotency_key=key
+        )
     )
 
 
@@ -261,7 +272,7 @@ class StoreContract:
 
             async def body(tx: object) -> StoreResult[None]:
                 result = await store.commit_events(
-                    tx, Aggregate("acc-1", BankAccount(), 0), events, [("user", "alice")]
+                    tx, Aggregate("acc-1", BankAccount(), 0), events, [("user", "alice")], None
                 )
                 assert isinstance(result, Ok), result
                 envelopes, sequence = result.value
@@ -449,7 +460,11 @@ class StoreContract:
 
             async def body(tx: object) -> StoreResult[None]:
                 result = await store.commit_events(
-                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1"), deposited(3, 3)], []
+                    tx,
+                    Aggregate("acc-1", BankAccount(), 0),
+                    [opened("acc-1"), deposited(3, 3)],
+                    [],
+                    None,
                 )
                 assert isinstance(result, Ok), result
                 return Error(EventStoreError("changed my mind"))
@@ -468,7 +483,7 @@ class StoreContract:
 
             async def body(tx: object) -> StoreResult[None]:
                 result = await store.commit_events(
-                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], []
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], [], None
                 )
                 assert isinstance(result, Ok), result
                 raise RuntimeError("the body failed")
@@ -488,7 +503,9 @@ class StoreContract:
             async def body(tx: object) -> StoreResult[None]:
                 for aggregate_id in ("acc-2", "acc-1"):  # acc-1 at 0 is stale
                     aggregate = Aggregate(aggregate_id, BankAccount(), 0)
-                    result = await store.commit_events(tx, aggregate, [opened(aggregate_id)], [])
+                    result = await store.commit_events(
+                        tx, aggregate, [opened(aggregate_id)], [], None
+                    )
                     if isinstance(result, Error):
                         return result
                 return Ok(None)
@@ -505,7 +522,9 @@ class StoreContract:
             async def body(tx: object) -> StoreResult[None]:
                 for aggregate_id in ("acc-1", "acc-2"):
                     aggregate = Aggregate(aggregate_id, BankAccount(), 0)
-                    result = await store.commit_events(tx, aggregate, [opened(aggregate_id)], [])
+                    result = await store.commit_events(
+                        tx, aggregate, [opened(aggregate_id)], [], None
+                    )
                     if isinstance(result, Error):
                         return result
                 return Ok(None)
@@ -521,7 +540,7 @@ class StoreContract:
 
             async def body(tx: object) -> StoreResult[None]:
                 committed = await store.commit_events(
-                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], []
+                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], [], None
                 )
                 assert isinstance(committed, Ok), committed
                 snapshot = Snapshot("acc-1", BankAccount(opened=True), 1, SNAPSHOT_TIME)
@@ -579,7 +598,11 @@ class StoreContract:
 
             async def body(tx: object) -> StoreResult[None]:
                 committed = await store.commit_events(
-                    tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1"), deposited(8, 8)], []
+                    tx,
+                    Aggregate("acc-1", BankAccount(), 0),
+                    [opened("acc-1"), deposited(8, 8)],
+                    [],
+                    None,
                 )
                 if isinstance(committed, Error):
                     return committed
@@ -620,6 +643,126 @@ class StoreContract:
                 ConcurrencyConflict("acc-1", 1, 2)
             )
             assert isinstance(await append(store, "acc-1", 2, [deposited(1, 3)]), Ok)
+
+    # --- idempotency keys -----------------------------------------------------------------
+
+    async def test_a_committed_key_is_stored_for_its_aggregate(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert not await is_stored(store, "acc-1", "op-1")
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="op-1"), Ok)
+            assert await is_stored(store, "acc-1", "op-1")
+            assert not await is_stored(store, "acc-2", "op-1")
+            assert not await is_stored(store, "acc-1", "op-2")
+
+    async def test_a_commit_with_a_stored_key_is_refused_as_already_stored(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="op-1"), Ok)
+            again = await append(store, "acc-1", 1, [deposited(5, 5)], key="op-1")
+            assert again == Error(CommandAlreadyStored("acc-1", "op-1"))
+            assert view(await load(store, "acc-1")) == [("acc-1", 1, opened("acc-1"), [])]
+
+    async def test_a_stale_commit_with_a_stored_key_is_already_stored_not_a_conflict(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="op-1"), Ok)
+            again = await append(store, "acc-1", 0, [opened("acc-1")], key="op-1")
+            assert again == Error(CommandAlreadyStored("acc-1", "op-1"))
+
+    async def test_one_key_on_two_aggregates_is_stored_for_each(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="op"), Ok)
+            assert isinstance(await append(store, "acc-2", 0, [opened("acc-2")], key="op"), Ok)
+            assert await is_stored(store, "acc-2", "op")
+
+    async def test_commits_without_a_key_are_never_refused_for_one(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            assert isinstance(await append(store, "acc-1", 1, [deposited(1, 1)]), Ok)
+            assert len(await load(store, "acc-1")) == 2
+
+    async def test_a_failed_transaction_stores_no_key(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            stale = await append(store, "acc-1", 0, [opened("acc-1")], key="op-1")
+            assert stale == Error(ConcurrencyConflict("acc-1", 0, 1))
+            assert not await is_stored(store, "acc-1", "op-1")
+            assert isinstance(await append(store, "acc-1", 1, [deposited(1, 1)], key="op-1"), Ok)
+
+    async def test_many_keyed_commits_at_once_store_each_key_once(self, tmp_path: Path) -> None:
+        # Many writers at once (a durable store batches them), then the same keys again.
+        async with self.open_store(tmp_path) as store:
+            outcomes: dict[tuple[int, int], object] = {}
+
+            async def write(round_: int, n: int) -> None:
+                outcomes[round_, n] = await append(
+                    store, f"acc-{n}", round_, [deposited(1, round_ + 1)], key=f"k{n}"
+                )
+
+            for round_ in range(2):
+                async with trio.open_nursery() as nursery:
+                    for n in range(25):
+                        nursery.start_soon(write, round_, n)
+            for n in range(25):
+                assert isinstance(outcomes[0, n], Ok), outcomes[0, n]
+                assert outcomes[1, n] == Error(CommandAlreadyStored(f"acc-{n}", f"k{n}"))
+                assert len(await load(store, f"acc-{n}")) == 1
+
+    @durable_only
+    async def test_keys_survive_reopening(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="op-1"), Ok)
+        async with self.open_store(tmp_path) as store:
+            assert await is_stored(store, "acc-1", "op-1")
+            again = await append(store, "acc-1", 1, [deposited(5, 5)], key="op-1")
+            assert again == Error(CommandAlreadyStored("acc-1", "op-1"))
+
+    async def test_a_command_sent_again_with_its_key_is_answered_ok_and_not_run_again(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            assert await run(bank, "acc-1", OpenAccount("acc-1"), key="open") == Ok(None)
+            deposit = DepositMoney(Decimal(10))
+            assert await run(bank, "acc-1", deposit, key="deposit-1") == Ok(None)
+            # Sent again: the original outcome, not a second deposit, and not the domain
+            # error a second OpenAccount would meet.
+            assert await run(bank, "acc-1", deposit, key="deposit-1") == Ok(None)
+            assert await run(bank, "acc-1", OpenAccount("acc-1"), key="open") == Ok(None)
+            assert await answer(eventsourcing.load_aggregate(bank, "acc-1")) == Ok(
+                Aggregate("acc-1", BankAccount(True, Decimal(10)), 2)
+            )
+
+    async def test_a_key_sent_by_another_system_is_answered_ok(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            async with open_bank(store) as first:
+                assert await run(first, "acc-1", OpenAccount("acc-1")) == Ok(None)
+                assert await run(first, "acc-1", DepositMoney(Decimal(7)), key="d") == Ok(None)
+            async with open_bank(store) as second:
+                assert await run(second, "acc-1", DepositMoney(Decimal(7)), key="d") == Ok(None)
+                assert len(await bank_events(second, "acc-1")) == 2
+
+    # --- shutdown ---------------------------------------------------------------------------
+
+    async def test_commands_sent_before_the_block_ends_are_all_stored(self, tmp_path: Path) -> None:
+        accounts, per_account = 20, 100
+        async with self.open_store(tmp_path) as store:
+            async with open_bank(store) as bank:
+                for a in range(accounts):
+                    eventsourcing.execute(bank, f"acc-{a}", OpenAccount(f"acc-{a}"))
+                for n in range(per_account - 1):
+                    for a in range(accounts):
+                        eventsourcing.execute(bank, f"acc-{a}", DepositMoney(Decimal(n + 1)))
+                # Leave at once: nothing has been stored yet.
+            async with open_bank(store) as bank:
+                for a in range(accounts):
+                    assert len(await bank_events(bank, f"acc-{a}")) == per_account
+                    loaded = await answer(eventsourcing.load_aggregate(bank, f"acc-{a}"))
+                    assert isinstance(loaded, Ok)
+                    assert loaded.value.entity.balance == Decimal(
+                        per_account * (per_account - 1) // 2
+                    )
 
     # --- end to end through eventsourcing.supervised ----------------------------------------------
 

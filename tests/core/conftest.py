@@ -205,16 +205,24 @@ class System:
     """Every batch the recording query was delivered, in delivery order."""
 
     def send(
-        self, aggregate_id: str, command: TallyCommand, metadata: Metadata | None = None
+        self,
+        aggregate_id: str,
+        command: TallyCommand,
+        metadata: Metadata | None = None,
+        key: str | None = None,
     ) -> process.Subject[CommandResult]:
         return eventsourcing.execute_with_response(
-            self.subject, aggregate_id, command, metadata or []
+            self.subject, aggregate_id, command, metadata or [], idempotency_key=key
         )
 
     async def run(
-        self, aggregate_id: str, command: TallyCommand, metadata: Metadata | None = None
+        self,
+        aggregate_id: str,
+        command: TallyCommand,
+        metadata: Metadata | None = None,
+        key: str | None = None,
     ) -> CommandResult:
-        return await reply(self.send(aggregate_id, command, metadata))
+        return await reply(self.send(aggregate_id, command, metadata, key))
 
     async def events(self, aggregate_id: str, start_from: int | None = None) -> list[Envelope]:
         if start_from is None:
@@ -286,10 +294,13 @@ async def open_system(
     load_timeout: int | Timeout = 5_000,
     max_workers: int = 10_000,
     idle_timeout: int | Timeout = 60_000,
+    shutdown_timeout: float = 0.5,
 ) -> AsyncIterator[System]:
     """Run a tally system (on ``store``, or on a fresh memory store) for the block.
 
     With ``record`` a first query records every delivered batch in ``System.batches``.
+    ``shutdown_timeout`` is short: tests that leave a gate shut end with commands that can
+    never finish, and the drain waits that long for them.
     """
     async with contextlib.AsyncExitStack() as stack:
         if store is None:
@@ -319,6 +330,7 @@ async def open_system(
             load_timeout=load_timeout,
             max_workers=max_workers,
             idle_timeout=idle_timeout,
+            shutdown_timeout=shutdown_timeout,
         ).unwrap()
         nursery = await stack.enter_async_context(trio.open_nursery())
         supervisor = (await spec.start(nursery)).unwrap().data

@@ -16,6 +16,7 @@ from trio_eventsourcing import (
     Error,
     EventStoreError,
     Ok,
+    OutcomeUnknown,
     TransactionFailed,
     TransactionRolledBack,
     process,
@@ -125,11 +126,12 @@ async def test_a_crashed_event_sourcing_actor_loses_no_queued_commands() -> None
         sent_after = [system.send("t-1", add(n)) for n in (5, 6, 7)]
         await trio.testing.wait_all_tasks_blocked()
         assert system.restarts() == 1
-        # The command that was running when its worker stopped is told it may have failed.
+        # The command that was running when its worker stopped: its outcome is unknown.
         stopped = await reply(in_flight)
         assert isinstance(stopped, Error)
-        assert isinstance(stopped.error, EventStoreError)
-        assert "may not have been stored" in stopped.error.message
+        assert isinstance(stopped.error, OutcomeUnknown)
+        assert stopped.error.aggregate_id == "t-1"
+        assert "may or may not have been stored" in stopped.error.message
         gate.set()
         for subject in [*queued_before, *sent_after]:
             assert await reply(subject) == Ok(None)

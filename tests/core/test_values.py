@@ -10,6 +10,7 @@ from typing_extensions import assert_never
 from trio_eventsourcing import (
     ActorTimeout,
     CallbackRaised,
+    CommandAlreadyStored,
     ConcurrencyConflict,
     DomainError,
     EntityNotFound,
@@ -20,6 +21,7 @@ from trio_eventsourcing import (
     Frequency,
     NonPositiveArgument,
     Ok,
+    OutcomeUnknown,
     Result,
     SnapshotConfig,
     Timeout,
@@ -104,6 +106,8 @@ EVERY_VARIANT: list[EventSourcingError[Rejected]] = [
     ActorTimeout("load_aggregate", 500),
     ConcurrencyConflict("t-1", 4, 6),
     CallbackRaised("handle", "ValueError", "kaboom"),
+    OutcomeUnknown("t-1", "op-7", "the connection broke while committing"),
+    CommandAlreadyStored("t-1", "op-7"),
 ]
 
 
@@ -198,6 +202,10 @@ def variant(error: EventSourcingError[Rejected]) -> str:
             return "ConcurrencyConflict"
         case CallbackRaised():
             return "CallbackRaised"
+        case OutcomeUnknown():
+            return "OutcomeUnknown"
+        case CommandAlreadyStored():
+            return "CommandAlreadyStored"
         case _:
             assert_never(error)
 
