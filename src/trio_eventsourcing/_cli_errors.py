@@ -11,9 +11,10 @@ a driver put in its own message.
 from __future__ import annotations
 
 import re
-import urllib.parse
 
 from typing_extensions import final
+
+from ._postgres_connection import describe_server, dsn_secrets, scrub, uri_reading
 
 USAGE = 2
 """Exit status of a usage error: an argument that cannot be right, whatever the store holds."""
@@ -24,13 +25,9 @@ FAILURE = 1
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 """URL schemes that make a DB argument a PostgreSQL DSN rather than an SQLite path."""
 
-_SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 # `key = value` pairs of a libpq connection string, which some users will pass by mistake
 # (the CLI only takes URLs): enough to recognise one and keep it out of messages.
 _KEYWORD_SECRET = re.compile(r"\b(?:ssl)?password\s*=", re.IGNORECASE)
-_KEYWORD_SECRET_VALUE = re.compile(
-    r"\b(?:ssl)?password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s]+)", re.IGNORECASE
-)
 
 
 @final
@@ -74,30 +71,19 @@ class Secrets:
 
     @classmethod
     def of_argument(cls, db: str | None) -> Secrets:
-        """The secrets a DB argument carries: a URL's password, decoded and as written."""
+        """The secrets a DB argument may carry, in every way it may be read.
+
+        A URL's password as written and decoded, also where an unescaped ``@`` or ``/``
+        makes readings differ (``dsn_secrets``); a ``key=value`` string whole.
+        """
         if db is None:
             return cls()
-        texts: set[str] = set()
-        if is_postgres_dsn(db):
-            try:
-                url = urllib.parse.urlsplit(db)
-                password = url.password
-                query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
-            except ValueError:
-                # Not even a URL we can take apart: hide everything after the scheme.
-                return cls((db.partition("://")[2],))
-            raw_userinfo = url.netloc.rpartition("@")[0]
-            if password is not None:
-                raw_password = raw_userinfo.partition(":")[2]
-                texts.update({password, raw_password, urllib.parse.unquote(raw_password)})
-            for key, value in query:
-                if key.lower() in _SECRET_PARAMETERS:
-                    texts.update({value, urllib.parse.quote(value, safe="")})
-        elif looks_like_keyword_dsn(db):
-            texts.add(db)
-            for value in _KEYWORD_SECRET_VALUE.findall(db):
-                texts.update({value, value.strip("'")})
-        return cls(tuple(texts))
+        texts: tuple[str, ...] = ()
+        if "://" in db or looks_like_keyword_dsn(db):
+            texts = dsn_secrets(db)
+        if looks_like_keyword_dsn(db):
+            texts += (db,)
+        return cls(texts)
 
     @classmethod
     def of_arguments(cls, arguments: list[str]) -> Secrets:
@@ -115,26 +101,18 @@ class Secrets:
         return Secrets(self._texts + texts)
 
     def scrub(self, text: str) -> str:
-        """``text`` with every secret replaced by ``***``."""
-        for secret in self._texts:
-            text = text.replace(secret, "***")
-        return text
+        """``text`` with every secret, and anything shaped like a password, as ``***``."""
+        return scrub(text, self._texts)
 
 
 def describe_dsn(db: str) -> str:
-    """A PostgreSQL URL as it may be printed: without its password or secret parameters."""
-    try:
-        url = urllib.parse.urlsplit(db)
-        host = url.hostname or ""
-        port = url.port
-    except ValueError:
-        return f"{db.partition('://')[0]}://(a URL that does not parse)"
-    user = url.username
-    netloc = f"{user}@" if user else ""
-    netloc += f"[{host}]" if ":" in host else host
-    if port is not None:
-        netloc += f":{port}"
-    return urllib.parse.urlunsplit((url.scheme, netloc, url.path, "", ""))
+    """A PostgreSQL URL as it may be printed: its user, host, port and database only.
+
+    Read as libpq reads a URL, without the driver; a part that holds or overlaps a
+    password (a URL whose password has an unescaped ``@`` or ``/``) is shown as ``***``.
+    """
+    scheme = db.partition("://")[0]
+    return f"{scheme}://{describe_server(uri_reading(db) or {}, dsn_secrets(db))}"
 
 
 def one_line(text: str) -> str:

@@ -28,7 +28,7 @@ from ._postgres_connection import (
     Options,
     check_schema_name,
     check_table_prefix,
-    connection_kwargs,
+    connect,
     parse_dsn,
 )
 from ._postgres_schema import SCHEMA_VERSION, Names
@@ -93,7 +93,7 @@ class PostgresInspector:
             retry_timeout=_CONNECT_TIMEOUT_S,
         )
         try:
-            connection = psycopg.connect(conninfo, **connection_kwargs(options, "cli"))
+            connection = connect(options, "cli")
         except psycopg.Error as exc:
             raise CliError(
                 options.scrub(

@@ -8,10 +8,12 @@ errors, error values, raised exceptions, and each record's message and traceback
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 import trio
 
+from cli.helpers import cli
 from contracts.store_contract import append, opened
 from trio_eventsourcing import Error, Ok, postgres_store
 
@@ -54,6 +56,8 @@ def as_uri(dsn: str) -> str:
 @pytest.fixture
 def every_log_record(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     caplog.set_level(logging.DEBUG)
+    # The driver sets its own level (WARNING) on import: its debug records too.
+    caplog.set_level(logging.DEBUG, logger="psycopg")
     return caplog.records
 
 
@@ -128,3 +132,87 @@ def test_a_dsn_that_does_not_parse_is_not_quoted(every_log_record: list[logging.
     with pytest.raises(ValueError, match="not a valid PostgreSQL connection string") as raised:
         postgres_store.supervised(f"host=db password={SECRET} user", CODEC)
     assert_secret_absent(SECRET, [str(raised.value), repr(raised.value)], every_log_record)
+
+
+# DSNs people write, though they are malformed, and the password each holds. In a URI the
+# driver ends the user info at the first `@` before a `/`: it reads the first as password
+# "s3cret", host "Pa55" and database "w0rd@127.0.0.1:5432/test". A database name may hold
+# a whole URI; the server then quotes it in its "does not exist" message.
+MALFORMED_DSNS = {
+    "unescaped @ and /": (
+        "postgresql://postgres:s3cret@Pa55/w0rd@127.0.0.1:5432/test",
+        "s3cret@Pa55/w0rd",
+    ),
+    "unescaped @": ("postgresql://postgres:s3cret@Pa55@127.0.0.1:1/test", "s3cret@Pa55"),
+    "unescaped /": ("postgresql://postgres:s3cret/Pa55@127.0.0.1:1/test", "s3cret/Pa55"),
+    "a URI as dbname": (
+        "host=127.0.0.1 user=postgres dbname=postgresql://u:s3cret-Pa55@db.example/bank",
+        "s3cret-Pa55",
+    ),
+}
+MALFORMED = pytest.mark.parametrize(
+    ("secret_dsn", "secret"), list(MALFORMED_DSNS.values()), ids=list(MALFORMED_DSNS)
+)
+
+
+def pieces(secret: str) -> list[str]:
+    """The password, and each part of it that one reading or another takes for another part."""
+    return [secret, *(piece for piece in re.split("[@/]", secret) if len(piece) > 2)]
+
+
+@pytest.mark.usefixtures("driver")
+@MALFORMED
+def test_a_malformed_dsn_is_described_without_its_password(
+    secret_dsn: str, secret: str, every_log_record: list[logging.LogRecord]
+) -> None:
+    store, _ = postgres_store.supervised(secret_dsn, CODEC)
+    texts = [repr(store), repr(store.eventstore), str(store.eventstore), store.eventstore.server]
+    for piece in pieces(secret):
+        assert_secret_absent(piece, texts, every_log_record)
+
+
+@MALFORMED
+async def test_a_malformed_dsn_never_shows_its_password_in_start_errors(
+    dsn: str, schema: str, secret_dsn: str, secret: str, every_log_record: list[logging.LogRecord]
+) -> None:
+    store, spec = postgres_store.supervised(secret_dsn, CODEC, schema=schema, connect_timeout=2)
+    async with trio.open_nursery() as nursery:
+        started = await spec.start(nursery)
+    assert isinstance(started, Error)
+    assert "failed on PostgreSQL" in started.error.reason
+    texts = [repr(started), started.error.reason, repr(store.eventstore)]
+    for piece in pieces(secret):
+        assert_secret_absent(piece, texts, every_log_record)
+
+
+@MALFORMED
+async def test_a_malformed_dsn_never_shows_its_password_in_store_errors(
+    dsn: str, schema: str, secret_dsn: str, secret: str, every_log_record: list[logging.LogRecord]
+) -> None:
+    store, spec = postgres_store.supervised(secret_dsn, CODEC, schema=schema, connect_timeout=2)
+    texts = [repr(await append(store, "acc-0", 0, [opened("acc-0")]))]
+    texts.append(repr(await postgres_store.read_log(store)))
+    async with trio.open_nursery() as nursery:
+        await spec.start(nursery)
+    texts.append(repr(await append(store, "acc-0", 0, [opened("acc-0")])))
+    for piece in pieces(secret):
+        assert_secret_absent(piece, texts, every_log_record)
+
+
+@MALFORMED
+@pytest.mark.parametrize("command", [["stats"], ["aggregates"], ["log", "--follow"]], ids=" ".join)
+def test_a_malformed_dsn_never_shows_its_password_on_the_command_line(
+    capsys: pytest.CaptureFixture[str],
+    dsn: str,
+    secret_dsn: str,
+    secret: str,
+    command: list[str],
+    every_log_record: list[logging.LogRecord],
+) -> None:
+    outcome = cli(capsys, command[0], secret_dsn, *command[1:])
+    assert outcome.status in (1, 2)
+    lines = outcome.err.splitlines()
+    assert len(lines) == 1, outcome.err
+    assert lines[0].startswith("trio-eventsourcing: error: ")
+    for piece in pieces(secret):
+        assert_secret_absent(piece, [outcome.out, outcome.err], every_log_record)
