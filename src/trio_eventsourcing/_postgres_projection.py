@@ -24,8 +24,8 @@ The projections' tables are created on first use (``_postgres_projection_tables`
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import timezone
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -75,28 +75,38 @@ class LockLost(Exception):
 
 @final
 class _Local:
-    """What this process keeps for one PostgreSQL store object's projections."""
+    """What this process keeps for one PostgreSQL store object's running projections."""
 
-    __slots__ = ("holders", "store", "tables_ready", "watchers")
+    __slots__ = ("holders", "store", "users", "watchers")
 
     def __init__(self, store: object) -> None:
-        # Kept so that the store object, whose id is the key, lives as long as this.
+        # Held while registered, so that no other object can take the store's id.
         self.store = store
+        self.users = 0
         self.watchers = LogWatchers()
-        self.tables_ready = False
         self.holders: dict[str, Connection] = {}
 
 
-# One entry per PostgresStore object used by projections in this process (a handful):
-# the store's own class cannot carry them, as it belongs to the PostgreSQL store.
+# One entry per PostgresStore object that a projection or follower of this process is
+# using right now, keyed by the store's id: the store's own class cannot carry them (it
+# belongs to the PostgreSQL store, and has no room for a weak reference). An entry goes
+# when its last user does, so a store that stops being used is collected like any other.
 _LOCAL: dict[int, _Local] = {}
 
 
-def _local(store: PostgresStore[EntityT, EventT]) -> _Local:
+@contextmanager
+def _using(store: PostgresStore[EntityT, EventT]) -> Iterator[_Local]:
+    """The store's entry for the duration of the block (made by the first user)."""
     local = _LOCAL.get(id(store))
     if local is None:
         _LOCAL[id(store)] = local = _Local(store)
-    return local
+    local.users += 1
+    try:
+        yield local
+    finally:
+        local.users -= 1
+        if not local.users:
+            del _LOCAL[id(store)]
 
 
 class _Rollback(Exception):
@@ -111,7 +121,7 @@ class _Rollback(Exception):
 class PostgresLogSource(Generic[EntityT, EventT]):
     """A PostgreSQL store's log and projection tables (see ``LogSource``)."""
 
-    __slots__ = ("_local", "_names", "_store")
+    __slots__ = ("_names", "_store", "_tables_ready")
 
     transactional = True
     # Every commit notifies: the poll only covers a lost notification or connection.
@@ -119,8 +129,8 @@ class PostgresLogSource(Generic[EntityT, EventT]):
 
     def __init__(self, store: PostgresStore[EntityT, EventT]) -> None:
         self._store = store
-        self._local = _local(store)
         self._names = ProjectionNames(store._names, store.table_prefix, store.schema)
+        self._tables_ready = False
 
     @property
     def description(self) -> str:
@@ -134,26 +144,27 @@ class PostgresLogSource(Generic[EntityT, EventT]):
     @asynccontextmanager
     async def _watching(self) -> AsyncIterator[LogWatch]:
         store = self._store
-        async with listening(store._options, store.channel, self._local.watchers):
-            yield self._local.watchers
+        with _using(store) as local:
+            async with listening(store._options, store.channel, local.watchers):
+                yield local.watchers
 
     def hold(self, name: str) -> AbstractAsyncContextManager[None]:
         return self._holding(name)
 
     @asynccontextmanager
     async def _holding(self, name: str) -> AsyncIterator[None]:
-        local = self._local
         # In this process first, so that two runners here do not both hold a connection.
-        async with local.watchers.runner(name):
-            connection = await self._lock(name)
-            local.holders[name] = connection
-            try:
-                yield
-            finally:
-                del local.holders[name]
-                # Closing the session releases its advisory lock.
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(connection.close)
+        with _using(self._store) as local:
+            async with local.watchers.runner(name):
+                connection = await self._lock(name)
+                local.holders[name] = connection
+                try:
+                    yield
+                finally:
+                    del local.holders[name]
+                    # Closing the session releases its advisory lock.
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(connection.close)
 
     async def _lock(self, name: str) -> Connection:
         """A connection holding projection ``name``'s advisory lock (waits for it)."""
@@ -219,8 +230,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
 
     async def _ready(self) -> Result[None, EventStoreError]:
         """Create the projection tables if this process has not made sure of them yet."""
-        local = self._local
-        if local.tables_ready:
+        if self._tables_ready:
             await trio.lowlevel.checkpoint()
             return _OK
         names = self._names
@@ -231,7 +241,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
 
         result = await self._read("creating the projection tables", work)
         if isinstance(result, Ok):
-            local.tables_ready = True
+            self._tables_ready = True
         return result
 
     async def read(
@@ -370,7 +380,8 @@ class PostgresLogSource(Generic[EntityT, EventT]):
                 return Error(rollback.answer)
             return _OK
 
-        holder = self._local.holders.get(name)
+        local = _LOCAL.get(id(store))
+        holder = None if local is None else local.holders.get(name)
         if holder is None:
             # Not from a runner holding the lock (there is none): any connection will do.
             outer = await self._read(operation, lambda connection: Ok(work(connection)))
@@ -402,6 +413,8 @@ class PostgresLogSource(Generic[EntityT, EventT]):
             return _OK
 
         result = await self._read(f"resetting projection {name!r}", work)
-        if isinstance(result, Ok):
-            self._local.watchers.request_reset(name)
+        local = _LOCAL.get(id(self._store))
+        if isinstance(result, Ok) and local is not None:
+            # A projection of this process runs on the store: it rebuilds at once.
+            local.watchers.request_reset(name)
         return result
