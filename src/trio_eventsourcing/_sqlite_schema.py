@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import stat
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -41,6 +42,8 @@ differs from ``FULL`` in rollback-journal modes, and the store always uses WAL.
 SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("FULL", "NORMAL")
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+"""How the header is read: never waiting for a writer, never taking a terminal."""
 
 # `position` aliases the rowid: SQLite gives each insert max(position) + 1, and only one
 # connection writes at a time, so positions grow in commit order. Events are never
@@ -149,7 +152,44 @@ def driver_error(operation: str, path: str, exc: BaseException) -> str:
     return f"{operation} failed on the SQLite file {path!r}: {type(exc).__name__}: {exc}"
 
 
+def special_file_kind(path: str) -> str | None:
+    """What ``path`` is if it is there and not a regular file (``"a named pipe (FIFO)"``).
+
+    ``None`` for a regular file, for nothing (the store creates the file), and when it
+    cannot be examined (opening it then says why). Only ``stat`` is called, which never
+    blocks on what it looks at, where opening a FIFO waits for a writer, for ever, in a
+    thread that no cancellation can reach.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else _kind_of(mode)
+
+
+def _kind_of(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((kind for test, kind in kinds if test(mode)), "not a file")
+
+
+def _not_regular(path: str, kind: str) -> str:
+    return (
+        f"{path!r} is {kind}, not a regular file: the store only opens SQLite database "
+        "files, or creates one"
+    )
+
+
 def _connect(options: Options) -> sqlite3.Connection:
+    # Never opened if it is not a regular file: the open could block for ever.
+    kind = special_file_kind(options.path)
+    if kind is not None:
+        raise sqlite3.OperationalError(_not_regular(options.path, kind))
     # isolation_level=None: the store issues BEGIN/COMMIT itself (the module's implicit
     # transactions differ between Python 3.10 and 3.12). check_same_thread=False: a
     # connection is opened in one thread and used by another, one at a time.
@@ -168,14 +208,26 @@ def _connect(options: Options) -> sqlite3.Connection:
 
 
 def _check_header(path: str) -> None:
-    """Refuse a file that exists, is not empty and does not start as SQLite files do."""
+    """Refuse what is not a regular file, and a file that is not empty and not SQLite."""
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise DatabaseRefused(_not_regular(path, kind))
     try:
-        with open(path, "rb") as file:
-            header = file.read(len(_SQLITE_MAGIC))
+        # Non-blocking, and checked again once open: it may have been swapped for a FIFO.
+        fd = os.open(path, _OPEN_HEADER)
     except FileNotFoundError:
         return  # SQLite creates it
     except OSError as exc:
         raise DatabaseRefused(driver_error("reading the file header", path, exc)) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DatabaseRefused(_not_regular(path, _kind_of(mode)))
+        header = os.read(fd, len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise DatabaseRefused(driver_error("reading the file header", path, exc)) from exc
+    finally:
+        os.close(fd)
     if header and header != _SQLITE_MAGIC:
         raise DatabaseRefused(
             f"{path!r} is not an SQLite database (its first bytes are {header[:16]!r}); "
