@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
+from collections.abc import Callable
 from typing import NoReturn
 
 from typing_extensions import final
@@ -57,38 +59,77 @@ class Parser(argparse.ArgumentParser):
         raise CliError(f"{message} (see '{self.prog} --help')", code=USAGE)
 
 
-def positive_int(text: str) -> int:
-    """An ``argparse`` type: an integer greater than zero."""
-    value = _int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than zero, got {text}")
-    return value
+MAX_POSITION = 2**63 - 1
+"""The largest position (and count) a store can hold: a signed 64-bit integer."""
+MAX_ACCOUNTS = 100_000
+"""The demo keeps a model balance per account and opens each one with a command."""
+MAX_COMMANDS = 100_000_000
+"""Drawn one at a time, so memory is no limit; at tens of thousands a second, about an hour."""
+MAX_CLIENTS = 10_000
+"""One task each; more than the accounts is no use anyway (each account has one client)."""
+MAX_POLL_INTERVAL_S = 86_400.0
+"""A day: a longer wait between polls is a mistake, not a choice."""
+
+_INTEGER = re.compile(r"\s*[+-]?\d[\d_]*\s*")
 
 
-def non_negative_int(text: str) -> int:
-    """An ``argparse`` type: an integer of zero or more."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
-    return value
+def int_between(low: int, high: int) -> Callable[[str], int]:
+    """An ``argparse`` type: an integer from ``low`` to ``high``, both included.
+
+    The message of a value out of range names the range, and argparse puts the option's
+    name before it: ``argument --from: must be from 0 to 9223372036854775807, got ...``.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            if _INTEGER.fullmatch(text):
+                # Too many digits for int() even to read: out of any range.
+                raise argparse.ArgumentTypeError(_out_of_range(low, high, text)) from None
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(_out_of_range(low, high, text))
+        return value
+
+    parse.__name__ = f"integer from {low} to {high}"
+    return parse
 
 
-def positive_seconds(text: str) -> float:
-    """An ``argparse`` type: a positive, finite number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+def _out_of_range(low: int, high: int, text: str) -> str:
+    shown = text if len(text) <= 40 else f"{text[:20]}...{text[-10:]} ({len(text)} characters)"
+    if low == 1:
+        return f"must be greater than zero and at most {high}, got {shown}"
+    return f"must be from {low} to {high}, got {shown}"
 
 
-def _int(text: str) -> int:
-    try:
-        return int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+def seconds_between(low_exclusive: float, high: float) -> Callable[[str], float]:
+    """An ``argparse`` type: a finite number of seconds above ``low_exclusive``, up to ``high``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+        if not (math.isfinite(value) and low_exclusive < value <= high):
+            raise argparse.ArgumentTypeError(
+                f"must be a number of seconds greater than {low_exclusive:g} and at most "
+                f"{high:g}, got {text}"
+            )
+        return value
+
+    parse.__name__ = "number of seconds"
+    return parse
+
+
+positive_int = int_between(1, MAX_POSITION)
+"""An ``argparse`` type: an integer from 1 to the largest a store can count."""
+
+non_negative_int = int_between(0, MAX_POSITION)
+"""An ``argparse`` type: an integer from 0 to the largest a store can count."""
+
+poll_seconds = seconds_between(0.0, MAX_POLL_INTERVAL_S)
+"""An ``argparse`` type: a wait between polls, more than nothing and at most a day."""
 
 
 def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
@@ -119,24 +160,24 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
     )
     demo.add_argument(
         "--accounts",
-        type=positive_int,
+        type=int_between(1, MAX_ACCOUNTS),
         default=DEFAULT_ACCOUNTS,
         metavar="N",
-        help="accounts to use (default: %(default)s)",
+        help=f"accounts to use, 1 to {MAX_ACCOUNTS:,} (default: %(default)s)",
     )
     demo.add_argument(
         "--commands",
-        type=positive_int,
+        type=int_between(1, MAX_COMMANDS),
         default=DEFAULT_COMMANDS,
         metavar="N",
-        help="deposits and withdrawals to send (default: %(default)s)",
+        help=f"deposits and withdrawals to send, 1 to {MAX_COMMANDS:,} (default: %(default)s)",
     )
     demo.add_argument(
         "--clients",
-        type=positive_int,
+        type=int_between(1, MAX_CLIENTS),
         default=DEFAULT_CLIENTS,
         metavar="N",
-        help="concurrent clients sending them (default: %(default)s)",
+        help=f"concurrent clients sending them, 1 to {MAX_CLIENTS:,} (default: %(default)s)",
     )
     demo.add_argument(
         "--seed",
@@ -218,10 +259,13 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
     )
     log.add_argument(
         "--poll-interval",
-        type=positive_seconds,
+        type=poll_seconds,
         default=DEFAULT_POLL_INTERVAL_S,
         metavar="SECONDS",
-        help="with --follow, how long to wait between polls (default: %(default)s)",
+        help=(
+            "with --follow, how long to wait between polls, more than 0 and at most "
+            f"{MAX_POLL_INTERVAL_S:,.0f} (default: %(default)s)"
+        ),
     )
     log.add_argument(
         "--max-polls",
