@@ -9,6 +9,8 @@ is made on the event loop, which only the store's own threads talk to.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import random
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from ._cli_errors import CliError, one_line
 from ._cli_output import key_values
 from ._cli_progress import ProgressBar
 from ._cli_sqlite import SqliteInspector, is_blank
+from ._sqlite_schema import special_file_kind
 from .codec import JsonCodec
 from .examples.bank_account import (
     AccountOpened,
@@ -78,12 +81,14 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO) -> int:
     # The store would refuse a file that is not ours too, but only once its supervisor
     # starts; checking first gives the same one-line error as the inspection commands.
     # A new file, an empty one or an SQLite database with nothing in it, the store takes.
+    _check_path(path)
     new = not _has_content(path) or is_blank(path)
     before = _FileCounts(0, 0) if new else _counts(path)
     seed = random.SystemRandom().randrange(1_000_000) if options.seed is None else options.seed
     bar = ProgressBar(err, total=options.commands, unit="commands")
     try:
-        report, statistics = trio.run(_run, options, seed, bar)
+        with _library_records_kept_off_stderr():
+            report, statistics = trio.run(_run, options, seed, bar)
     except BaseException as exc:
         bar.clear()
         # Ctrl-C reaches us inside the exception groups of the nurseries it crossed.
@@ -131,6 +136,41 @@ async def _run(
         nursery.cancel_scope.cancel()
     bar.close(done)
     return report, store.eventstore.statistics()
+
+
+def _check_path(path: str) -> None:
+    """Refuse, in one line, a path the store could not open or create as a file.
+
+    Raises:
+        CliError: Not a regular file (a FIFO, whose opening would wait for ever, a
+            directory, ...), or a new file in a directory that does not exist.
+    """
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise CliError(f"{path!r} is {kind}, not an SQLite file")
+    if not os.path.lexists(path):
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise CliError(
+                f"cannot create the SQLite file {path!r}: the directory "
+                f"{os.path.dirname(path)!r} does not exist"
+            )
+
+
+@contextlib.contextmanager
+def _library_records_kept_off_stderr() -> Iterator[None]:
+    """Keep the library's log records from Python's last-resort handler (stderr).
+
+    What goes wrong reaches the user as the command's one line of error; the records
+    still reach every handler configured (``logging.basicConfig``, pytest's capture).
+    """
+    library = logging.getLogger("trio_eventsourcing")
+    handler = logging.NullHandler()
+    library.addHandler(handler)
+    try:
+        yield
+    finally:
+        library.removeHandler(handler)
 
 
 def _has_content(path: str) -> bool:

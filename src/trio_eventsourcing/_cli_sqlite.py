@@ -12,8 +12,10 @@ Trio run.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -23,9 +25,11 @@ from ._cli_errors import CliError, looks_like_keyword_dsn, one_line
 from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
 from ._cli_projections import reset
 from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
-from ._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION
+from ._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+"""How a header is read: never waiting for a writer, never taking a terminal."""
 _BUSY_TIMEOUT_S = 5.0
 _OUR_TABLES = ("events", "snapshots")
 
@@ -197,17 +201,34 @@ def check_file(db: str) -> None:
                 code=2,
             )
         raise CliError(f"no such file: {shown}")
-    if os.path.isdir(db):
-        raise CliError(f"{shown} is a directory, not an SQLite file")
+    kind = special_file_kind(db)
+    if kind is not None:
+        # Before opening it: opening a FIFO waits for a writer, for ever.
+        raise CliError(f"{shown} is {kind}, not an SQLite file")
     try:
-        with open(db, "rb") as file:
-            header = file.read(len(_SQLITE_MAGIC))
+        header = read_header(db)
     except OSError as exc:
         raise CliError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if not header:
         raise CliError(f"{shown} is empty: it is not a trio-eventsourcing store (yet)")
     if header != _SQLITE_MAGIC:
         raise CliError(f"{shown} is not an SQLite database")
+
+
+def read_header(db: str) -> bytes:
+    """The first bytes of the regular file ``db``, read without ever waiting for a writer.
+
+    Raises:
+        OSError: It cannot be read, or it turned into something else than a regular file
+            since it was looked at.
+    """
+    fd = os.open(db, _OPEN_HEADER)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return os.read(fd, len(_SQLITE_MAGIC))
+    finally:
+        os.close(fd)
 
 
 def is_blank(db: str) -> bool:
