@@ -186,6 +186,14 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
         metavar="N",
         help="seed of the random commands, to repeat a run (default: a new one, printed)",
     )
+    demo.add_argument(
+        "--allow-other-aggregates",
+        action="store_true",
+        help=(
+            "run on a store that also holds aggregates of other types (by default the demo "
+            "refuses one: it is probably another application's)"
+        ),
+    )
 
     # What every inspection command takes: the store, where its tables are, --json.
     inspection = Parser(add_help=False)

@@ -44,7 +44,14 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """
     command: str = args.command
     if command == "demo":
-        options = DemoOptions(args.db, args.accounts, args.commands, args.clients, args.seed)
+        options = DemoOptions(
+            args.db,
+            args.accounts,
+            args.commands,
+            args.clients,
+            args.seed,
+            allow_other_aggregates=args.allow_other_aggregates,
+        )
         return run_demo(options, out, err)
     with open_store(
         args.db,

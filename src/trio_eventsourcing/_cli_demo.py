@@ -21,7 +21,7 @@ import trio
 from typing_extensions import final
 
 from . import sqlite_store
-from ._cli_errors import CliError, one_line
+from ._cli_errors import USAGE, CliError, one_line
 from ._cli_output import key_values
 from ._cli_progress import ProgressBar
 from ._cli_sqlite import SqliteInspector, is_blank
@@ -40,6 +40,7 @@ SNAPSHOT_EVERY = 10
 """The demo snapshots an account every this many events."""
 
 _SHOWN_MISMATCHES = 10
+_SHOWN_TYPES = 3
 
 
 @final
@@ -52,6 +53,8 @@ class DemoOptions:
     commands: int
     clients: int
     seed: int | None
+    allow_other_aggregates: bool = False
+    """Run on a store that also holds aggregates of types other than the bank account's."""
 
 
 @final
@@ -83,6 +86,8 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO) -> int:
     # A new file, an empty one or an SQLite database with nothing in it, the store takes.
     _check_path(path)
     new = not _has_content(path) or is_blank(path)
+    if not new and not options.allow_other_aggregates:
+        _refuse_other_aggregates(path)
     before = _FileCounts(0, 0) if new else _counts(path)
     seed = random.SystemRandom().randrange(1_000_000) if options.seed is None else options.seed
     bar = ProgressBar(err, total=options.commands, unit="commands")
@@ -155,6 +160,37 @@ def _check_path(path: str) -> None:
                 f"cannot create the SQLite file {path!r}: the directory "
                 f"{os.path.dirname(path)!r} does not exist"
             )
+
+
+def _refuse_other_aggregates(path: str) -> None:
+    """Refuse, in one line, a store that holds aggregates of other types than the demo's.
+
+    Such a store belongs to another application: the demo would add its bank accounts
+    to it. It only reads; the connection is read-write, as in :func:`_counts`, so that
+    closing it leaves no -wal or -shm file behind a file that is refused.
+
+    Raises:
+        CliError: The store holds other aggregate types (a usage error).
+    """
+    ours = codec().aggregate_type
+    inspector = SqliteInspector.open(path, write=True)
+    try:
+        rows = inspector.rows(
+            "SELECT DISTINCT aggregate_type FROM events WHERE aggregate_type <> ? "
+            f"LIMIT {_SHOWN_TYPES + 1}",
+            (ours,),
+        )
+    finally:
+        inspector.close()
+    if rows:
+        others = ", ".join(repr(str(row[0])) for row in rows[:_SHOWN_TYPES])
+        more = ", ..." if len(rows) > _SHOWN_TYPES else ""
+        raise CliError(
+            f"{path!r} holds aggregates of other types than {ours!r} ({others}{more}): it "
+            "looks like another application's store, which the demo would write its bank "
+            "accounts into; pass --allow-other-aggregates to run it there anyway",
+            code=USAGE,
+        )
 
 
 @contextlib.contextmanager

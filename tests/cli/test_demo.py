@@ -18,7 +18,7 @@ import trio_eventsourcing._cli_demo as cli_demo
 from trio_eventsourcing.examples import demo as examples_demo
 from trio_eventsourcing.examples.demo import DemoReport, run_bank
 
-from .helpers import SMALL_DEMO, assert_one_line_error, child_env, cli, run_child
+from .helpers import SMALL_DEMO, assert_one_line_error, child_env, cli, copy_store, run_child
 
 
 def _summary(out: str) -> dict[str, str]:
@@ -182,3 +182,54 @@ def test_ctrl_c_stops_the_demo_and_a_rerun_continues(tmp_path: Path) -> None:
     again = run_child("demo", "--db", str(db), "--accounts", "5", "--commands", "20")
     assert again.status == 0, again.err
     assert "all 5 match the model" in again.out
+
+
+def _file_state(path: Path) -> dict[str, bytes]:
+    """The bytes of the database file and of any companion (-wal, -shm) file."""
+    found = {}
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            found[suffix] = candidate.read_bytes()
+    return found
+
+
+def _add_other_aggregate(db: Path) -> None:
+    """Store one event of another application's aggregate type, as its store would."""
+    with contextlib.closing(sqlite3.connect(db)) as connection, connection:
+        connection.execute(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,"
+            " event_version, payload, metadata) VALUES ('order', 'order-1', 1,"
+            " 'OrderPlaced', 1, '{}', '[]')"
+        )
+    connection.close()
+
+
+@pytest.fixture
+def other_app_db(demo_db: Path, tmp_path: Path) -> Path:
+    """A store holding bank accounts and the aggregate of another type."""
+    db = copy_store(demo_db, tmp_path / "app.db")
+    _add_other_aggregate(db)
+    return db
+
+
+def test_the_demo_refuses_a_store_with_other_aggregate_types(
+    capsys: pytest.CaptureFixture[str], other_app_db: Path
+) -> None:
+    before = _file_state(other_app_db)
+    outcome = cli(capsys, "demo", "--db", str(other_app_db), *SMALL_DEMO)
+    line = assert_one_line_error(outcome, status=2)
+    assert "holds aggregates of other types than 'bank_account' ('order')" in line
+    assert line.endswith("pass --allow-other-aggregates to run it there anyway")
+    assert outcome.out == ""
+    assert _file_state(other_app_db) == before
+
+
+def test_the_demo_runs_on_other_aggregate_types_when_allowed(
+    capsys: pytest.CaptureFixture[str], other_app_db: Path
+) -> None:
+    outcome = cli(
+        capsys, "demo", "--db", str(other_app_db), *SMALL_DEMO, "--allow-other-aggregates"
+    )
+    assert outcome.status == 0, outcome.err
+    assert "all 5 match the model" in outcome.out
