@@ -180,7 +180,12 @@ def log(
 
     Catching up never waits: a full batch is followed at once by the next query. Once the
     log is read to its end, ``--follow`` polls every ``poll_interval`` seconds; Ctrl-C
-    then ends the command with status 0, since stopping is the way to leave it.
+    then ends the command with status 0, since stopping is the way to leave it. Before
+    each wait it checks that the store is still the one it opened (an SQLite file may be
+    deleted or replaced), and fails if not.
+
+    Raises:
+        CliError: The store went away while following it, or a query failed.
     """
     table = Table(
         out,
@@ -214,6 +219,11 @@ def log(
                 continue
             if not follow or (max_polls is not None and polls >= max_polls):
                 break
+            # Following a file that was deleted or replaced would wait for ever, silently.
+            gone = store.gone()
+            if gone is not None:
+                out.flush()
+                raise CliError(f"stopped following the log: {gone}")
             polls += 1
             sleep(poll_interval)
     except KeyboardInterrupt:

@@ -154,6 +154,14 @@ class Inspector(Protocol):
         """Set a projection's checkpoint back to the start and drop its dead letters."""
         ...
 
+    def gone(self) -> str | None:
+        """Why the store opened is no longer the one the DB argument names, or ``None``.
+
+        An SQLite file may be deleted or replaced while it is open: the connection then
+        reads the old one for ever. Checked by ``log --follow`` before each wait.
+        """
+        ...
+
     def close(self) -> None:
         """Close the connection."""
         ...

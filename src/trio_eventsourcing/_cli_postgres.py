@@ -120,6 +120,10 @@ class PostgresInspector:
             f"table prefix {self._options.table_prefix!r})"
         )
 
+    def gone(self) -> str | None:
+        """``None``: the server's tables are the store's for as long as it is connected."""
+        return None
+
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()

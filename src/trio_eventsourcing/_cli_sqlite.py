@@ -38,11 +38,15 @@ _OUR_TABLES = ("events", "snapshots")
 class SqliteInspector:
     """The inspection queries on one SQLite store (see :class:`~._cli_inspect.Inspector`)."""
 
-    __slots__ = ("_connection", "_description")
+    __slots__ = ("_connection", "_description", "_file", "_path")
 
-    def __init__(self, connection: sqlite3.Connection, description: str) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, description: str, path: str, file: tuple[int, int]
+    ) -> None:
         self._connection = connection
         self._description = description
+        self._path = path
+        self._file = file
 
     @classmethod
     def open(cls, db: str, *, write: bool = False) -> SqliteInspector:
@@ -54,7 +58,13 @@ class SqliteInspector:
         description = repr(db)
         check_file(db)
         mode = "rw" if write else "ro"
-        uri = f"{Path(db).absolute().as_uri()}?mode={mode}"
+        path = Path(db).absolute()
+        uri = f"{path.as_uri()}?mode={mode}"
+        try:
+            # The file about to be opened, to tell later whether the path still names it.
+            file = _identity(os.stat(path))
+        except OSError as exc:
+            raise CliError(f"cannot open the SQLite file {description}: {exc}") from None
         try:
             # isolation_level=None: every statement stands alone (each read sees the
             # latest commit, which `log --follow` relies on), and a write says BEGIN.
@@ -68,12 +78,24 @@ class SqliteInspector:
         except BaseException:
             connection.close()
             raise
-        return cls(connection, description)
+        return cls(connection, description, str(path), file)
 
     @property
     def description(self) -> str:
         """The file, as the user named it."""
         return self._description
+
+    def gone(self) -> str | None:
+        """Whether the path still names the file opened (same device and inode), or why not."""
+        try:
+            now = _identity(os.stat(self._path))
+        except FileNotFoundError:
+            return f"the SQLite file {self._description} was deleted"
+        except OSError as exc:
+            return f"the SQLite file {self._description} cannot be examined: {exc.strerror or exc}"
+        if now != self._file:
+            return f"the SQLite file {self._description} was replaced by another file"
+        return None
 
     def close(self) -> None:
         """Close the connection."""
@@ -183,6 +205,10 @@ class SqliteInspector:
 
     def _failed(self, exc: sqlite3.Error) -> CliError:
         return CliError(f"the SQLite file {self._description}: {one_line(str(exc))}")
+
+
+def _identity(status: os.stat_result) -> tuple[int, int]:
+    return (status.st_dev, status.st_ino)
 
 
 def check_file(db: str) -> None:

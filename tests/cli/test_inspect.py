@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 
 import trio_eventsourcing._cli_commands as cli_commands
 
-from .helpers import Outcome, child_env, cli, copy_store
+from .helpers import Outcome, assert_one_line_error, child_env, cli, copy_store
 
 
 def _rows(outcome: Outcome) -> list[list[str]]:
@@ -248,3 +249,57 @@ def test_the_inspection_connection_is_read_only(demo_db: Path) -> None:
     finally:
         inspector.close()
     assert _stored(demo_db, "SELECT count(*) FROM events") == before
+
+
+def test_follow_stops_when_the_file_is_deleted(
+    capsys: pytest.CaptureFixture[str],
+    demo_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = copy_store(demo_db, tmp_path / "bank.db")
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        db.unlink()
+
+    monkeypatch.setattr(cli_commands, "sleep", sleep)
+    outcome = cli(capsys, "log", str(db), "--follow", "--max-polls", "5", "--json")
+    line = assert_one_line_error(outcome)
+    assert line.endswith(f"stopped following the log: the SQLite file {str(db)!r} was deleted")
+    assert waits == [1.0]  # noticed at the next poll
+    assert outcome.json_lines()  # what was there was printed first
+
+
+def test_follow_stops_when_the_file_is_replaced(
+    capsys: pytest.CaptureFixture[str],
+    demo_db: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = copy_store(demo_db, tmp_path / "bank.db")
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        # Another file renamed over it, as a restore or a deployment would.
+        waits.append(seconds)
+        os.replace(copy_store(demo_db, tmp_path / "restored.db"), db)
+
+    monkeypatch.setattr(cli_commands, "sleep", sleep)
+    outcome = cli(capsys, "log", str(db), "--follow", "--max-polls", "5", "--json")
+    line = assert_one_line_error(outcome)
+    assert line.endswith(
+        f"stopped following the log: the SQLite file {str(db)!r} was replaced by another file"
+    )
+    assert waits == [1.0]
+
+
+def test_follow_goes_on_while_the_file_stays(
+    capsys: pytest.CaptureFixture[str], demo_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(cli_commands, "sleep", waits.append)
+    outcome = cli(capsys, "log", str(demo_db), "--follow", "--max-polls", "3", "--json")
+    assert outcome.status == 0, outcome.err
+    assert waits == [1.0, 1.0, 1.0]
