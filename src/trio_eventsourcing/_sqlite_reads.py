@@ -38,6 +38,8 @@ _SELECT_SNAPSHOT = (
     "SELECT sequence, entity_type, entity_version, payload, taken_at FROM snapshots"
     " WHERE aggregate_id = ?"
 )
+# Served by the unique index of keys: the condition implies `command_key IS NOT NULL`.
+_SELECT_COMMAND = "SELECT 1 FROM events WHERE aggregate_id = ? AND command_key = ?"
 _SELECT_LOG = (
     f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
     " WHERE position > ? AND aggregate_type = ? ORDER BY position LIMIT ?"
@@ -54,6 +56,14 @@ def read_events(
     """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
     rows = connection.execute(_SELECT_EVENTS, (aggregate_id, start_from)).fetchall()
     return decode_events(codec, repr(path), rows)
+
+
+def read_command(
+    connection: sqlite3.Connection, aggregate_id: str, idempotency_key: str
+) -> ReadResult[bool]:
+    """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
+    row = connection.execute(_SELECT_COMMAND, (aggregate_id, idempotency_key)).fetchone()
+    return Ok(row is not None)
 
 
 def read_snapshot(

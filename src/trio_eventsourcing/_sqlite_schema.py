@@ -9,8 +9,10 @@ own), or one written by a newer version of this library. Every function here blo
 the store runs them in threads, never on the Trio thread.
 
 Versions: 1 has the events and snapshots; 2 adds the projections' checkpoints and dead
-letters. A file of an older version is upgraded when the store opens it, in one
-transaction, so it is either wholly of the old version or wholly of the new one.
+letters; 3 adds each command's idempotency key (``events.command_key``) and the index
+that keeps it unique per aggregate. A file of an older version is upgraded when the
+store opens it, in one transaction, so it is either wholly of the old version or wholly
+of the new one.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 APPLICATION_ID = int.from_bytes(b"TrES", "big")
 """``PRAGMA application_id`` of every trio-eventsourcing SQLite database ("TrES")."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """``PRAGMA user_version`` of the schema this module creates (older files are upgraded)."""
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
@@ -49,7 +51,8 @@ _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTT
 # connection writes at a time, so positions grow in commit order. Events are never
 # deleted, so a position is never reused (AUTOINCREMENT would add a table for nothing).
 # The UNIQUE index serves the per-aggregate reads, the conflict check (max(sequence)) and
-# is the backstop of optimistic concurrency.
+# is the backstop of optimistic concurrency. `command_key` (version 3) is set on the
+# first event of each command and NULL on the others; see _COMMAND_KEYS.
 _EVENTS_TABLES = (
     """
     CREATE TABLE events (
@@ -63,6 +66,7 @@ _EVENTS_TABLES = (
         metadata TEXT NOT NULL,
         recorded_at TEXT NOT NULL
             DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+        command_key TEXT,
         UNIQUE (aggregate_id, sequence)
     )
     """,
@@ -114,20 +118,48 @@ _PROJECTION_TABLES = (
     """,
 )
 
+COMMAND_KEY_INDEX = "events_by_command_key"
+"""The unique index of ``(aggregate_id, command_key)``: a command is stored at most once."""
+
+# Version 3: a command's idempotency key, unique per aggregate. Partial, so that the events
+# after a command's first (NULL) cost it nothing; a lookup `aggregate_id = ? AND
+# command_key = ?` implies `command_key IS NOT NULL`, so SQLite uses it.
+_COMMAND_KEYS = (
+    f"""
+    CREATE UNIQUE INDEX {COMMAND_KEY_INDEX} ON events (aggregate_id, command_key)
+        WHERE command_key IS NOT NULL
+    """,
+)
+
 _SCHEMA = (
     *_EVENTS_TABLES,
     *_PROJECTION_TABLES,
+    *_COMMAND_KEYS,
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-# What takes a file of version n (the key) to version n + 1.
-_UPGRADES: dict[int, tuple[str, ...]] = {1: (*_PROJECTION_TABLES, "PRAGMA user_version = 2")}
+# What takes a file of version n (the key) to version n + 1. Adding a column without a
+# default only changes the table's definition: the rows already stored are not rewritten
+# (they read as NULL), so the upgrade of a large file costs the index's build alone, and
+# that index of no entries is built by one pass over the table.
+_UPGRADES: dict[int, tuple[str, ...]] = {
+    1: (*_PROJECTION_TABLES, "PRAGMA user_version = 2"),
+    2: (
+        "ALTER TABLE events ADD COLUMN command_key TEXT",
+        *_COMMAND_KEYS,
+        "PRAGMA user_version = 3",
+    ),
+}
 
-# The tables each version has.
+# The tables (and, from version 3, the index) each version has.
+_VERSION_2_TABLES = frozenset(
+    {"events", "snapshots", "projection_checkpoints", "projection_dead_letters"}
+)
 _OUR_TABLES = {
     1: frozenset({"events", "snapshots"}),
-    2: frozenset({"events", "snapshots", "projection_checkpoints", "projection_dead_letters"}),
+    2: _VERSION_2_TABLES,
+    3: _VERSION_2_TABLES | {COMMAND_KEY_INDEX},
 }
 
 
@@ -264,7 +296,7 @@ def _verdict(path: str, application_id: int, user_version: int, names: list[str]
         if user_version < 1 or missing:
             raise DatabaseRefused(
                 f"{path!r} is marked as a trio-eventsourcing store but is damaged "
-                f"(schema version {user_version}, missing tables: {missing})"
+                f"(schema version {user_version}, missing tables or indexes: {missing})"
             )
         return False
     if application_id == 0 and user_version == 0 and not names:

@@ -42,7 +42,7 @@ from ._projection_watchers import LogWatchers
 from ._result import Error, Ok, Result
 from ._serialized import encode_metadata
 from ._sqlite_readers import Readers, ReadResult
-from ._sqlite_reads import read_aggregate, read_events, read_snapshot
+from ._sqlite_reads import read_aggregate, read_command, read_events, read_snapshot
 from ._sqlite_reads import read_log as _read_log_rows
 from ._sqlite_schema import (
     SYNCHRONOUS_LEVELS,
@@ -115,20 +115,57 @@ class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
     ) -> Awaitable[StoreResult[None]]:
         return self.writer.write(WriteRequest(appends, snapshots))
 
+    # Each read first refuses an id SQLite cannot take, which the driver would otherwise
+    # fail to encode (an exception, reported as a bug, instead of an answer).
+
     def _snapshot(
         self, connection: sqlite3.Connection, aggregate_id: str
     ) -> ReadResult[Snapshot[EntityT] | None]:
+        refused = _not_unicode(aggregate_id, "load the snapshot of aggregate")
+        if refused is not None:
+            return refused
         return read_snapshot(connection, self.codec, self.path, aggregate_id)
 
     def _aggregate(
         self, connection: sqlite3.Connection, aggregate_id: str
     ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
+        refused = _not_unicode(aggregate_id, "load aggregate")
+        if refused is not None:
+            return refused
         return read_aggregate(connection, self.codec, self.path, aggregate_id)
 
     def _events(
         self, connection: sqlite3.Connection, aggregate_id: str, start_from: int
     ) -> ReadResult[list[EventEnvelop[EventT]]]:
+        refused = _not_unicode(aggregate_id, "load the events of aggregate")
+        if refused is not None:
+            return refused
         return read_events(connection, self.codec, self.path, aggregate_id, start_from)
+
+    def _command(
+        self, connection: sqlite3.Connection, aggregate_id: str, idempotency_key: str
+    ) -> ReadResult[bool]:
+        refused = _not_unicode(
+            aggregate_id, "look up an idempotency key of aggregate"
+        ) or _not_unicode(idempotency_key, "look up the idempotency key")
+        if refused is not None:
+            return refused
+        return read_command(connection, aggregate_id, idempotency_key)
+
+
+def _not_unicode(text: str, doing: str) -> Error[EventStoreError] | None:
+    """The error of a read of ``text`` that SQLite cannot take (a lone surrogate), or ``None``."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return Error(
+            EventStoreError(
+                f"cannot {doing} {text!r}: it is not valid Unicode (it contains a lone surrogate)"
+            )
+        )
+    return None
 
 
 @final
@@ -205,7 +242,14 @@ class SqliteStore(Generic[EntityT, EventT]):
                 logger.error("cannot open the SQLite store: %s", exc)
                 raise
             token = trio.lowlevel.current_trio_token()
-            writer = Writer(connection, path, token, self._counters, self._watchers.changed)
+            writer = Writer(
+                connection,
+                path,
+                self._codec.aggregate_type,
+                token,
+                self._counters,
+                self._watchers.changed,
+            )
             readers = Readers(self._options, token)
             try:
                 writer.start()
@@ -258,6 +302,7 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
         aggregate: Aggregate[EntityT],
         events: list[EventT],
         metadata: Metadata,
+        idempotency_key: str | None,
     ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
         await checkpoint()
         if not tx._writes:
@@ -268,6 +313,8 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
         encode = codec.encode_event
         rows: list[EventRow] = []
         envelopes: list[EventEnvelop[EventT]] = []
+        # The key goes on the command's first event only (see _sqlite_schema).
+        key = idempotency_key
         try:
             metadata_text = encode_metadata(metadata)
             for event in events:
@@ -275,15 +322,16 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
                 encoded = encode(event)
                 rows.append(
                     (
-                        aggregate_type,
                         aggregate_id,
                         sequence,
                         encoded.type_name,
                         encoded.version,
                         encoded.data,
                         metadata_text,
+                        key,
                     )
                 )
+                key = None
                 envelopes.append(
                     SerializedEventEnvelop(
                         aggregate_id,
@@ -303,7 +351,7 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
                     f"{where}: {exc}"
                 )
             )
-        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows))
+        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
         return Ok((envelopes, sequence))
 
     async def save_snapshot(

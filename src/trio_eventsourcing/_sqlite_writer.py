@@ -13,6 +13,20 @@ can slip in between. Should a statement still fail, the batch is rolled back and
 again request by request, each inside its own ``SAVEPOINT``, so that only the faulty
 request fails.
 
+Idempotency keys: a command's key goes on its first event's row, and a unique index
+keeps it once per aggregate. A request whose key the batch has already taken, or the
+file holds, gets ``CommandAlreadyStored``, also when its sequence is stale as well
+(that is what a command whose first attempt was stored looks like). The file is asked
+only when a sequence is stale; a stored key on a current sequence makes the batch's
+INSERT fail, and the request-by-request pass names it.
+
+A failed ``COMMIT`` may have been stored: SQLite reports one that wrote (and synced) the
+transaction's frames to the ``-wal`` file, then could not record them in the WAL index
+(``SQLITE_IOERR_SHMSIZE`` on a full disk). This connection then sees the old state, but
+the frames are on disk and a recovery after a crash finds them committed. So the writer
+then empties the ``-wal`` file (a ``TRUNCATE`` checkpoint) before it reports the batch as
+failed; if it cannot, each request to be stored gets ``OutcomeUnknown``.
+
 Projections write through the writer too (:class:`TransactionJob`): a job is a function
 run on the write connection inside a transaction, rolled back if it returns an error. A
 checkpoint write joins the batch's transaction, inside its own ``SAVEPOINT``; a job that
@@ -34,6 +48,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -43,7 +58,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 import trio
 from typing_extensions import final
 
-from ._errors import ConcurrencyConflict, EventStoreError
+from ._errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError, OutcomeUnknown
 from ._result import Error, Ok, Result
 from ._sqlite_handoff import Job, JobQueue
 from ._sqlite_schema import driver_error
@@ -53,8 +68,12 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
 ErrorT = TypeVar("ErrorT")
 
-EventRow = tuple[str, str, int, str, int, str, str]
-"""``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
+EventRow = tuple[str, int, str, int, str, str, str | None]
+"""``(aggregate_id, sequence, event_type, event_version, payload, metadata, command_key)``.
+
+``command_key`` is the command's idempotency key on its first event, ``None`` on the
+others. The aggregate type is the store's, one for all its rows: the writer adds it.
+"""
 
 SnapshotRow = tuple[str, str, int, str, int, str, str]
 """``(aggregate_id, aggregate_type, sequence, entity_type, entity_version, payload, taken_at)``."""
@@ -63,14 +82,16 @@ _MAX_BATCH = 1_000
 """Most requests in one transaction, so one batch never holds the write lock for long."""
 
 _EVENT_COLUMNS = (
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,"
+    " command_key"
 )
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _SAVE_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (aggregate_id, aggregate_type, sequence, entity_type,"
     " entity_version, payload, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _LAST_SEQUENCE = "SELECT max(sequence) FROM events WHERE aggregate_id = ?"
+_KEY_STORED = "SELECT 1 FROM events WHERE aggregate_id = ? AND command_key = ?"
 
 # The fast path makes as few calls into SQLite per batch as it can: the driver releases the
 # GIL around every step of a statement, and while the Trio thread is busy, getting it
@@ -79,7 +100,9 @@ _LAST_SEQUENCE = "SELECT max(sequence) FROM events WHERE aggregate_id = ?"
 # where a statement per request, or `executemany` (a step per row), would make dozens.
 # Both statements are padded to a power of two (a repeated id; rows of NULLs, filtered
 # out), so that a handful of statement texts serve every batch from SQLite's statement
-# cache. 128 rows of 7 parameters stay below the 999 that old SQLite builds allow.
+# cache. The aggregate type, the same for every row, is one parameter: 128 rows of 7
+# parameters and that one make 897, below the 999 that SQLite builds before 3.32 allow
+# (SQLITE_MAX_VARIABLE_NUMBER; 32766 since).
 _MOST_ROWS = 128
 _PADDING_ROW = (None,) * 7
 
@@ -88,9 +111,9 @@ _PADDING_ROW = (None,) * 7
 def _insert_events_query(rows: int) -> str:
     values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?, ?)" for n in range(rows))
     return (
-        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT column2, column3, column4, column5,"
+        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT ?, column2, column3, column4, column5,"
         f" column6, column7, column8 FROM (VALUES {values})"
-        " WHERE column3 IS NOT NULL ORDER BY column1"
+        " WHERE column2 IS NOT NULL ORDER BY column1"
     )
 
 
@@ -118,11 +141,16 @@ _OK: StoreResult[None] = Ok(None)
 
 
 class Append(NamedTuple):
-    """Events to append after ``expected_sequence``, which must be the stored sequence."""
+    """Events to append after ``expected_sequence``, which must be the stored sequence.
+
+    ``key`` is the command's idempotency key (``None``: it has none), also on the first
+    of ``rows``.
+    """
 
     aggregate_id: str
     expected_sequence: int
     rows: list[EventRow]
+    key: str | None
 
 
 @final
@@ -203,12 +231,14 @@ class Writer:
         self,
         connection: sqlite3.Connection,
         path: str,
+        aggregate_type: str,
         token: trio.lowlevel.TrioToken,
         counters: WriterCounters,
         on_commit: Callable[[], object] | None = None,
     ) -> None:
         self._connection = connection
         self._path = path
+        self._aggregate_type = aggregate_type
         self._jobs: JobQueue[_AnyRequest] = JobQueue(token)
         # Called on the Trio thread after each commit that stored events.
         self._on_commit = on_commit
@@ -358,11 +388,20 @@ class Writer:
                     connection.execute("ROLLBACK")
                 except sqlite3.Error:
                     logger.exception("rolling back on %r failed", self._path)
-            failed = Error(EventStoreError(driver_error(operation, self._path, cause)))
+            message = driver_error(operation, self._path, cause)
+            # Before its COMMIT, nothing of the batch can be on disk; after a failed one,
+            # only an emptied -wal file makes sure (see the module docstring).
+            in_doubt = operation == "committing" and not self._erase_unfinished_commit()
+            failed = Error(EventStoreError(message))
             for failing in batch:
-                # A conflict stays a conflict: the request was stale whatever happened.
+                # A conflict stays a conflict: the request was stale whatever happened
+                # (and a key already stored stays so).
                 if failing.result is None or isinstance(failing.result, Ok):
-                    failing.result = failed
+                    failing.result = (
+                        _outcome_unknown(failing, message)
+                        if in_doubt and isinstance(failing, WriteRequest)
+                        else failed
+                    )
             return
         stored = sum(1 for request in writes if request.result is _OK)
         counters = self._counters
@@ -405,32 +444,64 @@ class Writer:
     def _check_and_insert(self, batch: list[WriteRequest]) -> None:
         connection = self._connection
         last = self._last_sequences({a.aggregate_id for r in batch for a in r.appends})
+        # The keys of the requests already accepted in this batch.
+        taken: set[tuple[str, str]] = set()
         events: list[EventRow] = []
         snapshots: list[SnapshotRow] = []
         for request in batch:
-            after: dict[str, int] = {}
-            conflict = None
-            for aggregate_id, expected, rows in request.appends:
-                actual = after.get(aggregate_id, last[aggregate_id])
-                if actual != expected:
-                    conflict = ConcurrencyConflict(aggregate_id, expected, actual)
-                    break
-                after[aggregate_id] = expected + len(rows)
-            if conflict is not None:
-                request.result = Error(conflict)
+            refused = self._refusal(request, last, taken)
+            if refused is not None:
+                request.result = Error(refused)
                 continue
-            last.update(after)
             for append in request.appends:
                 events += append.rows
             snapshots += request.snapshots
             request.result = _OK
         execute = connection.execute
+        aggregate_type = [self._aggregate_type]
         for start, stop, size in _padded_chunks(len(events)):
             rows = events[start:stop]
             rows += [_PADDING_ROW] * (size - len(rows))  # type: ignore[list-item]
-            execute(_insert_events_query(size), [value for row in rows for value in row])
+            execute(
+                _insert_events_query(size),
+                aggregate_type + [value for row in rows for value in row],
+            )
         if snapshots:
             connection.executemany(_SAVE_SNAPSHOT, snapshots)
+
+    def _refusal(
+        self, request: WriteRequest, last: dict[str, int], taken: set[tuple[str, str]]
+    ) -> CommandAlreadyStored | ConcurrencyConflict | None:
+        """Why ``request`` may not be stored after the sequences in ``last``, or ``None``.
+
+        When it may, ``last`` and ``taken`` (the batch's keys) are updated with it. Each
+        append is checked in turn, its key before its sequence, as the memory store
+        does; the file is asked for keys only once a sequence is found stale.
+        """
+        after: dict[str, int] = {}
+        keys: list[tuple[str, str]] = []
+        for index, (aggregate_id, expected, rows, key) in enumerate(request.appends):
+            if key is not None:
+                pair = (aggregate_id, key)
+                if pair in taken or pair in keys:
+                    return CommandAlreadyStored(aggregate_id, key)
+                keys.append(pair)
+            actual = after.get(aggregate_id, last[aggregate_id])
+            if actual != expected:
+                stored = self._stored_key(request.appends[: index + 1])
+                return stored or ConcurrencyConflict(aggregate_id, expected, actual)
+            after[aggregate_id] = expected + len(rows)
+        last.update(after)
+        taken.update(keys)
+        return None
+
+    def _stored_key(self, appends: list[Append]) -> CommandAlreadyStored | None:
+        """The first key of ``appends`` that the file holds for its aggregate, if any."""
+        execute = self._connection.execute
+        for aggregate_id, _, _, key in appends:
+            if key is not None and execute(_KEY_STORED, (aggregate_id, key)).fetchone():
+                return CommandAlreadyStored(aggregate_id, key)
+        return None
 
     def _last_sequences(self, aggregate_ids: set[str]) -> dict[str, int]:
         """The stored sequence of each aggregate (0 if it has no events), in few steps."""
@@ -449,15 +520,26 @@ class Writer:
     def _store_one(self, request: WriteRequest) -> StoreResult[None]:
         connection = self._connection
         execute = connection.execute
+        aggregate_type = self._aggregate_type
+        keys: set[tuple[str, str]] = set()
         execute("SAVEPOINT request")
         try:
-            for aggregate_id, expected, rows in request.appends:
+            for index, (aggregate_id, expected, rows, key) in enumerate(request.appends):
+                refused: CommandAlreadyStored | ConcurrencyConflict | None = None
+                if key is not None:
+                    if (aggregate_id, key) in keys:
+                        refused = CommandAlreadyStored(aggregate_id, key)
+                    keys.add((aggregate_id, key))
                 actual = execute(_LAST_SEQUENCE, (aggregate_id,)).fetchone()[0] or 0
-                if actual != expected:
+                if refused is None and actual != expected:
+                    # The keys of the appends before are not stored: their rows went in.
+                    refused = self._stored_key(request.appends[index : index + 1])
+                    refused = refused or ConcurrencyConflict(aggregate_id, expected, actual)
+                if refused is not None:
                     execute("ROLLBACK TO request")
                     execute("RELEASE request")
-                    return Error(ConcurrencyConflict(aggregate_id, expected, actual))
-                connection.executemany(_INSERT_EVENT, rows)
+                    return Error(refused)
+                connection.executemany(_INSERT_EVENT, [(aggregate_type, *row) for row in rows])
             if request.snapshots:
                 connection.executemany(_SAVE_SNAPSHOT, request.snapshots)
             execute("RELEASE request")
@@ -467,8 +549,9 @@ class Writer:
             execute("ROLLBACK TO request")
             execute("RELEASE request")
             if isinstance(exc, sqlite3.IntegrityError) and request.appends:
-                # The max(sequence) check makes this unreachable while this is the only
-                # writer; the UNIQUE index is the backstop should that ever change.
+                # A key the file holds on a current sequence (the check above asks the
+                # file for keys only when a sequence is stale); or, were there ever
+                # another writer, a sequence taken since the check.
                 return self._conflict_after(request, exc)
             logger.error("storing a write transaction on %r failed", self._path, exc_info=exc)
             return Error(EventStoreError(driver_error("storing events", self._path, exc)))
@@ -530,9 +613,54 @@ class Writer:
     def _conflict_after(
         self, request: WriteRequest, exc: sqlite3.IntegrityError
     ) -> StoreResult[None]:
+        """What a uniqueness violation of ``request`` means: a stored key, or a conflict."""
+        stored = self._stored_key(request.appends)
+        if stored is not None:
+            return Error(stored)
         execute = self._connection.execute
-        for aggregate_id, expected, _ in request.appends:
+        for aggregate_id, expected, _, _ in request.appends:
             actual = execute(_LAST_SEQUENCE, (aggregate_id,)).fetchone()[0] or 0
             if actual != expected:
                 return Error(ConcurrencyConflict(aggregate_id, expected, actual))
+        logger.error("storing a write transaction on %r failed", self._path, exc_info=exc)
         return Error(EventStoreError(driver_error("storing events", self._path, exc)))
+
+    def _erase_unfinished_commit(self) -> bool:
+        """After a failed ``COMMIT``: make sure that it can never be found committed.
+
+        Returns whether that is sure. A ``TRUNCATE`` checkpoint copies the frames of the
+        transactions committed before into the database file and empties the ``-wal``
+        file, where the failed commit's frames may lie; the ``fsync`` makes the emptying
+        survive a power loss. It fails if the disk is still full, and gives up (after
+        ``busy_timeout``) while another connection reads: then nobody can tell.
+        """
+        connection = self._connection
+        try:
+            busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if busy:
+                logger.error(
+                    "cannot empty the -wal file of %r after a failed commit: a reader uses it",
+                    self._path,
+                )
+                return False
+            fd = os.open(f"{self._path}-wal", os.O_RDWR | getattr(os, "O_BINARY", 0))
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except FileNotFoundError:
+            return True  # no -wal file: nothing of the commit is left anywhere
+        except (sqlite3.Error, OSError):
+            logger.exception("cannot empty the -wal file of %r after a failed commit", self._path)
+            return False
+        return True
+
+
+def _outcome_unknown(request: WriteRequest, message: str) -> StoreResult[None]:
+    """The result of ``request`` when its ``COMMIT`` failed and may have been stored."""
+    doubt = f"{message}; the commit may have been stored all the same"
+    for aggregate_id, _, _, key in request.appends:
+        if key is not None:
+            return Error(OutcomeUnknown(aggregate_id, key, doubt))
+    # No key to ask about later: say it in words.
+    return Error(EventStoreError(f"{doubt}: the outcome is unknown"))

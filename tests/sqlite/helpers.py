@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
+import trio.testing
 
 from trio_eventsourcing import sqlite_store
 from trio_eventsourcing.codec import JsonCodec
@@ -29,6 +30,8 @@ CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
 )
 
 BankSqliteStore = sqlite_store.SqliteEventStore[BankAccount, BankAccountEvent]
+
+T = TypeVar("T")
 
 WRITER_THREAD_PREFIX = "trio-eventsourcing SQLite writer"
 
@@ -70,3 +73,53 @@ def execute(path: Path, *statements: str) -> None:
 def writer_threads() -> list[str]:
     """The names of the SQLite writer threads alive now."""
     return [t.name for t in threading.enumerate() if t.name.startswith(WRITER_THREAD_PREFIX)]
+
+
+@contextlib.contextmanager
+def write_lock_held(path: Path) -> Iterator[None]:
+    """Hold the file's write lock from another connection, as another process could."""
+    connection = sqlite3.connect(path, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        yield
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+async def wait_until_taken(store: BankSqliteStore, batches_before: int) -> None:
+    """Wait until the writer thread has closed a new batch and begun storing it."""
+    counters = store.eventstore._counters
+    # The writer is a real thread with no Trio event to wait on: poll its counter.
+    while counters.batches_begun <= batches_before:  # noqa: ASYNC110
+        await trio.sleep(0.001)
+
+
+async def in_one_batch(
+    store: BankSqliteStore,
+    barrier: Callable[[], Awaitable[object]],
+    writes: list[Callable[[], Awaitable[T]]],
+) -> list[T]:
+    """Run ``writes`` so that the writer stores them all in one batch; their outcomes.
+
+    ``barrier`` is written first, while another connection holds the file's write lock
+    (the store must wait for it: a long ``busy_timeout``): the writer takes it and
+    waits, and ``writes`` queue behind it, in order, to be taken together once the lock
+    is free.
+    """
+    outcomes: dict[int, T] = {}
+
+    async def write(index: int) -> None:
+        outcomes[index] = await writes[index]()
+
+    batches = store.eventstore._counters.batches_begun
+    async with trio.open_nursery() as nursery:
+        with write_lock_held(Path(store.eventstore.path)):
+            nursery.start_soon(barrier)
+            await wait_until_taken(store, batches)
+            for index in range(len(writes)):
+                # One at a time, so that they queue in this order (Trio may start the
+                # tasks of one batch in any order).
+                nursery.start_soon(write, index)
+                await trio.testing.wait_all_tasks_blocked()
+    return [outcomes[index] for index in range(len(writes))]

@@ -299,6 +299,7 @@ async def test_commit_events_outside_a_write_transaction_is_an_error(tmp_path: P
                 Aggregate("acc-1", BankAccount(), 0),
                 [opened("acc-1")],
                 [],
+                None,
             )
             assert isinstance(result, Error)
             assert isinstance(result.error, EventStoreError)
