@@ -165,6 +165,14 @@ def read_events(
     return _decode_events(codec, options, rows)
 
 
+def read_command(
+    connection: Connection, names: Names, aggregate_id: str, idempotency_key: str
+) -> ReadResult[bool]:
+    """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
+    row = connection.execute(names.select_command, (aggregate_id, idempotency_key)).fetchone()
+    return Ok(bool(row is not None and row[0]))
+
+
 def read_snapshot(
     connection: Connection,
     codec: Codec[EventT, EntityT],

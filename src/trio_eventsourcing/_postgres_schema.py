@@ -9,18 +9,26 @@ A store lives in one schema (``public`` unless told) under one table prefix
   positions in commit order (see ``docs/postgres.rst``).
 - ``<prefix>events``: one row per event, ``position`` its place in the global log,
   ``UNIQUE (aggregate_id, sequence)`` the backstop of optimistic concurrency.
+  ``command_key`` is the command's idempotency key on its first event (``NULL`` on the
+  others), unique per aggregate (the partial index ``<prefix>events_by_command_key``).
 - ``<prefix>snapshots``: the latest snapshot of each aggregate.
 
 Starting a store creates the tables if they do not exist, in one transaction under a
 transaction-scoped advisory lock, so processes that start at once neither race nor fail:
-one creates, the others wait and then find them. Tables that exist but are not a store's,
-or were made by a newer version of this library, are refused and left untouched. Every
-function here blocks: the store runs them in threads, never on the Trio thread.
+one creates, the others wait and then find them. Tables of an older version are upgraded
+the same way, in one transaction under the same lock. Tables that exist but are not a
+store's, or were made by a newer version of this library, are refused and left
+untouched. Every function here blocks: the store runs them in threads, never on the
+Trio thread.
+
+Versions: 1 has the store row, the events and the snapshots; 2 adds ``command_key`` and
+its index.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from typing import TYPE_CHECKING
 
 from typing_extensions import final
@@ -30,13 +38,57 @@ from ._postgres_connection import Options
 if TYPE_CHECKING:
     from ._postgres_connection import Connection
 
-SCHEMA_VERSION = 1
+logger = logging.getLogger("trio_eventsourcing.postgres_store")
+
+SCHEMA_VERSION = 2
 """The version of the tables this module creates, kept in ``<prefix>store``."""
 
 LOCK_CLASS = int.from_bytes(b"TrES", "big")
 """First key of the store's advisory locks ("TrES", as the SQLite ``application_id``)."""
 
-_MAX_CHANNEL = 63
+MAX_IDENTIFIER_BYTES = 63
+"""PostgreSQL cuts longer identifiers to this many bytes (``NAMEDATALEN - 1``)."""
+
+_MAX_CHANNEL = MAX_IDENTIFIER_BYTES
+
+CREATED_NAMES = (
+    "store",
+    "events",
+    "snapshots",
+    "events_by_command_key",
+    "projection_checkpoints",
+    "projection_dead_letters",
+    "projection_dead_letters_by_name",
+)
+"""Every name the store creates after its table prefix, projections' tables included.
+
+Cut to 63 bytes, two of them could become one name: then a ``CREATE ... IF NOT EXISTS``
+finds the other object and silently creates nothing. :func:`check_names` refuses a
+prefix that would make any of them too long. Names PostgreSQL derives itself (``_pkey``,
+``_key``, ``_seq``) are not here: it shortens those so that they stay distinct.
+"""
+
+
+def check_names(schema: str, prefix: str) -> None:
+    """Refuse a schema or table prefix that would make a name the store creates too long.
+
+    Raises:
+        ValueError: Naming the limit, in bytes, and the longest name it would make.
+    """
+    if len(schema.encode()) > MAX_IDENTIFIER_BYTES:
+        raise ValueError(
+            f"schema must be at most {MAX_IDENTIFIER_BYTES} bytes long (PostgreSQL cuts "
+            f"longer names), got {len(schema.encode())}: {schema!r}"
+        )
+    longest = max(CREATED_NAMES, key=len)
+    most = MAX_IDENTIFIER_BYTES - len(longest)
+    if len(prefix.encode()) > most:
+        raise ValueError(
+            f"table_prefix must be at most {most} bytes long, got {len(prefix.encode())}: "
+            f"{prefix!r}. The longest name the store creates, {prefix + longest!r}, must "
+            f"fit PostgreSQL's {MAX_IDENTIFIER_BYTES}-byte identifiers, which it cuts "
+            "(two names cut alike would become one)"
+        )
 
 
 @final
@@ -54,6 +106,7 @@ class Names:
 
     __slots__ = (
         "channel",
+        "command_key_index",
         "events",
         "events_table",
         "insert_events",
@@ -63,6 +116,7 @@ class Names:
         "notify",
         "schema",
         "select_aggregate",
+        "select_command",
         "select_events",
         "select_log",
         "select_snapshot",
@@ -70,6 +124,7 @@ class Names:
         "snapshots_table",
         "store",
         "store_table",
+        "stored_keys",
         "update_position",
         "upsert_snapshots",
     )
@@ -82,6 +137,8 @@ class Names:
         self.store = f'"{schema}"."{prefix}store"'
         self.events = f'"{schema}"."{prefix}events"'
         self.snapshots = f'"{schema}"."{prefix}snapshots"'
+        # Unqualified: an index lives in its table's schema.
+        self.command_key_index = f"{prefix}events_by_command_key"
         self.lock_key = f"trio_eventsourcing {schema}.{prefix}"
         channel = f"{schema}.{prefix}events"
         if len(channel) > _MAX_CHANNEL:
@@ -101,16 +158,23 @@ class Names:
             f"SELECT ids.id, (SELECT max(e.sequence) FROM {self.events} e"
             " WHERE e.aggregate_id = ids.id) FROM unnest(%b::text[]) AS ids(id)"
         )
+        # Which of the batch's (aggregate, key) pairs are stored already: one seek of the
+        # key index each (the condition implies `command_key IS NOT NULL`).
+        self.stored_keys = (
+            "SELECT k.id, k.key FROM unnest(%b::text[], %b::text[]) AS k(id, key)"
+            f" WHERE EXISTS (SELECT FROM {self.events} e"
+            " WHERE e.aggregate_id = k.id AND e.command_key = k.key)"
+        )
         # One statement for the whole batch, its columns as arrays (binary parameters:
         # the cheapest way to send many rows short of COPY).
         self.insert_events = (
             f"INSERT INTO {self.events} (position, aggregate_type, aggregate_id, sequence,"
-            " event_type, event_version, payload, metadata)"
+            " event_type, event_version, payload, metadata, command_key)"
             " SELECT r.position, %b, r.aggregate_id, r.sequence, r.event_type,"
-            " r.event_version, r.payload, r.metadata FROM unnest(%b::int8[], %b::text[],"
-            " %b::int8[], %b::text[], %b::int4[], %b::text[], %b::text[])"
-            " AS r(position, aggregate_id, sequence, event_type, event_version, payload,"
-            " metadata)"
+            " r.event_version, r.payload, r.metadata, r.command_key FROM unnest(%b::int8[],"
+            " %b::text[], %b::int8[], %b::text[], %b::int4[], %b::text[], %b::text[],"
+            " %b::text[]) AS r(position, aggregate_id, sequence, event_type, event_version,"
+            " payload, metadata, command_key)"
         )
         self.upsert_snapshots = (
             f"INSERT INTO {self.snapshots} (aggregate_id, aggregate_type, sequence,"
@@ -157,6 +221,10 @@ class Names:
             f"SELECT position, recorded_at, {event_columns} FROM {self.events}"
             " WHERE position > %s AND aggregate_type = %s ORDER BY position LIMIT %s"
         )
+        self.select_command = (
+            f"SELECT EXISTS (SELECT FROM {self.events}"
+            " WHERE aggregate_id = %s AND command_key = %s)"
+        )
 
     def ddl(self) -> list[str]:
         """The statements that create the tables (run in one transaction)."""
@@ -182,9 +250,11 @@ class Names:
                 payload text NOT NULL,
                 metadata text NOT NULL,
                 recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                command_key text,
                 UNIQUE (aggregate_id, sequence)
             )
             """,
+            self._command_key_index(),
             f"""
             CREATE TABLE {self.snapshots} (
                 aggregate_id text PRIMARY KEY,
@@ -202,9 +272,32 @@ class Names:
             f" version and the position counter of the global log'",
         ]
 
+    def upgrade(self, version: int) -> list[str]:
+        """The statements that take tables of ``version`` to :data:`SCHEMA_VERSION`.
 
-def _inspect(connection: Connection, names: Names, options: Options) -> bool:
-    """Return whether the tables must be created; raise if they cannot be used."""
+        Run in one transaction: the tables are either wholly of the old version or of
+        the new one. Adding a column without a default only changes the catalog (no row
+        is rewritten); the index is built with one pass over the events, during which
+        writes wait.
+        """
+        statements: list[str] = []
+        if version < 2:
+            statements += [
+                f"ALTER TABLE {self.events} ADD COLUMN IF NOT EXISTS command_key text",
+                self._command_key_index(),
+            ]
+        return [*statements, f"UPDATE {self.store} SET schema_version = {SCHEMA_VERSION}"]
+
+    def _command_key_index(self) -> str:
+        # Partial: the events after a command's first carry no key and cost it nothing.
+        return (
+            f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.command_key_index}"'
+            f" ON {self.events} (aggregate_id, command_key) WHERE command_key IS NOT NULL"
+        )
+
+
+def _inspect(connection: Connection, names: Names, options: Options) -> int:
+    """Return the tables' schema version (0: none, to be created); raise if unusable."""
     where = f"schema {options.schema!r}, table prefix {options.table_prefix!r}"
     # A plain query of the catalog, not to_regclass(): that reads the backend's catalog
     # cache, which a process that waited on the advisory lock has not refreshed yet, so
@@ -215,7 +308,15 @@ def _inspect(connection: Connection, names: Names, options: Options) -> bool:
             "SELECT c.relname FROM pg_catalog.pg_class c"
             " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
             " WHERE n.nspname = %s AND c.relname = ANY(%s)",
-            (options.schema, [names.store_table, names.events_table, names.snapshots_table]),
+            (
+                options.schema,
+                [
+                    names.store_table,
+                    names.events_table,
+                    names.snapshots_table,
+                    names.command_key_index,
+                ],
+            ),
         )
     }
     store = names.store_table in found
@@ -228,7 +329,7 @@ def _inspect(connection: Connection, names: Names, options: Options) -> bool:
                 "that are not a trio-eventsourcing store; the store leaves them alone. "
                 "Choose another schema or table_prefix"
             )
-        return True
+        return 0
     import psycopg
 
     try:
@@ -251,33 +352,47 @@ def _inspect(connection: Connection, names: Names, options: Options) -> bool:
             f"created by a newer trio-eventsourcing; this one knows versions up to "
             f"{SCHEMA_VERSION}. Upgrade trio-eventsourcing to use it"
         )
-    if version < 1 or not (events and snapshots):
-        missing = [n for n, ok in ((names.events, events), (names.snapshots, snapshots)) if not ok]
+    index = version < 2 or names.command_key_index in found
+    if version < 1 or not (events and snapshots and index):
+        missing = [
+            n
+            for n, ok in (
+                (names.events, events),
+                (names.snapshots, snapshots),
+                (names.command_key_index, index),
+            )
+            if not ok
+        ]
         raise StoreRefused(
             f"PostgreSQL {options.server} ({where}): the store is damaged (schema version "
-            f"{version}, missing tables: {missing})"
+            f"{version}, missing tables or indexes: {missing})"
         )
-    return False
+    return int(version)
 
 
 def prepare(connection: Connection, options: Options) -> Names:
-    """Check the store's tables on ``connection``, creating them if there are none.
+    """Check the store's tables on ``connection``, creating or upgrading them if need be.
 
     Raises:
         StoreRefused: The tables exist but are not a store's, or are newer.
         psycopg.Error: The server failed (the caller describes it).
     """
     names = Names(options.schema, options.table_prefix)
-    # The common case, tables already there, takes no lock.
-    if not _inspect(connection, names, options):
+    # The common case, tables already there and current, takes no lock.
+    if _inspect(connection, names, options) == SCHEMA_VERSION:
         return names
     with connection.transaction():
-        # Whoever holds this lock creates; the others wait here, then find the tables.
-        # It is released when the transaction ends, even if the process dies.
+        # Whoever holds this lock creates or upgrades; the others wait here, then find
+        # the tables current. It is released when the transaction ends, even if the
+        # process dies.
         connection.execute(
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (LOCK_CLASS, names.lock_key)
         )
-        if _inspect(connection, names, options):
+        version = _inspect(connection, names, options)
+        if 0 < version < SCHEMA_VERSION:
+            for statement in names.upgrade(version):
+                connection.execute(statement)
+        elif version == 0:
             exists = connection.execute(
                 "SELECT 1 FROM pg_namespace WHERE nspname = %s", (options.schema,)
             ).fetchone()
@@ -287,4 +402,12 @@ def prepare(connection: Connection, options: Options) -> Names:
                 connection.execute(f"CREATE SCHEMA IF NOT EXISTS {names.schema}")
             for statement in names.ddl():
                 connection.execute(statement)
+    if 0 < version < SCHEMA_VERSION:
+        logger.info(
+            "upgraded the PostgreSQL store %s (%s) from schema version %d to %d",
+            options.server,
+            names.events,
+            version,
+            SCHEMA_VERSION,
+        )
     return names

@@ -47,9 +47,16 @@ from ._postgres_connection import (
     parse_dsn,
     require_driver,
 )
-from ._postgres_reader import ReaderPool, ReadResult, read_aggregate, read_events, read_snapshot
+from ._postgres_reader import (
+    ReaderPool,
+    ReadResult,
+    read_aggregate,
+    read_command,
+    read_events,
+    read_snapshot,
+)
 from ._postgres_reader import read_log as _read_log_rows
-from ._postgres_schema import Names, StoreRefused, prepare
+from ._postgres_schema import Names, StoreRefused, check_names, prepare
 from ._postgres_writer import (
     Append,
     EventRow,
@@ -130,23 +137,51 @@ class _Running(DurableRunning[EntityT, EventT, "Connection"]):
     ) -> Awaitable[StoreResult[None]]:
         return self.writer.write(WriteRequest(appends, snapshots))
 
+    # Each read first refuses an id the server cannot take, which the driver would
+    # otherwise fail to encode (an exception, not an answer, from the worker thread).
+
     def _snapshot(
         self, connection: Connection, aggregate_id: str
     ) -> ReadResult[Snapshot[EntityT] | None]:
+        refused = _refused_id(aggregate_id, "load the snapshot of")
+        if refused is not None:
+            return refused
         return read_snapshot(connection, self.codec, self.options, self.names, aggregate_id)
 
     def _aggregate(
         self, connection: Connection, aggregate_id: str
     ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
+        refused = _refused_id(aggregate_id, "load")
+        if refused is not None:
+            return refused
         # The events after the snapshot come with it, in the same statement.
         return read_aggregate(connection, self.codec, self.options, self.names, aggregate_id)
 
     def _events(
         self, connection: Connection, aggregate_id: str, start_from: int
     ) -> ReadResult[list[EventEnvelop[EventT]]]:
+        refused = _refused_id(aggregate_id, "load the events of")
+        if refused is not None:
+            return refused
         return read_events(
             connection, self.codec, self.options, self.names, aggregate_id, start_from
         )
+
+    def _command(
+        self, connection: Connection, aggregate_id: str, idempotency_key: str
+    ) -> ReadResult[bool]:
+        refused = _refused_id(aggregate_id, "look up an idempotency key of")
+        if refused is not None:
+            return refused
+        problem = _unstorable(idempotency_key)
+        if problem is not None:
+            return Error(
+                EventStoreError(
+                    f"cannot look up the idempotency key {idempotency_key!r} of aggregate "
+                    f"{aggregate_id!r}: {problem}"
+                )
+            )
+        return read_command(connection, self.names, aggregate_id, idempotency_key)
 
 
 @final
@@ -367,6 +402,14 @@ def _unstorable(text: object) -> str | None:
     return None
 
 
+def _refused_id(aggregate_id: str, doing: str) -> Error[EventStoreError] | None:
+    """The error of a read of ``aggregate_id`` PostgreSQL cannot take, or ``None``."""
+    problem = _unstorable(aggregate_id)
+    if problem is None:
+        return None
+    return Error(EventStoreError(f"cannot {doing} aggregate {aggregate_id!r}: {problem}"))
+
+
 def _make_event_store(
     store: PostgresStore[EntityT, EventT],
 ) -> PostgresEventStore[EntityT, EventT]:
@@ -380,6 +423,7 @@ def _make_event_store(
         aggregate: Aggregate[EntityT],
         events: list[EventT],
         metadata: Metadata,
+        idempotency_key: str | None,
     ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
         await checkpoint()
         if not tx._writes:
@@ -391,6 +435,17 @@ def _make_event_store(
             return Error(
                 EventStoreError(f"cannot store events of aggregate {aggregate_id!r}: {problem}")
             )
+        if idempotency_key is not None:
+            problem = _unstorable(idempotency_key)
+            if problem is not None:
+                return Error(
+                    EventStoreError(
+                        f"cannot store events of aggregate {aggregate_id!r} with the idempotency "
+                        f"key {idempotency_key!r}: {problem}"
+                    )
+                )
+        # The key goes on the command's first event only (see _postgres_schema).
+        key = idempotency_key
         aggregate_type = codec.aggregate_type
         encode = codec.encode_event
         rows: list[EventRow] = []
@@ -406,7 +461,8 @@ def _make_event_store(
                     problem = f"its version {version} does not fit a PostgreSQL integer"
                 if problem is not None:
                     raise ValueError(f"the encoded event {type_name!r} cannot be stored: {problem}")
-                rows.append((aggregate_id, sequence, type_name, version, data, metadata_text))
+                rows.append((aggregate_id, sequence, type_name, version, data, metadata_text, key))
+                key = None
                 envelopes.append(
                     SerializedEventEnvelop(
                         aggregate_id,
@@ -426,7 +482,7 @@ def _make_event_store(
                     f"store {where}: {exc}"
                 )
             )
-        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows))
+        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
         return Ok((envelopes, sequence))
 
     async def save_snapshot(
@@ -534,6 +590,13 @@ async def read_log(
     )
 
 
+def _check_prefix(schema: str, table_prefix: object) -> str:
+    # Its length first: every name the store creates must fit PostgreSQL's identifiers.
+    if isinstance(table_prefix, str):
+        check_names(schema, table_prefix)
+    return check_table_prefix(table_prefix)
+
+
 def supervised(
     dsn: str,
     codec: Codec[EventT, EntityT],
@@ -562,7 +625,9 @@ def supervised(
         schema: The schema of the store's tables, created if missing.
         table_prefix: The start of the store's table names: ``<prefix>events``,
             ``<prefix>snapshots`` and ``<prefix>store``. With ``schema``, this lets
-            several applications share a database.
+            several applications share a database. At most 32 bytes, so that the
+            longest name the store creates (``<prefix>projection_dead_letters_by_name``)
+            fits PostgreSQL's 63.
         max_readers: The size of the read connection pool: the most reads at once, each
             in a worker thread with its own connection. The writer has one more.
         connect_timeout: Seconds to wait for the server when connecting.
@@ -595,7 +660,7 @@ def supervised(
         secrets=secrets,
         dsn_keys=keys,
         schema=check_schema_name(schema),
-        table_prefix=check_table_prefix(table_prefix),
+        table_prefix=_check_prefix(schema, table_prefix),
         max_readers=require_positive_int("max_readers", max_readers),
         connect_timeout=check_seconds("connect_timeout", connect_timeout),
         retry_timeout=check_seconds("retry_timeout", retry_timeout),

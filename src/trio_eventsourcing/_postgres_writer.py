@@ -7,11 +7,13 @@ batch of statements:
 
 1. ``BEGIN``; lock the store row (``SELECT ... FOR UPDATE``: the position lock, which
    also returns the last position and the transaction id); read the stored sequence of
-   every aggregate the batch appends to.
-2. Decide, in Python, which requests are stale (``ConcurrencyConflict``) and give the
-   rows of the others their positions; then one ``INSERT`` of all their events (columns
-   sent as binary arrays), one upsert of their snapshots, the new last position,
-   ``NOTIFY`` and ``COMMIT``.
+   every aggregate the batch appends to, and which of the batch's idempotency keys are
+   stored already.
+2. Decide, in Python, which requests were stored already (their key is:
+   ``CommandAlreadyStored``, whatever their sequence) or are stale
+   (``ConcurrencyConflict``), and give the rows of the others their positions; then one
+   ``INSERT`` of all their events (columns sent as binary arrays), one upsert of their
+   snapshots, the new last position, ``NOTIFY`` and ``COMMIT``.
 
 A commit costs a WAL flush whether it holds one row or a thousand, so under load this
 multiplies throughput, and a lone request pays two round trips and one flush. A request
@@ -23,13 +25,21 @@ other) assign positions one transaction at a time, in commit order: a reader of 
 never sees a position before every lower one is committed. ``docs/postgres.rst`` states
 the rule.
 
-A lost connection never loses or doubles a command. Lost before the ``COMMIT`` was sent,
-the transaction is certainly rolled back: the batch is retried on a new connection. Lost
-after, its outcome is looked up by transaction id (``pg_xact_status``) on a new
-connection, after ending the old backend if it still runs it; committed means done,
-rolled back means retried. Retries stop after ``retry_timeout`` seconds, and the batch is
-reported as failed (with "outcome unknown" if it was in doubt): never acknowledged
-unless committed.
+A lost connection never loses or doubles a command. Any failure before the ``COMMIT``
+was sent leaves the transaction certainly uncommitted: the batch is retried on a new
+connection (or, for an error of the server's, stored again request by request). Any
+failure once it may have been sent is in doubt, whatever the driver says and whether or
+not the connection looks broken (psycopg can raise "cannot exit pipeline mode while
+busy" on a connection it still calls healthy, after the server committed), with one
+exception: the server's own report that the transaction is still open and failed
+(``INERROR``), which means it skipped the ``COMMIT``. An outcome in doubt is looked up by
+transaction id (``pg_xact_status``) on a new connection, after ending the old backend if
+it still runs it; committed means done, rolled back means retried. Retries stop after
+``retry_timeout`` seconds: a batch never committed is reported as failed, and a batch
+whose outcome could not be learned gives each request it was to store
+``OutcomeUnknown``. Never acknowledged unless committed, never reported failed unless
+not stored; and the idempotency keys' unique index makes even a blind retry of a
+committed batch harmless (``CommandAlreadyStored``).
 
 Waking the waiting tasks works as in the SQLite store: one ``TrioToken.run_sync_soon``
 callback per batch reschedules every task of it, and a cancelled waiter just stops
@@ -49,7 +59,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import trio
 from typing_extensions import final
 
-from ._errors import ConcurrencyConflict, EventStoreError
+from ._errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError, OutcomeUnknown
 from ._postgres_connection import Options, connect, is_connection_lost
 from ._postgres_schema import Names
 from ._result import Error, Ok
@@ -62,8 +72,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
-EventRow = tuple[str, int, str, int, str, str]
-"""``(aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
+EventRow = tuple[str, int, str, int, str, str, str | None]
+"""``(aggregate_id, sequence, event_type, event_version, payload, metadata, command_key)``.
+
+``command_key`` is the command's idempotency key on its first event, ``None`` on the others.
+"""
 
 SnapshotRow = tuple[str, int, str, int, str, datetime]
 """``(aggregate_id, sequence, entity_type, entity_version, payload, taken_at)``."""
@@ -79,11 +92,16 @@ _LONGEST_DELAY = 1.0
 
 
 class Append(NamedTuple):
-    """Events to append after ``expected_sequence``, which must be the stored sequence."""
+    """Events to append after ``expected_sequence``, which must be the stored sequence.
+
+    ``key`` is the command's idempotency key (``None``: it has none), also on the first
+    of ``rows``.
+    """
 
     aggregate_id: str
     expected_sequence: int
     rows: list[EventRow]
+    key: str | None
 
 
 @final
@@ -146,6 +164,7 @@ class _Columns:
 
     __slots__ = (
         "aggregate_ids",
+        "command_keys",
         "event_types",
         "event_versions",
         "metadata",
@@ -162,10 +181,11 @@ class _Columns:
         self.event_versions: list[int] = []
         self.payloads: list[str] = []
         self.metadata: list[str] = []
+        self.command_keys: list[str | None] = []
 
     def add(self, position: int, rows: list[EventRow]) -> int:
         """Add ``rows`` at the positions after ``position``; return the last one."""
-        for aggregate_id, sequence, event_type, event_version, payload, metadata in rows:
+        for aggregate_id, sequence, event_type, event_version, payload, metadata, key in rows:
             position += 1
             self.positions.append(position)
             self.aggregate_ids.append(aggregate_id)
@@ -174,7 +194,54 @@ class _Columns:
             self.event_versions.append(event_version)
             self.payloads.append(payload)
             self.metadata.append(metadata)
+            self.command_keys.append(key)
         return position
+
+    def parameters(self, aggregate_type: str) -> tuple[object, ...]:
+        """The parameters of ``Names.insert_events``."""
+        return (
+            aggregate_type,
+            self.positions,
+            self.aggregate_ids,
+            self.sequences,
+            self.event_types,
+            self.event_versions,
+            self.payloads,
+            self.metadata,
+            self.command_keys,
+        )
+
+
+def _keys(requests: list[WriteRequest]) -> tuple[list[str], list[str]]:
+    """The ids and keys of the keyed appends of ``requests`` (``Names.stored_keys``)."""
+    pairs = [(a.aggregate_id, a.key) for r in requests for a in r.appends if a.key is not None]
+    return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+
+
+def _outcome_unknown(request: WriteRequest, message: str) -> StoreResult[None]:
+    """The result of ``request`` when its commit may or may not have gone through."""
+    doubt = f"{message}; the commit may have been stored all the same"
+    for aggregate_id, _, _, key in request.appends:
+        if key is not None:
+            return Error(OutcomeUnknown(aggregate_id, key, doubt))
+    # No key to ask about later: say it in words.
+    return Error(EventStoreError(f"{doubt}: the outcome is unknown"))
+
+
+def _commit_skipped(connection: Connection) -> bool:
+    """Whether the server certainly did not run the ``COMMIT`` just sent.
+
+    True only when the server itself has reported the transaction still open and failed
+    (``INERROR``, at the end of the pipeline): it then skipped every statement after the
+    one that failed, the ``COMMIT`` included. Any other state, a broken connection
+    above all, leaves the outcome in doubt.
+    """
+    from psycopg.pq import TransactionStatus
+
+    return (
+        not is_connection_lost(connection)
+        and connection.info.transaction_status == TransactionStatus.INERROR
+    )
 
 
 def _snapshot_columns(
@@ -223,6 +290,8 @@ class Writer:
         # get a single attempt each until one gets through: a queue that builds up
         # while the server is down then fails fast instead of waiting in turn.
         self._unreachable = False
+        # True from the moment a COMMIT may reach the server until its outcome is known.
+        self._in_doubt = False
         self._thread = threading.Thread(
             target=self._run,
             name=f"trio-eventsourcing PostgreSQL writer {options.server} {names.events}",
@@ -293,6 +362,7 @@ class Writer:
                 self._accepting = False
             # `batch` holds the requests of a batch interrupted by a crash; the queue,
             # those that came after. Both get an answer.
+            interrupted = len(batch)
             while True:
                 try:
                     request = self._queue.get_nowait()
@@ -305,10 +375,15 @@ class Writer:
                     f"the writer of the PostgreSQL store {self._options.server} has stopped"
                 )
             )
-            # A request of the interrupted batch may hold a tentative Ok from before its
-            # commit: it was never confirmed, so it is an error too.
-            for request in batch:
-                request.result = error
+            # A request of the interrupted batch may hold a tentative Ok: never confirmed,
+            # it is an error, unless its COMMIT may have been sent: then it is in doubt.
+            message = f"the writer of the PostgreSQL store {self._options.server} stopped"
+            for index, request in enumerate(batch):
+                result = request.result
+                if self._in_doubt and index < interrupted and (result is None or result is _OK):
+                    request.result = _outcome_unknown(request, f"{message} while committing")
+                else:
+                    request.result = error
             self._close_connection()
             # A finished Trio run has nobody left to wake.
             with contextlib.suppress(trio.RunFinishedError):
@@ -407,9 +482,10 @@ class Writer:
                     failure = lost.message
                     if lost.in_doubt:
                         outcome = self._resolve(lost, deadline)
+                        self._in_doubt = False
                         if outcome == "committed":
                             logger.warning(
-                                "the connection to %s broke while committing; the commit "
+                                "the connection to %s failed while committing; the commit "
                                 "went through (%s)",
                                 options.server,
                                 failure,
@@ -417,14 +493,16 @@ class Writer:
                             self._count(batch)
                             return
                         if outcome is None:
-                            self._fail(
-                                batch,
-                                f"{failure}; the connection broke while committing and "
-                                "the outcome is unknown: the events may or may not be stored",
+                            logger.error(
+                                "the outcome of a commit is unknown: %s; the requests it "
+                                "was to store are reported as such",
+                                failure,
                             )
+                            self._fail_in_doubt(batch, failure)
                             return
                     logger.warning("%s; retrying the write transaction", failure)
                 else:
+                    self._in_doubt = False
                     self._count(batch)
                     return
             if time.monotonic() + delay > deadline:
@@ -435,12 +513,29 @@ class Writer:
             delay = min(delay * 2, _LONGEST_DELAY)
 
     def _fail(self, batch: list[WriteRequest], message: str) -> None:
+        """Fail every request of ``batch`` not stored for a reason of its own: none is."""
         failed = Error(EventStoreError(message))
         for request in batch:
-            # A conflict stays a conflict: the request was stale whatever happened.
+            # A conflict stays a conflict: the request was stale whatever happened (and a
+            # key stored already stays so).
             result = request.result
-            if not (isinstance(result, Error) and isinstance(result.error, ConcurrencyConflict)):
+            if not (
+                isinstance(result, Error)
+                and isinstance(result.error, (ConcurrencyConflict, CommandAlreadyStored))
+            ):
                 request.result = failed
+
+    def _fail_in_doubt(self, batch: list[WriteRequest], message: str) -> None:
+        """Answer ``batch`` after a commit whose outcome is unknown.
+
+        The requests it was to store get ``OutcomeUnknown``; the others keep their
+        answer (a conflict, a key stored already, a failure of their own), since none of
+        them was in the commit.
+        """
+        for request in batch:
+            result = request.result
+            if result is None or result is _OK:
+                request.result = _outcome_unknown(request, message)
 
     def _count(self, batch: list[WriteRequest]) -> None:
         counters = self._counters
@@ -465,7 +560,7 @@ class Writer:
         """Store ``batch`` in one transaction, the fast way (see the module docstring).
 
         Raises:
-            _Lost: The connection broke.
+            _Lost: The connection broke, or the commit's outcome is in doubt.
         """
         import psycopg
 
@@ -473,11 +568,13 @@ class Writer:
         committing = False
         xid: str | None = None
         ids = list(dict.fromkeys(a.aggregate_id for r in batch for a in r.appends))
+        keyed_ids, keys = _keys(batch)
         try:
             with connection.pipeline():
                 connection.execute("BEGIN")
                 locked = connection.execute(names.lock)
                 known = connection.execute(names.last_sequences, (ids,)) if ids else None
+                found = connection.execute(names.stored_keys, (keyed_ids, keys)) if keys else None
             lock_row = locked.fetchone()
             assert lock_row is not None, "the store row is missing"
             last_position: int = lock_row[0]
@@ -485,29 +582,25 @@ class Writer:
             last: dict[str, int] = {}
             if known is not None:
                 last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
+            stored: set[tuple[str, str]] = set()
+            if found is not None:
+                stored = {(aggregate_id, key) for aggregate_id, key in found}
+            taken: set[tuple[str, str]] = set()
             columns = _Columns()
             snapshots: list[SnapshotRow] = []
             position = last_position
             for request in batch:
-                if self._decide(request, last):
+                if self._decide(request, last, stored, taken):
                     for append in request.appends:
                         position = columns.add(position, append.rows)
                     snapshots += request.snapshots
-            committing = True
+            # From here on the COMMIT may reach the server whatever goes wrong: should
+            # the thread die before the outcome is known, `_run` reports it unknown.
+            committing = self._in_doubt = True
             with connection.pipeline():
                 if columns.positions:
                     connection.execute(
-                        names.insert_events,
-                        (
-                            self._aggregate_type,
-                            columns.positions,
-                            columns.aggregate_ids,
-                            columns.sequences,
-                            columns.event_types,
-                            columns.event_versions,
-                            columns.payloads,
-                            columns.metadata,
-                        ),
+                        names.insert_events, columns.parameters(self._aggregate_type)
                     )
                 if snapshots:
                     connection.execute(
@@ -521,8 +614,12 @@ class Writer:
                 # transaction and releases the lock.
                 connection.execute("COMMIT")
         except psycopg.Error as exc:
+            if committing and not _commit_skipped(connection):
+                raise self._lost(exc, in_doubt=True, xid=xid) from None
+            # Certainly not committed: the COMMIT was not sent, or the server skipped it.
+            self._in_doubt = False
             if is_connection_lost(connection):
-                raise self._lost(exc, in_doubt=committing, xid=xid) from None
+                raise self._lost(exc, in_doubt=False, xid=xid) from None
             self._rollback(connection)
             if not committing:
                 # Reading failed, not one request: the batch fails as a whole.
@@ -535,24 +632,45 @@ class Writer:
             )
             self._commit_one_by_one(connection, batch)
 
-    def _decide(self, request: WriteRequest, last: dict[str, int]) -> bool:
-        """Check ``request`` against the stored sequences in ``last``; update them if it fits.
+    def _decide(
+        self,
+        request: WriteRequest,
+        last: dict[str, int],
+        stored: set[tuple[str, str]],
+        taken: set[tuple[str, str]],
+    ) -> bool:
+        """Check ``request`` against the stored sequences and keys; take them if it fits.
 
-        Sets the request's (tentative) result; returns whether its rows are to be written.
+        ``last`` holds each aggregate's sequence, ``stored`` the keys the tables hold,
+        ``taken`` those of the requests accepted before in the transaction; the last two
+        win over a stale sequence (a command stored already looks stale too). Sets the
+        request's (tentative) result; returns whether its rows are to be written.
         """
         after: dict[str, int] = {}
-        for aggregate_id, expected, rows in request.appends:
+        keys: list[tuple[str, str]] = []
+        for aggregate_id, expected, rows, key in request.appends:
+            if key is not None:
+                pair = (aggregate_id, key)
+                if pair in stored or pair in taken or pair in keys:
+                    request.result = Error(CommandAlreadyStored(aggregate_id, key))
+                    return False
+                keys.append(pair)
             actual = after.get(aggregate_id, last.get(aggregate_id, 0))
             if actual != expected:
                 request.result = Error(ConcurrencyConflict(aggregate_id, expected, actual))
                 return False
             after[aggregate_id] = expected + len(rows)
         last.update(after)
+        taken.update(keys)
         request.result = _OK
         return bool(request.appends or request.snapshots)
 
     def _rollback(self, connection: Connection) -> None:
-        """Roll back a failed transaction; raise :class:`_Lost` if the connection broke."""
+        """Roll back a transaction that cannot commit; raise :class:`_Lost` if that fails.
+
+        Only called when the transaction certainly did not commit (its ``COMMIT`` was
+        not sent, or the server skipped it), so a connection lost here loses nothing.
+        """
         import psycopg
 
         try:
@@ -564,7 +682,7 @@ class Writer:
         """Store ``batch`` one request per savepoint, so a bad request fails alone.
 
         Raises:
-            _Lost: The connection broke.
+            _Lost: The connection broke, or the commit's outcome is in doubt.
         """
         import psycopg
 
@@ -586,9 +704,19 @@ class Writer:
                 connection.execute("SAVEPOINT request")
                 try:
                     ids = [append.aggregate_id for append in request.appends]
-                    known = connection.execute(names.last_sequences, (ids,)).fetchall()
+                    keyed_ids, keys = _keys([request])
+                    with connection.pipeline():
+                        known = connection.execute(names.last_sequences, (ids,))
+                        found = (
+                            connection.execute(names.stored_keys, (keyed_ids, keys))
+                            if keys
+                            else None
+                        )
                     last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
-                    if not self._decide(request, last):
+                    # The requests stored before in this transaction are in the tables
+                    # now: the lookup sees their keys.
+                    stored = set() if found is None else {(i, k) for i, k in found}
+                    if not self._decide(request, last, stored, set()):
                         connection.execute("RELEASE SAVEPOINT request")
                         continue
                     columns = _Columns()
@@ -597,17 +725,7 @@ class Writer:
                         end = columns.add(end, append.rows)
                     if columns.positions:
                         connection.execute(
-                            names.insert_events,
-                            (
-                                self._aggregate_type,
-                                columns.positions,
-                                columns.aggregate_ids,
-                                columns.sequences,
-                                columns.event_types,
-                                columns.event_versions,
-                                columns.payloads,
-                                columns.metadata,
-                            ),
+                            names.insert_events, columns.parameters(self._aggregate_type)
                         )
                     if request.snapshots:
                         connection.execute(
@@ -625,24 +743,30 @@ class Writer:
                         "storing a write transaction failed: %s",
                         options.driver_error("storing events", exc),
                     )
+                    # Not a key stored already, nor a stale sequence: both were looked
+                    # up under the position lock, which every writer takes.
                     request.result = Error(
                         EventStoreError(options.driver_error("storing events", exc))
                     )
             if position != lock_row[0]:
                 connection.execute(names.update_position, (position,))
                 connection.execute(names.notify)
-            committing = True
+            committing = self._in_doubt = True
             connection.execute("COMMIT")
         except psycopg.Error as exc:
+            if committing and not _commit_skipped(connection):
+                raise self._lost(exc, in_doubt=True, xid=xid) from None
+            self._in_doubt = False
             if is_connection_lost(connection):
-                raise self._lost(exc, in_doubt=committing, xid=xid) from None
+                raise self._lost(exc, in_doubt=False, xid=xid) from None
             self._rollback(connection)
             self._fail(batch, options.driver_error("storing events", exc))
 
     def _resolve(self, lost: _Lost, deadline: float) -> str | None:
-        """Find out whether the transaction lost with its connection committed.
+        """Find out whether the transaction whose commit was in doubt committed.
 
-        Returns ``"committed"``, ``"aborted"``, or ``None`` if it cannot be known before
+        Asked on a new connection (the one that failed is closed first). Returns
+        ``"committed"``, ``"aborted"``, or ``None`` if it cannot be known before
         ``deadline`` (the server is unreachable, or no longer knows the transaction).
         """
         import psycopg
@@ -665,14 +789,6 @@ class Writer:
                     status = None if row is None else row[0]
                     if status in ("committed", "aborted"):
                         return str(status)
-                    # Still in progress: the old backend has not noticed that its client
-                    # is gone. End it, if it still runs this very transaction (a backend
-                    # id can be reused), so the transaction is rolled back for certain.
-                    connection.execute(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                        " WHERE pid = %s AND backend_xid = %s::xid8::xid",
-                        (lost.pid, xid),
-                    )
                 except psycopg.Error as exc:
                     if not is_connection_lost(connection):
                         logger.error(
@@ -681,10 +797,37 @@ class Writer:
                         )
                         return None
                     self._close_connection()
+                else:
+                    self._end_backend(connection, lost)
             if time.monotonic() + delay > deadline:
                 return None
             time.sleep(delay)
             delay = min(delay * 2, _LONGEST_DELAY)
+
+    def _end_backend(self, connection: Connection, lost: _Lost) -> None:
+        """End the backend of the lost connection if it still runs the transaction.
+
+        The transaction is still in progress: its backend has not noticed that its
+        client is gone. Ended, it is rolled back for certain; the check that the backend
+        still runs this very transaction guards against a reused backend id. If ending
+        it is not allowed, the backend ends on its own once it notices.
+        """
+        import psycopg
+
+        try:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE pid = %s AND backend_xid = %s::xid8::xid",
+                (lost.pid, lost.xid),
+            )
+        except psycopg.Error as exc:
+            if is_connection_lost(connection):
+                self._close_connection()
+            else:
+                logger.warning(
+                    "cannot end the backend of a lost write connection: %s",
+                    self._options.driver_error("ending a backend", exc),
+                )
 
 
 def configure_writer(connection: Connection, options: Options) -> None:

@@ -1,8 +1,9 @@
 """A TCP proxy in front of the test server, to break connections at chosen moments.
 
 The store connects through it (``proxy.dsn``); the test can then cut every connection at
-once, refuse new ones, or let the server's answers vanish on their way back, so that a
-commit goes through on the server while the store never hears of it.
+once, refuse new ones, let the server's answers vanish on their way back, so that a
+commit goes through on the server while the store never hears of it, or let what the
+store sends vanish on its way there, so that a commit never reaches the server.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ class Proxy:
         """The DSN that reaches the server through the proxy."""
         self.swallow_replies = False
         """When true, what the server sends is dropped instead of forwarded."""
+        self.swallow_requests = False
+        """When true, what the client sends is dropped instead of forwarded."""
+        self.dropped_requests = 0
+        """Bytes of the client's dropped so far."""
         self.refuse = False
         """When true, new connections are closed at once."""
         self.connections = 0
@@ -61,8 +66,12 @@ class Proxy:
     ) -> None:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             while data := await source.receive_some(65536):
-                if not (replies and self.swallow_replies):
-                    await sink.send_all(data)
+                if replies and self.swallow_replies:
+                    continue
+                if not replies and self.swallow_requests:
+                    self.dropped_requests += len(data)
+                    continue
+                await sink.send_all(data)
         # One side closed: close both, as a dropped connection does.
         scope.cancel()
 

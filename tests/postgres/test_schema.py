@@ -239,7 +239,7 @@ async def test_commit_events_outside_a_write_transaction_is_an_error(dsn: str, s
             tx: postgres_store.PostgresTransaction[BankAccount, BankAccountEvent],
         ) -> StoreResult[None]:
             committed = await store.commit_events(
-                tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], []
+                tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], [], None
             )
             assert isinstance(committed, Error)
             assert isinstance(committed.error, EventStoreError)

@@ -268,7 +268,7 @@ async def test_a_crashed_writer_fails_its_batch_and_the_store_restarts(
     async with running_store(dsn, schema) as store:
         assert isinstance(await append(store, "warm", 0, [opened("warm")]), Ok)
 
-        def broken(self: Writer, request: object, last: object) -> bool:
+        def broken(self: Writer, request: object, *checks: object) -> bool:
             raise RuntimeError("a bug in the writer")
 
         before = store.eventstore._running
