@@ -1,0 +1,111 @@
+"""The process ``test_sqlite_kill`` kills: the bank workload on an SQLite file, forever.
+
+Usage: ``python sqlite_child.py DATABASE PREFIX SEED KEYS`` (``KEYS`` is 1 or 0). It opens
+the accounts (a domain error when they are open already, from an earlier life), prints
+``ready``, then runs the clients until it is killed. It tells the parent about every op
+on stdout, one line each, flushed at once:
+
+- ``sent OP ACCOUNT KIND AMOUNT`` before the command is sent;
+- ``done OP VERDICT UNKNOWNS TIMEOUTS`` once its outcome is settled, so ``done OP
+  acknowledged`` is printed only after the ``Ok`` was received.
+
+An op sent and not done when the kill came was in flight: stored at most once.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from decimal import Decimal
+
+import trio
+
+from trio_eventsourcing import sqlite_store
+from trio_eventsourcing.examples.bank_account import (
+    BankAccountCommand,
+    DepositMoney,
+    OpenAccount,
+    WithdrawMoney,
+)
+
+from .workload import (
+    CLIENTS,
+    CODEC,
+    Asking,
+    BankActor,
+    Ledger,
+    Op,
+    account_ids,
+    ask,
+    random_command,
+    running_bank,
+)
+
+REPLY_MS = 10_000
+RESOLVE_S = 3_600.0
+"""Unknown outcomes are asked about until the process is killed."""
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def describe_command(command: BankAccountCommand) -> str:
+    match command:
+        case OpenAccount():
+            return "open 0"
+        case DepositMoney(amount):
+            return f"deposit {amount}"
+        case WithdrawMoney(amount):
+            return f"withdraw {amount}"
+
+
+def parse_command(kind: str, amount: str, account: str) -> BankAccountCommand:
+    """The command a ``sent`` line describes."""
+    if kind == "open":
+        return OpenAccount(account)
+    if kind == "deposit":
+        return DepositMoney(Decimal(amount))
+    if kind == "withdraw":
+        return WithdrawMoney(Decimal(amount))
+    raise ValueError(f"no such command kind: {kind!r}")
+
+
+async def reported(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None:
+    say(f"sent {op.op_id} {op.account} {describe_command(op.command)}")
+    await ask(actor, ledger, op, asking)
+    assert op.verdict is not None
+    say(f"done {op.op_id} {op.verdict.value} {op.unknowns} {op.timeouts}")
+
+
+async def client(
+    actor: BankActor, ledger: Ledger, rng: random.Random, prefix: str, asking: Asking
+) -> None:
+    accounts = account_ids()
+    n = 0
+    while True:
+        op = ledger.new(f"{prefix}-{n}", rng.choice(accounts), random_command(rng))
+        n += 1
+        await reported(actor, ledger, op, asking)
+
+
+async def main(path: str, prefix: str, seed: int, keys: bool) -> None:
+    store, store_spec = sqlite_store.supervised(path, CODEC)
+    async with running_bank(store, store_spec) as actor:
+        ledger = Ledger()
+        asking = Asking(keys, REPLY_MS, trio.current_time() + RESOLVE_S)
+        async with trio.open_nursery() as nursery:
+            for account in account_ids():
+                op = ledger.new(f"{prefix}open-{account}", account, OpenAccount(account))
+                nursery.start_soon(reported, actor, ledger, op, asking)
+        say("ready")
+        async with trio.open_nursery() as nursery:
+            for index in range(CLIENTS):
+                rng = random.Random(f"{seed}-{prefix}-{index}")
+                nursery.start_soon(client, actor, ledger, rng, f"{prefix}c{index}", asking)
+
+
+if __name__ == "__main__":
+    database, prefix, seed, keys = sys.argv[1:5]
+    trio.run(main, database, prefix, int(seed), keys == "1")

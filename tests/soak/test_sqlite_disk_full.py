@@ -1,0 +1,113 @@
+"""SQLite on a disk that fills up: failed commands are not stored, and service comes back.
+
+The workload runs on a file whose disk (see ``full_disk.py``) is filled under load:
+commands start failing (``EventStoreError``, or ``OutcomeUnknown`` where the store cannot
+tell whether a commit that hit the full disk is in the file; the clients ask again with
+the key until the answer settles it). A random while later the space is given back and
+commands are acknowledged again, without restarting anything. The checker then finds
+every acknowledged command stored once, none of the failed ones, and the file intact.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import trio
+
+from trio_eventsourcing import sqlite_store
+
+from . import settings
+from .checker import check_stored, compare_served
+from .full_disk import full_disk
+from .sqlite_files import read_file
+from .workload import (
+    CODEC,
+    Asking,
+    Deadline,
+    Ledger,
+    Verdict,
+    final_commands,
+    load_served,
+    open_accounts,
+    run_clients,
+    running_bank,
+)
+
+REPLY_MS = 10_000
+FILL_WAIT_S = 30.0
+"""The longest the load may take to run into the full disk (a few commits, normally)."""
+FULL_S = (0.1, 0.6)
+"""Bounds of how long the disk stays full once writes have started failing."""
+
+
+def troubled(ledger: Ledger) -> int:
+    """Answers other than ``Ok`` and domain errors: failures, unknown outcomes, timeouts."""
+    return ledger.error_answers
+
+
+@pytest.mark.slow
+async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    soak_seed: int,
+    soak_summary: Callable[[str], None],
+) -> None:
+    seconds = settings.soak_seconds() / 2
+    keys = settings.use_keys()
+    rng = random.Random(soak_seed)
+    ledger = Ledger()
+    problems: list[str] = []
+    with full_disk(settings.disk_mode(), tmp_path, monkeypatch, seconds) as disk:
+        store, store_spec = sqlite_store.supervised(disk.path, CODEC)
+        async with running_bank(store, store_spec) as actor:
+            asking = Asking(keys, REPLY_MS, trio.current_time() + FILL_WAIT_S + seconds + 30)
+            await open_accounts(actor, ledger, "", asking)
+            assert set(ledger.verdicts()) == {Verdict.ACKNOWLEDGED}, ledger.summary()
+
+            full_for = rng.uniform(*FULL_S)
+            async with trio.open_nursery() as nursery:
+                await trio.to_thread.run_sync(disk.fill)
+                until = Deadline(math.inf)  # until a while after the space is back
+                nursery.start_soon(run_clients, actor, ledger, soak_seed, "", until, asking)
+                with trio.move_on_after(FILL_WAIT_S) as waiting:
+                    await ledger.wait_until(lambda ledger: troubled(ledger) > 0)
+                if waiting.cancelled_caught:
+                    problems.append(f"no error answer in {FILL_WAIT_S} s: the disk never filled")
+                await trio.sleep(full_for)  # how long the disk stays full
+                errors_while_full = troubled(ledger)
+                acknowledged_while_full = ledger.verdicts()[Verdict.ACKNOWLEDGED]
+                await trio.to_thread.run_sync(disk.free)
+                until.at = trio.current_time() + seconds
+            acknowledged_after = ledger.verdicts()[Verdict.ACKNOWLEDGED] - acknowledged_while_full
+
+            served, failures = await load_served(actor, REPLY_MS)
+            integrity, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
+            findings = check_stored(ledger, events, snapshots, None)
+            findings.service_problems += failures
+            compare_served(findings, served, "after the disk was freed")
+            service = await final_commands(actor, ledger, "", asking)
+            served, failures = await load_served(actor, REPLY_MS)
+        integrity_after, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
+    final = check_stored(ledger, events, snapshots, None)
+    final.service_problems += findings.service_problems + service + failures + problems
+    final.cache_problems += findings.cache_problems
+    compare_served(final, served, "after the final commands")
+    for when, verdict in (("while full", integrity), ("at the end", integrity_after)):
+        if verdict != "ok":
+            final.service_problems.append(f"PRAGMA integrity_check {when}: {verdict}")
+
+    line = (
+        f"soak sqlite-full seed={soak_seed} keys={'on' if keys else 'off'} disk={disk.how} "
+        f"{ledger.summary()} faults: full_for={full_for:.2f}s "
+        f"errors_while_full={errors_while_full} acknowledged_after_free={acknowledged_after} "
+        f"| {final.summary()}"
+    )
+    soak_summary(line)
+    found = final.problems()
+    assert not found, f"{line}\nreplay with {settings.SEED_VARIABLE}={soak_seed}\n" + "\n".join(
+        found
+    )
