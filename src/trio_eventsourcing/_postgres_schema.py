@@ -158,12 +158,14 @@ class Names:
             f"SELECT ids.id, (SELECT max(e.sequence) FROM {self.events} e"
             " WHERE e.aggregate_id = ids.id) FROM unnest(%b::text[]) AS ids(id)"
         )
-        # Which of the batch's (aggregate, key) pairs are stored already: one seek of the
-        # key index each (the condition implies `command_key IS NOT NULL`).
+        # Whether each of the batch's (aggregate, key) pairs is stored already, in their
+        # order: one seek of the key index each (the condition implies `command_key IS
+        # NOT NULL`). A subquery per pair, like last_sequences, rather than a semi-join:
+        # nothing to plan but the index seek.
         self.stored_keys = (
-            "SELECT k.id, k.key FROM unnest(%b::text[], %b::text[]) AS k(id, key)"
-            f" WHERE EXISTS (SELECT FROM {self.events} e"
+            f"SELECT EXISTS (SELECT FROM {self.events} e"
             " WHERE e.aggregate_id = k.id AND e.command_key = k.key)"
+            " FROM unnest(%b::text[], %b::text[]) AS k(id, key)"
         )
         # One statement for the whole batch, its columns as arrays (binary parameters:
         # the cheapest way to send many rows short of COPY).
@@ -378,8 +380,15 @@ def prepare(connection: Connection, options: Options) -> Names:
         psycopg.Error: The server failed (the caller describes it).
     """
     names = Names(options.schema, options.table_prefix)
-    # The common case, tables already there and current, takes no lock.
-    if _inspect(connection, names, options) == SCHEMA_VERSION:
+    # The common case, tables already there and current, takes no lock. Its reads share
+    # one snapshot: another process may upgrade the tables meanwhile, and the catalog of
+    # before with the version of after would look like damaged tables.
+    connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    try:
+        found = _inspect(connection, names, options)
+    finally:
+        connection.execute("ROLLBACK")
+    if found == SCHEMA_VERSION:
         return names
     with connection.transaction():
         # Whoever holds this lock creates or upgrades; the others wait here, then find
