@@ -38,8 +38,7 @@ _SELECT_SNAPSHOT = (
     "SELECT sequence, entity_type, entity_version, payload, taken_at FROM snapshots"
     " WHERE aggregate_id = ?"
 )
-# Served by the unique index of keys: the condition implies `command_key IS NOT NULL`.
-_SELECT_COMMAND = "SELECT 1 FROM events WHERE aggregate_id = ? AND command_key = ?"
+_SELECT_COMMAND = "SELECT 1 FROM command_keys WHERE aggregate_id = ? AND command_key = ?"
 _SELECT_LOG = (
     f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
     " WHERE position > ? AND aggregate_type = ? ORDER BY position LIMIT ?"

@@ -9,8 +9,8 @@ own), or one written by a newer version of this library. Every function here blo
 the store runs them in threads, never on the Trio thread.
 
 Versions: 1 has the events and snapshots; 2 adds the projections' checkpoints and dead
-letters; 3 adds each command's idempotency key (``events.command_key``) and the index
-that keeps it unique per aggregate. A file of an older version is upgraded when the
+letters; 3 adds each command's idempotency key, unique per aggregate (the table
+``command_keys``). A file of an older version is upgraded when the
 store opens it, in one transaction, so it is either wholly of the old version or wholly
 of the new one.
 """
@@ -51,8 +51,7 @@ _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTT
 # connection writes at a time, so positions grow in commit order. Events are never
 # deleted, so a position is never reused (AUTOINCREMENT would add a table for nothing).
 # The UNIQUE index serves the per-aggregate reads, the conflict check (max(sequence)) and
-# is the backstop of optimistic concurrency. `command_key` (version 3) is set on the
-# first event of each command and NULL on the others; see _COMMAND_KEYS.
+# is the backstop of optimistic concurrency.
 _EVENTS_TABLES = (
     """
     CREATE TABLE events (
@@ -66,7 +65,6 @@ _EVENTS_TABLES = (
         metadata TEXT NOT NULL,
         recorded_at TEXT NOT NULL
             DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
-        command_key TEXT,
         UNIQUE (aggregate_id, sequence)
     )
     """,
@@ -118,16 +116,22 @@ _PROJECTION_TABLES = (
     """,
 )
 
-COMMAND_KEY_INDEX = "events_by_command_key"
-"""The unique index of ``(aggregate_id, command_key)``: a command is stored at most once."""
+COMMAND_KEYS_TABLE = "command_keys"
+"""The table of the stored commands' idempotency keys: a command is stored at most once."""
 
-# Version 3: a command's idempotency key, unique per aggregate. Partial, so that the events
-# after a command's first (NULL) cost it nothing; a lookup `aggregate_id = ? AND
-# command_key = ?` implies `command_key IS NOT NULL`, so SQLite uses it.
+# Version 3: each command's idempotency key, unique per aggregate, written in the
+# transaction that stores its events. A table of its own, without a rowid: its primary key
+# is all it holds, once. Measured with the bank example (10,000 commands of one event,
+# generated keys), it adds 58 bytes a command to the file, where a column of `events`
+# with a unique index on it adds 84 (the key is then kept twice, in the row and in the
+# index); the one more INSERT per batch costs no throughput that could be measured.
 _COMMAND_KEYS = (
     f"""
-    CREATE UNIQUE INDEX {COMMAND_KEY_INDEX} ON events (aggregate_id, command_key)
-        WHERE command_key IS NOT NULL
+    CREATE TABLE {COMMAND_KEYS_TABLE} (
+        aggregate_id TEXT NOT NULL,
+        command_key TEXT NOT NULL,
+        PRIMARY KEY (aggregate_id, command_key)
+    ) WITHOUT ROWID
     """,
 )
 
@@ -139,27 +143,21 @@ _SCHEMA = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-# What takes a file of version n (the key) to version n + 1. Adding a column without a
-# default only changes the table's definition: the rows already stored are not rewritten
-# (they read as NULL), so the upgrade of a large file costs the index's build alone, and
-# that index of no entries is built by one pass over the table.
+# What takes a file of version n (the key) to version n + 1. None of them rewrites a row:
+# the upgrade of a large file is as quick as that of a small one.
 _UPGRADES: dict[int, tuple[str, ...]] = {
     1: (*_PROJECTION_TABLES, "PRAGMA user_version = 2"),
-    2: (
-        "ALTER TABLE events ADD COLUMN command_key TEXT",
-        *_COMMAND_KEYS,
-        "PRAGMA user_version = 3",
-    ),
+    2: (*_COMMAND_KEYS, "PRAGMA user_version = 3"),
 }
 
-# The tables (and, from version 3, the index) each version has.
+# The tables each version has.
 _VERSION_2_TABLES = frozenset(
     {"events", "snapshots", "projection_checkpoints", "projection_dead_letters"}
 )
 _OUR_TABLES = {
     1: frozenset({"events", "snapshots"}),
     2: _VERSION_2_TABLES,
-    3: _VERSION_2_TABLES | {COMMAND_KEY_INDEX},
+    3: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
 }
 
 
@@ -296,7 +294,7 @@ def _verdict(path: str, application_id: int, user_version: int, names: list[str]
         if user_version < 1 or missing:
             raise DatabaseRefused(
                 f"{path!r} is marked as a trio-eventsourcing store but is damaged "
-                f"(schema version {user_version}, missing tables or indexes: {missing})"
+                f"(schema version {user_version}, missing tables: {missing})"
             )
         return False
     if application_id == 0 and user_version == 0 and not names:

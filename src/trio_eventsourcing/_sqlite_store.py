@@ -313,8 +313,6 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
         encode = codec.encode_event
         rows: list[EventRow] = []
         envelopes: list[EventEnvelop[EventT]] = []
-        # The key goes on the command's first event only (see _sqlite_schema).
-        key = idempotency_key
         try:
             metadata_text = encode_metadata(metadata)
             for event in events:
@@ -328,10 +326,8 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
                         encoded.version,
                         encoded.data,
                         metadata_text,
-                        key,
                     )
                 )
-                key = None
                 envelopes.append(
                     SerializedEventEnvelop(
                         aggregate_id,

@@ -13,12 +13,12 @@ can slip in between. Should a statement still fail, the batch is rolled back and
 again request by request, each inside its own ``SAVEPOINT``, so that only the faulty
 request fails.
 
-Idempotency keys: a command's key goes on its first event's row, and a unique index
-keeps it once per aggregate. A request whose key the batch has already taken, or the
-file holds, gets ``CommandAlreadyStored``, also when its sequence is stale as well
-(that is what a command whose first attempt was stored looks like). The file is asked
-only when a sequence is stale; a stored key on a current sequence makes the batch's
-INSERT fail, and the request-by-request pass names it.
+Idempotency keys: a command's key goes into ``command_keys`` with its events, whose
+primary key keeps it once per aggregate. A request whose key the batch has already
+taken, or the file holds, gets ``CommandAlreadyStored``, also when its sequence is stale
+as well (that is what a command whose first attempt was stored looks like). The file is
+asked only when a sequence is stale; a stored key on a current sequence makes the
+batch's INSERT fail, and the request-by-request pass names it.
 
 A failed ``COMMIT`` may have been stored: SQLite reports one that wrote (and synced) the
 transaction's frames to the ``-wal`` file, then could not record them in the WAL index
@@ -68,11 +68,10 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
 ErrorT = TypeVar("ErrorT")
 
-EventRow = tuple[str, int, str, int, str, str, str | None]
-"""``(aggregate_id, sequence, event_type, event_version, payload, metadata, command_key)``.
+EventRow = tuple[str, int, str, int, str, str]
+"""``(aggregate_id, sequence, event_type, event_version, payload, metadata)``.
 
-``command_key`` is the command's idempotency key on its first event, ``None`` on the
-others. The aggregate type is the store's, one for all its rows: the writer adds it.
+The aggregate type is the store's, one for all its rows: the writer adds it.
 """
 
 SnapshotRow = tuple[str, str, int, str, int, str, str]
@@ -82,38 +81,48 @@ _MAX_BATCH = 1_000
 """Most requests in one transaction, so one batch never holds the write lock for long."""
 
 _EVENT_COLUMNS = (
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,"
-    " command_key"
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
 )
-_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+_INSERT_KEY = "INSERT INTO command_keys (aggregate_id, command_key) VALUES (?, ?)"
 _SAVE_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (aggregate_id, aggregate_type, sequence, entity_type,"
     " entity_version, payload, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _LAST_SEQUENCE = "SELECT max(sequence) FROM events WHERE aggregate_id = ?"
-_KEY_STORED = "SELECT 1 FROM events WHERE aggregate_id = ? AND command_key = ?"
+_KEY_STORED = "SELECT 1 FROM command_keys WHERE aggregate_id = ? AND command_key = ?"
 
 # The fast path makes as few calls into SQLite per batch as it can: the driver releases the
 # GIL around every step of a statement, and while the Trio thread is busy, getting it
 # back can take up to the switch interval (5 ms). So a batch makes one query for every
 # expected sequence (one row, thanks to group_concat) and one INSERT for all its rows,
-# where a statement per request, or `executemany` (a step per row), would make dozens.
-# Both statements are padded to a power of two (a repeated id; rows of NULLs, filtered
-# out), so that a handful of statement texts serve every batch from SQLite's statement
-# cache. The aggregate type, the same for every row, is one parameter: 128 rows of 7
-# parameters and that one make 897, below the 999 that SQLite builds before 3.32 allow
-# (SQLITE_MAX_VARIABLE_NUMBER; 32766 since).
+# where a statement per request, or `executemany` (a step per row), would make dozens;
+# and one INSERT for all its keys. The statements are padded to a power of two (a
+# repeated id; rows of NULLs, filtered out), so that a handful of statement texts serve
+# every batch from SQLite's statement cache. The aggregate type, the same for every row,
+# is one parameter: 128 rows of 6 parameters and that one make 769, below the 999 that
+# SQLite builds before 3.32 allow (SQLITE_MAX_VARIABLE_NUMBER; 32766 since).
 _MOST_ROWS = 128
-_PADDING_ROW = (None,) * 7
+_PADDING_ROW = (None,) * 6
+_PADDING_KEY = (None, None)
 
 
 @functools.cache
 def _insert_events_query(rows: int) -> str:
-    values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?, ?)" for n in range(rows))
+    values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?)" for n in range(rows))
     return (
         f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT ?, column2, column3, column4, column5,"
-        f" column6, column7, column8 FROM (VALUES {values})"
+        f" column6, column7 FROM (VALUES {values})"
         " WHERE column2 IS NOT NULL ORDER BY column1"
+    )
+
+
+@functools.cache
+def _insert_keys_query(rows: int) -> str:
+    values = ", ".join("(?, ?)" for _ in range(rows))
+    return (
+        "INSERT INTO command_keys (aggregate_id, command_key) SELECT column1, column2"
+        f" FROM (VALUES {values}) WHERE column1 IS NOT NULL"
     )
 
 
@@ -143,8 +152,7 @@ _OK: StoreResult[None] = Ok(None)
 class Append(NamedTuple):
     """Events to append after ``expected_sequence``, which must be the stored sequence.
 
-    ``key`` is the command's idempotency key (``None``: it has none), also on the first
-    of ``rows``.
+    ``key`` is the command's idempotency key (``None``: it has none).
     """
 
     aggregate_id: str
@@ -444,8 +452,8 @@ class Writer:
     def _check_and_insert(self, batch: list[WriteRequest]) -> None:
         connection = self._connection
         last = self._last_sequences({a.aggregate_id for r in batch for a in r.appends})
-        # The keys of the requests already accepted in this batch.
-        taken: set[tuple[str, str]] = set()
+        # The keys of the requests already accepted in this batch, in order.
+        taken: dict[tuple[str, str], None] = {}
         events: list[EventRow] = []
         snapshots: list[SnapshotRow] = []
         for request in batch:
@@ -466,11 +474,19 @@ class Writer:
                 _insert_events_query(size),
                 aggregate_type + [value for row in rows for value in row],
             )
+        keys = list(taken)
+        for start, stop, size in _padded_chunks(len(keys)):
+            pairs = keys[start:stop]
+            pairs += [_PADDING_KEY] * (size - len(pairs))  # type: ignore[list-item]
+            execute(_insert_keys_query(size), [value for pair in pairs for value in pair])
         if snapshots:
             connection.executemany(_SAVE_SNAPSHOT, snapshots)
 
     def _refusal(
-        self, request: WriteRequest, last: dict[str, int], taken: set[tuple[str, str]]
+        self,
+        request: WriteRequest,
+        last: dict[str, int],
+        taken: dict[tuple[str, str], None],
     ) -> CommandAlreadyStored | ConcurrencyConflict | None:
         """Why ``request`` may not be stored after the sequences in ``last``, or ``None``.
 
@@ -492,7 +508,7 @@ class Writer:
                 return stored or ConcurrencyConflict(aggregate_id, expected, actual)
             after[aggregate_id] = expected + len(rows)
         last.update(after)
-        taken.update(keys)
+        taken.update(dict.fromkeys(keys))
         return None
 
     def _stored_key(self, appends: list[Append]) -> CommandAlreadyStored | None:
@@ -540,6 +556,8 @@ class Writer:
                     execute("RELEASE request")
                     return Error(refused)
                 connection.executemany(_INSERT_EVENT, [(aggregate_type, *row) for row in rows])
+                if key is not None:
+                    execute(_INSERT_KEY, (aggregate_id, key))
             if request.snapshots:
                 connection.executemany(_SAVE_SNAPSHOT, request.snapshots)
             execute("RELEASE request")

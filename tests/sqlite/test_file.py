@@ -55,6 +55,7 @@ async def test_a_new_file_gets_the_schema_in_wal_mode(tmp_path: Path) -> None:
     assert rows(path, "PRAGMA journal_mode") == [("wal",)]
     tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [
+        ("command_keys",),
         ("events",),
         ("projection_checkpoints",),
         ("projection_dead_letters",),

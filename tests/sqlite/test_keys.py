@@ -1,7 +1,7 @@
 """Idempotency keys in the SQLite file: stored once per aggregate, in every path of the writer.
 
 The store contract (``tests/contracts``) covers what every store does with keys; these
-tests cover what is SQLite's own: the column and its unique index, the group commit's
+tests cover what is SQLite's own: the table of keys and its primary key, the group commit's
 paths (a batch, and the request-by-request pass after a batch fails), the upgrade of
 files written before keys existed, the statement's parameter limit, and reads of ids
 SQLite cannot take.
@@ -31,7 +31,7 @@ from trio_eventsourcing import (
     StoreResult,
     sqlite_store,
 )
-from trio_eventsourcing._sqlite_schema import COMMAND_KEY_INDEX
+from trio_eventsourcing._sqlite_schema import COMMAND_KEYS_TABLE
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 
 from .helpers import CODEC, BankSqliteStore, execute, in_one_batch, rows, running_store
@@ -58,47 +58,46 @@ def barrier(store: BankSqliteStore) -> Write:
     return write(store, "barrier", 0, None, [opened("barrier")])
 
 
-# --- the column and its index ---------------------------------------------------------------
+# --- the table of keys ----------------------------------------------------------------------
 
 
-async def test_the_key_is_kept_on_the_first_event_of_its_command(tmp_path: Path) -> None:
-    path = tmp_path / "first.db"
+async def test_a_commit_keeps_its_key_once_whatever_its_events(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
     async with running_store(path) as store:
         events: list[BankAccountEvent] = [opened("acc-1"), deposited(5, 5), deposited(1, 6)]
         assert isinstance(await append(store, "acc-1", 0, events, key="open-1"), Ok)
         assert isinstance(await append(store, "acc-1", 3, [deposited(1, 7)]), Ok)
-    assert rows(path, "SELECT sequence, command_key FROM events ORDER BY sequence") == [
-        (1, "open-1"),
-        (2, None),
-        (3, None),
-        (4, None),
+        assert isinstance(await append(store, "acc-1", 4, [], key="nothing"), Ok)
+        assert await is_stored(store, "acc-1", "nothing")
+    assert rows(path, "SELECT aggregate_id, command_key FROM command_keys ORDER BY 2") == [
+        ("acc-1", "nothing"),
+        ("acc-1", "open-1"),
     ]
+    assert rows(path, "SELECT count(*) FROM events") == [(4,)]
 
 
-async def test_the_index_refuses_a_second_copy_of_a_key_even_from_outside(tmp_path: Path) -> None:
-    path = tmp_path / "index.db"
+async def test_the_table_refuses_a_second_copy_of_a_key_even_from_outside(tmp_path: Path) -> None:
+    path = tmp_path / "unique.db"
     async with running_store(path) as store:
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="k"), Ok)
-    insert = (
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,"
-        " payload, metadata, command_key) VALUES ('bank_account', ?, 2, 'x', 1, '{}', '[]', ?)"
-    )
+    insert = "INSERT INTO command_keys (aggregate_id, command_key) VALUES (?, ?)"
     with contextlib.closing(sqlite3.connect(path)) as connection:
-        with pytest.raises(sqlite3.IntegrityError, match="command_key"):
+        with pytest.raises(sqlite3.IntegrityError, match="command_keys"):
             connection.execute(insert, ("acc-1", "k"))
         connection.execute(insert, ("acc-2", "k"))  # another aggregate
         connection.commit()
 
 
-async def test_looking_a_key_up_uses_its_index(tmp_path: Path) -> None:
+async def test_looking_a_key_up_is_one_seek(tmp_path: Path) -> None:
     path = tmp_path / "plan.db"
     async with running_store(path):
         pass
     plan = rows(
         path,
-        "EXPLAIN QUERY PLAN SELECT 1 FROM events WHERE aggregate_id = 'a' AND command_key = 'k'",
+        "EXPLAIN QUERY PLAN SELECT 1 FROM command_keys WHERE aggregate_id = 'a'"
+        " AND command_key = 'k'",
     )
-    assert any(f"INDEX {COMMAND_KEY_INDEX}" in str(row) for row in plan), plan
+    assert any("USING PRIMARY KEY (aggregate_id=? AND command_key=?)" in str(r) for r in plan), plan
 
 
 # --- keys in the group commit -----------------------------------------------------------------
@@ -158,7 +157,7 @@ async def test_a_stored_key_on_a_current_sequence_fails_alone_in_its_batch(
         assert isinstance(outcomes[2], Ok), outcomes
         assert [e.sequence for e in await load(store, "acc-1")] == [1]
         assert await is_stored(store, "acc-2", "k1")
-    assert rows(path, "SELECT count(*) FROM events WHERE command_key = 'k1'") == [(2,)]
+    assert rows(path, "SELECT count(*) FROM command_keys WHERE command_key = 'k1'") == [(2,)]
 
 
 async def test_a_stored_key_with_a_stale_sequence_is_already_stored_in_a_batch(
@@ -223,7 +222,8 @@ async def test_a_large_batch_stays_within_the_oldest_parameter_limit(tmp_path: P
         )
         assert all(isinstance(outcome, Ok) for outcome in outcomes), outcomes[:3]
         assert store.eventstore.statistics().largest_batch >= 300
-    assert rows(path, "SELECT count(*), count(command_key) FROM events") == [(601, 300)]
+    assert rows(path, "SELECT count(*) FROM events") == [(601,)]
+    assert rows(path, "SELECT count(*) FROM command_keys") == [(300,)]
 
 
 # --- files written before keys existed --------------------------------------------------------
@@ -323,11 +323,8 @@ async def test_a_version_2_file_is_upgraded_and_keeps_its_events(
         assert again == Error(CommandAlreadyStored("acc-1", "d"))
         assert not await is_stored(store, "acc-1", "never")
     assert rows(path, "PRAGMA user_version") == [(sqlite_store.SCHEMA_VERSION,)]
-    assert rows(path, "SELECT sequence, command_key FROM events ORDER BY sequence") == [
-        (1, None),
-        (2, None),
-        (3, "d"),
-    ]
+    assert rows(path, "SELECT sequence FROM events ORDER BY sequence") == [(1,), (2,), (3,)]
+    assert rows(path, "SELECT aggregate_id, command_key FROM command_keys") == [("acc-1", "d")]
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
     assert f"from schema version 2 to {sqlite_store.SCHEMA_VERSION}" in caplog.text
 
@@ -335,30 +332,33 @@ async def test_a_version_2_file_is_upgraded_and_keeps_its_events(
 async def test_an_upgrade_that_fails_leaves_version_2_whole(tmp_path: Path) -> None:
     path = tmp_path / "clash.db"
     version_2_file(path)
-    # An index of the user's with the name the upgrade needs: its CREATE fails.
-    execute(path, f"CREATE INDEX {COMMAND_KEY_INDEX} ON events (event_type)")
+    # A read model of the user's with the name the upgrade needs: its CREATE fails.
+    execute(path, f"CREATE TABLE {COMMAND_KEYS_TABLE} (whatever TEXT)")
     _, spec = sqlite_store.supervised(path, CODEC)
     async with trio.open_nursery() as nursery:
         started = await spec.start(nursery)
     assert not isinstance(started, Ok)
-    assert COMMAND_KEY_INDEX in started.error.reason
+    assert COMMAND_KEYS_TABLE in started.error.reason
     assert rows(path, "PRAGMA user_version") == [(2,)]
-    columns = [row[1] for row in rows(path, "PRAGMA table_info(events)")]
-    assert "command_key" not in columns
+    assert [row[1] for row in rows(path, f"PRAGMA table_info({COMMAND_KEYS_TABLE})")] == [
+        "whatever"
+    ]
     assert rows(path, "SELECT count(*) FROM events") == [(2,)]
 
 
-async def test_a_file_of_this_version_without_the_key_index_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "no-index.db"
+async def test_a_file_of_this_version_without_its_table_of_keys_is_refused(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "no-keys.db"
     async with running_store(path):
         pass
-    execute(path, f"DROP INDEX {COMMAND_KEY_INDEX}")
+    execute(path, f"DROP TABLE {COMMAND_KEYS_TABLE}")
     _, spec = sqlite_store.supervised(path, CODEC)
     async with trio.open_nursery() as nursery:
         started = await spec.start(nursery)
     assert not isinstance(started, Ok)
     assert "damaged" in started.error.reason
-    assert COMMAND_KEY_INDEX in started.error.reason
+    assert COMMAND_KEYS_TABLE in started.error.reason
 
 
 # --- ids SQLite cannot take ---------------------------------------------------------------------
