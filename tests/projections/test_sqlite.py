@@ -261,22 +261,23 @@ async def test_a_version_1_file_is_upgraded_when_opened(
     version_1_file(path, events=4)
     model = ReadModel()
     async with running_store(path) as store:
-        assert rows(path, "PRAGMA user_version") == [(2,)]
+        assert rows(path, "PRAGMA user_version") == [(sqlite_store.SCHEMA_VERSION,)]
         async with running(store, projections.per_event("after-upgrade", model.on_event)) as handle:
             await deposit_many(store, "acc-1", 1, after=4)
             with trio.fail_after(10):
                 await handle.wait_for_position(5)
     assert model.positions == [1, 2, 3, 4, 5]
-    assert sqlite_store.SCHEMA_VERSION == 2
+    assert sqlite_store.SCHEMA_VERSION == 3
     tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
     assert tables == [
+        ("command_keys",),
         ("events",),
         ("projection_checkpoints",),
         ("projection_dead_letters",),
         ("snapshots",),
     ]
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
-    assert "from schema version 1 to 2" in caplog.text
+    assert "from schema version 1 to 3" in caplog.text
 
 
 async def test_an_upgrade_that_fails_leaves_version_1_whole(tmp_path: Path) -> None:
