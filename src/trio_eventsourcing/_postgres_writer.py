@@ -499,7 +499,6 @@ class Writer:
                     failure = lost.message
                     if lost.in_doubt:
                         outcome = self._resolve(lost, deadline)
-                        self._in_doubt = False
                         if outcome == "committed":
                             logger.warning(
                                 "the connection to %s failed while committing; the commit "
@@ -508,6 +507,7 @@ class Writer:
                                 failure,
                             )
                             self._count(batch)
+                            self._in_doubt = False
                             return
                         if outcome is None:
                             logger.error(
@@ -516,11 +516,13 @@ class Writer:
                                 failure,
                             )
                             self._fail_in_doubt(batch, failure)
+                            self._in_doubt = False
                             return
+                        self._in_doubt = False  # rolled back: retried below
                     logger.warning("%s; retrying the write transaction", failure)
                 else:
-                    self._in_doubt = False
                     self._count(batch)
+                    self._in_doubt = False
                     return
             if time.monotonic() + delay > deadline:
                 logger.error("giving up a write transaction: %s", failure)

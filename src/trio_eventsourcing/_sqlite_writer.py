@@ -258,6 +258,8 @@ class Writer:
         self.failure: BaseException | None = None
         """What ended the thread, if it was not asked to stop."""
         self._counters = counters
+        # True from the COMMIT of a batch until its requests have their final answers.
+        self._in_doubt = False
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -309,13 +311,22 @@ class Writer:
             logger.critical("the writer thread of %r crashed", self._path, exc_info=exc)
         finally:
             # `batch` holds the requests of a batch interrupted by a crash; the queue,
-            # those that came after. Both get an answer.
+            # those that came after. Both get an answer: an error, unless the batch's
+            # COMMIT had been sent (then it may well be stored).
+            interrupted = len(batch) if self._in_doubt else 0
             batch += self._jobs.close()
-            error = Error(
-                EventStoreError(f"the writer of the SQLite store {self._path!r} has stopped")
-            )
-            for request in batch:
-                request.result = error
+            message = f"the writer of the SQLite store {self._path!r} has stopped"
+            error = Error(EventStoreError(message))
+            for index, request in enumerate(batch):
+                result = request.result
+                if (
+                    index < interrupted
+                    and isinstance(request, WriteRequest)
+                    and (result is None or isinstance(result, Ok))
+                ):
+                    request.result = _outcome_unknown(request, f"{message} while committing")
+                else:
+                    request.result = error
             try:
                 self._connection.close()
             except sqlite3.Error:
@@ -386,6 +397,7 @@ class Writer:
                     operation = job.operation
                     job.result = self._run_grouped(job)
             operation = "committing"
+            self._in_doubt = True
             connection.execute("COMMIT")
         except (sqlite3.Error, _TransactionLost) as exc:
             cause = exc.__cause__ if isinstance(exc, _TransactionLost) else exc
@@ -410,6 +422,7 @@ class Writer:
                         if in_doubt and isinstance(failing, WriteRequest)
                         else failed
                     )
+            self._in_doubt = False
             return
         stored = sum(1 for request in writes if request.result is _OK)
         counters = self._counters
@@ -422,6 +435,7 @@ class Writer:
         )
         counters.commits += 1
         counters.largest_batch = max(counters.largest_batch, len(batch))
+        self._in_doubt = False
 
     def _store_together(self, batch: list[WriteRequest]) -> bool:
         """Store the batch with one query and one statement per table (the fast path).

@@ -13,7 +13,7 @@ import trio
 import trio.testing
 
 from contracts.store_contract import append, load, opened
-from trio_eventsourcing import Error, EventStoreError, Ok, sqlite_store
+from trio_eventsourcing import Error, EventStoreError, Ok, OutcomeUnknown, sqlite_store
 from trio_eventsourcing import _sqlite_writer as writer_module
 from trio_eventsourcing.result import Result
 
@@ -159,3 +159,36 @@ def test_codec_is_exposed_by_the_store(tmp_path: Path) -> None:
     store, _ = sqlite_store.supervised(tmp_path / "codec.db", CODEC)
     assert store.eventstore.codec is CODEC
     assert repr(store.eventstore) == f"<SqliteStore {str(tmp_path / 'codec.db')!r} not running>"
+
+
+async def test_a_writer_that_crashes_after_its_commit_says_the_outcome_is_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bug after the COMMIT (here, in the counting): the batch is stored, so "failed"
+    # would be a lie; the request learns that it may be stored, and its key says it is.
+    values: dict[int, int] = {}
+    crashes: list[int] = []
+
+    def read(counters: writer_module.WriterCounters) -> int:
+        return values.get(id(counters), 0)
+
+    def write(counters: writer_module.WriterCounters, value: int) -> None:
+        if value and not crashes:  # the first count after a commit
+            crashes.append(value)
+            raise RuntimeError("a bug in the writer, after the commit")
+        values[id(counters)] = value
+
+    monkeypatch.setattr(writer_module.WriterCounters, "transactions", property(read, write))
+    async with running_store(tmp_path / "after-commit.db") as store:
+        before = store.eventstore._running
+        outcome = await append(store, "acc-1", 0, [opened("acc-1")], key="k1")
+        assert isinstance(outcome, Error), outcome
+        assert isinstance(outcome.error, OutcomeUnknown), outcome
+        assert (outcome.error.aggregate_id, outcome.error.idempotency_key) == ("acc-1", "k1")
+        # The supervisor restarts the store (new threads: poll).
+        with trio.fail_after(5):
+            while store.eventstore._running in (None, before):  # noqa: ASYNC110
+                await trio.sleep(0.001)
+        assert await store.command_stored(store.eventstore, "acc-1", "k1") == Ok(True)
+        assert [e.sequence for e in await load(store, "acc-1")] == [1]
+    assert crashes == [1]
