@@ -31,7 +31,7 @@ from ._postgres_connection import (
     connect,
     parse_dsn,
 )
-from ._postgres_schema import SCHEMA_VERSION, Names
+from ._postgres_schema import SCHEMA_VERSION, Names, check_names
 
 if TYPE_CHECKING:
     from ._postgres_connection import Connection
@@ -78,6 +78,7 @@ class PostgresInspector:
             prefix = check_table_prefix(
                 DEFAULT_TABLE_PREFIX if table_prefix is None else table_prefix
             )
+            check_names(schema_name, prefix)
             conninfo, server, secrets, keys = parse_dsn(db)
         except ValueError as exc:
             raise CliError(f"{exc}", code=USAGE) from None

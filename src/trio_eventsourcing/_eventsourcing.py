@@ -325,9 +325,10 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         )
         self.load_timeout_s = eventsourcing.load_timeout_ms / 1000
         self.idle_timeout_s = eventsourcing.idle_timeout_ms / 1000
-        # Generated idempotency keys: a random prefix per system (64 bits, so two systems
-        # never share one) and a counter. Short, and far cheaper than a uuid4 each.
-        self.key_prefix = secrets.token_hex(8)
+        # Generated idempotency keys: a random prefix per system (64 bits in 11 URL-safe
+        # characters, so that no two systems share one) and a counter. Short, as every
+        # key is stored, and far cheaper to make than a uuid4 per command.
+        self.key_prefix = secrets.token_urlsafe(8)
         self.key_counter = itertools.count(1)
         # Shutting down: set once the guard has taken the supervisor's cancellation.
         self.draining = False
@@ -608,7 +609,13 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
 
     def start_waiting_workers(self) -> None:
         nursery = self.nursery
-        if nursery is None or nursery.cancel_scope.cancel_called:
+        # Stopping (the drain's time is up, or the workers' nursery is ending): a worker
+        # started now would take a queued command only to be cancelled in it.
+        if (
+            nursery is None
+            or nursery.cancel_scope.cancel_called
+            or self.workers_scope.cancel_called
+        ):
             return
         while self.waiting and self.live_workers < self.es.max_workers:
             slot = self.waiting.popleft()
@@ -660,7 +667,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         key = message.idempotency_key
         outcome: Result[None, EventSourcingError[ErrorT]]
         if key is None:
-            key = f"{self.key_prefix}-{next(self.key_counter):x}"
+            key = f"{self.key_prefix}.{next(self.key_counter):x}"
             slot.in_flight_key = key
             outcome = await self.commit_with_retry(slot, message, key)
         else:

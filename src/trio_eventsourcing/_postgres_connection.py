@@ -65,7 +65,6 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _PREFIX = re.compile(r"([a-z_][a-z0-9_]*)?")
 _MAX_IDENTIFIER = 63
 """PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes)."""
-_LONGEST_TABLE = "snapshots"
 
 
 def require_driver() -> None:
@@ -128,14 +127,17 @@ def check_schema_name(schema: object) -> str:
 
 
 def check_table_prefix(prefix: object) -> str:
-    """Return ``prefix`` if it can start a lower-case SQL identifier, else raise."""
+    """Return ``prefix`` if it can start a lower-case SQL identifier, else raise.
+
+    Its length is checked against the names the store makes of it by
+    ``_postgres_schema.check_names``.
+    """
     if not isinstance(prefix, str):
         raise TypeError(f"table_prefix must be a str, got {type(prefix).__name__}")
-    longest = _MAX_IDENTIFIER - len(_LONGEST_TABLE)
-    if not _PREFIX.fullmatch(prefix) or len(prefix) > longest:
+    if not _PREFIX.fullmatch(prefix):
         raise ValueError(
-            f"table_prefix must be empty or a lower-case SQL identifier of at most {longest} "
-            f"characters (letters a-z, digits and _, not starting with a digit), got {prefix!r}"
+            "table_prefix must be empty or a lower-case SQL identifier (letters a-z, digits "
+            f"and _, not starting with a digit), got {prefix!r}"
         )
     return prefix
 

@@ -79,7 +79,7 @@ async def test_after_the_shutdown_timeout_what_is_left_is_answered_and_logged(
         assert isinstance(stopped.error, OutcomeUnknown)
         left = await reply(queued)
         assert isinstance(left, Error)
-        assert isinstance(left.error, EventStoreError)
+        assert isinstance(left.error, EventStoreError), left
         assert "shut down before running it" in left.error.message
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(
