@@ -41,7 +41,17 @@ def _check_id(aggregate_id: object) -> str:
     problem = _unstorable_text(aggregate_id)
     if problem is not None:
         raise ValueError(f"aggregate_id {aggregate_id!r} {problem}")
+    if len(aggregate_id) > _MAX_ID_BYTES // 4 and len(aggregate_id.encode()) > _MAX_ID_BYTES:
+        raise ValueError(
+            f"aggregate_id is {len(aggregate_id.encode())} bytes long in UTF-8; at most "
+            f"{_MAX_ID_BYTES} are allowed: {aggregate_id[:40]!r}..."
+        )
     return aggregate_id
+
+
+_MAX_ID_BYTES = 1_000
+"""The longest aggregate id, in UTF-8 bytes: every store indexes it (PostgreSQL's index
+entries hold at most 2,704 bytes, an id and an idempotency key together)."""
 
 
 _MAX_KEY_LENGTH = 200
@@ -168,7 +178,7 @@ def execute_with_response(
     Example::
 
         reply = eventsourcing.execute_with_response(
-            actor, "acc-1", Deposit(10.0), [], idempotency_key="deposit-7f3a"
+            actor, "acc-1", DepositMoney(Decimal(10)), [], idempotency_key="deposit-7f3a"
         )
         assert await process.receive(reply, 1000) == Ok(Ok(None))
     """

@@ -47,6 +47,7 @@ from ._errors import (
     EventSourcingError,
     EventStoreError,
     OutcomeUnknown,
+    describe_error,
 )
 from ._process import Name, Subject, _Mailbox, named_subject, send
 from ._result import Error, Ok, Result
@@ -336,8 +337,12 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.idle = trio.Event()
         self.served = trio.Event()
         self.workers_scope = trio.CancelScope()
+        # What a shutdown could not run: fire-and-forget commands dropped (and a few of
+        # them named), requests answered with an error, commands stopped in flight.
         self.dropped = 0
+        self.dropped_named: list[str] = []
         self.refused = 0
+        self.interrupted = 0
 
     # -- the router actor -------------------------------------------------------------
 
@@ -414,21 +419,30 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         mailbox = named_subject(name)._mailbox
         while True:
             try:
-                pending = mailbox.get_nowait()
+                earlier = mailbox.get_nowait()
             except trio.WouldBlock:
                 break
-            received: object = pending
+            received: object = earlier
             if isinstance(received, _ROUTED_AT_ONCE):
-                self.route(pending)
+                self.route(earlier)
         self.draining = True
         self.idle = trio.Event()
         for slot in self.slots.values():
             if slot.has_worker and slot.in_flight is None and not len(slot.queue):
                 slot.scope.cancel()
         self.check_idle()
-        queued = sum(len(slot.queue) for slot in self.slots.values())
-        logger.info("the event-sourcing system %r drains %d queued messages", name, queued)
-        with trio.move_on_after(self.es.shutdown_timeout) as timer:
+        accepted = sum(
+            len(slot.queue) + (slot.in_flight is not None) for slot in self.slots.values()
+        )
+        logger.log(
+            logging.INFO if accepted else logging.DEBUG,
+            "the event-sourcing system %r is shutting down: it runs the %d commands and "
+            "requests it has accepted, for at most %g s",
+            name,
+            accepted,
+            self.es.shutdown_timeout,
+        )
+        with trio.move_on_after(self.es.shutdown_timeout):
             await self.idle.wait()
         self.workers_scope.cancel()
         await self.served.wait()
@@ -436,21 +450,21 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.slots.clear()
         for message in left:
             self.refuse(message, "it shut down before running it (the shutdown timeout passed)")
-        if self.dropped or self.refused or timer.cancelled_caught:
+        if self.dropped or self.refused or self.interrupted:
+            named = ", ".join(self.dropped_named)
+            more = self.dropped - len(self.dropped_named)
             logger.warning(
-                "the event-sourcing system %r shut down: %d fire-and-forget commands dropped "
-                "and %d requests answered with an error, not run%s",
+                "the event-sourcing system %r shut down with work it could not do: %s "
+                "stopped in flight (outcome unknown, told to their callers or logged), %s "
+                "answered with an error, and %s dropped, not run%s",
                 name,
-                self.dropped,
-                self.refused,
-                (
-                    f"; the shutdown timeout ({self.es.shutdown_timeout:g} s) passed with "
-                    "commands in flight, whose callers are told the outcome is unknown"
-                    if timer.cancelled_caught
-                    else ""
-                ),
+                _count(self.interrupted, "command"),
+                _count(self.refused, "request"),
+                _count(self.dropped, "fire-and-forget command"),
+                f" ({named}{f' and {more} more' if more else ''})" if named else "",
             )
-        self.dropped = self.refused = 0
+        self.dropped = self.refused = self.interrupted = 0
+        self.dropped_named.clear()
 
     def check_idle(self) -> None:
         if self.draining and self.live_workers == 0 and not self.waiting:
@@ -462,6 +476,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         """Answer ``message`` with an error, unrun; count a fire-and-forget command dropped."""
         if isinstance(message, ExecuteCommand) and message.reply_to is None:
             self.dropped += 1
+            if len(self.dropped_named) < 10:
+                key = message.idempotency_key
+                self.dropped_named.append(
+                    repr(message.aggregate_id) + ("" if key is None else f" key {key!r}")
+                )
             return
         self.refused += 1
         _reply_error(
@@ -586,6 +605,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     slot.last_active = trio.current_time()
         finally:
             if slot.in_flight is not None:
+                if self.draining:
+                    self.interrupted += 1
                 _reply_interrupted(
                     slot,
                     slot.in_flight,
@@ -682,6 +703,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 outcome = await self.commit_with_retry(slot, message, key)
         if message.reply_to is not None:
             send(message.reply_to, outcome)
+        elif isinstance(outcome, Error):
+            _log_unanswered(slot.aggregate_id, key, outcome.error)
 
     async def commit_with_retry(
         self,
@@ -934,7 +957,9 @@ def _reply_interrupted(
     """Answer a message whose handling was cut short: a command's outcome is unknown."""
     key = slot.in_flight_key
     if isinstance(message, ExecuteCommand) and key is not None:
-        if message.reply_to is not None:
+        if message.reply_to is None:
+            _log_unanswered(slot.aggregate_id, key, OutcomeUnknown(slot.aggregate_id, key, why))
+        else:
             message.reply_to._mailbox.put(
                 Error(
                     OutcomeUnknown(
@@ -946,6 +971,31 @@ def _reply_interrupted(
             )
         return
     _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})"))
+
+
+def _log_unanswered(aggregate_id: str, key: str, error: EventSourcingError[ErrorT]) -> None:
+    """Log how a fire-and-forget command failed: nobody else will hear of it."""
+    if isinstance(error, DomainError):
+        logger.info("a fire-and-forget command for %r was rejected: %r", aggregate_id, error.error)
+    elif isinstance(error, OutcomeUnknown):
+        logger.warning(
+            "a fire-and-forget command for %r may or may not be stored (%s): send it again "
+            "with idempotency key %r",
+            aggregate_id,
+            error.message,
+            key,
+        )
+    else:
+        logger.warning(
+            "a fire-and-forget command for %r failed and stored nothing (idempotency key %r): %s",
+            aggregate_id,
+            key,
+            describe_error(error),
+        )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
 
 
 def _take_all(queue: _Mailbox[ValueT]) -> list[ValueT]:

@@ -591,10 +591,11 @@ async def read_log(
 
 
 def _check_prefix(schema: str, table_prefix: object) -> str:
-    # Its length first: every name the store creates must fit PostgreSQL's identifiers.
-    if isinstance(table_prefix, str):
-        check_names(schema, table_prefix)
-    return check_table_prefix(table_prefix)
+    # Its form first, then its length: every name the store creates must fit
+    # PostgreSQL's identifiers.
+    prefix = check_table_prefix(table_prefix)
+    check_names(schema, prefix)
+    return prefix
 
 
 def supervised(

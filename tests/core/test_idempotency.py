@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 import trio_eventsourcing as eventsourcing
@@ -190,3 +192,45 @@ async def test_a_key_that_is_not_a_str_is_refused() -> None:
     async with open_system() as system:
         with pytest.raises(ValueError, match="idempotency_key must be a non-empty str"):
             system.send("t-1", add(1), key=42)  # type: ignore[arg-type]
+
+
+async def test_a_fire_and_forget_command_that_fails_is_logged_with_its_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with open_system() as system:
+        system.faulty.fail_commits("t-1", Refuse(EventStoreError("disk on fire")))
+        eventsourcing.execute(system.subject, "t-1", add(1), idempotency_key="op-1")
+        assert await system.payloads("t-1") == []
+    assert any(
+        "a fire-and-forget command for 't-1' failed and stored nothing (idempotency key "
+        "'op-1'): event store error: disk on fire" in r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING
+    )
+
+
+async def test_a_fire_and_forget_command_of_unknown_outcome_is_logged_with_its_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with open_system() as system:
+        system.faulty.after_commit_faults.append(Refuse(OutcomeUnknown("t-1", "k", "lost")))
+        eventsourcing.execute(system.subject, "t-1", add(1))
+        assert await system.payloads("t-1") == [Added(1)]
+    key = system.faulty.committed_keys[0]
+    assert any(
+        f"may or may not be stored (lost): send it again with idempotency key {key!r}"
+        in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_a_rejected_fire_and_forget_command_is_logged_as_information(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="trio_eventsourcing.eventsourcing")
+    async with open_system() as system:
+        eventsourcing.execute(system.subject, "t-1", add(-5))
+        assert await system.payloads("t-1") == []
+    (record,) = [r for r in caplog.records if "rejected" in r.getMessage()]
+    assert record.levelno == logging.INFO
+    assert "Rejected(amount=-5)" in record.getMessage()

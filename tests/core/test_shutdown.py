@@ -83,8 +83,10 @@ async def test_after_the_shutdown_timeout_what_is_left_is_answered_and_logged(
         assert "shut down before running it" in left.error.message
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(
-        "3 fire-and-forget commands dropped and 1 requests answered with an error" in message
-        and "shutdown timeout (2 s) passed" in message
+        "shut down with work it could not do: 1 command stopped in flight" in message
+        and "1 request answered with an error, and 3 fire-and-forget commands dropped, "
+        "not run ('t-1', 't-1', 't-1')"
+        in message
         for message in warnings
     ), warnings
 
@@ -135,3 +137,43 @@ def _supervised(shutdown_timeout: object) -> None:
         snapshot_config=None,
         shutdown_timeout=shutdown_timeout,  # type: ignore[arg-type]
     )
+
+
+async def test_a_dropped_fire_and_forget_command_is_named_with_its_key(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_system(shutdown_timeout=1.0) as system:
+        system.faulty.commit_gates["t-1"] = trio.Event()  # never set
+        eventsourcing.execute(system.subject, "t-1", add(1))
+        eventsourcing.execute(system.subject, "t-1", add(2), idempotency_key="op-2")
+        await trio.testing.wait_all_tasks_blocked()
+        system.supervisor.shutdown()
+        await system.supervisor.wait_finished()
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    # The one in flight: its generated key, to send it again with.
+    assert any(
+        "a fire-and-forget command for 't-1' may or may not be stored" in message
+        and "send it again with idempotency key" in message
+        for message in messages
+    ), messages
+    assert any(
+        "1 fire-and-forget command dropped, not run ('t-1' key 'op-2')" in m for m in messages
+    )
+
+
+async def test_the_drain_logs_what_it_runs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="trio_eventsourcing.eventsourcing")
+    async with open_system(shutdown_timeout=60.0) as system:
+        gate = system.faulty.commit_gates["t-1"] = trio.Event()
+        for n in range(1, 4):
+            eventsourcing.execute(system.subject, "t-1", add(n))
+        await trio.testing.wait_all_tasks_blocked()
+        system.supervisor.shutdown()
+        await trio.testing.wait_all_tasks_blocked()
+        gate.set()
+        await system.supervisor.wait_finished()
+    assert any(
+        "is shutting down: it runs the 3 commands and requests it has accepted" in r.getMessage()
+        for r in caplog.records
+    )
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -170,3 +170,28 @@ def test_metadata_is_copied_when_sent() -> None:
     message = subject._mailbox.get_nowait()
     assert isinstance(message, eventsourcing.ExecuteCommand)
     assert message.metadata == [("user", "alice")]
+
+
+@pytest.mark.parametrize("call", CALLS_WITH_AN_AGGREGATE_ID, ids=CALL_NAMES)
+@pytest.mark.parametrize(
+    ("bad_id", "problem"),
+    [
+        ("t\x00-1", "NUL character"),
+        ("t-\ud800", "lone surrogate"),
+        ("x" * 1_001, "1001 bytes long in UTF-8; at most 1000"),
+        ("é" * 501, "1002 bytes long in UTF-8; at most 1000"),
+    ],
+)
+def test_api_functions_refuse_an_aggregate_id_no_store_can_keep(
+    call: Callable[[Any], object], bad_id: str, problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        call(bad_id)
+    assert SUBJECT.pending() == 0  # nothing was sent
+
+
+@pytest.mark.parametrize("call", CALLS_WITH_AN_AGGREGATE_ID, ids=CALL_NAMES)
+def test_api_functions_take_an_aggregate_id_of_1000_bytes(call: Callable[[Any], object]) -> None:
+    call("é" * 500)
+    assert SUBJECT.pending() == 1
+    SUBJECT._mailbox.get_nowait()
