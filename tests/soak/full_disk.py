@@ -19,6 +19,7 @@ Two ways, chosen by ``TRIO_ES_SOAK_DISK`` (``auto`` tries them in this order):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import subprocess
@@ -57,10 +58,17 @@ class FullDisk:
         if self.how == "tmpfs":
             free = os.statvfs(self.directory)
             room = free.f_bavail * free.f_frsize - HEADROOM_BYTES
-            with open(self._ballast, "wb") as ballast:
-                chunk = b"\0" * (64 * 1024)
+            chunk = b"\0" * (64 * 1024)
+            ballast = os.open(self._ballast, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
                 while room > 0:
-                    room -= ballast.write(chunk[: min(room, len(chunk))])
+                    room -= os.write(ballast, chunk[: min(room, len(chunk))])
+            except OSError as exc:
+                # The store took the last of the room meanwhile: full all the same.
+                if exc.errno != errno.ENOSPC:
+                    raise
+            finally:
+                os.close(ballast)
         else:
             for connection in self._connections:
                 pages = connection.execute("PRAGMA page_count").fetchone()[0]
@@ -116,12 +124,24 @@ def _unmount(directory: Path) -> None:
 
 @contextlib.contextmanager
 def full_disk(
-    mode: DiskMode, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float
+    mode: DiskMode,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    seconds: float,
+    *,
+    real: bool = False,
 ) -> Iterator[FullDisk]:
-    """A directory whose disk :meth:`FullDisk.fill` fills (by ``mode``), for ``seconds`` of load."""
+    """A directory whose disk :meth:`FullDisk.fill` fills (by ``mode``), for ``seconds`` of load.
+
+    ``real``: only a tmpfs will do (the test fills the disk of another process, or needs
+    real writes to fail); the test is skipped where none can be mounted, unless
+    ``TRIO_ES_SOAK_DISK=tmpfs`` asks for one (then it fails).
+    """
     directory = tmp_path / "disk"
     directory.mkdir()
     refused: str | None = None
+    if real and mode == "pages":
+        pytest.skip("TRIO_ES_SOAK_DISK=pages, and this test needs a disk that really fills")
     if mode in ("auto", "tmpfs"):
         refused = _mount_tmpfs(directory, TMPFS_BASE_BYTES + int(seconds * TMPFS_BYTES_PER_SECOND))
         if refused is None:
@@ -132,6 +152,8 @@ def full_disk(
             return
         if mode == "tmpfs":
             pytest.fail(f"TRIO_ES_SOAK_DISK=tmpfs, but a tmpfs cannot be mounted: {refused}")
+        if real:
+            pytest.skip(f"this test needs a disk that really fills: no tmpfs ({refused})")
     disk = FullDisk(directory, "pages")
     connect: Callable[..., sqlite3.Connection] = sqlite3.connect
     database = str(disk.path)

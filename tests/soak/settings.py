@@ -1,6 +1,9 @@
 """The soak's knobs, read from the environment, with small defaults for CI.
 
-- ``TRIO_ES_SOAK_SECONDS`` (default 4): how long each test injects faults under load.
+- ``TRIO_ES_SOAK_SECONDS`` (default 4): how long the PostgreSQL soak injects faults under
+  load; the SQLite kill and full-disk tests load for half of it each (the kill test then
+  makes one more life per second over four), the kill-on-a-full-disk test for about a
+  second whatever the budget. At the default the whole soak takes about 15 s.
 - ``TRIO_ES_SOAK_SEED``: the seed of every random choice; a fresh one by default. The
   nemesis' schedule and every client's commands follow from it (the interleaving with
   the store's threads does not, so a replay retraces the run rather than repeating it).
@@ -13,6 +16,8 @@
   mounted, else pages).
 - ``TRIO_ES_SOAK_SUMMARY``: a file each test appends its summary line to (``loop.py``
   reads it).
+- ``TRIO_ES_SOAK_VERBOSE=1``: the summary also lists each distinct error that failed a
+  command, with the first op it failed.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ SEED_VARIABLE = "TRIO_ES_SOAK_SEED"
 KEYS_VARIABLE = "TRIO_ES_SOAK_KEYS"
 DISK_VARIABLE = "TRIO_ES_SOAK_DISK"
 SUMMARY_VARIABLE = "TRIO_ES_SOAK_SUMMARY"
+VERBOSE_VARIABLE = "TRIO_ES_SOAK_VERBOSE"
 
 DEFAULT_SECONDS = 4.0
 
@@ -72,3 +78,8 @@ def disk_mode() -> DiskMode:
 def summary_file() -> str | None:
     """Where to append summary lines, if anywhere."""
     return os.environ.get(SUMMARY_VARIABLE) or None
+
+
+def verbose() -> bool:
+    """Whether summaries list the distinct errors that failed commands."""
+    return os.environ.get(VERBOSE_VARIABLE, "") not in ("", "0")

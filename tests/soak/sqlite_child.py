@@ -7,7 +7,9 @@ on stdout, one line each, flushed at once:
 
 - ``sent OP ACCOUNT KIND AMOUNT`` before the command is sent;
 - ``done OP VERDICT UNKNOWNS TIMEOUTS`` once its outcome is settled, so ``done OP
-  acknowledged`` is printed only after the ``Ok`` was received.
+  acknowledged`` is printed only after the ``Ok`` was received;
+- ``errors N`` when the count of answers other than ``Ok`` and domain errors (failures,
+  unknown outcomes, timeouts) has grown to ``N``.
 
 An op sent and not done when the kill came was in flight: stored at most once.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 from decimal import Decimal
 
 import trio
@@ -32,10 +35,10 @@ from .workload import (
     CLIENTS,
     CODEC,
     Asking,
+    Bank,
     BankActor,
     Ledger,
     Op,
-    account_ids,
     ask,
     random_command,
     running_bank,
@@ -79,31 +82,44 @@ async def reported(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> 
     say(f"done {op.op_id} {op.verdict.value} {op.unknowns} {op.timeouts}")
 
 
+async def report_errors(ledger: Ledger) -> None:
+    """Print ``errors N`` whenever the count of error answers grows."""
+
+    def more_than(seen: int) -> Callable[[Ledger], bool]:
+        return lambda ledger: ledger.error_answers > seen
+
+    seen = 0
+    while True:
+        await ledger.wait_until(more_than(seen))
+        seen = ledger.error_answers
+        say(f"errors {seen}")
+
+
 async def client(
-    actor: BankActor, ledger: Ledger, rng: random.Random, prefix: str, asking: Asking
+    bank: Bank, ledger: Ledger, rng: random.Random, prefix: str, asking: Asking
 ) -> None:
-    accounts = account_ids()
     n = 0
     while True:
-        op = ledger.new(f"{prefix}-{n}", rng.choice(accounts), random_command(rng))
+        op = ledger.new(f"{prefix}-{n}", rng.choice(bank.accounts), random_command(rng))
         n += 1
-        await reported(actor, ledger, op, asking)
+        await reported(bank.actor, ledger, op, asking)
 
 
 async def main(path: str, prefix: str, seed: int, keys: bool) -> None:
     store, store_spec = sqlite_store.supervised(path, CODEC)
-    async with running_bank(store, store_spec) as actor:
+    async with running_bank(store, store_spec) as bank:
         ledger = Ledger()
         asking = Asking(keys, REPLY_MS, trio.current_time() + RESOLVE_S)
         async with trio.open_nursery() as nursery:
-            for account in account_ids():
+            for account in bank.accounts:
                 op = ledger.new(f"{prefix}open-{account}", account, OpenAccount(account))
-                nursery.start_soon(reported, actor, ledger, op, asking)
+                nursery.start_soon(reported, bank.actor, ledger, op, asking)
         say("ready")
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(report_errors, ledger)
             for index in range(CLIENTS):
                 rng = random.Random(f"{seed}-{prefix}-{index}")
-                nursery.start_soon(client, actor, ledger, rng, f"{prefix}c{index}", asking)
+                nursery.start_soon(client, bank, ledger, rng, f"{prefix}c{index}", asking)
 
 
 if __name__ == "__main__":

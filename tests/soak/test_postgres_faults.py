@@ -2,11 +2,14 @@
 
 Thirty clients move money between twenty accounts through a supervised system on
 ``postgres_store``, which reaches a private cluster through a :class:`FaultyProxy`, while
-the :class:`Nemesis` terminates backends, cuts TCP streams mid-message either way and
-crashes and restarts the cluster. Then, faults stopped: the checker compares the stored
-events (read straight from the cluster) with every answer the clients got, the system's
-cached aggregates with the fold of their events, and the system must serve again
-without a restart.
+the :class:`Nemesis` terminates backends, cuts TCP streams mid-message either way, loses
+requests and replies, and crashes and restarts the cluster. A second store on the same
+tables, another process as far as the server can tell, connected directly (no proxy) and
+with five clients of its own on five accounts of its own, writes at the same time, as
+the docs say several processes may. Then, faults stopped: the checker compares the
+stored events (read straight from the cluster) with every answer either's clients got,
+each system's cached aggregates with the fold of their events, and both systems must
+serve again without a restart.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from collections.abc import Callable
 import pytest
 import trio
 
-from trio_eventsourcing import postgres_store
+from trio_eventsourcing import Aggregate, postgres_store
+from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
+from trio_eventsourcing.static_supervisor import Supervisor
+from trio_eventsourcing.supervision import ChildSpecification
 
 from . import settings
 from .checker import (
@@ -37,9 +43,11 @@ from .nemesis import Nemesis
 from .workload import (
     CODEC,
     Asking,
+    Bank,
     Deadline,
     Ledger,
     Verdict,
+    account_ids,
     final_commands,
     load_served,
     open_accounts,
@@ -57,6 +65,8 @@ RESOLVE_S = 30.0
 """How long after the faults stop a client may keep asking to settle an unknown outcome."""
 RECOVERY_S = 30.0
 """The longest the cluster may take to accept connections again after the last fault."""
+NEIGHBOUR_ACCOUNTS = 5
+NEIGHBOUR_CLIENTS = 5
 
 
 def read_stored(
@@ -97,51 +107,67 @@ async def test_postgres_acknowledged_commands_are_stored_exactly_once_under_faul
     ledger = Ledger()
     try:
         async with running_proxy("127.0.0.1", pg_cluster.port) as proxy:
-            dsn = f"host=127.0.0.1 port={proxy.port} user=postgres dbname={dbname}"
-            store, store_spec = postgres_store.supervised(
-                dsn,
-                CODEC,
-                schema=SCHEMA,
-                connect_timeout=CONNECT_TIMEOUT_S,
-                retry_timeout=RETRY_TIMEOUT_S,
-            )
-            async with running_bank(store, store_spec) as actor:
+            through_proxy = f"host=127.0.0.1 port={proxy.port} user=postgres dbname={dbname}"
+            store, store_spec = open_store(through_proxy)
+            neighbour_store, neighbour_spec = open_store(pg_cluster.dsn(dbname))
+            neighbour_accounts = account_ids("nb", NEIGHBOUR_ACCOUNTS)
+            async with (
+                running_bank(store, store_spec) as bank,
+                running_bank(neighbour_store, neighbour_spec, neighbour_accounts) as neighbour,
+            ):
                 setup = Asking(keys, REPLY_MS, trio.current_time() + RESOLVE_S)
-                await open_accounts(actor, ledger, "", setup)
+                await open_accounts(bank, ledger, "", setup)
+                await open_accounts(neighbour, ledger, "nb-", setup)
                 assert set(ledger.verdicts()) == {Verdict.ACKNOWLEDGED}, ledger.summary()
 
                 nemesis = Nemesis(rng, pg_cluster, proxy, dbname)
                 asking = Asking(keys, REPLY_MS, trio.current_time() + seconds + RESOLVE_S)
+                until = Deadline(trio.current_time() + seconds)
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(nemesis.run, seconds)
-                    until = Deadline(trio.current_time() + seconds)
-                    nursery.start_soon(run_clients, actor, ledger, soak_seed, "", until, asking)
+                    nursery.start_soon(run_clients, bank, ledger, soak_seed, "", until, asking)
+                    nursery.start_soon(
+                        run_clients,
+                        neighbour,
+                        ledger,
+                        soak_seed,
+                        "nb-",
+                        until,
+                        asking,
+                        NEIGHBOUR_CLIENTS,
+                    )
                 await wait_for_server(pg_cluster, dbname)
 
                 # Every command of the run has been answered once every load is.
-                served, load_failures = await load_served(actor, REPLY_MS * 2)
+                findings = Findings()
+                served = await served_by(findings, bank, neighbour)
                 stored = await trio.to_thread.run_sync(read_stored, pg_cluster, dbname)
-                findings = check_stored(ledger, *stored)
-                findings.service_problems += load_failures
-                compare_served(findings, served, "after the faults")
+                first = check_stored(ledger, *stored)
+                compare_served(first, served, "after the faults")
 
                 after = Asking(keys, REPLY_MS, trio.current_time() + RESOLVE_S)
-                findings.service_problems += await final_commands(actor, ledger, "", after)
-                served, load_failures = await load_served(actor, REPLY_MS)
+                for system, prefix in ((bank, ""), (neighbour, "nb-")):
+                    findings.service_problems += await final_commands(system, ledger, prefix, after)
+                served = await served_by(findings, bank, neighbour)
                 stored = await trio.to_thread.run_sync(read_stored, pg_cluster, dbname)
                 final = check_stored(ledger, *stored)
-                final.service_problems += findings.service_problems + load_failures
-                final.cache_problems += findings.cache_problems
+                final.service_problems += findings.service_problems + first.service_problems
+                final.cache_problems += first.cache_problems
                 compare_served(final, served, "after the final commands")
-                statistics = store.eventstore.statistics()
+                reconnects = (
+                    store.eventstore.statistics().reconnects
+                    + neighbour_store.eventstore.statistics().reconnects
+                )
     finally:
         # Hygiene only (the cluster goes at the end of the session): never mask a failure.
         with contextlib.suppress(Exception):
             await trio.to_thread.run_sync(pg_cluster.drop_database, dbname)
 
-    line = summary_line(soak_seed, keys, ledger, final, nemesis)
-    line += f" reconnects={statistics.reconnects}"
+    line = summary_line(soak_seed, keys, ledger, final, nemesis) + f" reconnects={reconnects}"
     soak_summary(line)
+    if settings.verbose():
+        for example in ledger.failure_examples():
+            soak_summary(f"  {example}")
     problems = final.problems()
     if ledger.key_mismatches:
         problems.append(f"OutcomeUnknown named another key: {ledger.key_mismatches[:5]}")
@@ -150,6 +176,31 @@ async def test_postgres_acknowledged_commands_are_stored_exactly_once_under_faul
         + "\n".join(problems)
         + f"\nserver log:\n{pg_cluster.log_tail()}"
     )
+
+
+def open_store(
+    dsn: str,
+) -> tuple[
+    postgres_store.PostgresEventStore[BankAccount, BankAccountEvent], ChildSpecification[Supervisor]
+]:
+    """A store of the soak's tables, quick to give up on a lost server."""
+    return postgres_store.supervised(
+        dsn,
+        CODEC,
+        schema=SCHEMA,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        retry_timeout=RETRY_TIMEOUT_S,
+    )
+
+
+async def served_by(findings: Findings, *banks: Bank) -> dict[str, Aggregate[BankAccount] | None]:
+    """What the systems serve for their accounts; failed loads go to ``findings``."""
+    served: dict[str, Aggregate[BankAccount] | None] = {}
+    for bank in banks:
+        answers, failures = await load_served(bank, REPLY_MS * 2)
+        served.update(answers)
+        findings.service_problems += failures
+    return served
 
 
 def summary_line(

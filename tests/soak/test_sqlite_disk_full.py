@@ -1,11 +1,17 @@
 """SQLite on a disk that fills up: failed commands are not stored, and service comes back.
 
-The workload runs on a file whose disk (see ``full_disk.py``) is filled under load:
+In this process: the workload runs on a file whose disk (see ``full_disk.py``) is filled under load:
 commands start failing (``EventStoreError``, or ``OutcomeUnknown`` where the store cannot
 tell whether a commit that hit the full disk is in the file; the clients ask again with
 the key until the answer settles it). A random while later the space is given back and
 commands are acknowledged again, without restarting anything. The checker then finds
 every acknowledged command stored once, none of the failed ones, and the file intact.
+
+In a child process (``sqlite_child.py``, as in the kill test): the disk fills under load
+and the process is killed with SIGKILL while it is still full, so that a commit whose
+frames reached the ``-wal`` file but failed is left behind for recovery; the disk gets its
+space back and the child starts again on the file. Recovery must bring back no command
+that was reported as failed.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from trio_eventsourcing import sqlite_store
 
 from . import settings
 from .checker import check_stored, compare_served
+from .child_runs import Child, after, check_and_serve, live_once, record
 from .full_disk import full_disk
 from .sqlite_files import read_file
 from .workload import (
@@ -63,16 +70,16 @@ async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
     problems: list[str] = []
     with full_disk(settings.disk_mode(), tmp_path, monkeypatch, seconds) as disk:
         store, store_spec = sqlite_store.supervised(disk.path, CODEC)
-        async with running_bank(store, store_spec) as actor:
+        async with running_bank(store, store_spec) as bank:
             asking = Asking(keys, REPLY_MS, trio.current_time() + FILL_WAIT_S + seconds + 30)
-            await open_accounts(actor, ledger, "", asking)
+            await open_accounts(bank, ledger, "", asking)
             assert set(ledger.verdicts()) == {Verdict.ACKNOWLEDGED}, ledger.summary()
 
             full_for = rng.uniform(*FULL_S)
             async with trio.open_nursery() as nursery:
                 await trio.to_thread.run_sync(disk.fill)
                 until = Deadline(math.inf)  # until a while after the space is back
-                nursery.start_soon(run_clients, actor, ledger, soak_seed, "", until, asking)
+                nursery.start_soon(run_clients, bank, ledger, soak_seed, "", until, asking)
                 with trio.move_on_after(FILL_WAIT_S) as waiting:
                     await ledger.wait_until(lambda ledger: troubled(ledger) > 0)
                 if waiting.cancelled_caught:
@@ -84,13 +91,13 @@ async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
                 until.at = trio.current_time() + seconds
             acknowledged_after = ledger.verdicts()[Verdict.ACKNOWLEDGED] - acknowledged_while_full
 
-            served, failures = await load_served(actor, REPLY_MS)
+            served, failures = await load_served(bank, REPLY_MS)
             integrity, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
             findings = check_stored(ledger, events, snapshots, None)
             findings.service_problems += failures
             compare_served(findings, served, "after the disk was freed")
-            service = await final_commands(actor, ledger, "", asking)
-            served, failures = await load_served(actor, REPLY_MS)
+            service = await final_commands(bank, ledger, "", asking)
+            served, failures = await load_served(bank, REPLY_MS)
         integrity_after, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
     final = check_stored(ledger, events, snapshots, None)
     final.service_problems += findings.service_problems + service + failures + problems
@@ -107,7 +114,54 @@ async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
         f"| {final.summary()}"
     )
     soak_summary(line)
+    if settings.verbose():
+        for example in ledger.failure_examples():
+            soak_summary(f"  {example}")
     found = final.problems()
     assert not found, f"{line}\nreplay with {settings.SEED_VARIABLE}={soak_seed}\n" + "\n".join(
         found
+    )
+
+
+@pytest.mark.slow
+async def test_sqlite_kill_9_on_a_full_disk_brings_back_no_failed_command(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    soak_seed: int,
+    soak_summary: Callable[[str], None],
+) -> None:
+    keys = settings.use_keys()
+    rng = random.Random(soak_seed)
+    ledger = Ledger()
+    mode = settings.disk_mode()
+    with full_disk(mode, tmp_path, monkeypatch, 2.0, real=True) as disk:
+
+        async def fill_then_kill(child: Child) -> None:
+            await trio.sleep(rng.uniform(0.05, 0.3))  # some load before the disk fills
+            await trio.to_thread.run_sync(disk.fill)
+            with trio.fail_after(FILL_WAIT_S):
+                await child.troubled.wait()
+            await trio.sleep(rng.uniform(0.0, 0.3))  # the random moment of the kill
+
+        full = await live_once(disk.path, "full-", soak_seed, keys, fill_then_kill)
+        record(ledger, full.lines())
+        at_kill = ledger.verdicts()
+        await trio.to_thread.run_sync(disk.free)
+        again = await live_once(disk.path, "again-", soak_seed, keys, after(rng.uniform(0.1, 0.5)))
+        record(ledger, again.lines())
+        final = await check_and_serve(disk.path, ledger, keys)
+
+    line = (
+        f"soak sqlite-full-kill seed={soak_seed} keys={'on' if keys else 'off'} disk={disk.how} "
+        f"{ledger.summary()} faults: kill9_while_full=1 kill9=1 "
+        f"failed_before_kill={at_kill[Verdict.FAILED]} "
+        f"unsettled_at_kill={at_kill[Verdict.UNRESOLVED]} | {final.summary()}"
+    )
+    soak_summary(line)
+    found = final.problems()
+    assert not found, (
+        f"{line}\nreplay with {settings.SEED_VARIABLE}={soak_seed}\n"
+        + "\n".join(found)
+        + "\nthe child's stderr:\n"
+        + (full.errors + again.errors).decode(errors="replace")[-3000:]
     )

@@ -82,11 +82,24 @@ BankStore = eventsourcing.EventStore[Any, BankAccount, BankAccountEvent, Any]
 """A store of the bank account, whichever its own state and transaction types."""
 
 
+@dataclass(frozen=True)
+class Bank:
+    """A running bank-account system and the accounts its clients use."""
+
+    actor: BankActor
+    accounts: list[str]
+
+
 @contextlib.asynccontextmanager
 async def running_bank(
-    store: BankStore, store_spec: supervision.ChildSpecification[object]
-) -> AsyncIterator[BankActor]:
-    """The bank-account system on ``store``, under a supervisor, for the block."""
+    store: BankStore,
+    store_spec: supervision.ChildSpecification[object],
+    accounts: list[str] | None = None,
+) -> AsyncIterator[Bank]:
+    """The bank-account system on ``store``, under a supervisor, for the block.
+
+    ``accounts``: the aggregates its clients use (by default ``account_ids()``).
+    """
     name: process.Name[BankMessage] = process.new_name("soak-bank")
     system = eventsourcing.supervised(
         name,
@@ -99,11 +112,11 @@ async def running_bank(
     ).unwrap()
     supervisor = static_supervisor.new(static_supervisor.OneForOne)
     async with supervisor.add(store_spec).add(system).open():
-        yield process.named_subject(name)
+        yield Bank(process.named_subject(name), account_ids() if accounts is None else accounts)
 
 
-def account_ids() -> list[str]:
-    return [f"acc-{index:02d}" for index in range(ACCOUNTS)]
+def account_ids(prefix: str = "acc", count: int = ACCOUNTS) -> list[str]:
+    return [f"{prefix}-{index:02d}" for index in range(count)]
 
 
 class Verdict(enum.Enum):
@@ -147,6 +160,10 @@ class Ledger:
         """``OutcomeUnknown`` answers naming another idempotency key than the one sent."""
         self.error_answers = 0
         """Answers that were neither ``Ok`` nor a domain error (no reply in time included)."""
+        self.failures: Counter[str] = Counter()
+        """``FAILED`` ops by the type of the error that failed them."""
+        self.examples: dict[str, str] = {}
+        """The first op failed with each distinct error (first 160 characters)."""
         self._changed = trio.Event()
 
     def changed(self) -> None:
@@ -166,6 +183,10 @@ class Ledger:
         self.ops[op_id] = op
         return op
 
+    def failure_examples(self, limit: int = 10) -> list[str]:
+        """One line per distinct error that failed an op (the first ``limit``)."""
+        return [f"failed: {error} (first: {op})" for error, op in self.examples.items()][:limit]
+
     def verdicts(self) -> Counter[Verdict | None]:
         return Counter(op.verdict for op in self.ops.values())
 
@@ -173,6 +194,7 @@ class Ledger:
         """Counts of the ops by what the clients were told."""
         verdicts = self.verdicts()
         ops = self.ops.values()
+        kinds = ",".join(f"{kind}:{count}" for kind, count in self.failures.most_common())
         resolved = sum(
             1
             for op in ops
@@ -183,6 +205,7 @@ class Ledger:
             f"rejected={verdicts[Verdict.REJECTED]} failed={verdicts[Verdict.FAILED]} "
             f"unknown_resolved={resolved} unresolved={verdicts[Verdict.UNRESOLVED]} "
             f"reply_timeouts={sum(op.timeouts for op in ops)}"
+            + (f" failed_by={kinds}" if kinds else "")
         )
 
 
@@ -235,6 +258,8 @@ async def _ask(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None
                 op.errors.append(describe_error(error))
                 if not op.unknowns:
                     op.verdict = Verdict.FAILED
+                    ledger.failures[type(error).__name__] += 1
+                    ledger.examples.setdefault(describe_error(error)[:160], op.op_id)
                     return
                 # Says nothing about the attempt whose outcome is unknown: ask again.
             case Error(None):
@@ -262,7 +287,7 @@ class Deadline:
 
 
 async def run_client(
-    actor: BankActor,
+    bank: Bank,
     ledger: Ledger,
     rng: random.Random,
     prefix: str,
@@ -270,24 +295,23 @@ async def run_client(
     asking: Asking,
 ) -> None:
     """Send random commands to random accounts, one at a time, until ``until``."""
-    accounts = account_ids()
     n = 0
     while trio.current_time() < until.at:
-        op = ledger.new(f"{prefix}-{n}", rng.choice(accounts), random_command(rng))
+        op = ledger.new(f"{prefix}-{n}", rng.choice(bank.accounts), random_command(rng))
         n += 1
-        await ask(actor, ledger, op, asking)
+        await ask(bank.actor, ledger, op, asking)
 
 
-async def open_accounts(actor: BankActor, ledger: Ledger, prefix: str, asking: Asking) -> None:
+async def open_accounts(bank: Bank, ledger: Ledger, prefix: str, asking: Asking) -> None:
     """Open every account (a domain error if it is open already), all at once."""
     async with trio.open_nursery() as nursery:
-        for account in account_ids():
+        for account in bank.accounts:
             op = ledger.new(f"{prefix}open-{account}", account, OpenAccount(account))
-            nursery.start_soon(ask, actor, ledger, op, asking)
+            nursery.start_soon(ask, bank.actor, ledger, op, asking)
 
 
 async def run_clients(
-    actor: BankActor,
+    bank: Bank,
     ledger: Ledger,
     seed: int,
     prefix: str,
@@ -299,11 +323,11 @@ async def run_clients(
     async with trio.open_nursery() as nursery:
         for index in range(clients):
             rng = random.Random(f"{seed}-{prefix}-{index}")
-            nursery.start_soon(run_client, actor, ledger, rng, f"{prefix}c{index}", until, asking)
+            nursery.start_soon(run_client, bank, ledger, rng, f"{prefix}c{index}", until, asking)
 
 
 async def load_served(
-    actor: BankActor, timeout_ms: int
+    bank: Bank, timeout_ms: int
 ) -> tuple[dict[str, eventsourcing.Aggregate[BankAccount] | None], list[str]]:
     """What the system serves for each account, and the loads that failed.
 
@@ -314,7 +338,8 @@ async def load_served(
     failures: list[str] = []
 
     async def load(account: str) -> None:
-        answer = await process.receive(eventsourcing.load_aggregate(actor, account), timeout_ms)
+        loading = eventsourcing.load_aggregate(bank.actor, account)
+        answer = await process.receive(loading, timeout_ms)
         match answer:
             case Ok(Ok(aggregate)):
                 served[account] = aggregate
@@ -326,21 +351,19 @@ async def load_served(
                 failures.append(f"load_aggregate({account!r}): no reply within {timeout_ms} ms")
 
     async with trio.open_nursery() as nursery:
-        for account in account_ids():
+        for account in bank.accounts:
             nursery.start_soon(load, account)
     return served, failures
 
 
-async def final_commands(
-    actor: BankActor, ledger: Ledger, prefix: str, asking: Asking
-) -> list[str]:
+async def final_commands(bank: Bank, ledger: Ledger, prefix: str, asking: Asking) -> list[str]:
     """One deposit on every account, each to be acknowledged at the first answer.
 
     Returns a description of each one that was not: the system must serve again, without
     a restart, once the faults have stopped.
     """
-    ops = [ledger.new(f"{prefix}final-{a}", a, DepositMoney(Decimal(1))) for a in account_ids()]
+    ops = [ledger.new(f"{prefix}final-{a}", a, DepositMoney(Decimal(1))) for a in bank.accounts]
     async with trio.open_nursery() as nursery:
         for op in ops:
-            nursery.start_soon(ask, actor, ledger, op, asking)
+            nursery.start_soon(ask, bank.actor, ledger, op, asking)
     return [op.describe() for op in ops if op.verdict is not Verdict.ACKNOWLEDGED or op.unknowns]
