@@ -127,6 +127,7 @@ class Names:
         "stored_keys",
         "update_position",
         "upsert_snapshots",
+        "witness",
     )
 
     def __init__(self, schema: str, prefix: str) -> None:
@@ -151,8 +152,18 @@ class Names:
         # -- the writer ---------------------------------------------------------------
         # Taken first in every write transaction, held to its end: writers serialize
         # here, so positions follow commit order. Also returns the transaction id, so
-        # that a commit whose answer was lost can be looked up (pg_xact_status).
-        self.lock = f"SELECT last_position, pg_current_xact_id()::text FROM {self.store} FOR UPDATE"
+        # that a commit whose answer was lost can be looked up (pg_xact_status), and
+        # when the server started: an id is only known to the server run that gave it.
+        self.lock = (
+            "SELECT last_position, pg_current_xact_id()::text,"
+            f" pg_postmaster_start_time()::text FROM {self.store} FOR UPDATE"
+        )
+        # After a restart of the server, whether a lost transaction committed is told by
+        # one of its rows: its position, aggregate, sequence, key and payload together.
+        self.witness = (
+            f"SELECT count(*) FROM {self.events} WHERE position = %s AND aggregate_id = %s"
+            " AND sequence = %s AND command_key IS NOT DISTINCT FROM %s AND payload = %s"
+        )
         # A correlated max() per id is one backward index seek each.
         self.last_sequences = (
             f"SELECT ids.id, (SELECT max(e.sequence) FROM {self.events} e"

@@ -151,19 +151,36 @@ class WriterCrashed(Exception):
     """The writer thread ended without being asked to; the store's task raises this."""
 
 
+Witness = tuple[int, str, int, "str | None", str]
+"""One row a transaction wrote: ``(position, aggregate_id, sequence, command_key, payload)``."""
+
+
 class _Lost(Exception):
     """The connection broke during a batch.
 
     ``in_doubt``: the ``COMMIT`` may have reached the server, so the outcome must be
-    looked up by ``xid`` before the batch is retried or reported.
+    looked up before the batch is retried or reported: by ``xid`` while the server runs
+    since ``started`` (it gave that id), else by ``witness``, a row the transaction wrote
+    (``None``: it wrote none).
     """
 
-    def __init__(self, message: str, *, in_doubt: bool, xid: str | None, pid: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        in_doubt: bool,
+        xid: str | None,
+        pid: int,
+        started: str | None = None,
+        witness: Witness | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.in_doubt = in_doubt
         self.xid = xid
         self.pid = pid
+        self.started = started
+        self.witness = witness
 
 
 class _Columns:
@@ -203,6 +220,18 @@ class _Columns:
             self.metadata.append(metadata)
             self.command_keys.append(key)
         return position
+
+    def witness(self) -> Witness | None:
+        """The first row, to tell after a restart whether the transaction committed."""
+        if not self.positions:
+            return None
+        return (
+            self.positions[0],
+            self.aggregate_ids[0],
+            self.sequences[0],
+            self.command_keys[0],
+            self.payloads[0],
+        )
 
     def parameters(self, aggregate_type: str) -> tuple[object, ...]:
         """The parameters of ``Names.insert_events``."""
@@ -570,9 +599,22 @@ class Writer:
             counters.commits += 1
         counters.largest_batch = max(counters.largest_batch, len(batch))
 
-    def _lost(self, exc: psycopg.Error, *, in_doubt: bool, xid: str | None) -> _Lost:
+    def _lost(
+        self,
+        exc: psycopg.Error,
+        *,
+        in_doubt: bool,
+        xid: str | None,
+        started: str | None = None,
+        witness: Witness | None = None,
+    ) -> _Lost:
         return _Lost(
-            self._options.driver_error("writing", exc), in_doubt=in_doubt, xid=xid, pid=self._pid
+            self._options.driver_error("writing", exc),
+            in_doubt=in_doubt,
+            xid=xid,
+            pid=self._pid,
+            started=started,
+            witness=witness,
         )
 
     def _commit(self, connection: Connection, batch: list[WriteRequest]) -> None:
@@ -586,6 +628,8 @@ class Writer:
         names = self._names
         committing = False
         xid: str | None = None
+        started: str | None = None
+        columns = _Columns()
         ids = list(dict.fromkeys(a.aggregate_id for r in batch for a in r.appends))
         try:
             with connection.pipeline():
@@ -595,13 +639,12 @@ class Writer:
             lock_row = locked.fetchone()
             assert lock_row is not None, "the store row is missing"
             last_position: int = lock_row[0]
-            xid = lock_row[1]
+            xid, started = lock_row[1], lock_row[2]
             last: dict[str, int] = {}
             if known is not None:
                 last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
             taken: set[tuple[str, str]] = set()
             stale: list[tuple[WriteRequest, list[Append]]] = []
-            columns = _Columns()
             snapshots: list[SnapshotRow] = []
             position = last_position
             for request in batch:
@@ -632,7 +675,9 @@ class Writer:
                 connection.execute("COMMIT")
         except psycopg.Error as exc:
             if committing and not _commit_skipped(connection):
-                raise self._lost(exc, in_doubt=True, xid=xid) from None
+                raise self._lost(
+                    exc, in_doubt=True, xid=xid, started=started, witness=columns.witness()
+                ) from None
             # Certainly not committed: the COMMIT was not sent, or the server skipped it.
             self._in_doubt = False
             if is_connection_lost(connection):
@@ -732,6 +777,8 @@ class Writer:
         options = self._options
         committing = False
         xid: str | None = None
+        started: str | None = None
+        witness: Witness | None = None
         for request in batch:
             request.result = None
         try:
@@ -741,7 +788,7 @@ class Writer:
             lock_row = locked.fetchone()
             assert lock_row is not None, "the store row is missing"
             position: int = lock_row[0]
-            xid = lock_row[1]
+            xid, started = lock_row[1], lock_row[2]
             for request in batch:
                 connection.execute("SAVEPOINT request")
                 try:
@@ -776,6 +823,7 @@ class Writer:
                         )
                     connection.execute("RELEASE SAVEPOINT request")
                     position = end
+                    witness = witness or columns.witness()
                 except psycopg.Error as exc:
                     if is_connection_lost(connection):
                         raise
@@ -797,7 +845,9 @@ class Writer:
             connection.execute("COMMIT")
         except psycopg.Error as exc:
             if committing and not _commit_skipped(connection):
-                raise self._lost(exc, in_doubt=True, xid=xid) from None
+                raise self._lost(
+                    exc, in_doubt=True, xid=xid, started=started, witness=witness
+                ) from None
             self._in_doubt = False
             if is_connection_lost(connection):
                 raise self._lost(exc, in_doubt=False, xid=xid) from None
@@ -827,10 +877,9 @@ class Writer:
                 )
             else:
                 try:
-                    row = connection.execute("SELECT pg_xact_status(%s::xid8)", (xid,)).fetchone()
-                    status = None if row is None else row[0]
-                    if status in ("committed", "aborted"):
-                        return str(status)
+                    status = self._status(connection, lost)
+                    if status is not None:
+                        return status
                 except psycopg.Error as exc:
                     if not is_connection_lost(connection):
                         logger.error(
@@ -839,12 +888,36 @@ class Writer:
                         )
                         return None
                     self._close_connection()
-                else:
-                    self._end_backend(connection, lost)
             if time.monotonic() + delay > deadline:
                 return None
             time.sleep(delay)
             delay = min(delay * 2, _LONGEST_DELAY)
+
+    def _status(self, connection: Connection, lost: _Lost) -> str | None:
+        """``"committed"`` or ``"aborted"``, or ``None`` while the transaction still runs.
+
+        A transaction id is only known to the server run that gave it: after a restart,
+        the id of a transaction the crash lost may be given again, to another. So the
+        status of the id is asked of the same run only; after a restart, the transaction
+        is over for certain, and one of its rows says whether it committed (a row with
+        its key and payload at its position is no other transaction's).
+
+        Raises:
+            psycopg.Error: The server could not be asked.
+        """
+        row = connection.execute("SELECT pg_postmaster_start_time()::text").fetchone()
+        if lost.started is not None and row is not None and row[0] != lost.started:
+            witness = lost.witness
+            if witness is None:
+                return "aborted"  # it wrote nothing: storing the batch again changes nothing
+            (found,) = connection.execute(self._names.witness, witness).fetchone() or (0,)
+            return "committed" if found else "aborted"
+        status_row = connection.execute("SELECT pg_xact_status(%s::xid8)", (lost.xid,)).fetchone()
+        status = None if status_row is None else status_row[0]
+        if status in ("committed", "aborted"):
+            return str(status)
+        self._end_backend(connection, lost)
+        return None
 
     def _end_backend(self, connection: Connection, lost: _Lost) -> None:
         """End the backend of the lost connection if it still runs the transaction.

@@ -463,3 +463,71 @@ def _streams(dsn: str, schema: str) -> dict[str, list[int]]:
     ):
         found.setdefault(aggregate_id, []).append(sequence)
     return found
+
+
+# --- after a restart of the server ----------------------------------------------------------
+
+
+def as_if_the_server_restarted(store: Any, xid: str | None = None) -> None:
+    """Make the writer note a server start time that is not the server's, as after a restart.
+
+    With ``xid``, the writer also notes that id for its transactions: one the server has
+    given before, as a server restarted after a crash may give a lost transaction's id
+    to another.
+    """
+    names = store.eventstore._running.names
+    noted = "pg_current_xact_id()::text" if xid is None else f"'{xid}'"
+    names.lock = (
+        f"SELECT last_position, {noted}, 'an earlier run of the server'"
+        f" FROM {names.store} FOR UPDATE"
+    )
+
+
+async def test_a_commit_lost_before_a_restart_is_not_taken_for_another_with_its_id(
+    dsn: str, schema: str
+) -> None:
+    async with running_proxy(dsn) as proxy, running_store(proxy.dsn, schema) as store:
+        assert isinstance(await append(store, "before", 0, [opened("before")]), Ok)
+        with connect(dsn) as other:
+            other.execute("BEGIN")
+            (xid,) = other.execute("SELECT pg_current_xact_id()::text").fetchone() or ("",)
+            other.execute("COMMIT")
+        # The writer's transaction carries a committed transaction's id, as after a crash
+        # that lost it and a restart that gave its id again; then its COMMIT is lost.
+        as_if_the_server_restarted(store, xid)
+        with connect(dsn) as blocker:
+            blocker.execute("BEGIN")
+            blocker.execute(f'SELECT 1 FROM "{schema}".trio_es_store FOR UPDATE')
+            async with trio.open_nursery() as nursery:
+                outcome: list[StoreResult[object]] = []
+
+                async def write() -> None:
+                    outcome.append(await append(store, "lost", 0, [opened("lost")], key="k"))
+
+                nursery.start_soon(write)
+                await wait_until(lambda: waiting(dsn, schema, {"transactionid", "tuple"}) == 1)
+                proxy.swallow_requests = True
+                blocker.execute("COMMIT")
+                with trio.fail_after(10):
+                    while proxy.dropped_requests == 0:  # noqa: ASYNC110
+                        await trio.sleep(0.001)
+                proxy.swallow_requests = False
+                proxy.cut()
+        # Not acknowledged on the other transaction's status: found missing, stored again.
+        assert isinstance(outcome[0], Ok), outcome
+        assert stored(dsn, schema, "lost") == [1]
+
+
+async def test_a_commit_that_went_through_before_a_restart_is_found_by_its_row(
+    dsn: str, schema: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_store(dsn, schema) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+        as_if_the_server_restarted(store)
+        with pipeline_fails_after_commit(1) as raised:
+            outcome = await append(store, "acc-1", 1, [opened("again")], key="k-2")
+        assert len(raised) == 1
+        assert isinstance(outcome, Ok), outcome
+        assert stored(dsn, schema, "acc-1") == [1, 2]
+        assert store.eventstore.statistics().conflicts == 0
+    assert WENT_THROUGH in caplog.text
