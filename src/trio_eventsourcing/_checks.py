@@ -29,12 +29,13 @@ def require_non_negative_int(argument: str, value: object) -> int:
     return number
 
 
-def require_seconds(argument: str, value: object) -> float:
-    """Return ``value`` as seconds if it is a finite number greater than zero."""
+def require_seconds(argument: str, value: object, *, zero: bool = False) -> float:
+    """Return ``value`` as seconds if it is a finite number above zero (or zero, if allowed)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(
             f"{argument} must be a number of seconds, got {type(value).__name__}: {value!r}"
         )
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{argument} must be a finite number of seconds above zero, got {value!r}")
+    if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+        least = "zero or more" if zero else "above zero"
+        raise ValueError(f"{argument} must be a finite number of seconds {least}, got {value!r}")
     return float(value)

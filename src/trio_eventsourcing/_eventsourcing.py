@@ -75,7 +75,6 @@ from ._types import (
     SnapshotConfig,
     SystemStats,
 )
-from ._values import Timeout
 
 StoreT = TypeVar("StoreT")
 EntityT = TypeVar("EntityT")
@@ -120,8 +119,8 @@ class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "empty_state",
         "eventstore",
         "handle",
-        "idle_timeout_ms",
-        "load_timeout_ms",
+        "idle_timeout",
+        "load_timeout",
         "max_retries",
         "max_workers",
         "queries",
@@ -136,9 +135,9 @@ class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     queries: tuple[Query[EventT], ...]
     snapshot_config: SnapshotConfig | None
     max_retries: int
-    load_timeout_ms: int
+    load_timeout: float
     max_workers: int
-    idle_timeout_ms: int
+    idle_timeout: float
     shutdown_timeout: float
 
     def __init__(self, _private: Never) -> None:
@@ -324,8 +323,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if eventsourcing.snapshot_config is not None
             else 0
         )
-        self.load_timeout_s = eventsourcing.load_timeout_ms / 1000
-        self.idle_timeout_s = eventsourcing.idle_timeout_ms / 1000
+        self.load_timeout_s = eventsourcing.load_timeout
+        self.idle_timeout_s = eventsourcing.idle_timeout
         # Generated idempotency keys: a random prefix per system (64 bits in 11 URL-safe
         # characters, so that no two systems share one) and a counter. Short, as every
         # key is stored, and far cheaper to make than a uuid4 per command.
@@ -905,7 +904,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 )
             except _CallbackFailure as failure:
                 return Error(failure.error)
-        return Error(ActorTimeout("load_aggregate", self.es.load_timeout_ms))
+        # The seed's error counts milliseconds.
+        return Error(ActorTimeout("load_aggregate", round(self.load_timeout_s * 1000)))
 
     async def read_events(
         self, aggregate_id: str, start_from: int
@@ -1066,12 +1066,6 @@ def _query_child(query: Query[EventT]) -> ChildSpecification[Subject[QueryMessag
     return worker(start)
 
 
-def _timeout_ms(argument: str, value: int | Timeout) -> int:
-    if isinstance(value, Timeout):
-        return value.value
-    return require_positive_int(argument, value)
-
-
 def supervised(
     name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
     eventstore: EventStore[StoreT, EntityT, EventT, TxT],
@@ -1082,9 +1076,9 @@ def supervised(
     snapshot_config: SnapshotConfig | None,
     *,
     max_retries: int = 3,
-    load_timeout: int | Timeout = 5_000,
+    load_timeout: float = 5.0,
     max_workers: int = 10_000,
-    idle_timeout: int | Timeout = 60_000,
+    idle_timeout: float = 60.0,
     shutdown_timeout: float = 5.0,
 ) -> Result[ChildSpecification[Supervisor], None]:
     """Describe a supervised event-sourcing system, as the seed's ``supervised``.
@@ -1105,11 +1099,12 @@ def supervised(
         snapshot_config: ``SnapshotConfig(frequency(n).unwrap())``, or ``None``.
         max_retries: How often a command refused for a concurrency conflict is
             reloaded and retried before ``ConcurrencyConflict`` is reported.
-        load_timeout: Milliseconds a cold aggregate may take to load before
-            ``ActorTimeout("load_aggregate", ms)`` is reported.
+        load_timeout: Seconds a cold aggregate may take to load before
+            ``ActorTimeout("load_aggregate", ms)`` is reported (the seed's error counts
+            milliseconds).
         max_workers: Most aggregates with a live worker (and cached state) at once.
-        idle_timeout: Milliseconds after which an idle aggregate's worker and cached
-            state are dropped.
+        idle_timeout: Seconds after which an idle aggregate's worker and cached state
+            are dropped.
         shutdown_timeout: Seconds an orderly shutdown waits for the commands accepted
             before it to finish; then the commands in flight are stopped (their callers
             get ``OutcomeUnknown``) and the ones left are answered with an error and
@@ -1167,9 +1162,9 @@ def supervised(
     es.queries = tuple(checked_queries)
     es.snapshot_config = snapshot_config
     es.max_retries = require_non_negative_int("max_retries", max_retries)
-    es.load_timeout_ms = _timeout_ms("load_timeout", load_timeout)
+    es.load_timeout = require_seconds("load_timeout", load_timeout)
     es.max_workers = require_positive_int("max_workers", max_workers)
-    es.idle_timeout_ms = _timeout_ms("idle_timeout", idle_timeout)
+    es.idle_timeout = require_seconds("idle_timeout", idle_timeout)
     es.shutdown_timeout = require_seconds("shutdown_timeout", shutdown_timeout)
     system = _System(name, es)
     builder = new(OneForOne)

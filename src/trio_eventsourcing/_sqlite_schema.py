@@ -173,7 +173,8 @@ class Options:
 
     path: str
     synchronous: Synchronous
-    busy_timeout_ms: int
+    busy_timeout: float
+    """Seconds to wait for another connection's lock."""
     max_readers: int
 
 
@@ -225,7 +226,7 @@ def _connect(options: Options) -> sqlite3.Connection:
     # connection is opened in one thread and used by another, one at a time.
     connection = sqlite3.connect(
         options.path,
-        timeout=options.busy_timeout_ms / 1000,
+        timeout=options.busy_timeout,
         isolation_level=None,
         check_same_thread=False,
     )

@@ -23,7 +23,7 @@ from typing import Generic, TypeVar
 import trio
 from typing_extensions import Never, final
 
-from ._checks import require_non_negative_int, require_positive_int
+from ._checks import require_positive_int, require_seconds
 from ._codec import Codec
 from ._durable_store import (
     OK,
@@ -441,7 +441,7 @@ def supervised(
     codec: Codec[EventT, EntityT],
     *,
     synchronous: Synchronous = "FULL",
-    busy_timeout: int = 5_000,
+    busy_timeout: float = 5.0,
     max_readers: int = 4,
 ) -> tuple[SqliteEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
     """Create an SQLite store on the file at ``path`` and the child that runs it.
@@ -460,7 +460,7 @@ def supervised(
             survives a power loss. ``"NORMAL"``: faster commits, still safe when the
             process crashes, but the last commands acknowledged before a power loss or OS
             crash may be lost.
-        busy_timeout: Milliseconds to wait for the write lock when another process (or
+        busy_timeout: Seconds to wait for the write lock when another process (or
             another store on the same file) holds it, before the write fails.
         max_readers: The most reads run at once, each in a worker thread with its own
             connection.
@@ -498,7 +498,7 @@ def supervised(
     options = Options(
         path=absolute(name),
         synchronous=synchronous,
-        busy_timeout_ms=require_non_negative_int("busy_timeout", busy_timeout),
+        busy_timeout=require_seconds("busy_timeout", busy_timeout, zero=True),
         max_readers=require_positive_int("max_readers", max_readers),
     )
     store: SqliteStore[EntityT, EventT] = SqliteStore._make(options, codec)

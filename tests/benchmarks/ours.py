@@ -112,9 +112,9 @@ async def open_system(
         BankAccount(),
         [],
         config,
-        load_timeout=WITHIN_MS,
+        load_timeout=WITHIN_MS / 1000,
         max_workers=max_workers,
-        idle_timeout=idle_timeout_ms,
+        idle_timeout=idle_timeout_ms / 1000,
     ).unwrap()
     async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
         yield process.named_subject(name)

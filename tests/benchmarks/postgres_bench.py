@@ -91,7 +91,7 @@ async def _system(dsn: str, schema: str) -> AsyncIterator[tuple[Store, BankActor
     store, store_spec = postgres_store.supervised(dsn, CODEC, schema=schema)
     name: process.Name[BankMessage] = process.new_name("bank")
     spec = es.supervised(
-        name, store, handle, apply, BankAccount(), [], None, load_timeout=60_000
+        name, store, handle, apply, BankAccount(), [], None, load_timeout=60.0
     ).unwrap()
     supervisor = static_supervisor.new(static_supervisor.OneForOne).add(store_spec).add(spec)
     async with supervisor.open():

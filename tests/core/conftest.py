@@ -39,7 +39,6 @@ from trio_eventsourcing import (
     Snapshot,
     SnapshotConfig,
     SystemStats,
-    Timeout,
     memory_store,
     process,
 )
@@ -291,9 +290,9 @@ async def open_system(
     queries: Sequence[Query[TallyEvent]] = (),
     record: bool = True,
     max_retries: int = 3,
-    load_timeout: int | Timeout = 5_000,
+    load_timeout: float = 5.0,
     max_workers: int = 10_000,
-    idle_timeout: int | Timeout = 60_000,
+    idle_timeout: float = 60.0,
     shutdown_timeout: float = 0.5,
 ) -> AsyncIterator[System]:
     """Run a tally system (on ``store``, or on a fresh memory store) for the block.

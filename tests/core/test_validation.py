@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import trio_eventsourcing as eventsourcing
-from trio_eventsourcing import Ok, Query, SnapshotConfig, frequency, memory_store, process, timeout
+from trio_eventsourcing import Ok, Query, SnapshotConfig, frequency, memory_store, process
 from trio_eventsourcing.static_supervisor import OneForOne
 
 from .conftest import (
@@ -63,9 +63,10 @@ def test_valid_arguments_give_ok_child_specification() -> None:
         [query],
         SnapshotConfig(frequency(2).unwrap()),
         max_retries=0,
-        load_timeout=timeout(10).unwrap(),
+        load_timeout=0.01,
         max_workers=1,
         idle_timeout=1,
+        shutdown_timeout=2.5,
     )
     assert isinstance(result, Ok)
 
@@ -82,10 +83,12 @@ def test_valid_arguments_give_ok_child_specification() -> None:
         ("queries", [("q", ignore)], TypeError, r"^queries\[0\] must be a \(Name, function\)"),
         ("max_retries", -1, ValueError, "^max_retries must not be negative"),
         ("max_retries", True, TypeError, "^max_retries must be an int"),
-        ("load_timeout", 0, ValueError, "^load_timeout must be greater than zero"),
-        ("load_timeout", 1.5, TypeError, "^load_timeout must be an int"),
+        ("load_timeout", 0, ValueError, "^load_timeout must be a finite number of seconds"),
+        ("load_timeout", float("nan"), ValueError, "^load_timeout must be a finite number"),
+        ("load_timeout", "5", TypeError, "^load_timeout must be a number of seconds"),
         ("max_workers", 0, ValueError, "^max_workers must be greater than zero"),
-        ("idle_timeout", -5, ValueError, "^idle_timeout must be greater than zero"),
+        ("idle_timeout", -5, ValueError, "^idle_timeout must be a finite number of seconds"),
+        ("idle_timeout", float("inf"), ValueError, "^idle_timeout must be a finite number"),
     ],
 )
 def test_supervised_rejects_a_bad_argument_naming_it(

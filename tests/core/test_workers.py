@@ -34,7 +34,7 @@ async def test_a_cold_aggregate_is_loaded_once_from_the_store() -> None:
 async def test_an_idle_worker_is_evicted_after_idle_timeout(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with open_system(idle_timeout=1_000) as system:
+    async with open_system(idle_timeout=1.0) as system:
         assert await system.run("t-1", add(1)) == Ok(None)
         await trio.sleep(0.4)
         assert await system.run("t-1", add(2)) == Ok(None)
@@ -46,7 +46,7 @@ async def test_an_idle_worker_is_evicted_after_idle_timeout(
 
 
 async def test_a_busy_worker_is_not_evicted(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_system(idle_timeout=1_000) as system:
+    async with open_system(idle_timeout=1.0) as system:
         gate = system.faulty.commit_gates["t-1"] = trio.Event()
         command = system.send("t-1", add(1))
         await trio.sleep(10)  # far past the idle timeout, but the command is in flight

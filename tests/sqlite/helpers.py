@@ -42,7 +42,7 @@ async def running_store(
     codec: JsonCodec[BankAccountEvent, BankAccount] = CODEC,
     *,
     synchronous: Synchronous = "FULL",
-    busy_timeout: int = 5_000,
+    busy_timeout: float = 5.0,
     max_readers: int = 4,
 ) -> AsyncIterator[BankSqliteStore]:
     """An SQLite store on ``path`` whose child runs for the duration of the block."""

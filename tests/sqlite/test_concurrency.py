@@ -231,7 +231,7 @@ async def test_a_waiter_cancelled_after_the_writer_took_its_request_stops_waitin
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "cancel-taken.db"
-    async with running_store(path, busy_timeout=30_000) as store:
+    async with running_store(path, busy_timeout=30.0) as store:
         assert isinstance(await append(store, "warm", 0, [opened("warm")]), Ok)
         batches = store.eventstore._counters.batches_begun
         with write_lock_held(path):
@@ -254,7 +254,7 @@ async def test_a_waiter_cancelled_before_the_writer_took_its_request_stores_noth
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "cancel-queued.db"
-    async with running_store(path, busy_timeout=30_000) as store:
+    async with running_store(path, busy_timeout=30.0) as store:
         before = store.eventstore.statistics()
         batches = store.eventstore._counters.batches_begun
         second = trio.CancelScope()

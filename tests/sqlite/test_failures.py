@@ -51,7 +51,7 @@ async def test_a_request_that_fails_in_a_batch_fails_alone(tmp_path: Path) -> No
     async def write(aggregate_id: str) -> None:
         outcomes[aggregate_id] = await append(store, aggregate_id, 0, [opened("x")])
 
-    async with running_store(path, busy_timeout=30_000) as store:
+    async with running_store(path, busy_timeout=30.0) as store:
         before = store.eventstore.statistics()
         batches = store.eventstore._counters.batches_begun
         async with trio.open_nursery() as nursery:

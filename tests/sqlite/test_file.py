@@ -279,8 +279,10 @@ def test_wrong_arguments_are_refused_when_the_store_is_described(tmp_path: Path)
         sqlite_store.supervised(path, CODEC, synchronous="OFF")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_readers"):
         sqlite_store.supervised(path, CODEC, max_readers=0)
-    with pytest.raises(ValueError, match="busy_timeout"):
+    with pytest.raises(ValueError, match="busy_timeout must be a finite number of seconds zero"):
         sqlite_store.supervised(path, CODEC, busy_timeout=-1)
+    with pytest.raises(TypeError, match="busy_timeout must be a number of seconds"):
+        sqlite_store.supervised(path, CODEC, busy_timeout="5")  # type: ignore[arg-type]
     assert not path.exists()
 
 

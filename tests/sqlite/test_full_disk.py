@@ -149,7 +149,7 @@ async def test_a_commit_failed_after_its_frames_were_written_is_outcome_unknown(
 ) -> None:
     path = small_disk / "store.db"
     new_file(path)
-    async with running_store(path, busy_timeout=300) as store:
+    async with running_store(path, busy_timeout=0.3) as store:
         with reader_on(path) as reader:
             await fill_to_the_edge(store, path)
             filler = fill_the_disk(small_disk)
@@ -186,7 +186,7 @@ async def test_a_commit_failed_after_its_frames_were_written_is_failed_once_eras
         return erase(self)
 
     monkeypatch.setattr(writer_module.Writer, "_erase_unfinished_commit", free_the_disk_then_erase)
-    async with running_store(path, busy_timeout=300) as store:
+    async with running_store(path, busy_timeout=0.3) as store:
         with reader_on(path) as reader:
             await fill_to_the_edge(store, path)
             reader.execute("COMMIT")

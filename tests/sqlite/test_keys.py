@@ -104,7 +104,7 @@ async def test_looking_a_key_up_is_one_seek(tmp_path: Path) -> None:
 
 
 async def test_one_key_twice_in_one_batch_is_stored_once(tmp_path: Path) -> None:
-    async with running_store(tmp_path / "batch.db", busy_timeout=30_000) as store:
+    async with running_store(tmp_path / "batch.db", busy_timeout=30.0) as store:
         for account in ("acc-1", "acc-2"):
             assert isinstance(await append(store, account, 0, [opened(account)]), Ok)
         before = store.eventstore.statistics()
@@ -141,7 +141,7 @@ async def test_a_stored_key_on_a_current_sequence_fails_alone_in_its_batch(
     # The batch's INSERT meets the unique index; the request-by-request pass names the
     # request whose key is stored, and stores the others.
     path = tmp_path / "across.db"
-    async with running_store(path, busy_timeout=30_000) as store:
+    async with running_store(path, busy_timeout=30.0) as store:
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="k1"), Ok)
         outcomes = await in_one_batch(
             store,
@@ -163,7 +163,7 @@ async def test_a_stored_key_on_a_current_sequence_fails_alone_in_its_batch(
 async def test_a_stored_key_with_a_stale_sequence_is_already_stored_in_a_batch(
     tmp_path: Path,
 ) -> None:
-    async with running_store(tmp_path / "stale.db", busy_timeout=30_000) as store:
+    async with running_store(tmp_path / "stale.db", busy_timeout=30.0) as store:
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="open"), Ok)
         assert isinstance(await append(store, "acc-1", 1, [deposited(1, 1)], key="d1"), Ok)
         before = store.eventstore.statistics()
@@ -186,7 +186,7 @@ async def test_a_stored_key_with_a_stale_sequence_is_already_stored_in_a_batch(
 
 async def test_a_failed_request_leaves_its_key_free(tmp_path: Path) -> None:
     # A lone surrogate fails its request alone (see test_failures): its key is not kept.
-    async with running_store(tmp_path / "free.db", busy_timeout=30_000) as store:
+    async with running_store(tmp_path / "free.db", busy_timeout=30.0) as store:
         outcomes = await in_one_batch(
             store,
             barrier(store),
@@ -205,7 +205,7 @@ async def test_a_large_batch_stays_within_the_oldest_parameter_limit(tmp_path: P
     # SQLite before 3.32 allows 999 parameters per statement: the writer's statements
     # must fit that, whatever the build this test runs on allows.
     path = tmp_path / "limit.db"
-    async with running_store(path, busy_timeout=30_000) as store:
+    async with running_store(path, busy_timeout=30.0) as store:
         running = store.eventstore._running
         assert running is not None
         # mypy checks for Python 3.10, which has neither.
