@@ -103,7 +103,7 @@ async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
     final.service_problems += findings.service_problems + service + failures + problems
     final.cache_problems += findings.cache_problems
     compare_served(final, served, "after the final commands")
-    for when, verdict in (("while full", integrity), ("at the end", integrity_after)):
+    for when, verdict in (("once the space was back", integrity), ("at the end", integrity_after)):
         if verdict != "ok":
             final.service_problems.append(f"PRAGMA integrity_check {when}: {verdict}")
 
