@@ -23,7 +23,7 @@ from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreS
 from ._cli_projections import reset
 from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
 from ._cli_rows import to_int as _int
-from ._postgres_connection import (
+from ._stores.postgres.connection import (
     INSTALL_HINT,
     Options,
     check_schema_name,
@@ -31,10 +31,10 @@ from ._postgres_connection import (
     connect,
     parse_dsn,
 )
-from ._postgres_schema import SCHEMA_VERSION, Names, check_names
+from ._stores.postgres.schema import SCHEMA_VERSION, Names, check_names
 
 if TYPE_CHECKING:
-    from ._postgres_connection import Connection
+    from ._stores.postgres.connection import Connection
 
 DEFAULT_SCHEMA = "public"
 """The default ``schema`` of ``postgres_store.supervised``."""

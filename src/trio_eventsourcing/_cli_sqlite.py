@@ -25,7 +25,7 @@ from ._cli_errors import CliError, looks_like_keyword_dsn, one_line
 from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
 from ._cli_projections import reset
 from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
-from ._sqlite_schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
+from ._stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)

@@ -39,24 +39,24 @@ Example::
     trio.run(main)
 """
 
-from ._actor import ActorStoppedAbnormally as ActorStoppedAbnormally
-from ._actor import Builder as Builder
-from ._actor import Continue as Continue
-from ._actor import Handler as Handler
-from ._actor import Next as Next
-from ._actor import Started as Started
-from ._actor import StartError as StartError
-from ._actor import StartResult as StartResult
-from ._actor import Stop as Stop
-from ._actor import StopAbnormal as StopAbnormal
-from ._actor import continue_ as continue_
-from ._actor import named as named
-from ._actor import new as new
-from ._actor import on_message as on_message
-from ._actor import start as start
-from ._actor import stop as stop
-from ._actor import stop_abnormal as stop_abnormal
-from ._public import publish as _publish
+from ._runtime.actor import ActorStoppedAbnormally as ActorStoppedAbnormally
+from ._runtime.actor import Builder as Builder
+from ._runtime.actor import Continue as Continue
+from ._runtime.actor import Handler as Handler
+from ._runtime.actor import Next as Next
+from ._runtime.actor import Started as Started
+from ._runtime.actor import StartError as StartError
+from ._runtime.actor import StartResult as StartResult
+from ._runtime.actor import Stop as Stop
+from ._runtime.actor import StopAbnormal as StopAbnormal
+from ._runtime.actor import continue_ as continue_
+from ._runtime.actor import named as named
+from ._runtime.actor import new as new
+from ._runtime.actor import on_message as on_message
+from ._runtime.actor import start as start
+from ._runtime.actor import stop as stop
+from ._runtime.actor import stop_abnormal as stop_abnormal
+from ._runtime.public import publish as _publish
 
 __all__ = [
     "ActorStoppedAbnormally",

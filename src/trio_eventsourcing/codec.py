@@ -45,14 +45,14 @@ Example::
     assert codec.decode_event("Deposited", 1, '{"amount":"3"}') == Deposited(Decimal(3), "EUR")
 """
 
-from ._codec import Codec as Codec
-from ._codec import CodecError as CodecError
-from ._codec import EncodedValue as EncodedValue
-from ._codec import JsonCodec as JsonCodec
-from ._codec import Registration as Registration
-from ._codec import Upcaster as Upcaster
-from ._codec import UpcastFunction as UpcastFunction
-from ._public import publish as _publish
+from ._codec.json_codec import Codec as Codec
+from ._codec.json_codec import CodecError as CodecError
+from ._codec.json_codec import EncodedValue as EncodedValue
+from ._codec.json_codec import JsonCodec as JsonCodec
+from ._codec.json_codec import Registration as Registration
+from ._codec.json_codec import Upcaster as Upcaster
+from ._codec.json_codec import UpcastFunction as UpcastFunction
+from ._runtime.public import publish as _publish
 
 __all__ = [
     "Codec",

@@ -11,17 +11,17 @@ Example::
     )
 """
 
-from ._memory_store import EventsMessage as EventsMessage
-from ._memory_store import GetEvents as GetEvents
-from ._memory_store import GetSnapshot as GetSnapshot
-from ._memory_store import MemoryEventStore as MemoryEventStore
-from ._memory_store import MemoryLogEntry as MemoryLogEntry
-from ._memory_store import MemoryStore as MemoryStore
-from ._memory_store import MemoryTransaction as MemoryTransaction
-from ._memory_store import SnapshotsMessage as SnapshotsMessage
-from ._memory_store import read_log as read_log
-from ._memory_store import supervised as supervised
-from ._public import publish as _publish
+from ._runtime.public import publish as _publish
+from ._stores.memory.store import EventsMessage as EventsMessage
+from ._stores.memory.store import GetEvents as GetEvents
+from ._stores.memory.store import GetSnapshot as GetSnapshot
+from ._stores.memory.store import MemoryEventStore as MemoryEventStore
+from ._stores.memory.store import MemoryLogEntry as MemoryLogEntry
+from ._stores.memory.store import MemoryStore as MemoryStore
+from ._stores.memory.store import MemoryTransaction as MemoryTransaction
+from ._stores.memory.store import SnapshotsMessage as SnapshotsMessage
+from ._stores.memory.store import read_log as read_log
+from ._stores.memory.store import supervised as supervised
 
 __all__ = [
     "EventsMessage",

@@ -26,15 +26,15 @@ Example::
 every durable store.
 """
 
-from ._log import LogEntry as LogEntry
-from ._postgres_schema import SCHEMA_VERSION as SCHEMA_VERSION
-from ._postgres_store import PostgresEventStore as PostgresEventStore
-from ._postgres_store import PostgresStore as PostgresStore
-from ._postgres_store import PostgresStoreStatistics as PostgresStoreStatistics
-from ._postgres_store import PostgresTransaction as PostgresTransaction
-from ._postgres_store import read_log as read_log
-from ._postgres_store import supervised as supervised
-from ._public import publish as _publish
+from ._core.log import LogEntry as LogEntry
+from ._runtime.public import publish as _publish
+from ._stores.postgres.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._stores.postgres.store import PostgresEventStore as PostgresEventStore
+from ._stores.postgres.store import PostgresStore as PostgresStore
+from ._stores.postgres.store import PostgresStoreStatistics as PostgresStoreStatistics
+from ._stores.postgres.store import PostgresTransaction as PostgresTransaction
+from ._stores.postgres.store import read_log as read_log
+from ._stores.postgres.store import supervised as supervised
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -14,24 +14,24 @@ Example::
     trio.run(main)
 """
 
-from ._process import CallTimeout as CallTimeout
-from ._process import Name as Name
-from ._process import NameAlreadyHeld as NameAlreadyHeld
-from ._process import Subject as Subject
-from ._process import SubjectClosed as SubjectClosed
-from ._process import SubjectFull as SubjectFull
-from ._process import Within as Within
-from ._process import call as call
-from ._process import named_subject as named_subject
-from ._process import new_bounded_subject as new_bounded_subject
-from ._process import new_name as new_name
-from ._process import new_subject as new_subject
-from ._process import receive as receive
-from ._process import receive_forever as receive_forever
-from ._process import send as send
-from ._process import send_wait as send_wait
-from ._process import sleep as sleep
-from ._public import publish as _publish
+from ._runtime.process import CallTimeout as CallTimeout
+from ._runtime.process import Name as Name
+from ._runtime.process import NameAlreadyHeld as NameAlreadyHeld
+from ._runtime.process import Subject as Subject
+from ._runtime.process import SubjectClosed as SubjectClosed
+from ._runtime.process import SubjectFull as SubjectFull
+from ._runtime.process import Within as Within
+from ._runtime.process import call as call
+from ._runtime.process import named_subject as named_subject
+from ._runtime.process import new_bounded_subject as new_bounded_subject
+from ._runtime.process import new_name as new_name
+from ._runtime.process import new_subject as new_subject
+from ._runtime.process import receive as receive
+from ._runtime.process import receive_forever as receive_forever
+from ._runtime.process import send as send
+from ._runtime.process import send_wait as send_wait
+from ._runtime.process import sleep as sleep
+from ._runtime.public import publish as _publish
 
 __all__ = [
     "CallTimeout",

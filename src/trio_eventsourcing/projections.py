@@ -30,35 +30,35 @@ from typing import Final as _Final
 # first, so that those report their public module whichever module was imported first.
 from . import memory_store as _memory_store  # noqa: F401
 from . import sqlite_store as _sqlite_store  # noqa: F401
-from ._projection import BatchHandler as BatchHandler
-from ._projection import Current as _Current
-from ._projection import ErrorPolicy as ErrorPolicy
-from ._projection import EventHandler as EventHandler
-from ._projection import Origin as _Origin
-from ._projection import Projection as Projection
-from ._projection import ResetHook as ResetHook
-from ._projection import Retry as Retry
-from ._projection import Skip as Skip
-from ._projection import Start as Start
-from ._projection import Stop as Stop
-from ._projection import TransactionalHandler as TransactionalHandler
-from ._projection import TransactionalResetHook as TransactionalResetHook
-from ._projection import per_batch as per_batch
-from ._projection import per_event as per_event
-from ._projection import transactional as transactional
-from ._projection_api import AnyStore as AnyStore
-from ._projection_api import checkpoint as checkpoint
-from ._projection_api import dead_letters as dead_letters
-from ._projection_api import follow_log as follow_log
-from ._projection_api import reset as reset
-from ._projection_api import supervised as supervised
-from ._projection_engine import ProjectionHandle as ProjectionHandle
-from ._projection_engine import ProjectionState as ProjectionState
-from ._projection_engine import ProjectionStatistics as ProjectionStatistics
-from ._projection_follow import LogReadFailed as LogReadFailed
-from ._projection_source import DeadLetter as DeadLetter
-from ._projection_source import LogRecord as LogRecord
-from ._public import publish as _publish
+from ._core.log_source import DeadLetter as DeadLetter
+from ._core.log_source import LogRecord as LogRecord
+from ._projections.api import AnyStore as AnyStore
+from ._projections.api import checkpoint as checkpoint
+from ._projections.api import dead_letters as dead_letters
+from ._projections.api import follow_log as follow_log
+from ._projections.api import reset as reset
+from ._projections.api import supervised as supervised
+from ._projections.engine import ProjectionHandle as ProjectionHandle
+from ._projections.engine import ProjectionState as ProjectionState
+from ._projections.engine import ProjectionStatistics as ProjectionStatistics
+from ._projections.follow import LogReadFailed as LogReadFailed
+from ._projections.policies import BatchHandler as BatchHandler
+from ._projections.policies import Current as _Current
+from ._projections.policies import ErrorPolicy as ErrorPolicy
+from ._projections.policies import EventHandler as EventHandler
+from ._projections.policies import Origin as _Origin
+from ._projections.policies import Projection as Projection
+from ._projections.policies import ResetHook as ResetHook
+from ._projections.policies import Retry as Retry
+from ._projections.policies import Skip as Skip
+from ._projections.policies import Start as Start
+from ._projections.policies import Stop as Stop
+from ._projections.policies import TransactionalHandler as TransactionalHandler
+from ._projections.policies import TransactionalResetHook as TransactionalResetHook
+from ._projections.policies import per_batch as per_batch
+from ._projections.policies import per_event as per_event
+from ._projections.policies import transactional as transactional
+from ._runtime.public import publish as _publish
 
 Origin: _Final[Start] = _Origin
 """A projection's first run starts from the first event of the log (the default)."""

@@ -14,14 +14,14 @@ Example::
             print(reason)
 """
 
-from ._public import publish as _publish
-from ._result import Error as Error
-from ._result import Ok as Ok
-from ._result import Result as Result
-from ._result import UnwrapError as UnwrapError
-from ._result import map as map
-from ._result import map_error as map_error
-from ._result import try_ as try_
+from ._runtime.public import publish as _publish
+from ._runtime.result import Error as Error
+from ._runtime.result import Ok as Ok
+from ._runtime.result import Result as Result
+from ._runtime.result import UnwrapError as UnwrapError
+from ._runtime.result import map as map
+from ._runtime.result import map_error as map_error
+from ._runtime.result import try_ as try_
 
 __all__ = ["Error", "Ok", "Result", "UnwrapError", "map", "map_error", "try_"]
 

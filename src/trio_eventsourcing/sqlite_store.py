@@ -20,17 +20,17 @@ Example::
     # Add store_spec to a supervisor before the event-sourcing system that uses store.
 """
 
-from ._log import LogEntry as LogEntry
-from ._public import publish as _publish
-from ._sqlite_schema import APPLICATION_ID as APPLICATION_ID
-from ._sqlite_schema import SCHEMA_VERSION as SCHEMA_VERSION
-from ._sqlite_schema import Synchronous as Synchronous
-from ._sqlite_store import SqliteEventStore as SqliteEventStore
-from ._sqlite_store import SqliteStore as SqliteStore
-from ._sqlite_store import SqliteStoreStatistics as SqliteStoreStatistics
-from ._sqlite_store import SqliteTransaction as SqliteTransaction
-from ._sqlite_store import read_log as read_log
-from ._sqlite_store import supervised as supervised
+from ._core.log import LogEntry as LogEntry
+from ._runtime.public import publish as _publish
+from ._stores.sqlite.schema import APPLICATION_ID as APPLICATION_ID
+from ._stores.sqlite.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._stores.sqlite.schema import Synchronous as Synchronous
+from ._stores.sqlite.store import SqliteEventStore as SqliteEventStore
+from ._stores.sqlite.store import SqliteStore as SqliteStore
+from ._stores.sqlite.store import SqliteStoreStatistics as SqliteStoreStatistics
+from ._stores.sqlite.store import SqliteTransaction as SqliteTransaction
+from ._stores.sqlite.store import read_log as read_log
+from ._stores.sqlite.store import supervised as supervised
 
 __all__ = [
     "APPLICATION_ID",

@@ -21,21 +21,21 @@ Example::
     trio.run(main)
 """
 
-from ._public import publish as _publish
-from ._static_supervisor import Builder as Builder
-from ._static_supervisor import ChildStartFailed as ChildStartFailed
-from ._static_supervisor import OneForAll as OneForAll
-from ._static_supervisor import OneForOne as OneForOne
-from ._static_supervisor import RestForOne as RestForOne
-from ._static_supervisor import Strategy as Strategy
-from ._static_supervisor import Supervisor as Supervisor
-from ._static_supervisor import SupervisorGaveUp as SupervisorGaveUp
-from ._static_supervisor import SupervisorStatistics as SupervisorStatistics
-from ._static_supervisor import add as add
-from ._static_supervisor import new as new
-from ._static_supervisor import restart_tolerance as restart_tolerance
-from ._static_supervisor import start as start
-from ._static_supervisor import supervised as supervised
+from ._runtime.public import publish as _publish
+from ._runtime.static_supervisor import Builder as Builder
+from ._runtime.static_supervisor import ChildStartFailed as ChildStartFailed
+from ._runtime.static_supervisor import OneForAll as OneForAll
+from ._runtime.static_supervisor import OneForOne as OneForOne
+from ._runtime.static_supervisor import RestForOne as RestForOne
+from ._runtime.static_supervisor import Strategy as Strategy
+from ._runtime.static_supervisor import Supervisor as Supervisor
+from ._runtime.static_supervisor import SupervisorGaveUp as SupervisorGaveUp
+from ._runtime.static_supervisor import SupervisorStatistics as SupervisorStatistics
+from ._runtime.static_supervisor import add as add
+from ._runtime.static_supervisor import new as new
+from ._runtime.static_supervisor import restart_tolerance as restart_tolerance
+from ._runtime.static_supervisor import start as start
+from ._runtime.static_supervisor import supervised as supervised
 
 __all__ = [
     "Builder",

@@ -17,19 +17,19 @@ Example::
     child = supervision.restart(child, supervision.Transient)
 """
 
-from ._public import publish as _publish
-from ._supervision import ChildSpecification as ChildSpecification
-from ._supervision import ChildType as ChildType
-from ._supervision import Permanent as Permanent
-from ._supervision import Restart as Restart
-from ._supervision import StartFunction as StartFunction
-from ._supervision import Temporary as Temporary
-from ._supervision import Transient as Transient
-from ._supervision import map_data as map_data
-from ._supervision import restart as restart
-from ._supervision import supervisor as supervisor
-from ._supervision import timeout as timeout
-from ._supervision import worker as worker
+from ._runtime.public import publish as _publish
+from ._runtime.supervision import ChildSpecification as ChildSpecification
+from ._runtime.supervision import ChildType as ChildType
+from ._runtime.supervision import Permanent as Permanent
+from ._runtime.supervision import Restart as Restart
+from ._runtime.supervision import StartFunction as StartFunction
+from ._runtime.supervision import Temporary as Temporary
+from ._runtime.supervision import Transient as Transient
+from ._runtime.supervision import map_data as map_data
+from ._runtime.supervision import restart as restart
+from ._runtime.supervision import supervisor as supervisor
+from ._runtime.supervision import timeout as timeout
+from ._runtime.supervision import worker as worker
 
 __all__ = [
     "ChildSpecification",

@@ -22,18 +22,18 @@ from workload import Deposit, Op
 
 from trio_eventsourcing.examples.bank_account import DepositMoney, OpenAccount
 
-# Each function's part of the path, from its file (and, in _eventsourcing.py, its name).
+# Each function's part of the path, from its file (and, in _core/system.py, its name).
 FILES: dict[str, str] = {
-    "_api.py": "client: execute_with_response, waiting for the reply",
+    "_core/api.py": "client: execute_with_response, waiting for the reply",
     "ours.py": "client: execute_with_response, waiting for the reply",
-    "_actor.py": "router actor: its loop and route()",
-    "_memory_store.py": "store: the memory store's transaction and commit_events",
+    "_runtime/actor.py": "router actor: its loop and route()",
+    "_stores/memory/store.py": "store: the memory store's transaction and commit_events",
     "bank_account.py": "domain: handle and apply (the user's code)",
-    "_process.py": "mailboxes: send, put, get, receive timers",
-    "_timer.py": "mailboxes: send, put, get, receive timers",
-    "_result.py": "values: Ok/Error, envelopes, messages",
-    "_types.py": "values: Ok/Error, envelopes, messages",
-    "_frozen.py": "values: Ok/Error, envelopes, messages",
+    "_runtime/process.py": "mailboxes: send, put, get, receive timers",
+    "_runtime/timer.py": "mailboxes: send, put, get, receive timers",
+    "_runtime/result.py": "values: Ok/Error, envelopes, messages",
+    "_core/records.py": "values: Ok/Error, envelopes, messages",
+    "_runtime/frozen.py": "values: Ok/Error, envelopes, messages",
 }
 WORKER = "worker: run_worker, execute, the transaction body"
 TRIO = "trio: the scheduler's run loop, reschedule, checkpoints"
@@ -42,11 +42,11 @@ OTHER = "other Python: Decimal, dataclasses, ..."
 
 
 def _part(filename: str, name: str) -> str:
-    base = filename.rsplit("/", 1)[-1]
-    if base in FILES:
-        return FILES[base]
-    if base == "_eventsourcing.py":
-        return FILES["_actor.py"] if name in ("_route", "route") else WORKER
+    for tail, part in FILES.items():
+        if filename.endswith("/" + tail) or filename == tail:
+            return part
+    if filename.endswith("/_core/system.py"):
+        return FILES["_runtime/actor.py"] if name in ("_route", "route") else WORKER
     if "/trio/" in filename or "/outcome/" in filename or "collections/__init__" in filename:
         return TRIO  # trio's own, its outcome values and its instrument registry
     if filename == "~":

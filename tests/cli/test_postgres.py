@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from trio_eventsourcing._cli_errors import CliError
-from trio_eventsourcing._postgres_schema import Names
+from trio_eventsourcing._stores.postgres.schema import Names
 
 from .helpers import assert_one_line_error, cli
 

@@ -40,7 +40,7 @@ from trio_eventsourcing import (
     Result,
     StoreResult,
 )
-from trio_eventsourcing._postgres_writer import Writer, WriteRequest
+from trio_eventsourcing._stores.postgres.writer import Writer, WriteRequest
 from trio_eventsourcing.examples.bank_account import BankAccountError, DepositMoney, OpenAccount
 
 from .helpers import connect, install_hold, rows, running_store, wait_until, waiting

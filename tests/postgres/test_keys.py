@@ -30,8 +30,8 @@ from trio_eventsourcing import (
     StoreResult,
     postgres_store,
 )
-from trio_eventsourcing._postgres_projection_tables import ProjectionNames
-from trio_eventsourcing._postgres_schema import CREATED_NAMES, Names
+from trio_eventsourcing._stores.postgres.projection_tables import ProjectionNames
+from trio_eventsourcing._stores.postgres.schema import CREATED_NAMES, Names
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 
 from .helpers import (

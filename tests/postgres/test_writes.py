@@ -22,7 +22,7 @@ from trio_eventsourcing import (
     StoreResult,
     postgres_store,
 )
-from trio_eventsourcing._postgres_writer import Writer
+from trio_eventsourcing._stores.postgres.writer import Writer
 from trio_eventsourcing.examples.bank_account import (
     BankAccount,
     BankAccountEvent,

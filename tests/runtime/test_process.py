@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from trio_eventsourcing import actor, process
-from trio_eventsourcing._values import timeout
+from trio_eventsourcing._core.values import timeout
 from trio_eventsourcing.result import Error, Ok
 
 

@@ -7,8 +7,8 @@ import pickle
 import pytest
 from typing_extensions import assert_type
 
-from trio_eventsourcing._errors import NonPositiveArgument
-from trio_eventsourcing._values import Frequency, Timeout, frequency, timeout
+from trio_eventsourcing._core.errors import NonPositiveArgument
+from trio_eventsourcing._core.values import Frequency, Timeout, frequency, timeout
 from trio_eventsourcing.result import Error, Ok, Result, UnwrapError, map, map_error, try_
 
 

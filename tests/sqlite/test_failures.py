@@ -14,7 +14,7 @@ import trio.testing
 
 from contracts.store_contract import append, load, opened
 from trio_eventsourcing import Error, EventStoreError, Ok, OutcomeUnknown, sqlite_store
-from trio_eventsourcing import _sqlite_writer as writer_module
+from trio_eventsourcing._stores.sqlite import writer as writer_module
 from trio_eventsourcing.result import Result
 
 from .helpers import CODEC, BankSqliteStore, rows, running_store, writer_threads

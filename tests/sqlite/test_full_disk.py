@@ -28,7 +28,7 @@ import pytest
 
 from contracts.store_contract import append, deposited, is_stored, opened
 from trio_eventsourcing import Error, EventStoreError, Ok, OutcomeUnknown
-from trio_eventsourcing import _sqlite_writer as writer_module
+from trio_eventsourcing._stores.sqlite import writer as writer_module
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 
 from .helpers import BankSqliteStore, running_store

@@ -31,7 +31,7 @@ from trio_eventsourcing import (
     StoreResult,
     sqlite_store,
 )
-from trio_eventsourcing._sqlite_schema import COMMAND_KEYS_TABLE
+from trio_eventsourcing._stores.sqlite.schema import COMMAND_KEYS_TABLE
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 
 from .helpers import CODEC, BankSqliteStore, execute, in_one_batch, rows, running_store

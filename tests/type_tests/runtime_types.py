@@ -11,8 +11,8 @@ import trio
 from typing_extensions import Never, assert_type
 
 from trio_eventsourcing import actor, process, static_supervisor, supervision
-from trio_eventsourcing._errors import EventSourcingError
-from trio_eventsourcing._values import Frequency, Timeout, frequency, timeout
+from trio_eventsourcing._core.errors import EventSourcingError
+from trio_eventsourcing._core.values import Frequency, Timeout, frequency, timeout
 from trio_eventsourcing.result import Error, Ok, Result
 
 

@@ -1,0 +1,1 @@
+"""Codecs: the interface, JsonCodec for frozen dataclasses, and upcasting."""

@@ -1,0 +1,294 @@
+"""The seed's functions for talking to a running event-sourcing system.
+
+Each sends one message to the event-sourcing actor and returns at once; the ones that
+answer return a fresh Subject to ``await process.receive(subject, within)`` on.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from .._runtime.checks import require_non_negative_int
+from .._runtime.process import Subject, new_subject, send
+from .._runtime.result import Result
+from .errors import EventSourcingError
+from .records import (
+    Aggregate,
+    AggregateMessage,
+    AggregateStats,
+    EventEnvelop,
+    ExecuteCommand,
+    GetAggregateStats,
+    GetSystemStats,
+    LoadAggregate,
+    LoadAllEvents,
+    LoadEvents,
+    LoadLatestSnapshot,
+    Metadata,
+    Snapshot,
+    SystemStats,
+)
+
+EntityT = TypeVar("EntityT")
+CommandT = TypeVar("CommandT")
+EventT = TypeVar("EventT")
+ErrorT = TypeVar("ErrorT")
+
+
+def _check_id(aggregate_id: object) -> str:
+    if not isinstance(aggregate_id, str) or not aggregate_id:
+        raise ValueError(f"aggregate_id must be a non-empty str, got {aggregate_id!r}")
+    problem = _unstorable_text(aggregate_id)
+    if problem is not None:
+        raise ValueError(f"aggregate_id {aggregate_id!r} {problem}")
+    if len(aggregate_id) > _MAX_ID_BYTES // 4 and len(aggregate_id.encode()) > _MAX_ID_BYTES:
+        raise ValueError(
+            f"aggregate_id is {len(aggregate_id.encode())} bytes long in UTF-8; at most "
+            f"{_MAX_ID_BYTES} are allowed: {aggregate_id[:40]!r}..."
+        )
+    return aggregate_id
+
+
+_MAX_ID_BYTES = 1_000
+"""The longest aggregate id, in UTF-8 bytes: every store indexes it (PostgreSQL's index
+entries hold at most 2,704 bytes, an id and an idempotency key together)."""
+
+
+_MAX_KEY_LENGTH = 200
+"""The longest idempotency key: it is stored, and indexed, with every command."""
+
+
+def _check_key(idempotency_key: object) -> str | None:
+    if idempotency_key is None:
+        return None
+    if not isinstance(idempotency_key, str) or not idempotency_key:
+        raise ValueError(
+            f"idempotency_key must be a non-empty str or None, got {idempotency_key!r}"
+        )
+    if len(idempotency_key) > _MAX_KEY_LENGTH:
+        raise ValueError(
+            f"idempotency_key is {len(idempotency_key)} characters long; at most "
+            f"{_MAX_KEY_LENGTH} are allowed"
+        )
+    problem = _unstorable_text(idempotency_key)
+    if problem is not None:
+        raise ValueError(f"idempotency_key {idempotency_key!r} {problem}")
+    return idempotency_key
+
+
+def _unstorable_text(text: str) -> str | None:
+    """Why a store could not keep ``text`` as an id or key, or ``None`` if every store can.
+
+    Refused here, before anything is queued, so that every store refuses the same ids.
+    """
+    if text.isascii():
+        return "contains a NUL character, which no store can keep" if "\x00" in text else None
+    if "\x00" in text:
+        return "contains a NUL character, which no store can keep"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode: it contains a lone surrogate, which no store can keep"
+    return None
+
+
+def _check_metadata(metadata: object) -> Metadata:
+    if not isinstance(metadata, list) or not all(
+        isinstance(pair, tuple)
+        and len(pair) == 2
+        and isinstance(pair[0], str)
+        and isinstance(pair[1], str)
+        for pair in metadata
+    ):
+        raise TypeError(f"metadata must be a list of (str, str) pairs, got {metadata!r}")
+    return list(metadata)
+
+
+def execute(
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+    command: CommandT,
+    *,
+    idempotency_key: str | None = None,
+) -> None:
+    """Run ``command`` against the aggregate; nothing is reported back.
+
+    With an ``idempotency_key``, a command whose key is stored already for the aggregate
+    is not run again (see :func:`execute_with_response`).
+
+    Example::
+
+        eventsourcing.execute(actor, "bank-account-123", OpenAccount("123"))
+    """
+    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
+        _check_id(aggregate_id), command, [], None, _check_key(idempotency_key)
+    )
+    send(eventsourcing_actor, message)
+
+
+def execute_with_metadata(
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+    command: CommandT,
+    metadata: Metadata,
+    *,
+    idempotency_key: str | None = None,
+) -> None:
+    """Run ``command``, storing ``metadata`` with every event it produces.
+
+    ``idempotency_key`` works as in :func:`execute_with_response`.
+
+    Example::
+
+        metadata = [("user_id", "alice"), ("session_id", "abc123")]
+        eventsourcing.execute_with_metadata(actor, "bank-123", DepositMoney(100.0), metadata)
+    """
+    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
+        _check_id(aggregate_id),
+        command,
+        _check_metadata(metadata),
+        None,
+        _check_key(idempotency_key),
+    )
+    send(eventsourcing_actor, message)
+
+
+def execute_with_response(
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+    command: CommandT,
+    metadata: Metadata,
+    *,
+    idempotency_key: str | None = None,
+) -> Subject[Result[None, EventSourcingError[ErrorT]]]:
+    """Run ``command`` and return a Subject that receives how it ended.
+
+    The reply is ``Ok(None)`` once the events are stored exactly once (or when the
+    command produced none), ``Error(DomainError(e))`` if ``handle`` rejected it,
+    ``Error(OutcomeUnknown(...))`` if the store lost touch while committing (the only
+    error after which the events may be stored), or another :data:`EventSourcingError`
+    if nothing was stored.
+
+    ``idempotency_key`` (at most 200 characters) is stored with the command's events,
+    unique per aggregate: a command whose key is stored already for the aggregate is
+    answered ``Ok(None)`` and not run again. Send a command again with the same key
+    after ``OutcomeUnknown``, a reply timeout or a crash, and it is stored at most once.
+    Without one, the system generates a key (the one ``OutcomeUnknown`` names).
+
+    Example::
+
+        reply = eventsourcing.execute_with_response(
+            actor, "acc-1", DepositMoney(Decimal(10)), [], idempotency_key="deposit-7f3a"
+        )
+        assert await process.receive(reply, 1000) == Ok(Ok(None))
+    """
+    reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] = new_subject()
+    message = ExecuteCommand(
+        _check_id(aggregate_id),
+        command,
+        _check_metadata(metadata),
+        reply_to,
+        _check_key(idempotency_key),
+    )
+    send(eventsourcing_actor, message)
+    return reply_to
+
+
+def load_aggregate(
+    eventsourcing: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+) -> Subject[Result[Aggregate[EntityT], EventSourcingError[ErrorT]]]:
+    """Ask for the aggregate's current state; ``EntityNotFound`` if it has no events.
+
+    Example::
+
+        result = eventsourcing.load_aggregate(actor, "bank-account-123")
+        match await process.receive(result, 1000):
+            case Ok(Ok(aggregate)):
+                print(aggregate.entity, aggregate.sequence)
+    """
+    reply_to: Subject[Result[Aggregate[EntityT], EventSourcingError[ErrorT]]] = new_subject()
+    send(eventsourcing, LoadAggregate(_check_id(aggregate_id), reply_to))
+    return reply_to
+
+
+def load_events(
+    eventsourcing: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+) -> Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]]:
+    """Ask for every event of the aggregate, oldest first.
+
+    Example::
+
+        result = eventsourcing.load_events(actor, "bank-account-123")
+    """
+    reply_to: Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]] = (
+        new_subject()
+    )
+    send(eventsourcing, LoadAllEvents(_check_id(aggregate_id), reply_to))
+    return reply_to
+
+
+def load_events_from(
+    eventsourcing: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+    start_from: int,
+) -> Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]]:
+    """Ask for the aggregate's events with a sequence greater than ``start_from``.
+
+    ``start_from=0`` means every event.
+
+    Example::
+
+        result = eventsourcing.load_events_from(actor, "bank-account-123", start_from=10)
+    """
+    start = require_non_negative_int("start_from", start_from)
+    reply_to: Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]] = (
+        new_subject()
+    )
+    send(eventsourcing, LoadEvents(_check_id(aggregate_id), start, reply_to))
+    return reply_to
+
+
+def latest_snapshot(
+    eventsourcing: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+) -> Subject[Result[Snapshot[EntityT] | None, EventSourcingError[ErrorT]]]:
+    """Ask for the aggregate's latest snapshot (``None`` if it has none).
+
+    Example::
+
+        result = eventsourcing.latest_snapshot(actor, "bank-account-123")
+    """
+    reply_to: Subject[Result[Snapshot[EntityT] | None, EventSourcingError[ErrorT]]] = new_subject()
+    send(eventsourcing, LoadLatestSnapshot(_check_id(aggregate_id), reply_to))
+    return reply_to
+
+
+def system_stats(
+    eventsourcing: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+) -> Subject[SystemStats]:
+    """Ask for the system's :class:`SystemStats` (answered at once, not queued).
+
+    Example::
+
+        stats_subject = eventsourcing.system_stats(actor)
+    """
+    reply_to: Subject[SystemStats] = new_subject()
+    send(eventsourcing, GetSystemStats(reply_to))
+    return reply_to
+
+
+def aggregate_stats(
+    eventsourcing: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+) -> Subject[Result[AggregateStats, EventSourcingError[ErrorT]]]:
+    """Ask for one aggregate's :class:`AggregateStats` (zeros for an unknown one).
+
+    Example::
+
+        result = eventsourcing.aggregate_stats(actor, "bank-account-123")
+    """
+    reply_to: Subject[Result[AggregateStats, EventSourcingError[ErrorT]]] = new_subject()
+    send(eventsourcing, GetAggregateStats(_check_id(aggregate_id), reply_to))
+    return reply_to

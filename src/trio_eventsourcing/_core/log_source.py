@@ -1,0 +1,223 @@
+"""The log source: the little a projection needs from a store, whatever the store.
+
+The projection engine (``_projection_engine``) and the log follower
+(``_projection_follow``) talk to a store only through a :class:`LogSource`; each store
+has an adapter (``_projection_memory``, ``_projection_sqlite``, and one for PostgreSQL).
+A source can:
+
+- read a batch of log entries after a position (:meth:`LogSource.read`), and say where
+  the log ends (:meth:`~LogSource.head`) and how many entries follow a position
+  (:meth:`~LogSource.count_after`);
+- wait until the log may have changed (:meth:`~LogSource.watch`: in-process wake-ups
+  for memory and SQLite, ``LISTEN``/``NOTIFY`` for PostgreSQL; the engine adds a slow
+  poll, so a lost wake-up only costs latency);
+- load and write a projection's :class:`Checkpoint` (:meth:`~LogSource.load_checkpoint`,
+  :meth:`~LogSource.write_checkpoint`). A write is a compare-and-set: it states the
+  checkpoint it expects, and fails with :class:`CheckpointMoved` when the stored one
+  differs (a reset, or another runner). It may record a :class:`DeadLetter` and, where
+  the store can, run the projection's own work in the same transaction, so that the
+  read model and the checkpoint commit together;
+- keep one runner per projection (:meth:`~LogSource.hold`: a lock in this process for
+  memory and SQLite, an advisory lock across processes for PostgreSQL);
+- reset a projection (:meth:`~LogSource.reset`) and list its dead letters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from typing_extensions import final
+
+from .._runtime.result import Result
+from .errors import EventStoreError
+from .records import EventEnvelop
+
+EventT_co = TypeVar("EventT_co", covariant=True)
+EntryT_co = TypeVar("EntryT_co", covariant=True)
+TxT_co = TypeVar("TxT_co", covariant=True)
+TxT_contra = TypeVar("TxT_contra", contravariant=True)
+
+
+class LogRecord(Protocol[EventT_co]):
+    """One entry of a store's global log, as every store's entries look.
+
+    ``sqlite_store.LogEntry`` (also PostgreSQL's) and ``memory_store.MemoryLogEntry``
+    both fit it: annotate a handler's argument with ``LogRecord[Event]`` to write one
+    handler for every store.
+
+    Example::
+
+        def on_event(entry: projections.LogRecord[BankAccountEvent]) -> None:
+            print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+    """
+
+    @property
+    def position(self) -> int:
+        """Where the entry is in the log; positions only grow, in commit order."""
+        ...
+
+    @property
+    def recorded_at(self) -> datetime:
+        """When the event was committed, in UTC."""
+        ...
+
+    @property
+    def envelope(self) -> EventEnvelop[EventT_co]:
+        """The event, with its aggregate, sequence and metadata."""
+        ...
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A projection's stored progress: the last position it handled.
+
+    ``reset_pending`` is set by a reset and cleared by the projection once it has run
+    its reset hook, so a reset requested while the projection is not running (by the
+    command-line tool, say) still clears the read model before the rebuild.
+    """
+
+    position: int
+    reset_pending: bool = False
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An event a projection skipped, with the error that made it skip.
+
+    Recorded by the :class:`~trio_eventsourcing.projections.Skip` policy, in the same
+    transaction as the checkpoint that moves past the event; listed by
+    :func:`~trio_eventsourcing.projections.dead_letters`; removed by a reset.
+
+    Example::
+
+        for letter in (await projections.dead_letters(store, "balances")).unwrap():
+            print(letter.position, letter.aggregate_id, letter.sequence, letter.error)
+    """
+
+    projection: str
+    """The name of the projection that skipped the event."""
+    position: int
+    """The event's position in the log."""
+    aggregate_id: str
+    sequence: int
+    event_type: str
+    """The stored type name (for the memory store, the payload's class name)."""
+    error: str
+    """The exception the handler raised, as ``"TypeName: message"``."""
+    recorded_at: datetime
+    """When the event was skipped (UTC)."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckpointMoved:
+    """A write's answer: the stored checkpoint is not the one it expected; nothing changed."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class HandlerRaised:
+    """A write's answer: its work raised ``cause``, so its transaction was rolled back."""
+
+    cause: Exception
+
+
+CheckpointResult = Result[None, EventStoreError | CheckpointMoved | HandlerRaised]
+"""What a checkpoint write returns."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CheckpointWrite(Generic[TxT_contra]):
+    """One write of a projection's checkpoint, all of it or nothing.
+
+    ``expected`` is the checkpoint the writer last saw (``None``: there must be none yet);
+    ``work``, if given, runs first in the same transaction and is only possible where
+    :attr:`LogSource.transactional` is true.
+    """
+
+    expected: Checkpoint | None
+    new: Checkpoint
+    dead_letter: DeadLetter | None = None
+    work: Callable[[TxT_contra], object] | None = None
+
+
+class LogWatch(Protocol):
+    """Wake-ups of a log, while a follower watches it (see ``LogWatchers``)."""
+
+    def token(self) -> int:
+        """Note this before reading the log."""
+        ...
+
+    async def wait(self, token: int) -> None:
+        """Return once the log may have changed since ``token``."""
+        ...
+
+    def resets(self, name: str) -> int:
+        """How many resets of projection ``name`` this process has asked for so far."""
+        ...
+
+
+class LogSource(Protocol[EntryT_co, TxT_co]):
+    """A store's global log and projection tables, as the projection engine uses them.
+
+    Every async method checkpoints. Failures of the store are ``Error(EventStoreError)``
+    values, never exceptions.
+    """
+
+    @property
+    def description(self) -> str:
+        """The store, for log messages and errors (never with credentials)."""
+        ...
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls when no wake-up comes (the default for this store)."""
+        ...
+
+    @property
+    def transactional(self) -> bool:
+        """Whether a checkpoint write can run a projection's work in its transaction."""
+        ...
+
+    def watch(self) -> AbstractAsyncContextManager[LogWatch]:
+        """Watch the log for the duration of a block."""
+        ...
+
+    def hold(self, name: str) -> AbstractAsyncContextManager[None]:
+        """Wait for, then hold, the right to run projection ``name``, for the block."""
+        ...
+
+    async def read(self, after: int, limit: int) -> Result[Sequence[EntryT_co], EventStoreError]:
+        """Up to ``limit`` entries with a position greater than ``after``, oldest first."""
+        ...
+
+    async def head(self) -> Result[int, EventStoreError]:
+        """The position of the last entry (0 if the log is empty)."""
+        ...
+
+    async def count_after(self, position: int) -> Result[int, EventStoreError]:
+        """How many entries have a position greater than ``position``."""
+        ...
+
+    async def load_checkpoint(self, name: str) -> Result[Checkpoint | None, EventStoreError]:
+        """The stored checkpoint of projection ``name``, or ``None`` if it has none."""
+        ...
+
+    async def write_checkpoint(self, name: str, write: CheckpointWrite[TxT_co]) -> CheckpointResult:
+        """Write a checkpoint (see :class:`CheckpointWrite`), all or nothing."""
+        ...
+
+    async def reset(self, name: str) -> Result[None, EventStoreError]:
+        """Set the checkpoint back to 0 with a reset pending; drop the dead letters."""
+        ...
+
+    async def dead_letters(self, name: str) -> Result[list[DeadLetter], EventStoreError]:
+        """The dead letters of projection ``name``, oldest first."""
+        ...

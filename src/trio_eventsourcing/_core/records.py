@@ -1,0 +1,281 @@
+"""The records of the event-sourcing API: aggregates, snapshots, envelopes, messages, stats.
+
+All are frozen dataclasses. Generic ones write ``__slots__`` by hand, because
+``@dataclass(slots=True)`` breaks subscripted construction on Python 3.10-3.12.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from typing_extensions import TypeAliasType, final
+
+from .._runtime.frozen import PicklableFrozen
+from .._runtime.process import Subject
+from .._runtime.result import Result
+from .errors import EventSourcingError
+from .values import Frequency
+
+EntityT = TypeVar("EntityT")
+CommandT = TypeVar("CommandT")
+EventT = TypeVar("EventT")
+ErrorT = TypeVar("ErrorT")
+EntityT_co = TypeVar("EntityT_co", covariant=True)
+EventT_co = TypeVar("EventT_co", covariant=True)
+CommandT_co = TypeVar("CommandT_co", covariant=True)
+
+AggregateId = str
+"""An aggregate's identity, as in the seed: a string."""
+
+Metadata = list[tuple[str, str]]
+"""Key-value pairs stored with every event of a command, e.g. ``[("user_id", "alice")]``."""
+
+
+@final
+@dataclass(frozen=True)
+class Aggregate(PicklableFrozen, Generic[EntityT_co]):
+    """An aggregate's current ``entity`` and the ``sequence`` of its last event.
+
+    The seed's phantom ``command``, ``event`` and ``error`` parameters are left out:
+    Python cannot infer a type parameter that no field uses.
+
+    Example::
+
+        Aggregate("acc-1", BankAccount(opened=True, balance=10.0), sequence=2)
+    """
+
+    __slots__ = ("aggregate_id", "entity", "sequence")
+    aggregate_id: str
+    entity: EntityT_co
+    sequence: int
+
+
+@final
+@dataclass(frozen=True)
+class Snapshot(PicklableFrozen, Generic[EntityT_co]):
+    """A saved ``entity`` of an aggregate as of ``sequence``, taken at ``timestamp`` (UTC)."""
+
+    __slots__ = ("aggregate_id", "entity", "sequence", "timestamp")
+    aggregate_id: str
+    entity: EntityT_co
+    sequence: int
+    timestamp: datetime
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SnapshotConfig:
+    """Save a snapshot whenever a commit reaches or crosses a multiple of the frequency.
+
+    Example::
+
+        config = SnapshotConfig(frequency(100).unwrap())
+    """
+
+    snapshot_frequency: Frequency
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.snapshot_frequency, Frequency):
+            raise TypeError(
+                "SnapshotConfig takes a Frequency from frequency(n), "
+                f"got {type(self.snapshot_frequency).__name__}"
+            )
+
+
+@final
+@dataclass(frozen=True)
+class MemoryStoreEventEnvelop(PicklableFrozen, Generic[EventT_co]):
+    """A stored event as the memory store hands it back.
+
+    Example::
+
+        MemoryStoreEventEnvelop("acc-1", 1, AccountOpened("acc-1"), [("user", "alice")])
+    """
+
+    __slots__ = ("aggregate_id", "metadata", "payload", "sequence")
+    aggregate_id: str
+    sequence: int
+    payload: EventT_co
+    metadata: Metadata
+
+
+@final
+@dataclass(frozen=True)
+class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
+    """A stored event as a durable store hands it back, with how it was serialized.
+
+    ``event_version`` is a string, as in the seed (``"1"``, ``"2"``, ...).
+    """
+
+    __slots__ = (
+        "aggregate_id",
+        "aggregate_type",
+        "event_type",
+        "event_version",
+        "metadata",
+        "payload",
+        "sequence",
+    )
+    aggregate_id: str
+    sequence: int
+    payload: EventT_co
+    metadata: Metadata
+    event_type: str
+    event_version: str
+    aggregate_type: str
+
+
+EventEnvelop = TypeAliasType(
+    "EventEnvelop",
+    MemoryStoreEventEnvelop[EventT] | SerializedEventEnvelop[EventT],
+    type_params=(EventT,),
+)
+"""A stored event with its aggregate, sequence and metadata."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SystemStats:
+    """Counters of a whole event-sourcing system.
+
+    ``query_actors_count`` counts the query actors alive now;
+    ``total_commands_processed`` counts commands that finished, successfully or with a
+    domain error (store failures are not counted).
+    """
+
+    query_actors_count: int
+    total_commands_processed: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class AggregateStats:
+    """Counters of one aggregate: its events, its sequence and whether it has a snapshot."""
+
+    aggregate_id: str
+    event_count: int
+    current_sequence: int
+    has_snapshot: bool
+
+
+@final
+@dataclass(frozen=True)
+class ProcessEvents(PicklableFrozen, Generic[EventT_co]):
+    """Sent to every query actor with the envelopes of one committed command."""
+
+    __slots__ = ("aggregate_id", "events")
+    aggregate_id: str
+    events: list[EventEnvelop[EventT_co]]
+
+
+QueryMessage = TypeAliasType("QueryMessage", ProcessEvents[EventT], type_params=(EventT,))
+"""What a query actor receives (only :class:`ProcessEvents`)."""
+
+
+@final
+@dataclass(frozen=True)
+class QueryActor(PicklableFrozen, Generic[EventT]):
+    """The subject of a running query actor."""
+
+    __slots__ = ("actor",)
+    actor: Subject[QueryMessage[EventT]]
+
+
+@final
+@dataclass(frozen=True)
+class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
+    """Run ``command`` against the aggregate; reply to ``reply_to`` if one is given.
+
+    ``reply_to`` and ``idempotency_key`` go beyond the seed: the first is what
+    :func:`execute_with_response` uses; the second, when given, makes the command run at
+    most once per aggregate (``None``: the system generates a key for it).
+
+    Example::
+
+        ExecuteCommand("acc-1", DepositMoney(Decimal(10)), [], reply_to, "deposit-42")
+    """
+
+    __slots__ = ("aggregate_id", "command", "idempotency_key", "metadata", "reply_to")
+    aggregate_id: str
+    command: CommandT
+    metadata: Metadata
+    reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None
+    idempotency_key: str | None
+
+
+@final
+@dataclass(frozen=True)
+class LoadAggregate(PicklableFrozen, Generic[EntityT, ErrorT]):
+    """Ask for the aggregate's current state."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[Result[Aggregate[EntityT], EventSourcingError[ErrorT]]]
+
+
+@final
+@dataclass(frozen=True)
+class LoadAllEvents(PicklableFrozen, Generic[EventT, ErrorT]):
+    """Ask for every event of the aggregate."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]]
+
+
+@final
+@dataclass(frozen=True)
+class LoadEvents(PicklableFrozen, Generic[EventT, ErrorT]):
+    """Ask for the aggregate's events with a sequence greater than ``start_from``."""
+
+    __slots__ = ("aggregate_id", "reply_to", "start_from")
+    aggregate_id: str
+    start_from: int
+    reply_to: Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]]
+
+
+@final
+@dataclass(frozen=True)
+class LoadLatestSnapshot(PicklableFrozen, Generic[EntityT, ErrorT]):
+    """Ask for the aggregate's latest snapshot (``None`` if it has none)."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[Result[Snapshot[EntityT] | None, EventSourcingError[ErrorT]]]
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class GetSystemStats:
+    """Ask for the system's :class:`SystemStats`."""
+
+    reply_to: Subject[SystemStats]
+
+
+@final
+@dataclass(frozen=True)
+class GetAggregateStats(PicklableFrozen, Generic[ErrorT]):
+    """Ask for one aggregate's :class:`AggregateStats`."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[Result[AggregateStats, EventSourcingError[ErrorT]]]
+
+
+AggregateMessage = TypeAliasType(
+    "AggregateMessage",
+    ExecuteCommand[CommandT, ErrorT]
+    | LoadAggregate[EntityT, ErrorT]
+    | LoadAllEvents[EventT, ErrorT]
+    | LoadEvents[EventT, ErrorT]
+    | LoadLatestSnapshot[EntityT, ErrorT]
+    | GetSystemStats
+    | GetAggregateStats[ErrorT],
+    type_params=(EntityT, CommandT, EventT, ErrorT),
+)
+"""Every message the event-sourcing actor accepts, as in the seed.
+
+Its parameters are ``[EntityT, CommandT, EventT, ErrorT]`` in the seed's order.
+"""

@@ -1,0 +1,1196 @@
+"""The event-sourcing system: one router actor, one worker per active aggregate.
+
+``supervised(...)`` describes a supervisor with one query actor per query and the
+event-sourcing actor, which holds the user's Name. That actor only routes: each
+message goes to the queue of its aggregate, and one worker task per active aggregate
+runs that queue in order, so commands for one aggregate take effect strictly in the
+order sent while different aggregates run concurrently. The queues and the cached
+aggregates live in a :class:`_System` created once per ``supervised`` call, outside the
+actors, so a restarted actor or worker loses none of the queued messages.
+
+Every command runs under an idempotency key (the caller's, or one generated for it) that
+the store keeps with its events, unique per aggregate: a command whose key is stored is
+answered ``Ok`` and not run again, and a command whose commit may have gone through is
+never decided again without first asking the store whether its key is there.
+
+An orderly shutdown drains: the router and workers run shielded from the supervisor's
+cancellation while a guard task takes it, stops accepting messages, lets the workers
+finish what was queued before within ``shutdown_timeout``, then stops them and answers
+whatever is left with an error, logging the fire-and-forget commands it dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from functools import partial
+from typing import Generic, TypeVar
+
+import trio
+from typing_extensions import Never, TypeAliasType, final
+
+from .._runtime import actor as actor
+from .._runtime.actor import BURST
+from .._runtime.checks import require_non_negative_int, require_positive_int, require_seconds
+from .._runtime.process import Name, Subject, _Mailbox, named_subject, send
+from .._runtime.result import Error, Ok, Result
+from .._runtime.static_supervisor import OneForOne, Supervisor, new
+from .._runtime.static_supervisor import supervised as supervised_builder
+from .._runtime.supervision import ChildSpecification, worker
+from .errors import (
+    ActorTimeout,
+    CallbackRaised,
+    CommandAlreadyStored,
+    ConcurrencyConflict,
+    DomainError,
+    EntityNotFound,
+    EventSourcingError,
+    EventStoreError,
+    OutcomeUnknown,
+    describe_error,
+)
+from .records import (
+    Aggregate,
+    AggregateMessage,
+    AggregateStats,
+    EventEnvelop,
+    ExecuteCommand,
+    GetAggregateStats,
+    GetSystemStats,
+    LoadAggregate,
+    LoadAllEvents,
+    LoadEvents,
+    LoadLatestSnapshot,
+    Metadata,
+    ProcessEvents,
+    QueryActor,
+    QueryMessage,
+    Snapshot,
+    SnapshotConfig,
+    SystemStats,
+)
+from .store import EventStore, StoreResult
+
+StoreT = TypeVar("StoreT")
+EntityT = TypeVar("EntityT")
+CommandT = TypeVar("CommandT")
+EventT = TypeVar("EventT")
+ErrorT = TypeVar("ErrorT")
+TxT = TypeVar("TxT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.eventsourcing")
+
+Handle = Callable[[EntityT, CommandT], Result[list[EventT], ErrorT]]
+"""The user's command handler: decide the events of a command, or reject it."""
+
+Apply = Callable[[EntityT, EventT], EntityT]
+"""The user's event applier: the entity after one event."""
+
+Query = tuple[Name[QueryMessage[EventT]], Callable[[str, list[EventEnvelop[EventT]]], None]]
+"""A query: the Name of its actor and the function called with each committed batch."""
+
+_AGGREGATE_MESSAGES = (
+    ExecuteCommand,
+    LoadAggregate,
+    LoadAllEvents,
+    LoadEvents,
+    LoadLatestSnapshot,
+    GetAggregateStats,
+)
+_ROUTED_AT_ONCE = (GetSystemStats, *_AGGREGATE_MESSAGES)
+_OK: Ok[None] = Ok(None)
+
+
+@final
+class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """The configuration of one event-sourcing system (opaque, as in the seed).
+
+    Built by :func:`supervised`; its type parameters are the seed's six.
+    """
+
+    __slots__ = (
+        "apply",
+        "empty_state",
+        "eventstore",
+        "handle",
+        "idle_timeout",
+        "load_timeout",
+        "max_retries",
+        "max_workers",
+        "queries",
+        "shutdown_timeout",
+        "snapshot_config",
+    )
+
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT]
+    handle: Handle[EntityT, CommandT, EventT, ErrorT]
+    apply: Apply[EntityT, EventT]
+    empty_state: EntityT
+    queries: tuple[Query[EventT], ...]
+    snapshot_config: SnapshotConfig | None
+    max_retries: int
+    load_timeout: float
+    max_workers: int
+    idle_timeout: float
+    shutdown_timeout: float
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("EventSourcing has no public constructor: use supervised()")
+
+    def __repr__(self) -> str:
+        return (
+            f"<EventSourcing queries={len(self.queries)} snapshot_config={self.snapshot_config}"
+            f" max_retries={self.max_retries}>"
+        )
+
+
+@final
+class AggregateActorState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """What one aggregate's worker holds: the cached aggregate and the system's config.
+
+    ``aggregate`` is ``None`` until the aggregate is loaded, and again after a failure
+    that makes its cached state doubtful (the next message reloads it).
+    """
+
+    __slots__ = ("aggregate", "eventsourcing")
+
+    aggregate: Aggregate[EntityT] | None
+    eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+
+    def __init__(
+        self,
+        aggregate: Aggregate[EntityT] | None,
+        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    ) -> None:
+        self.aggregate = aggregate
+        self.eventsourcing = eventsourcing
+
+
+@final
+class QueryActorStarted(Generic[EventT]):
+    """Seed parity: a query actor announcing itself.
+
+    This implementation addresses query actors by Name from the start, so none is sent.
+    """
+
+    __slots__ = ("query_actor",)
+
+    query_actor: QueryActor[EventT]
+
+    def __init__(self, query_actor: QueryActor[EventT]) -> None:
+        self.query_actor = query_actor
+
+
+@final
+class GetEventSourcingActor(Generic[EntityT, CommandT, EventT, ErrorT]):
+    """Seed parity: ask for the event-sourcing actor's Subject (use ``named_subject``)."""
+
+    __slots__ = ("reply_to",)
+
+    reply_to: Subject[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+
+    def __init__(
+        self, reply_to: Subject[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+    ) -> None:
+        self.reply_to = reply_to
+
+
+ManagerMessage = TypeAliasType(
+    "ManagerMessage",
+    QueryActorStarted[EventT] | GetEventSourcingActor[EntityT, CommandT, EventT, ErrorT],
+    type_params=(EntityT, CommandT, EventT, ErrorT),
+)
+"""The seed's manager messages, kept for API parity.
+
+The seed needs a manager actor to collect query actors as they start; here every
+query actor is addressed by its Name from the start, so no manager runs.
+"""
+
+
+@final
+class ManagerState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """A summary of a running system in the seed's shape (see :func:`manager_state`)."""
+
+    __slots__ = (
+        "apply",
+        "empty_state",
+        "eventsourcing_actor",
+        "eventstore",
+        "expected_queries",
+        "handle",
+        "registered_queries",
+    )
+
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] | None
+    expected_queries: int
+    registered_queries: int
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT]
+    handle: Handle[EntityT, CommandT, EventT, ErrorT]
+    apply: Apply[EntityT, EventT]
+    empty_state: EntityT
+
+    def __init__(
+        self,
+        eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] | None,
+        expected_queries: int,
+        registered_queries: int,
+        eventstore: EventStore[StoreT, EntityT, EventT, TxT],
+        handle: Handle[EntityT, CommandT, EventT, ErrorT],
+        apply: Apply[EntityT, EventT],
+        empty_state: EntityT,
+    ) -> None:
+        self.eventsourcing_actor = eventsourcing_actor
+        self.expected_queries = expected_queries
+        self.registered_queries = registered_queries
+        self.eventstore = eventstore
+        self.handle = handle
+        self.apply = apply
+        self.empty_state = empty_state
+
+
+class _CallbackFailure(Exception):
+    """The user's ``handle`` or ``apply`` raised; carries the error to report."""
+
+    def __init__(self, error: CallbackRaised) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _callback_raised(callback: str, aggregate_id: str, exc: BaseException) -> CallbackRaised:
+    logger.error("%s raised for aggregate %r", callback, aggregate_id, exc_info=exc)
+    return CallbackRaised(callback, type(exc).__name__, str(exc))
+
+
+class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """One aggregate's queue, worker and cached state."""
+
+    __slots__ = (
+        "aggregate_id",
+        "has_worker",
+        "in_flight",
+        "in_flight_key",
+        "is_waiting",
+        "last_active",
+        "queue",
+        "scope",
+        "state",
+    )
+
+    def __init__(
+        self,
+        aggregate_id: str,
+        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    ) -> None:
+        self.aggregate_id = aggregate_id
+        self.queue: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = _Mailbox()
+        self.state = AggregateActorState(None, eventsourcing)
+        self.has_worker = False
+        self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
+        self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
+        # The idempotency key of the command in flight, once it has one.
+        self.in_flight_key: str | None = None
+        self.last_active = 0.0
+        self.scope = trio.CancelScope()
+
+
+class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
+    """The state of one event-sourcing system that outlives its actors' restarts."""
+
+    def __init__(
+        self,
+        name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    ) -> None:
+        self.name = name
+        self.es = eventsourcing
+        self.slots: dict[str, _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]] = {}
+        self.waiting: deque[_AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]] = (
+            deque()
+        )
+        self.live_workers = 0
+        self.commands_processed = 0
+        self.nursery: trio.Nursery | None = None
+        store = eventsourcing.eventstore
+        self.store = store
+        self.snapshot_every = (
+            eventsourcing.snapshot_config.snapshot_frequency.value
+            if eventsourcing.snapshot_config is not None
+            else 0
+        )
+        self.load_timeout_s = eventsourcing.load_timeout
+        self.idle_timeout_s = eventsourcing.idle_timeout
+        # Generated idempotency keys: a random prefix per system (64 bits in 11 URL-safe
+        # characters, so that no two systems share one) and a counter. Short, as every
+        # key is stored, and far cheaper to make than a uuid4 per command.
+        self.key_prefix = secrets.token_urlsafe(8)
+        self.key_counter = itertools.count(1)
+        # Shutting down: set once the guard has taken the supervisor's cancellation.
+        self.draining = False
+        self.serving = False
+        self.idle = trio.Event()
+        self.served = trio.Event()
+        self.workers_scope = trio.CancelScope()
+        # What a shutdown could not run: fire-and-forget commands dropped (and a few of
+        # them named), requests answered with an error, commands stopped in flight.
+        self.dropped = 0
+        self.dropped_named: list[str] = []
+        self.refused = 0
+        self.interrupted = 0
+
+    # -- the router actor -------------------------------------------------------------
+
+    async def start(
+        self, nursery: trio.Nursery
+    ) -> actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]:
+        """Start the router, its workers and their shutdown guard in ``nursery``.
+
+        ``nursery`` is the child's, which the supervisor cancels to stop it: the router
+        and the workers run shielded from that (:meth:`serve`), and the guard turns the
+        cancellation into a drain (:meth:`guard`).
+        """
+        started: actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+        started = await nursery.start(self.serve)
+        if isinstance(started, Ok):
+            nursery.start_soon(self.guard)
+        return started
+
+    async def serve(
+        self,
+        *,
+        task_status: trio.TaskStatus[
+            actor.StartResult[Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]]
+        ] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the router and the workers until the guard stops them (or one crashes)."""
+        self.draining = False
+        self.served = trio.Event()
+        try:
+            with trio.CancelScope(shield=True) as scope:
+                self.workers_scope = scope
+                async with trio.open_nursery() as nursery:
+                    self.nursery = nursery
+                    # Workers of an earlier incarnation died with its nursery; their
+                    # queues did not.
+                    self.live_workers = 0
+                    self.waiting.clear()
+                    for slot in self.slots.values():
+                        slot.has_worker = False
+                        slot.is_waiting = False
+                    builder = actor.new(self).on_message(_route).named(self.name)
+                    started = await builder._handling_at_once(self.route_at_once).start(nursery)
+                    if isinstance(started, Error):
+                        task_status.started(started)
+                        return
+                    self.serving = True
+                    nursery.start_soon(self.sweep_idle_workers)
+                    for slot in list(self.slots.values()):
+                        # The router may already have started this slot's worker while
+                        # ``start`` waited above; a second worker on one queue would crash.
+                        if len(slot.queue) and not slot.has_worker:
+                            self.ensure_worker(slot)
+                    task_status.started(started)
+        finally:
+            self.serving = False
+            self.served.set()
+
+    async def guard(self) -> None:
+        """Wait for the supervisor's cancellation, then drain (see the module docstring)."""
+        try:
+            await trio.sleep_forever()
+        finally:
+            # After a crash of the router, ``serve`` has ended already: the supervisor
+            # restarts it, and the queues wait for it.
+            if self.serving:
+                with trio.CancelScope(shield=True):
+                    await self.drain()
+
+    async def drain(self) -> None:
+        """Finish what was accepted before the shutdown, within ``shutdown_timeout``."""
+        name = self.name
+        # Messages still in the router's mailbox were sent before the shutdown: route
+        # them to their queues before refusing what comes next.
+        mailbox = named_subject(name)._mailbox
+        while True:
+            try:
+                earlier = mailbox.get_nowait()
+            except trio.WouldBlock:
+                break
+            received: object = earlier
+            if isinstance(received, _ROUTED_AT_ONCE):
+                self.route(earlier)
+        self.draining = True
+        self.idle = trio.Event()
+        for slot in self.slots.values():
+            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
+                slot.scope.cancel()
+        self.check_idle()
+        accepted = sum(
+            len(slot.queue) + (slot.in_flight is not None) for slot in self.slots.values()
+        )
+        logger.log(
+            logging.INFO if accepted else logging.DEBUG,
+            "the event-sourcing system %r is shutting down: it runs the %d commands and "
+            "requests it has accepted, for at most %g s",
+            name,
+            accepted,
+            self.es.shutdown_timeout,
+        )
+        with trio.move_on_after(self.es.shutdown_timeout):
+            await self.idle.wait()
+        self.workers_scope.cancel()
+        await self.served.wait()
+        left = [message for slot in self.slots.values() for message in _take_all(slot.queue)]
+        self.slots.clear()
+        for message in left:
+            self.refuse(message, "it shut down before running it (the shutdown timeout passed)")
+        if self.dropped or self.refused or self.interrupted:
+            named = ", ".join(self.dropped_named)
+            more = self.dropped - len(self.dropped_named)
+            logger.warning(
+                "the event-sourcing system %r shut down with work it could not do: %s "
+                "stopped in flight (outcome unknown, told to their callers or logged), %s "
+                "answered with an error, and %s dropped, not run%s",
+                name,
+                _count(self.interrupted, "command"),
+                _count(self.refused, "request"),
+                _count(self.dropped, "fire-and-forget command"),
+                f" ({named}{f' and {more} more' if more else ''})" if named else "",
+            )
+        self.dropped = self.refused = self.interrupted = 0
+        self.dropped_named.clear()
+
+    def check_idle(self) -> None:
+        if self.draining and self.live_workers == 0 and not self.waiting:
+            self.idle.set()
+
+    def refuse(
+        self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT], why: str
+    ) -> None:
+        """Answer ``message`` with an error, unrun; count a fire-and-forget command dropped."""
+        if isinstance(message, ExecuteCommand) and message.reply_to is None:
+            self.dropped += 1
+            if len(self.dropped_named) < 10:
+                key = message.idempotency_key
+                self.dropped_named.append(
+                    repr(message.aggregate_id) + ("" if key is None else f" key {key!r}")
+                )
+            return
+        self.refused += 1
+        _reply_error(
+            message,
+            EventStoreError(
+                f"the event-sourcing system {self.name!r} is shutting down: {why}; "
+                "nothing of the request was stored"
+            ),
+        )
+
+    def route(self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT]) -> None:
+        if isinstance(message, GetSystemStats):
+            send(message.reply_to, self.statistics())
+            return
+        if not isinstance(message, _AGGREGATE_MESSAGES):
+            raise TypeError(
+                f"the event-sourcing actor {self.name!r} received {message!r}, "
+                "which is not an AggregateMessage"
+            )
+        if self.draining:
+            self.refuse(message, "it accepts no new requests")
+            return
+        aggregate_id = message.aggregate_id
+        slot = self.slots.get(aggregate_id)
+        if slot is None:
+            slot = _AggregateSlot(aggregate_id, self.es)
+            self.slots[aggregate_id] = slot
+        slot.queue.put(message)
+        if not slot.has_worker:
+            self.ensure_worker(slot)
+
+    def route_at_once(self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT]) -> bool:
+        """Route ``message`` in the sender's task while the router waits idle.
+
+        Anything but an aggregate message is left to the router, which crashes on it
+        in its own task, as it would have.
+        """
+        received: object = message  # typed as a message, but a sender may send anything
+        if isinstance(received, _ROUTED_AT_ONCE):
+            self.route(message)
+            return True
+        return False
+
+    def statistics(self) -> SystemStats:
+        live_queries = sum(1 for query_name, _ in self.es.queries if query_name.is_held)
+        return SystemStats(live_queries, self.commands_processed)
+
+    # -- workers ----------------------------------------------------------------------
+
+    def ensure_worker(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> None:
+        if self.live_workers >= self.es.max_workers:
+            if not slot.is_waiting:
+                slot.is_waiting = True
+                self.waiting.append(slot)
+                self.evict_one_idle_worker()
+            return
+        assert self.nursery is not None
+        slot.has_worker = True
+        slot.scope = trio.CancelScope()
+        self.live_workers += 1
+        self.nursery.start_soon(self.run_worker, slot)
+
+    def evict_one_idle_worker(self) -> None:
+        # Dicts keep insertion order and slots are re-inserted on eviction, so the
+        # first idle worker found is among the least recently created.
+        for slot in self.slots.values():
+            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
+                slot.scope.cancel()
+                return
+
+    async def sweep_idle_workers(self) -> None:
+        while True:
+            await trio.sleep(max(self.idle_timeout_s / 2, 0.001))
+            deadline = trio.current_time() - self.idle_timeout_s
+            for slot in list(self.slots.values()):
+                if (
+                    slot.has_worker
+                    and slot.in_flight is None
+                    and not len(slot.queue)
+                    and slot.last_active <= deadline
+                ):
+                    slot.scope.cancel()
+
+    async def run_worker(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> None:
+        queue = slot.queue
+        try:
+            with slot.scope:
+                burst = 0
+                while True:
+                    if not len(queue) and (self.waiting or self.draining):
+                        # Give this worker's place to an aggregate that waits for one, or
+                        # end: the system is shutting down and this queue is done.
+                        break
+                    if burst < BURST and len(queue):
+                        message = queue.get_nowait()
+                        burst += 1
+                    else:
+                        message = await queue.get()
+                        burst = 0
+                    slot.in_flight = message
+                    try:
+                        # Commands skip ``process``: every coroutine frame on the worker's
+                        # stack is resumed again at each checkpoint of the command.
+                        if type(message) is ExecuteCommand:
+                            await self.execute(slot, message)
+                        else:
+                            await self.process(slot, message)
+                    except Exception as exc:
+                        # A bug in a store or in this library, not in user code (that is
+                        # caught closer to it): report it, forget the cached state.
+                        logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
+                        slot.state.aggregate = None
+                        _reply_interrupted(
+                            slot, message, f"the worker for aggregate crashed: {exc!r}"
+                        )
+                    slot.in_flight = None
+                    slot.in_flight_key = None
+                    slot.last_active = trio.current_time()
+        finally:
+            if slot.in_flight is not None:
+                if self.draining:
+                    self.interrupted += 1
+                _reply_interrupted(
+                    slot,
+                    slot.in_flight,
+                    "the worker for the aggregate was stopped before it answered",
+                )
+                slot.in_flight = None
+                slot.in_flight_key = None
+                slot.state.aggregate = None
+            slot.has_worker = False
+            self.live_workers -= 1
+            if self.slots.get(slot.aggregate_id) is slot:
+                del self.slots[slot.aggregate_id]
+                if len(slot.queue):
+                    # Stopped to make room while messages came in: keep its place.
+                    self.slots[slot.aggregate_id] = slot
+                    if not slot.is_waiting:
+                        slot.is_waiting = True
+                        self.waiting.append(slot)
+            self.start_waiting_workers()
+            self.check_idle()
+
+    def start_waiting_workers(self) -> None:
+        nursery = self.nursery
+        # Stopping (the drain's time is up, or the workers' nursery is ending): a worker
+        # started now would take a queued command only to be cancelled in it.
+        if (
+            nursery is None
+            or nursery.cancel_scope.cancel_called
+            or self.workers_scope.cancel_called
+        ):
+            return
+        while self.waiting and self.live_workers < self.es.max_workers:
+            slot = self.waiting.popleft()
+            slot.is_waiting = False
+            if (
+                not slot.has_worker
+                and len(slot.queue)
+                and self.slots.get(slot.aggregate_id) is slot
+            ):
+                self.ensure_worker(slot)
+
+    # -- what a worker does -----------------------------------------------------------
+
+    async def process(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
+    ) -> None:
+        if isinstance(message, ExecuteCommand):
+            await self.execute(slot, message)
+        elif isinstance(message, LoadAggregate):
+            loaded = await self.current(slot)
+            if isinstance(loaded, Ok) and loaded.value.entity == self.es.empty_state:
+                send(message.reply_to, Error(EntityNotFound()))
+            else:
+                send(message.reply_to, loaded)
+        elif isinstance(message, LoadAllEvents):
+            send(message.reply_to, await self.read_events(slot.aggregate_id, 0))
+        elif isinstance(message, LoadEvents):
+            send(message.reply_to, await self.read_events(slot.aggregate_id, message.start_from))
+        elif isinstance(message, LoadLatestSnapshot):
+            send(message.reply_to, await self.read_snapshot(slot.aggregate_id))
+        elif isinstance(message, GetAggregateStats):
+            send(message.reply_to, await self.aggregate_stats(slot))
+        else:  # pragma: no cover - route() lets nothing else through
+            raise TypeError(f"not an aggregate message: {message!r}")
+
+    async def execute(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: ExecuteCommand[CommandT, ErrorT],
+    ) -> None:
+        """Run one command exactly once and answer its caller.
+
+        A caller's key may be stored already (a retry after a timeout or a crash): then
+        the command is answered ``Ok`` without running. A generated key is new, so that
+        look-up is skipped.
+        """
+        key = message.idempotency_key
+        outcome: Result[None, EventSourcingError[ErrorT]]
+        if key is None:
+            key = f"{self.key_prefix}.{next(self.key_counter):x}"
+            slot.in_flight_key = key
+            outcome = await self.commit_with_retry(slot, message, key)
+        else:
+            slot.in_flight_key = key
+            stored = await self.command_stored(slot.aggregate_id, key)
+            if isinstance(stored, Error):
+                outcome = stored
+            elif stored.value:
+                self.commands_processed += 1
+                outcome = Ok(None)
+            else:
+                outcome = await self.commit_with_retry(slot, message, key)
+        if message.reply_to is not None:
+            send(message.reply_to, outcome)
+        elif isinstance(outcome, Error):
+            _log_unanswered(slot.aggregate_id, key, outcome.error)
+
+    async def commit_with_retry(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: ExecuteCommand[CommandT, ErrorT],
+        key: str,
+    ) -> Result[None, EventSourcingError[ErrorT]]:
+        """Decide, apply and commit the command; after a conflict, reload and go again.
+
+        Before deciding again, the store is asked whether ``key`` is stored: were an
+        earlier attempt's commit to have gone through unreported, the command is done.
+        """
+        es = self.es
+        aggregate_id = slot.aggregate_id
+        attempt = 0
+        while True:
+            aggregate = slot.state.aggregate
+            if aggregate is None:
+                loaded = await self.current(slot)
+                if isinstance(loaded, Error):
+                    return loaded
+                aggregate = loaded.value
+            decided = self.decide(slot, aggregate, message.command)
+            if isinstance(decided, Ok):
+                self.commands_processed += 1  # no events: nothing to store
+                return decided
+            if isinstance(decided, Error):
+                if isinstance(decided.error, DomainError):
+                    self.commands_processed += 1
+                return decided
+            events, entity = decided
+            transaction, stored = self.begin_commit(
+                aggregate, events, entity, message.metadata, key
+            )
+            try:
+                committed = await transaction
+            except Exception as exc:
+                committed = _store_raised("execute_transaction", exc)
+            if isinstance(committed, Ok):
+                envelopes = stored[0]
+                slot.state.aggregate = Aggregate(
+                    aggregate_id, entity, aggregate.sequence + len(events)
+                )
+                self.commands_processed += 1
+                for query_name, _ in es.queries:
+                    send(named_subject(query_name), ProcessEvents(aggregate_id, envelopes))
+                return _OK
+            # Whatever went wrong, the cached state may be stale: reload it next time.
+            slot.state.aggregate = None
+            error = committed.error
+            if isinstance(error, CommandAlreadyStored):
+                self.commands_processed += 1
+                return _OK
+            if isinstance(error, OutcomeUnknown):
+                # Named by this command's key, whatever the store put in it: the key
+                # is what the caller sends again.
+                return Error(OutcomeUnknown(aggregate_id, key, error.message))
+            if not isinstance(error, ConcurrencyConflict):
+                return Error(error)
+            already = await self.command_stored(aggregate_id, key)
+            if isinstance(already, Error):
+                return already
+            if already.value:
+                self.commands_processed += 1
+                return _OK
+            if attempt >= es.max_retries:
+                return Error(error)
+            attempt += 1
+            logger.info(
+                "concurrency conflict on %r (attempt %d of %d): reloading and retrying",
+                aggregate_id,
+                attempt,
+                es.max_retries,
+            )
+            # Jittered exponential backoff, so competing writers drift apart.
+            await trio.sleep(random.uniform(0, 0.002 * 2**attempt))
+
+    def decide(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        aggregate: Aggregate[EntityT],
+        command: CommandT,
+    ) -> tuple[list[EventT], EntityT] | Error[EventSourcingError[ErrorT]] | Ok[None]:
+        """Run ``handle`` and fold ``apply``: the events and the entity after them.
+
+        ``Ok(None)`` for a command that decided no events; an ``Error`` for a domain
+        error or a callback that raised (which also drops the cached state: ``handle``
+        may have mutated the entity before it raised).
+        """
+        es = self.es
+        try:
+            decided = es.handle(aggregate.entity, command)
+            if isinstance(decided, Error):
+                return Error(DomainError(decided.error))
+            returned: object = decided
+            if not (isinstance(returned, Ok) and isinstance(returned.value, list)):
+                raise TypeError(
+                    f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
+                )
+        except Exception as exc:
+            slot.state.aggregate = None
+            return Error(_callback_raised("handle", slot.aggregate_id, exc))
+        events = decided.value
+        if not events:
+            return _OK
+        try:
+            entity = aggregate.entity
+            for event in events:
+                entity = es.apply(entity, event)
+        except Exception as exc:
+            slot.state.aggregate = None
+            return Error(_callback_raised("apply", slot.aggregate_id, exc))
+        return events, entity
+
+    async def command_stored(self, aggregate_id: str, key: str) -> StoreResult[bool]:
+        store = self.store
+        return await _guarded(
+            "command_stored", store.command_stored(store.eventstore, aggregate_id, key)
+        )
+
+    def begin_commit(
+        self,
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        entity: EntityT,
+        metadata: Metadata,
+        key: str,
+    ) -> tuple[Awaitable[StoreResult[None]], list[list[EventEnvelop[EventT]]]]:
+        """The store transaction committing ``events`` (and maybe a snapshot), not awaited.
+
+        Returns the awaitable and the list that receives the stored envelopes. The caller
+        awaits the store directly: one coroutine frame less to resume at every checkpoint.
+        """
+        store = self.store
+        new_sequence = aggregate.sequence + len(events)
+        every = self.snapshot_every
+        take_snapshot = every > 0 and aggregate.sequence // every != new_sequence // every
+        stored: list[list[EventEnvelop[EventT]]] = []
+
+        async def transaction(tx: TxT) -> StoreResult[None]:
+            appended = await store.commit_events(tx, aggregate, events, metadata, key)
+            if isinstance(appended, Error):
+                return appended
+            envelopes, sequence = appended.value
+            if take_snapshot:
+                snapshot = Snapshot(
+                    aggregate.aggregate_id, entity, sequence, datetime.now(timezone.utc)
+                )
+                saved = await store.save_snapshot(tx, snapshot)
+                if isinstance(saved, Error):
+                    return saved
+            stored.append(envelopes)
+            return Ok(None)
+
+        return store.execute_transaction(transaction), stored
+
+    async def current(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> Result[Aggregate[EntityT], EventSourcingError[Never]]:
+        cached = slot.state.aggregate
+        if cached is not None:
+            return Ok(cached)
+        loaded = await self.load(slot.aggregate_id)
+        if isinstance(loaded, Ok):
+            slot.state.aggregate = loaded.value
+        return loaded
+
+    async def load(
+        self, aggregate_id: str
+    ) -> Result[Aggregate[EntityT], EventSourcingError[Never]]:
+        es = self.es
+        store = self.store
+
+        async def transaction(tx: TxT) -> StoreResult[Aggregate[EntityT]]:
+            snapshot = await store.load_snapshot(tx, aggregate_id)
+            if isinstance(snapshot, Error):
+                return snapshot
+            start = snapshot.value
+            entity = es.empty_state if start is None else start.entity
+            sequence = 0 if start is None else start.sequence
+            events = await store.load_events(store.eventstore, tx, aggregate_id, sequence)
+            if isinstance(events, Error):
+                return events
+            apply = es.apply
+            try:
+                for envelope in events.value:
+                    entity = apply(entity, envelope.payload)
+            except Exception as exc:
+                raise _CallbackFailure(_callback_raised("apply", aggregate_id, exc)) from exc
+            if events.value:
+                sequence = events.value[-1].sequence
+            return Ok(Aggregate(aggregate_id, entity, sequence))
+
+        with trio.move_on_after(self.load_timeout_s):
+            try:
+                return await _guarded(
+                    "load_aggregate_transaction", store.load_aggregate_transaction(transaction)
+                )
+            except _CallbackFailure as failure:
+                return Error(failure.error)
+        # The seed's error counts milliseconds.
+        return Error(ActorTimeout("load_aggregate", round(self.load_timeout_s * 1000)))
+
+    async def read_events(
+        self, aggregate_id: str, start_from: int
+    ) -> StoreResult[list[EventEnvelop[EventT]]]:
+        store = self.store
+
+        async def transaction(tx: TxT) -> StoreResult[list[EventEnvelop[EventT]]]:
+            return await store.load_events(store.eventstore, tx, aggregate_id, start_from)
+
+        return await _guarded("load_events_transaction", store.load_events_transaction(transaction))
+
+    async def read_snapshot(self, aggregate_id: str) -> StoreResult[Snapshot[EntityT] | None]:
+        store = self.store
+
+        async def transaction(tx: TxT) -> StoreResult[Snapshot[EntityT] | None]:
+            return await store.load_snapshot(tx, aggregate_id)
+
+        return await _guarded(
+            "get_latest_snapshot_transaction", store.get_latest_snapshot_transaction(transaction)
+        )
+
+    async def aggregate_stats(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> StoreResult[AggregateStats]:
+        loaded = await self.current(slot)
+        if isinstance(loaded, Error):
+            return loaded
+        snapshot = await self.read_snapshot(slot.aggregate_id)
+        if isinstance(snapshot, Error):
+            return snapshot
+        sequence = loaded.value.sequence
+        # Sequences start at 1 and have no gaps, so the sequence is the event count.
+        return Ok(AggregateStats(slot.aggregate_id, sequence, sequence, snapshot.value is not None))
+
+
+async def _route(
+    system: _System[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
+) -> actor.Next[_System[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]]:
+    system.route(message)
+    return actor.continue_(system)
+
+
+def _reply_interrupted(
+    slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
+    why: str,
+) -> None:
+    """Answer a message whose handling was cut short: a command's outcome is unknown."""
+    key = slot.in_flight_key
+    if isinstance(message, ExecuteCommand) and key is not None:
+        if message.reply_to is None:
+            _log_unanswered(slot.aggregate_id, key, OutcomeUnknown(slot.aggregate_id, key, why))
+        else:
+            message.reply_to._mailbox.put(
+                Error(
+                    OutcomeUnknown(
+                        slot.aggregate_id,
+                        key,
+                        f"{why}; the command may or may not have been stored",
+                    )
+                )
+            )
+        return
+    _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})"))
+
+
+def _log_unanswered(aggregate_id: str, key: str, error: EventSourcingError[ErrorT]) -> None:
+    """Log how a fire-and-forget command failed: nobody else will hear of it."""
+    if isinstance(error, DomainError):
+        logger.info("a fire-and-forget command for %r was rejected: %r", aggregate_id, error.error)
+    elif isinstance(error, OutcomeUnknown):
+        logger.warning(
+            "a fire-and-forget command for %r may or may not be stored (%s): send it again "
+            "with idempotency key %r",
+            aggregate_id,
+            error.message,
+            key,
+        )
+    else:
+        logger.warning(
+            "a fire-and-forget command for %r failed and stored nothing (idempotency key %r): %s",
+            aggregate_id,
+            key,
+            describe_error(error),
+        )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}" if number == 1 else f"{number} {thing}s"
+
+
+def _take_all(queue: _Mailbox[ValueT]) -> list[ValueT]:
+    taken: list[ValueT] = []
+    while True:
+        try:
+            taken.append(queue.get_nowait())
+        except trio.WouldBlock:
+            return taken
+
+
+def _reply_error(message: object, error: EventStoreError) -> None:
+    reply_to = getattr(message, "reply_to", None)
+    if isinstance(message, GetSystemStats) or not isinstance(reply_to, Subject):
+        return
+    reply_to._mailbox.put(Error(error))
+
+
+async def _guarded(operation: str, call: Awaitable[StoreResult[ValueT]]) -> StoreResult[ValueT]:
+    """Await a store call, turning anything it raises into an ``EventStoreError``."""
+    try:
+        return await call
+    except _CallbackFailure:
+        raise
+    except Exception as exc:
+        return _store_raised(operation, exc)
+
+
+def _store_raised(operation: str, exc: Exception) -> Error[EventStoreError]:
+    """Log what a store raised in ``operation`` and report it as an ``EventStoreError``."""
+    logger.exception("the event store raised in %s", operation, exc_info=exc)
+    return Error(EventStoreError(f"the event store raised in {operation}: {exc!r}"))
+
+
+async def _run_query(
+    function: Callable[[str, list[EventEnvelop[EventT]]], None],
+    _state: None,
+    message: QueryMessage[EventT],
+) -> actor.Next[None]:
+    if not isinstance(message, ProcessEvents):
+        raise TypeError(f"a query actor received {message!r}, which is not ProcessEvents")
+    try:
+        function(message.aggregate_id, message.events)
+    except Exception:
+        # A failing read model must not take the write side down with a restart loop.
+        logger.exception(
+            "query %r raised on %d events of %r",
+            getattr(function, "__qualname__", function),
+            len(message.events),
+            message.aggregate_id,
+        )
+    return actor.continue_(None)
+
+
+def _query_child(query: Query[EventT]) -> ChildSpecification[Subject[QueryMessage[EventT]]]:
+    query_name, function = query
+
+    def start(
+        nursery: trio.Nursery,
+    ) -> Awaitable[actor.StartResult[Subject[QueryMessage[EventT]]]]:
+        return (
+            actor.new(None)
+            .on_message(partial(_run_query, function))
+            .named(query_name)
+            .start(nursery)
+        )
+
+    return worker(start)
+
+
+def supervised(
+    name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT],
+    handle: Handle[EntityT, CommandT, EventT, ErrorT],
+    apply: Apply[EntityT, EventT],
+    empty_state: EntityT,
+    queries: Sequence[Query[EventT]],
+    snapshot_config: SnapshotConfig | None,
+    *,
+    max_retries: int = 3,
+    load_timeout: float = 5.0,
+    max_workers: int = 10_000,
+    idle_timeout: float = 60.0,
+    shutdown_timeout: float = 5.0,
+) -> Result[ChildSpecification[Supervisor], None]:
+    """Describe a supervised event-sourcing system, as the seed's ``supervised``.
+
+    Starting the returned child specification runs, under one supervisor, a query
+    actor for each ``(Name, function)`` in ``queries`` and the event-sourcing actor
+    holding ``name``; send it commands with :func:`execute` and friends through
+    ``process.named_subject(name)``.
+
+    Args:
+        name: The Name the event-sourcing actor holds.
+        eventstore: The store, e.g. from ``memory_store.supervised``.
+        handle: ``handle(entity, command)`` returns ``Ok(events)`` or ``Error(domain_error)``.
+        apply: ``apply(entity, event)`` returns the entity after the event.
+        empty_state: The entity of an aggregate with no events.
+        queries: ``(Name, function)`` pairs; each function is called with the aggregate
+            id and the envelopes of every committed command.
+        snapshot_config: ``SnapshotConfig(frequency(n).unwrap())``, or ``None``.
+        max_retries: How often a command refused for a concurrency conflict is
+            reloaded and retried before ``ConcurrencyConflict`` is reported.
+        load_timeout: Seconds a cold aggregate may take to load before
+            ``ActorTimeout("load_aggregate", ms)`` is reported (the seed's error counts
+            milliseconds).
+        max_workers: Most aggregates with a live worker (and cached state) at once.
+        idle_timeout: Seconds after which an idle aggregate's worker and cached state
+            are dropped.
+        shutdown_timeout: Seconds an orderly shutdown waits for the commands accepted
+            before it to finish; then the commands in flight are stopped (their callers
+            get ``OutcomeUnknown``) and the ones left are answered with an error and
+            logged, never dropped silently.
+
+    Returns:
+        ``Ok(child_specification)``.
+
+    Example::
+
+        spec = eventsourcing.supervised(
+            name=name,
+            eventstore=store,
+            handle=handle,
+            apply=apply,
+            empty_state=BankAccount(),
+            queries=[(balance_query_name, on_events)],
+            snapshot_config=None,
+        ).unwrap()
+    """
+    if not isinstance(name, Name):
+        raise TypeError(f"name must be a Name from process.new_name(), got {name!r}")
+    if not isinstance(eventstore, EventStore):
+        raise TypeError(f"eventstore must be an EventStore, got {type(eventstore).__name__}")
+    if not callable(handle):
+        raise TypeError(f"handle must be callable, got {handle!r}")
+    if not callable(apply):
+        raise TypeError(f"apply must be callable, got {apply!r}")
+    if snapshot_config is not None and not isinstance(snapshot_config, SnapshotConfig):
+        raise TypeError(
+            f"snapshot_config must be a SnapshotConfig or None, got {snapshot_config!r}"
+        )
+    checked_queries: list[Query[EventT]] = []
+    seen: list[object] = [name]
+    for index, query in enumerate(queries):
+        pair: object = query
+        if not (
+            isinstance(pair, tuple)
+            and len(pair) == 2
+            and isinstance(pair[0], Name)
+            and callable(pair[1])
+        ):
+            raise TypeError(f"queries[{index}] must be a (Name, function) pair, got {query!r}")
+        if any(query[0] is other for other in seen):
+            raise ValueError(f"queries[{index}] uses the Name {query[0]!r} twice")
+        checked_queries.append(query)
+        seen.append(query[0])
+    es: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] = object.__new__(
+        EventSourcing
+    )
+    es.eventstore = eventstore
+    es.handle = handle
+    es.apply = apply
+    es.empty_state = empty_state
+    es.queries = tuple(checked_queries)
+    es.snapshot_config = snapshot_config
+    es.max_retries = require_non_negative_int("max_retries", max_retries)
+    es.load_timeout = require_seconds("load_timeout", load_timeout)
+    es.max_workers = require_positive_int("max_workers", max_workers)
+    es.idle_timeout = require_seconds("idle_timeout", idle_timeout)
+    es.shutdown_timeout = require_seconds("shutdown_timeout", shutdown_timeout)
+    system = _System(name, es)
+    builder = new(OneForOne)
+    for query in checked_queries:
+        builder = builder.add(_query_child(query))
+    builder = builder.add(worker(system.start))
+    return Ok(supervised_builder(builder))
+
+
+def manager_state(
+    name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+) -> ManagerState[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]:
+    """Summarise a system in the seed's ``ManagerState`` shape.
+
+    Example::
+
+        state = manager_state(name, eventsourcing)
+        assert state.registered_queries == state.expected_queries
+    """
+    return ManagerState(
+        named_subject(name) if name.is_held else None,
+        len(eventsourcing.queries),
+        sum(1 for query_name, _ in eventsourcing.queries if query_name.is_held),
+        eventsourcing.eventstore,
+        eventsourcing.handle,
+        eventsourcing.apply,
+        eventsourcing.empty_state,
+    )

@@ -1,0 +1,4 @@
+"""Durable projections.
+
+Policies, the engine, following the log, the public functions.
+"""

@@ -1,0 +1,1 @@
+"""The stores: what durable stores share, then one package per backend."""

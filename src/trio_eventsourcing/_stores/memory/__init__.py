@@ -1,0 +1,1 @@
+"""The memory store: tables in the store value, its log and projection source."""

@@ -1,0 +1,361 @@
+"""The in-memory event store, as the seed's ``eventsourcing/memory_store``.
+
+Its tables live in the :class:`MemoryStore` value, so a command costs no message hop;
+the child specification runs two actors, on the Names given, that answer
+:class:`GetEvents` and :class:`GetSnapshot` requests from any task. Appends are O(1)
+amortised; the tables are lost when the process ends.
+
+The global log is the list of every event in commit order (:func:`read_log`); each
+commit wakes the projections and log followers of this process that wait on it. The
+projections' checkpoints and dead letters are tables of the store too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Generic, TypeVar
+
+import trio
+from typing_extensions import final
+
+from ..._core.errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError
+from ..._core.log import log_request
+from ..._core.log_source import Checkpoint, DeadLetter
+from ..._core.log_watchers import LogWatchers
+from ..._core.records import Aggregate, EventEnvelop, MemoryStoreEventEnvelop, Metadata, Snapshot
+from ..._core.store import EventStore, StoreResult, Transaction
+from ..._runtime import actor as actor
+from ..._runtime.frozen import PicklableFrozen
+from ..._runtime.process import Name, Subject, send
+from ..._runtime.result import Error, Ok, Result
+from ..._runtime.static_supervisor import Strategy, Supervisor, new
+from ..._runtime.static_supervisor import supervised as supervised_builder
+from ..._runtime.supervision import ChildSpecification, worker
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+EventT_co = TypeVar("EventT_co", covariant=True)
+ValueT = TypeVar("ValueT")
+
+
+@final
+@dataclass(frozen=True)
+class GetEvents(PicklableFrozen, Generic[EventT]):
+    """Ask the events actor for an aggregate's events (an empty list if it has none)."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[list[MemoryStoreEventEnvelop[EventT]]]
+
+
+@final
+@dataclass(frozen=True)
+class GetSnapshot(PicklableFrozen, Generic[EntityT]):
+    """Ask the snapshot actor for an aggregate's latest snapshot (``None`` if none)."""
+
+    __slots__ = ("aggregate_id", "reply_to")
+    aggregate_id: str
+    reply_to: Subject[Snapshot[EntityT] | None]
+
+
+EventsMessage = GetEvents
+"""What the events actor accepts."""
+SnapshotsMessage = GetSnapshot
+"""What the snapshot actor accepts."""
+
+
+@final
+@dataclass(frozen=True)
+class MemoryLogEntry(Generic[EventT_co]):
+    """One event of the memory store's global log: its position, commit time and event.
+
+    The memory store's counterpart of ``sqlite_store.LogEntry``: positions start at 1
+    and have no gaps.
+
+    Example::
+
+        entries = (await memory_store.read_log(store, start_from=0, limit=10)).unwrap()
+        print(entries[0].position, entries[0].envelope.payload)
+    """
+
+    __slots__ = ("envelope", "position", "recorded_at")
+    position: int
+    recorded_at: datetime
+    envelope: MemoryStoreEventEnvelop[EventT_co]
+
+
+@final
+class MemoryStore(Generic[EntityT, EventT]):
+    """The tables of a memory store: events, snapshots, the log, projection checkpoints.
+
+    Made by :func:`supervised`, and found in the ``eventstore`` field of the
+    :class:`~trio_eventsourcing.EventStore` it returns. Pass it (or that store) to
+    :func:`read_log`.
+    """
+
+    __slots__ = (
+        "checkpoints",
+        "commands",
+        "dead_letters",
+        "events",
+        "log",
+        "recorded",
+        "snapshots",
+        "watchers",
+    )
+
+    def __init__(self) -> None:
+        self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
+        self.snapshots: dict[str, Snapshot[EntityT]] = {}
+        # The idempotency keys of the stored commands, per aggregate.
+        self.commands: dict[str, set[str]] = {}
+        # Every event in commit order; an event's position is its index plus one.
+        self.log: list[MemoryStoreEventEnvelop[EventT]] = []
+        # When each event of the log was committed (the same index). Kept apart from the
+        # log so that a commit stays a list extend: log entries are made when read.
+        self.recorded: list[datetime] = []
+        # The projections' checkpoints by name, and the events they skipped.
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.dead_letters: list[DeadLetter] = []
+        self.watchers: LogWatchers = LogWatchers()
+
+
+@final
+class MemoryTransaction(Generic[EntityT, EventT]):
+    """Writes staged by one transaction, applied together when it succeeds."""
+
+    __slots__ = ("appends", "snapshots")
+
+    def __init__(self) -> None:
+        self.appends: list[tuple[str, int, list[MemoryStoreEventEnvelop[EventT]], str | None]] = []
+        self.snapshots: list[Snapshot[EntityT]] = []
+
+
+MemoryEventStore = EventStore[
+    MemoryStore[EntityT, EventT], EntityT, EventT, MemoryTransaction[EntityT, EventT]
+]
+"""The type of the event store ``memory_store.supervised`` returns."""
+
+
+def _make_event_store(
+    tables: MemoryStore[EntityT, EventT],
+) -> MemoryEventStore[EntityT, EventT]:
+    checkpoint = trio.lowlevel.checkpoint
+
+    async def execute_transaction(
+        body: Transaction[MemoryTransaction[EntityT, EventT], None],
+    ) -> StoreResult[None]:
+        tx: MemoryTransaction[EntityT, EventT] = MemoryTransaction()
+        result = await body(tx)
+        if not tx.appends and not tx.snapshots:
+            # A body that staged no write may not have checkpointed (commit_events
+            # and save_snapshot do), and every async function must; this path is rare.
+            await checkpoint()
+        if isinstance(result, Error):
+            return result
+        # Check every append before applying any, with no checkpoint in between,
+        # so the transaction is all-or-nothing and no other task sees half of it.
+        sequences: dict[str, int] = {}
+        keys: set[tuple[str, str]] = set()
+        commands = tables.commands
+        for aggregate_id, expected, envelopes, key in tx.appends:
+            if key is not None:
+                if key in commands.get(aggregate_id, ()) or (aggregate_id, key) in keys:
+                    return Error(CommandAlreadyStored(aggregate_id, key))
+                keys.add((aggregate_id, key))
+            actual = sequences.get(aggregate_id)
+            if actual is None:
+                actual = len(tables.events.get(aggregate_id, ()))
+            if expected != actual:
+                return Error(ConcurrencyConflict(aggregate_id, expected, actual))
+            sequences[aggregate_id] = actual + len(envelopes)
+        if tx.appends:
+            now = datetime.now(timezone.utc)
+            for aggregate_id, _, envelopes, key in tx.appends:
+                stream = tables.events.get(aggregate_id)
+                if stream is None:
+                    tables.events[aggregate_id] = stream = []
+                stream.extend(envelopes)
+                if key is not None:
+                    stored_keys = commands.get(aggregate_id)
+                    if stored_keys is None:
+                        commands[aggregate_id] = stored_keys = set()
+                    stored_keys.add(key)
+                tables.log.extend(envelopes)
+                tables.recorded.extend([now] * len(envelopes))
+        for snapshot in tx.snapshots:
+            tables.snapshots[snapshot.aggregate_id] = snapshot
+        if tx.appends:
+            # Committed: wake the followers of the log (query actors are fed by the core).
+            tables.watchers.changed()
+        return Ok(None)
+
+    async def run_read(
+        body: Transaction[MemoryTransaction[EntityT, EventT], ValueT],
+    ) -> StoreResult[ValueT]:
+        await checkpoint()
+        return await body(MemoryTransaction())
+
+    async def commit_events(
+        tx: MemoryTransaction[EntityT, EventT],
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+        idempotency_key: str | None,
+    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
+        await checkpoint()
+        aggregate_id = aggregate.aggregate_id
+        first = aggregate.sequence + 1
+        envelopes = [
+            MemoryStoreEventEnvelop(aggregate_id, first + offset, event, metadata)
+            for offset, event in enumerate(events)
+        ]
+        tx.appends.append((aggregate_id, aggregate.sequence, envelopes, idempotency_key))
+        return Ok((list[EventEnvelop[EventT]](envelopes), aggregate.sequence + len(events)))
+
+    async def load_events(
+        store: MemoryStore[EntityT, EventT],
+        tx: MemoryTransaction[EntityT, EventT],
+        aggregate_id: str,
+        start_from: int,
+    ) -> StoreResult[list[EventEnvelop[EventT]]]:
+        await checkpoint()
+        stream = store.events.get(aggregate_id)
+        if not stream:
+            return Ok([])
+        # Sequences start at 1 with no gaps: sequence n sits at index n - 1.
+        return Ok(list[EventEnvelop[EventT]](stream[max(start_from, 0) :]))
+
+    async def load_snapshot(
+        tx: MemoryTransaction[EntityT, EventT], aggregate_id: str
+    ) -> StoreResult[Snapshot[EntityT] | None]:
+        await checkpoint()
+        return Ok(tables.snapshots.get(aggregate_id))
+
+    async def save_snapshot(
+        tx: MemoryTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
+    ) -> StoreResult[None]:
+        await checkpoint()
+        tx.snapshots.append(snapshot)
+        return Ok(None)
+
+    async def command_stored(
+        store: MemoryStore[EntityT, EventT], aggregate_id: str, idempotency_key: str
+    ) -> StoreResult[bool]:
+        await checkpoint()
+        return Ok(idempotency_key in store.commands.get(aggregate_id, ()))
+
+    return EventStore(
+        execute_transaction=execute_transaction,
+        load_aggregate_transaction=run_read,
+        load_events_transaction=run_read,
+        get_latest_snapshot_transaction=run_read,
+        commit_events=commit_events,
+        load_events=load_events,
+        load_snapshot=load_snapshot,
+        save_snapshot=save_snapshot,
+        command_stored=command_stored,
+        eventstore=tables,
+    )
+
+
+async def read_log(
+    store: MemoryStore[EntityT, EventT] | MemoryEventStore[EntityT, EventT],
+    start_from: int = 0,
+    limit: int = 1_000,
+) -> Result[list[MemoryLogEntry[EventT]], EventStoreError]:
+    """Read the global log: the store's events in commit order, after a position.
+
+    The memory store's counterpart of ``sqlite_store.read_log``: positions start at 1,
+    have no gaps and only grow, so reading again from the last position handled sees
+    every event exactly once, in order. To follow the log as it grows, use
+    :func:`trio_eventsourcing.projections.follow_log`.
+
+    Args:
+        store: The event store from :func:`supervised`, or its ``eventstore`` field.
+        start_from: Return events with a position greater than this (``0``: from the
+            start), typically the position of the last entry already handled.
+        limit: The most entries to return.
+
+    Returns:
+        ``Ok(entries)``, oldest first and at most ``limit`` of them (an empty list when
+        there is nothing after ``start_from``). The memory store never fails to read.
+
+    Raises:
+        TypeError: If ``store`` is not a memory store.
+        ValueError: If ``start_from`` is negative or ``limit`` is not positive.
+
+    Example::
+
+        entries = (await memory_store.read_log(store, start_from=0, limit=100)).unwrap()
+        for entry in entries:
+            print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+    """
+    tables, after, most = log_request(store, MemoryStore, "memory_store", start_from, limit)
+    await trio.lowlevel.checkpoint()
+    return Ok(log_entries(tables, after, most))
+
+
+def log_entries(
+    tables: MemoryStore[EntityT, EventT], after: int, limit: int
+) -> list[MemoryLogEntry[EventT]]:
+    """The entries of the log after position ``after``, at most ``limit`` (no checkpoint)."""
+    stop = after + limit
+    # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
+    return [
+        MemoryLogEntry(position, recorded_at, envelope)
+        for position, recorded_at, envelope in zip(
+            range(after + 1, stop + 1),
+            tables.recorded[after:stop],
+            tables.log[after:stop],
+            strict=False,
+        )
+    ]
+
+
+def supervised(
+    events_name: Name[GetEvents[EventT]],
+    snapshot_name: Name[GetSnapshot[EntityT]],
+    strategy: Strategy,
+) -> tuple[MemoryEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
+    """Create a memory store and the child specification of its two actors.
+
+    Args:
+        events_name: The Name of the actor that answers :class:`GetEvents`.
+        snapshot_name: The Name of the actor that answers :class:`GetSnapshot`.
+        strategy: The restart strategy of the store's supervisor.
+
+    Returns:
+        ``(event_store, child_specification)``: pass the store to
+        ``eventsourcing.supervised`` and add the specification to your supervisor.
+
+    Example::
+
+        events_name: process.Name[memory_store.GetEvents[Event]] = process.new_name("events")
+        snapshot_name: process.Name[memory_store.GetSnapshot[Account]] = process.new_name("snaps")
+        store, store_spec = memory_store.supervised(events_name, snapshot_name, OneForOne)
+    """
+    names: tuple[object, object] = (events_name, snapshot_name)
+    if not all(isinstance(name, Name) for name in names):
+        raise TypeError("events_name and snapshot_name must be Names from process.new_name()")
+    if names[0] is names[1]:
+        raise ValueError("events_name and snapshot_name must be two different Names")
+    tables: MemoryStore[EntityT, EventT] = MemoryStore()
+
+    async def serve_events(
+        store: MemoryStore[EntityT, EventT], message: GetEvents[EventT]
+    ) -> actor.Next[MemoryStore[EntityT, EventT]]:
+        send(message.reply_to, list(store.events.get(message.aggregate_id, ())))
+        return actor.continue_(store)
+
+    async def serve_snapshots(
+        store: MemoryStore[EntityT, EventT], message: GetSnapshot[EntityT]
+    ) -> actor.Next[MemoryStore[EntityT, EventT]]:
+        send(message.reply_to, store.snapshots.get(message.aggregate_id))
+        return actor.continue_(store)
+
+    events_actor = actor.new(tables).on_message(serve_events).named(events_name)
+    snapshot_actor = actor.new(tables).on_message(serve_snapshots).named(snapshot_name)
+    builder = new(strategy).add(worker(events_actor.start)).add(worker(snapshot_actor.start))
+    return _make_event_store(tables), supervised_builder(builder)

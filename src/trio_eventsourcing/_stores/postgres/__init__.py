@@ -1,0 +1,4 @@
+"""The PostgreSQL store.
+
+Connection, schema, writer, reader, log, projection source and LISTEN wake-ups.
+"""

@@ -1,0 +1,420 @@
+"""The PostgreSQL store as a log source: any number of processes, one runner per projection.
+
+- **Reads** (the log, the end of the log, checkpoints, dead letters) use the store's
+  read pool, in worker threads.
+- **Wake-ups**: each follower listens (``LISTEN``) on the store's channel
+  (``_postgres_projection_listen``); the writer of every process notifies it in each
+  commit that stores events. The poll (5 s by default) covers a lost notification.
+- **One runner per projection across processes**: :meth:`PostgresLogSource.hold` takes a
+  session advisory lock on a connection of the runner's own, trying again every
+  ``TAKEOVER_POLL`` seconds while another process holds it. When the holder dies its
+  connection closes and the server releases the lock: a standby takes over within about
+  ``TAKEOVER_POLL`` seconds (a holder whose machine vanished is noticed by TCP keepalive,
+  within about half a minute) and continues from the checkpoint.
+- **Checkpoint writes** run on the runner's lock connection, in a worker thread, in one
+  transaction: the compare-and-set of the checkpoint, any dead letter and, for a
+  ``transactional`` projection, the handler, given that connection (a
+  ``psycopg.Connection`` in a transaction block). If the lock connection is lost, the
+  lock may have passed to another process: the runner raises :class:`LockLost`, and its
+  supervisor restarts it, to stand by again.
+
+The projections' tables are created on first use (``_postgres_projection_tables``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from datetime import timezone
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import trio
+from typing_extensions import final
+
+from ..._core.errors import EventStoreError
+from ..._core.log import LogEntry
+from ..._core.log_source import (
+    Checkpoint,
+    CheckpointMoved,
+    CheckpointResult,
+    CheckpointWrite,
+    DeadLetter,
+    HandlerRaised,
+    LogWatch,
+)
+from ..._core.log_watchers import LogWatchers
+from ..._runtime.result import Error, Ok, Result
+from .connection import connect, is_connection_lost
+from .projection_listen import listening
+from .projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
+from .reader import read_log as _read_log_rows
+from .store import PostgresStore
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.projections")
+
+TAKEOVER_POLL = 0.5
+"""Seconds between two attempts of a standby to take a projection's lock."""
+
+_FIRST_DELAY = 0.1
+_LONGEST_DELAY = 5.0
+_OK: Ok[None] = Ok(None)
+
+
+@final
+class LockLost(Exception):
+    """A projection's runner lost the connection that held its lock: it must stand by again."""
+
+
+@final
+class _Local:
+    """What this process keeps for one PostgreSQL store object's running projections."""
+
+    __slots__ = ("holders", "store", "users", "watchers")
+
+    def __init__(self, store: object) -> None:
+        # Held while registered, so that no other object can take the store's id.
+        self.store = store
+        self.users = 0
+        self.watchers = LogWatchers()
+        self.holders: dict[str, Connection] = {}
+
+
+# One entry per PostgresStore object that a projection or follower of this process is
+# using right now, keyed by the store's id: the store's own class cannot carry them (it
+# belongs to the PostgreSQL store, and has no room for a weak reference). An entry goes
+# when its last user does, so a store that stops being used is collected like any other.
+_LOCAL: dict[int, _Local] = {}
+
+
+@contextmanager
+def _using(store: PostgresStore[EntityT, EventT]) -> Iterator[_Local]:
+    """The store's entry for the duration of the block (made by the first user)."""
+    local = _LOCAL.get(id(store))
+    if local is None:
+        _LOCAL[id(store)] = local = _Local(store)
+    local.users += 1
+    try:
+        yield local
+    finally:
+        local.users -= 1
+        if not local.users:
+            del _LOCAL[id(store)]
+
+
+class _Rollback(Exception):
+    """Ends a checkpoint's transaction block with a rollback, carrying the answer."""
+
+    def __init__(self, answer: CheckpointMoved | HandlerRaised) -> None:
+        super().__init__()
+        self.answer = answer
+
+
+@final
+class PostgresLogSource(Generic[EntityT, EventT]):
+    """A PostgreSQL store's log and projection tables (see ``LogSource``)."""
+
+    __slots__ = ("_names", "_store", "_tables_ready")
+
+    transactional = True
+    # Every commit notifies: the poll only covers a lost notification or connection.
+    poll_interval = 5.0
+
+    def __init__(self, store: PostgresStore[EntityT, EventT]) -> None:
+        self._store = store
+        self._names = ProjectionNames(store._names, store.table_prefix, store.schema)
+        self._tables_ready = False
+
+    @property
+    def description(self) -> str:
+        return f"the PostgreSQL store {self._store.server} ({self._store._names.events})"
+
+    # -- wake-ups and the right to run ----------------------------------------------------
+
+    def watch(self) -> AbstractAsyncContextManager[LogWatch]:
+        return self._watching()
+
+    @asynccontextmanager
+    async def _watching(self) -> AsyncIterator[LogWatch]:
+        store = self._store
+        with _using(store) as local:
+            async with listening(store._options, store.channel, local.watchers):
+                yield local.watchers
+
+    def hold(self, name: str) -> AbstractAsyncContextManager[None]:
+        return self._holding(name)
+
+    @asynccontextmanager
+    async def _holding(self, name: str) -> AsyncIterator[None]:
+        # In this process first, so that two runners here do not both hold a connection.
+        with _using(self._store) as local:
+            async with local.watchers.runner(name):
+                connection = await self._lock(name)
+                local.holders[name] = connection
+                try:
+                    yield
+                finally:
+                    del local.holders[name]
+                    # Closing the session releases its advisory lock.
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(connection.close)
+
+    async def _lock(self, name: str) -> Connection:
+        """A connection holding projection ``name``'s advisory lock (waits for it)."""
+        import psycopg
+
+        store = self._store
+        key = f"{self._names.lock_key} {store.codec.aggregate_type} {name}"
+        options = store._options
+
+        def try_lock(connection: Connection) -> bool:
+            row = connection.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(%s))", (PROJECTION_LOCK_CLASS, key)
+            ).fetchone()
+            return bool(row is not None and row[0])
+
+        failures = 0
+        connection: Connection | None = None
+        waiting_logged = False
+        while True:
+            try:
+                if connection is None:
+                    connection = await trio.to_thread.run_sync(connect, options, "projection")
+                if await trio.to_thread.run_sync(try_lock, connection):
+                    if waiting_logged:
+                        logger.warning("projection %r: took over from the previous runner", name)
+                    return connection
+                failures = 0
+                if not waiting_logged:
+                    logger.info(
+                        "projection %r runs in another process: standing by to take over", name
+                    )
+                    waiting_logged = True
+                await trio.sleep(TAKEOVER_POLL)
+            except psycopg.Error as exc:
+                failures += 1
+                delay = min(_FIRST_DELAY * 2.0 ** min(failures - 1, 64), _LONGEST_DELAY)
+                logger.warning(
+                    "projection %r: %s; trying again in %.3g s",
+                    name,
+                    options.driver_error("taking the projection's lock", exc),
+                    delay,
+                )
+                if connection is not None:
+                    lost, connection = connection, None
+                    await trio.to_thread.run_sync(lost.close)
+                await trio.sleep(delay)
+            except BaseException:
+                if connection is not None:
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(connection.close)
+                raise
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def _read(
+        self, operation: str, work: Callable[[Connection], Result[ValueT, EventStoreError]]
+    ) -> Result[ValueT, EventStoreError]:
+        running = self._store._running
+        if running is None:
+            await trio.lowlevel.checkpoint()
+            return self._store._not_started()
+        return await running.readers.run(operation, work)
+
+    async def _ready(self) -> Result[None, EventStoreError]:
+        """Create the projection tables if this process has not made sure of them yet."""
+        if self._tables_ready:
+            await trio.lowlevel.checkpoint()
+            return _OK
+        names = self._names
+
+        def work(connection: Connection) -> Result[None, EventStoreError]:
+            names.ensure(connection)
+            return _OK
+
+        result = await self._read("creating the projection tables", work)
+        if isinstance(result, Ok):
+            self._tables_ready = True
+        return result
+
+    async def read(
+        self, after: int, limit: int
+    ) -> Result[Sequence[LogEntry[EventT]], EventStoreError]:
+        store = self._store
+        codec, options = store.codec, store._options
+        running = store._running
+        if running is None:
+            await trio.lowlevel.checkpoint()
+            return store._not_started()
+        names = running.names
+        entries = await running.readers.run(
+            "reading the log",
+            lambda connection: _read_log_rows(connection, codec, options, names, after, limit),
+        )
+        return entries  # a list is a Sequence: mypy needs the name to widen it
+
+    async def head(self) -> Result[int, EventStoreError]:
+        sql, aggregate_type = self._names.head, self._store.codec.aggregate_type
+
+        def work(connection: Connection) -> Result[int, EventStoreError]:
+            row = connection.execute(sql, (aggregate_type,)).fetchone()
+            return Ok(0 if row is None else int(row[0]))
+
+        return await self._read("finding the end of the log", work)
+
+    async def count_after(self, position: int) -> Result[int, EventStoreError]:
+        sql, aggregate_type = self._names.count_after, self._store.codec.aggregate_type
+
+        def work(connection: Connection) -> Result[int, EventStoreError]:
+            row = connection.execute(sql, (position, aggregate_type)).fetchone()
+            return Ok(0 if row is None else int(row[0]))
+
+        return await self._read("counting the log", work)
+
+    async def load_checkpoint(self, name: str) -> Result[Checkpoint | None, EventStoreError]:
+        ready = await self._ready()
+        if isinstance(ready, Error):
+            return ready
+        sql, key = self._names.load_checkpoint, (self._store.codec.aggregate_type, name)
+
+        def work(connection: Connection) -> Result[Checkpoint | None, EventStoreError]:
+            row = connection.execute(sql, key).fetchone()
+            return Ok(None if row is None else Checkpoint(int(row[0]), bool(row[1])))
+
+        return await self._read(f"loading the checkpoint of projection {name!r}", work)
+
+    async def dead_letters(self, name: str) -> Result[list[DeadLetter], EventStoreError]:
+        ready = await self._ready()
+        if isinstance(ready, Error):
+            return ready
+        sql, key = self._names.list_dead_letters, (self._store.codec.aggregate_type, name)
+
+        def work(connection: Connection) -> Result[list[DeadLetter], EventStoreError]:
+            return Ok(
+                [
+                    DeadLetter(
+                        name,
+                        int(position),
+                        aggregate_id,
+                        int(sequence),
+                        event_type,
+                        error,
+                        recorded_at.astimezone(timezone.utc),
+                    )
+                    for position, aggregate_id, sequence, event_type, error, recorded_at in (
+                        connection.execute(sql, key).fetchall()
+                    )
+                ]
+            )
+
+        return await self._read(f"listing the dead letters of projection {name!r}", work)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def write_checkpoint(
+        self, name: str, write: CheckpointWrite[Connection]
+    ) -> CheckpointResult:
+        import psycopg
+
+        ready = await self._ready()
+        if isinstance(ready, Error):
+            return ready
+        store, names = self._store, self._names
+        aggregate_type = store.codec.aggregate_type
+        options = store._options
+        operation = f"writing the checkpoint of projection {name!r}"
+
+        def work(connection: Connection) -> CheckpointResult:
+            try:
+                with connection.transaction():
+                    if write.work is not None:
+                        try:
+                            write.work(connection)
+                        except Exception as exc:
+                            if is_connection_lost(connection):
+                                raise  # the store's failure, not the handler's
+                            raise _Rollback(HandlerRaised(exc)) from None
+                    new, expected = write.new, write.expected
+                    if expected is None:
+                        cursor = connection.execute(
+                            names.create_checkpoint,
+                            (aggregate_type, name, new.position, new.reset_pending),
+                        )
+                    else:
+                        cursor = connection.execute(
+                            names.move_checkpoint,
+                            (
+                                new.position,
+                                new.reset_pending,
+                                aggregate_type,
+                                name,
+                                expected.position,
+                                expected.reset_pending,
+                            ),
+                        )
+                    if cursor.rowcount != 1:
+                        raise _Rollback(CheckpointMoved())
+                    letter = write.dead_letter
+                    if letter is not None:
+                        connection.execute(
+                            names.add_dead_letter,
+                            (
+                                aggregate_type,
+                                name,
+                                letter.position,
+                                letter.aggregate_id,
+                                letter.sequence,
+                                letter.event_type,
+                                letter.error,
+                                letter.recorded_at,
+                            ),
+                        )
+            except _Rollback as rollback:
+                return Error(rollback.answer)
+            return _OK
+
+        local = _LOCAL.get(id(store))
+        holder = None if local is None else local.holders.get(name)
+        if holder is None:
+            # Not from a runner holding the lock (there is none): any connection will do.
+            outer = await self._read(operation, lambda connection: Ok(work(connection)))
+            return outer.value if isinstance(outer, Ok) else outer
+        try:
+            # Not abandoned on cancel: the transaction must end before the connection is
+            # closed or used again. It is short, or the handler's.
+            return await trio.to_thread.run_sync(work, holder)
+        except psycopg.Error as exc:
+            message = options.driver_error(operation, exc)
+            if is_connection_lost(holder):
+                logger.error("projection %r lost its lock: %s", name, message)
+                raise LockLost(
+                    f"projection {name!r} lost the connection that held its lock: {message}"
+                ) from None
+            logger.error("%s", message)
+            return Error(EventStoreError(message))
+
+    async def reset(self, name: str) -> Result[None, EventStoreError]:
+        ready = await self._ready()
+        if isinstance(ready, Error):
+            return ready
+        names, key = self._names, (self._store.codec.aggregate_type, name)
+
+        def work(connection: Connection) -> Result[None, EventStoreError]:
+            with connection.transaction():
+                connection.execute(names.reset_checkpoint, key)
+                connection.execute(names.drop_dead_letters, key)
+            return _OK
+
+        result = await self._read(f"resetting projection {name!r}", work)
+        local = _LOCAL.get(id(self._store))
+        if isinstance(result, Ok) and local is not None:
+            # A projection of this process runs on the store: it rebuilds at once.
+            local.watchers.request_reset(name)
+        return result

@@ -1,0 +1,263 @@
+"""The PostgreSQL store's reads: a pool of connections used from Trio worker threads.
+
+psycopg's async API runs on asyncio only, so reads use its blocking API in worker
+threads (``trio.to_thread.run_sync``) behind a ``trio.CapacityLimiter`` as large as the
+pool: there are never more connections than threads reading, and a read abandoned by a
+cancelled caller finishes on its own and returns its connection. Every read is one
+statement in autocommit mode, one round trip, with its rows in binary format (cheaper
+to parse); a read that loses its connection is retried once on a fresh one (reads
+change nothing, so retrying is safe).
+
+Rows are decoded with the codec in the worker thread too, so a long replay keeps the Trio
+thread free; how, and what is done with data that cannot be decoded, is ``_serialized``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+from typing_extensions import final
+
+from ..._codec.json_codec import Codec
+from ..._core.errors import EventStoreError
+from ..._core.log import LogEntry
+from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
+from ..._runtime.result import Error, Ok, Result
+from ..serialized import EventRow, decode_events, decode_snapshot
+from .connection import Options, connect, is_connection_lost
+from .schema import Names
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.postgres_store")
+
+ReadResult = Result[ValueT, EventStoreError]
+
+# The snapshot row as the schema declares it (the driver types it as Any).
+_SnapshotRow = tuple[int, str, int, str, datetime]
+
+
+@final
+class ReaderPool:
+    """The read connections of one running store, lent to worker threads one at a time.
+
+    A small pool of its own rather than ``psycopg_pool``: that one reconnects in the
+    background with a growing backoff, so after an outage reads kept failing for
+    seconds after the server was back. Here a thread that finds no idle connection
+    opens one, at once; the limiter keeps the connections to ``max_readers``.
+    """
+
+    __slots__ = ("_closed", "_idle", "_limiter", "_lock", "_options")
+
+    def __init__(self, options: Options) -> None:
+        self._options = options
+        self._limiter = trio.CapacityLimiter(options.max_readers)
+        self._idle: list[Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def open(self) -> None:
+        """Open the first read connection (blocks), so a start fails if reads cannot work.
+
+        Raises:
+            psycopg.Error: The server cannot be reached.
+        """
+        self._give_back(connect(self._options, "reader"))
+
+    async def run(
+        self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
+    ) -> ReadResult[ValueT]:
+        """Run ``work`` with a read connection in a worker thread.
+
+        Cancelling abandons the thread, which finishes on its own and returns its
+        connection: reads change nothing, so there is nothing to wait for.
+        """
+        return await trio.to_thread.run_sync(
+            self._lend, operation, work, abandon_on_cancel=True, limiter=self._limiter
+        )
+
+    def _lend(
+        self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
+    ) -> ReadResult[ValueT]:
+        import psycopg
+
+        options = self._options
+        for attempt in (1, 2):
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            try:
+                if connection is None:
+                    connection = connect(options, "reader")
+                return work(connection)
+            except psycopg.Error as exc:
+                message = options.driver_error(operation, exc)
+                if attempt == 1 and connection is not None and is_connection_lost(connection):
+                    # The server restarted or dropped us: the idle connections are most
+                    # likely gone too. Retry once, on a new connection.
+                    self._close_idle()
+                    logger.warning("%s; retrying on a new connection", message)
+                    continue
+                logger.error("%s", message)
+                return Error(EventStoreError(message))
+            finally:
+                if connection is not None:
+                    self._give_back(connection)
+        raise AssertionError("unreachable: the second attempt returns")
+
+    def _give_back(self, connection: Connection) -> None:
+        from psycopg.pq import TransactionStatus
+
+        # Reads are single statements in autocommit mode: a connection that is not idle
+        # (lost, or somehow inside a transaction) is not lent again.
+        idle = TransactionStatus.IDLE
+        if not is_connection_lost(connection) and connection.info.transaction_status == idle:
+            with self._lock:
+                if not self._closed:
+                    self._idle.append(connection)
+                    return
+        _close(connection, self._options)
+
+    def _close_idle(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            _close(connection, self._options)
+
+    def close(self) -> None:
+        """Close the idle connections (blocks); those lent out close when they come back."""
+        with self._lock:
+            self._closed = True
+        self._close_idle()
+
+
+def _close(connection: Connection, options: Options) -> None:
+    try:
+        connection.close()
+    except Exception as exc:
+        logger.warning("closing a read connection failed: %s", options.driver_error("closing", exc))
+
+
+# -- work run in the worker threads ---------------------------------------------------
+
+
+def read_events(
+    connection: Connection,
+    codec: Codec[EventT, EntityT],
+    options: Options,
+    names: Names,
+    aggregate_id: str,
+    start_from: int,
+) -> ReadResult[list[EventEnvelop[EventT]]]:
+    """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
+    rows = connection.execute(
+        names.select_events, (aggregate_id, start_from), binary=True
+    ).fetchall()
+    return _decode_events(codec, options, rows)
+
+
+def read_command(
+    connection: Connection, names: Names, aggregate_id: str, idempotency_key: str
+) -> ReadResult[bool]:
+    """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
+    row = connection.execute(names.select_command, (aggregate_id, idempotency_key)).fetchone()
+    return Ok(bool(row is not None and row[0]))
+
+
+def read_snapshot(
+    connection: Connection,
+    codec: Codec[EventT, EntityT],
+    options: Options,
+    names: Names,
+    aggregate_id: str,
+) -> ReadResult[Snapshot[EntityT] | None]:
+    """The latest snapshot of ``aggregate_id``, or ``None`` (also when it is unreadable)."""
+    row = connection.execute(names.select_snapshot, (aggregate_id,)).fetchone()
+    return Ok(None if row is None else _decode_snapshot(codec, options, aggregate_id, row))
+
+
+def read_aggregate(
+    connection: Connection,
+    codec: Codec[EventT, EntityT],
+    options: Options,
+    names: Names,
+    aggregate_id: str,
+) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
+    """The latest snapshot and the events after it, read with one statement.
+
+    A cold load then costs one thread round trip and one server round trip, and the
+    events are exactly those that follow the snapshot seen.
+    """
+    rows: list[tuple[Any, ...]] = connection.execute(
+        names.select_aggregate, {"id": aggregate_id}, binary=True
+    ).fetchall()
+    # SQL does not promise the order of UNION ALL: the snapshot row (kind 0) first, then
+    # the events by sequence. Sorting rows that are already in order is linear.
+    rows.sort(key=lambda row: (row[0], row[1]))
+    snapshot: Snapshot[EntityT] | None = None
+    events = rows
+    if rows and rows[0][0] == 0:
+        events = rows[1:]
+        sequence, entity_type, entity_version, payload, _, taken_at, _ = rows[0][1:]
+        snapshot = _decode_snapshot(
+            codec, options, aggregate_id, (sequence, entity_type, entity_version, payload, taken_at)
+        )
+        if snapshot is None:
+            # Unreadable: replay from the first event instead.
+            return Ok((None, read_events(connection, codec, options, names, aggregate_id, 0)))
+    decoded = _decode_events(
+        codec,
+        options,
+        [(row[7], aggregate_id, row[1], row[2], row[3], row[4], row[5]) for row in events],
+    )
+    return Ok((snapshot, decoded))
+
+
+def read_log(
+    connection: Connection,
+    codec: Codec[EventT, EntityT],
+    options: Options,
+    names: Names,
+    start_from: int,
+    limit: int,
+) -> ReadResult[list[LogEntry[EventT]]]:
+    """Up to ``limit`` events of the codec's aggregate type after position ``start_from``."""
+    rows: list[tuple[Any, ...]] = connection.execute(
+        names.select_log, (start_from, codec.aggregate_type, limit), binary=True
+    ).fetchall()
+    decoded = _decode_events(codec, options, [row[2:] for row in rows])
+    if isinstance(decoded, Error):
+        return decoded
+    entries: list[LogEntry[EventT]] = []
+    for row, envelope in zip(rows, decoded.value, strict=True):
+        assert isinstance(envelope, SerializedEventEnvelop)
+        entries.append(LogEntry(row[0], _utc(row[1]), envelope))
+    return Ok(entries)
+
+
+def _utc(moment: datetime) -> datetime:
+    # psycopg returns timestamptz in the session's time zone; the API speaks UTC.
+    return moment.astimezone(timezone.utc)
+
+
+def _decode_events(
+    codec: Codec[EventT, EntityT], options: Options, rows: list[EventRow]
+) -> ReadResult[list[EventEnvelop[EventT]]]:
+    return decode_events(codec, f"PostgreSQL {options.server}", rows, options.scrub)
+
+
+def _decode_snapshot(
+    codec: Codec[EventT, EntityT], options: Options, aggregate_id: str, row: _SnapshotRow
+) -> Snapshot[EntityT] | None:
+    return decode_snapshot(
+        codec, f"PostgreSQL {options.server}", aggregate_id, row, _utc, logger, options.scrub
+    )

@@ -1,0 +1,670 @@
+"""The PostgreSQL event store: many processes, many machines, one consistent store.
+
+``supervised(dsn, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
+child specification that owns the store's connections. While that child runs, a writer
+thread (``_postgres_writer``) stores every write transaction, many per commit, on its own
+connection, and reads run on a small pool of connections in worker threads
+(``_postgres_reader``); no driver call ever runs on the Trio thread. Events are encoded
+with the codec on the Trio side, as the command is staged, and decoded in the reading
+thread. The tables, and how they are created and checked, are in ``_postgres_schema``;
+the DSN, the driver and its errors in ``_postgres_connection``.
+
+It mirrors the SQLite store (``sqlite_store``): the same options where they mean the
+same, the same log reader, the same statistics, the same errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import trio
+from typing_extensions import Never, final
+
+from ..._codec.json_codec import Codec
+from ..._core.errors import EventStoreError
+from ..._core.log import LogEntry, log_request
+from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
+from ..._core.store import EventStore, StoreResult
+from ..._runtime.checks import require_positive_int
+from ..._runtime.result import Error, Ok, Result
+from ..._runtime.static_supervisor import Supervisor
+from ..._runtime.supervision import ChildSpecification
+from ..durable import (
+    OK,
+    DurableRunning,
+    DurableTransaction,
+    make_event_store,
+    not_started,
+    outside_write,
+    running_state,
+    store_child,
+    writer_counts,
+)
+from ..serialized import encode_metadata
+from .connection import (
+    Options,
+    check_schema_name,
+    check_seconds,
+    check_table_prefix,
+    connect,
+    parse_dsn,
+    require_driver,
+)
+from .reader import (
+    ReaderPool,
+    ReadResult,
+    read_aggregate,
+    read_command,
+    read_events,
+    read_snapshot,
+)
+from .reader import read_log as _read_log_rows
+from .schema import Names, StoreRefused, check_names, prepare
+from .writer import (
+    Append,
+    EventRow,
+    SnapshotRow,
+    Writer,
+    WriterCounters,
+    WriterCrashed,
+    WriteRequest,
+    configure_writer,
+)
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.postgres_store")
+
+_MAX_INT4 = 2**31 - 1
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PostgresStoreStatistics:
+    """What a store's writer has done since the store was created (across restarts).
+
+    ``transactions`` counts committed write transactions (one per command that stored
+    events), ``commits`` the PostgreSQL commits that stored them: with group commit, far
+    fewer under concurrent load. ``largest_batch`` is the most transactions one commit
+    held; ``conflicts`` counts transactions refused for a stale sequence;
+    ``reconnects`` counts the times the writer connected again after losing its
+    connection.
+    """
+
+    running: bool
+    transactions: int
+    commits: int
+    largest_batch: int
+    conflicts: int
+    reconnects: int
+
+
+@final
+class _Running(DurableRunning[EntityT, EventT, "Connection"]):
+    """The connections of a started store: its writer and its readers.
+
+    Each method returns the writer's or readers' awaitable as it is, so that the shared
+    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    reads themselves are those of ``DurableRunning``, on a pooled read connection.
+    """
+
+    __slots__ = ("codec", "names", "options", "readers", "writer")
+
+    def __init__(
+        self,
+        writer: Writer,
+        readers: ReaderPool,
+        names: Names,
+        codec: Codec[EventT, EntityT],
+        options: Options,
+    ) -> None:
+        self.writer = writer
+        self.readers = readers
+        self.names = names
+        self.codec = codec
+        self.options = options
+
+    def write(
+        self, appends: list[Append], snapshots: list[SnapshotRow]
+    ) -> Awaitable[StoreResult[None]]:
+        return self.writer.write(WriteRequest(appends, snapshots))
+
+    # Each read first refuses an id the server cannot take, which the driver would
+    # otherwise fail to encode (an exception, not an answer, from the worker thread).
+
+    def _snapshot(
+        self, connection: Connection, aggregate_id: str
+    ) -> ReadResult[Snapshot[EntityT] | None]:
+        refused = _refused_id(aggregate_id, "load the snapshot of")
+        if refused is not None:
+            return refused
+        return read_snapshot(connection, self.codec, self.options, self.names, aggregate_id)
+
+    def _aggregate(
+        self, connection: Connection, aggregate_id: str
+    ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
+        refused = _refused_id(aggregate_id, "load")
+        if refused is not None:
+            return refused
+        # The events after the snapshot come with it, in the same statement.
+        return read_aggregate(connection, self.codec, self.options, self.names, aggregate_id)
+
+    def _events(
+        self, connection: Connection, aggregate_id: str, start_from: int
+    ) -> ReadResult[list[EventEnvelop[EventT]]]:
+        refused = _refused_id(aggregate_id, "load the events of")
+        if refused is not None:
+            return refused
+        return read_events(
+            connection, self.codec, self.options, self.names, aggregate_id, start_from
+        )
+
+    def _command(
+        self, connection: Connection, aggregate_id: str, idempotency_key: str
+    ) -> ReadResult[bool]:
+        refused = _refused_id(aggregate_id, "look up an idempotency key of")
+        if refused is not None:
+            return refused
+        problem = _unstorable(idempotency_key)
+        if problem is not None:
+            return Error(
+                EventStoreError(
+                    f"cannot look up the idempotency key {idempotency_key!r} of aggregate "
+                    f"{aggregate_id!r}: {problem}"
+                )
+            )
+        return read_command(connection, self.names, aggregate_id, idempotency_key)
+
+
+@final
+class PostgresStore(Generic[EntityT, EventT]):
+    """One PostgreSQL store: its server, tables, codec and, while its child runs, connections.
+
+    Made by :func:`supervised`, and found in the ``eventstore`` field of the
+    :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
+    Its ``repr`` and messages name the server without the DSN's password.
+    """
+
+    __slots__ = ("_claimed", "_codec", "_counters", "_names", "_options", "_running")
+    _codec: Codec[EventT, EntityT]
+    _options: Options
+    _names: Names
+    _counters: WriterCounters
+    _running: _Running[EntityT, EventT] | None
+    _claimed: bool
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("PostgresStore has no public constructor: use postgres_store.supervised()")
+
+    @classmethod
+    def _make(
+        cls, options: Options, codec: Codec[EventT, EntityT]
+    ) -> PostgresStore[EntityT, EventT]:
+        self = object.__new__(cls)
+        self._options = options
+        self._codec = codec
+        self._names = Names(options.schema, options.table_prefix)
+        self._counters = WriterCounters()
+        self._running = None
+        self._claimed = False
+        return self
+
+    @property
+    def server(self) -> str:
+        """The server and database, as ``user@host:port/dbname`` (never the password)."""
+        return self._options.server
+
+    @property
+    def schema(self) -> str:
+        """The schema that holds the store's tables."""
+        return self._options.schema
+
+    @property
+    def table_prefix(self) -> str:
+        """The prefix of the store's table names (``<prefix>events``, ...)."""
+        return self._options.table_prefix
+
+    @property
+    def channel(self) -> str:
+        """The channel to ``LISTEN`` on, which every commit that stores events notifies.
+
+        It is ``"<schema>.<prefix>events"`` (quote it in SQL: ``LISTEN "public.trio_es_events"``),
+        or a name derived from it when that would exceed PostgreSQL's 63 bytes. The
+        notification's payload is empty: it only says that the log has grown, and a
+        listener reads the log from its last position to see what.
+        """
+        return self._names.channel
+
+    @property
+    def codec(self) -> Codec[EventT, EntityT]:
+        """The codec that encodes and decodes this store's events and snapshots."""
+        return self._codec
+
+    def statistics(self) -> PostgresStoreStatistics:
+        """Return the writer's counters and whether the store is running.
+
+        Example::
+
+            stats = store.eventstore.statistics()
+            print(stats.transactions / max(stats.commits, 1), "commands per commit")
+        """
+        counters = self._counters
+        return PostgresStoreStatistics(
+            *writer_counts(self._running, counters), reconnects=counters.reconnects
+        )
+
+    def __repr__(self) -> str:
+        state = running_state(self._running)
+        return f"<PostgresStore {self._options.server} tables {self._names.events} {state}>"
+
+    def _connections(self) -> _Running[EntityT, EventT] | None:
+        return self._running
+
+    def _not_started(self) -> Error[EventStoreError]:
+        return not_started(
+            f"the PostgreSQL store {self._options.server} ({self._names.events})",
+            "postgres_store",
+        )
+
+    def _open(self) -> tuple[Connection, Names]:
+        """Connect the writer and prepare the tables (blocks: run in a thread).
+
+        Raises:
+            StoreRefused: The server cannot be reached, or the tables cannot be used.
+        """
+        import psycopg
+
+        options = self._options
+        try:
+            connection = connect(options, "writer")
+        except psycopg.Error as exc:
+            raise StoreRefused(options.driver_error("connecting", exc)) from None
+        try:
+            names = prepare(connection, options)
+            configure_writer(connection, options)
+        except psycopg.Error as exc:
+            connection.close()
+            raise StoreRefused(options.driver_error("preparing the store's tables", exc)) from None
+        except BaseException:
+            connection.close()
+            raise
+        return connection, names
+
+    def _open_readers(self) -> ReaderPool:
+        """Open the first read connection (blocks: run in a thread).
+
+        Raises:
+            StoreRefused: The server cannot be reached.
+        """
+        import psycopg
+
+        readers = ReaderPool(self._options)
+        try:
+            readers.open()
+        except psycopg.Error as exc:
+            raise StoreRefused(
+                self._options.driver_error("opening a read connection", exc)
+            ) from None
+        return readers
+
+    async def _serve(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own the store's connections until cancelled (the child's task)."""
+        server = self._options.server
+        if self._claimed:
+            raise StoreRefused(
+                f"the PostgreSQL store {server} ({self._names.events}) is already running"
+            )
+        self._claimed = True
+        try:
+            try:
+                connection, names = await trio.to_thread.run_sync(self._open)
+            except StoreRefused as exc:
+                logger.error("cannot start the PostgreSQL store: %s", exc)
+                raise
+            try:
+                readers = await trio.to_thread.run_sync(self._open_readers)
+            except BaseException as exc:
+                if isinstance(exc, StoreRefused):
+                    logger.error("cannot start the PostgreSQL store: %s", exc)
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(connection.close)
+                raise
+            writer = Writer(
+                connection,
+                self._options,
+                names,
+                self._codec.aggregate_type,
+                trio.lowlevel.current_trio_token(),
+                self._counters,
+            )
+            writer.start()
+            try:
+                self._running = _Running(writer, readers, names, self._codec, self._options)
+                task_status.started()
+                await writer.exited.wait()
+                raise WriterCrashed(
+                    f"the writer thread of the PostgreSQL store {server} stopped "
+                    f"unexpectedly: {self._options.scrub(repr(writer.failure))}"
+                )
+            finally:
+                # New requests are refused from here on; those queued are still stored.
+                self._running = None
+                writer.stop()
+                with trio.CancelScope(shield=True):
+                    await writer.join()
+                    await trio.to_thread.run_sync(readers.close)
+        finally:
+            self._claimed = False
+
+
+@final
+class PostgresTransaction(DurableTransaction[EntityT, EventT, Append, SnapshotRow]):
+    """The handle of one store transaction (made by the store, never by hand).
+
+    A write transaction stages encoded rows for the writer; a read transaction that
+    loads an aggregate keeps the events read together with its snapshot.
+    """
+
+    __slots__ = ()
+
+
+PostgresEventStore = EventStore[
+    PostgresStore[EntityT, EventT], EntityT, EventT, PostgresTransaction[EntityT, EventT]
+]
+"""The type of the event store ``postgres_store.supervised`` returns."""
+
+
+def _unstorable(text: object) -> str | None:
+    """Why PostgreSQL ``text`` cannot hold ``text``, or ``None`` if it can.
+
+    Checked as a command is staged, so a value the server would refuse fails that
+    command alone, and never costs its batch a retry one request at a time.
+    """
+    if not isinstance(text, str):
+        return f"it is a {type(text).__name__}, not a str"
+    if "\x00" in text:
+        return "it contains a NUL character, which PostgreSQL text cannot hold"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "it is not valid Unicode (it contains a lone surrogate)"
+    return None
+
+
+def _refused_id(aggregate_id: str, doing: str) -> Error[EventStoreError] | None:
+    """The error of a read of ``aggregate_id`` PostgreSQL cannot take, or ``None``."""
+    problem = _unstorable(aggregate_id)
+    if problem is None:
+        return None
+    return Error(EventStoreError(f"cannot {doing} aggregate {aggregate_id!r}: {problem}"))
+
+
+def _make_event_store(
+    store: PostgresStore[EntityT, EventT],
+) -> PostgresEventStore[EntityT, EventT]:
+    checkpoint = trio.lowlevel.checkpoint
+    codec = store.codec
+    where = f"PostgreSQL {store._options.server}"
+    described = f"the store {where}"
+
+    async def commit_events(
+        tx: PostgresTransaction[EntityT, EventT],
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+        idempotency_key: str | None,
+    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("commit_events", described)
+        aggregate_id = aggregate.aggregate_id
+        sequence = aggregate.sequence
+        problem = _unstorable(aggregate_id)
+        if problem is not None:
+            return Error(
+                EventStoreError(f"cannot store events of aggregate {aggregate_id!r}: {problem}")
+            )
+        if idempotency_key is not None:
+            problem = _unstorable(idempotency_key)
+            if problem is not None:
+                return Error(
+                    EventStoreError(
+                        f"cannot store events of aggregate {aggregate_id!r} with the idempotency "
+                        f"key {idempotency_key!r}: {problem}"
+                    )
+                )
+        # The key goes on the command's first event only (see _postgres_schema).
+        key = idempotency_key
+        aggregate_type = codec.aggregate_type
+        encode = codec.encode_event
+        rows: list[EventRow] = []
+        envelopes: list[EventEnvelop[EventT]] = []
+        try:
+            metadata_text = encode_metadata(metadata)
+            for event in events:
+                sequence += 1
+                encoded = encode(event)
+                type_name, version, data = encoded.type_name, encoded.version, encoded.data
+                problem = _unstorable(type_name) or _unstorable(data)
+                if problem is None and not (0 <= version <= _MAX_INT4):
+                    problem = f"its version {version} does not fit a PostgreSQL integer"
+                if problem is not None:
+                    raise ValueError(f"the encoded event {type_name!r} cannot be stored: {problem}")
+                rows.append((aggregate_id, sequence, type_name, version, data, metadata_text, key))
+                key = None
+                envelopes.append(
+                    SerializedEventEnvelop(
+                        aggregate_id,
+                        sequence,
+                        event,
+                        metadata,
+                        type_name,
+                        str(version),
+                        aggregate_type,
+                    )
+                )
+        except Exception as exc:
+            # CodecError from JsonCodec; anything at all from a user's codec.
+            return Error(
+                EventStoreError(
+                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for the "
+                    f"store {where}: {exc}"
+                )
+            )
+        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
+        return Ok((envelopes, sequence))
+
+    async def save_snapshot(
+        tx: PostgresTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
+    ) -> StoreResult[None]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("save_snapshot", described)
+        aggregate_id = snapshot.aggregate_id
+        try:
+            encoded = codec.encode_entity(snapshot.entity)
+            problem = (
+                _unstorable(aggregate_id)
+                or _unstorable(encoded.type_name)
+                or _unstorable(encoded.data)
+            )
+            if problem is None and not (0 <= encoded.version <= _MAX_INT4):
+                problem = f"its version {encoded.version} does not fit a PostgreSQL integer"
+            if problem is None and snapshot.timestamp.utcoffset() is None:
+                problem = "its timestamp has no time zone"
+            if problem is not None:
+                raise ValueError(f"it cannot be stored: {problem}")
+        except Exception as exc:
+            return Error(
+                EventStoreError(
+                    f"cannot encode the snapshot of aggregate {aggregate_id!r} at "
+                    f"sequence {snapshot.sequence} for the store {where}: {exc}"
+                )
+            )
+        tx._snapshots.append(
+            (
+                aggregate_id,
+                snapshot.sequence,
+                encoded.type_name,
+                encoded.version,
+                encoded.data,
+                snapshot.timestamp,
+            )
+        )
+        return OK
+
+    return make_event_store(
+        store,
+        PostgresTransaction,
+        PostgresStore._connections,
+        PostgresStore._not_started,
+        commit_events,
+        save_snapshot,
+    )
+
+
+async def read_log(
+    store: PostgresStore[EntityT, EventT] | PostgresEventStore[EntityT, EventT],
+    start_from: int = 0,
+    limit: int = 1_000,
+) -> Result[list[LogEntry[EventT]], EventStoreError]:
+    """Read the global log: the store's events in commit order, after a position.
+
+    Every event gets a position when it is committed. Writers, in this process or any
+    other, take the store's position lock before they number their events and hold it
+    until they commit, so positions are handed out in commit order: once a reader sees
+    a position, every lower position is committed and visible too. Reading from the
+    last position handled, again and again, therefore sees every event exactly once, in
+    order, even while many processes write. Only events of the codec's
+    ``aggregate_type`` are returned, so stores of several aggregate types may share
+    tables; positions then have gaps.
+
+    Args:
+        store: The event store from :func:`supervised`, or its ``eventstore`` field.
+        start_from: Return events with a position greater than this (``0``: from the
+            start), typically the position of the last entry already handled.
+        limit: The most entries to return.
+
+    Returns:
+        ``Ok(entries)``, oldest first and at most ``limit`` of them (an empty list when
+        there is nothing after ``start_from``), or ``Error(EventStoreError)`` if the store
+        is not running, the server fails or an event cannot be decoded.
+
+    Raises:
+        TypeError: ``store`` is not a PostgreSQL store.
+        ValueError: ``start_from`` is negative or ``limit`` is not positive.
+
+    Example::
+
+        position = 0
+        while True:
+            entries = (await postgres_store.read_log(store, position, 500)).unwrap()
+            if not entries:
+                break
+            for entry in entries:
+                print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+            position = entries[-1].position
+    """
+    postgres, after, most = log_request(store, PostgresStore, "postgres_store", start_from, limit)
+    running = postgres._running
+    if running is None:
+        await trio.lowlevel.checkpoint()
+        return postgres._not_started()
+    codec = postgres.codec
+    options = postgres._options
+    names = running.names
+    return await running.readers.run(
+        "reading the log",
+        lambda connection: _read_log_rows(connection, codec, options, names, after, most),
+    )
+
+
+def _check_prefix(schema: str, table_prefix: object) -> str:
+    # Its form first, then its length: every name the store creates must fit
+    # PostgreSQL's identifiers.
+    prefix = check_table_prefix(table_prefix)
+    check_names(schema, prefix)
+    return prefix
+
+
+def supervised(
+    dsn: str,
+    codec: Codec[EventT, EntityT],
+    *,
+    schema: str = "public",
+    table_prefix: str = "trio_es_",
+    max_readers: int = 4,
+    connect_timeout: float = 10.0,
+    retry_timeout: float = 10.0,
+) -> tuple[PostgresEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
+    """Create a PostgreSQL store and the child that runs it.
+
+    Starting the child specification connects to the server and creates the store's
+    tables if they do not exist (safely when several processes start at once). A server
+    that cannot be reached, tables that exist but are not a store's, or tables created
+    by a newer version of this library make the start return
+    ``Error(StartError(reason))``, and leave the database untouched. Until the child has
+    started, and after it stops, every store function returns
+    ``Error(EventStoreError(...))`` saying the store is not started.
+
+    Args:
+        dsn: A libpq connection string, ``"host=db user=app dbname=bank"``, or URI,
+            ``"postgresql://app:secret@db:5432/bank"``. Its password never appears in
+            logs, reprs or error messages.
+        codec: Encodes and decodes events and snapshots, e.g. a ``JsonCodec``.
+        schema: The schema of the store's tables, created if missing.
+        table_prefix: The start of the store's table names: ``<prefix>events``,
+            ``<prefix>snapshots`` and ``<prefix>store``. With ``schema``, this lets
+            several applications share a database. At most 32 bytes, so that the
+            longest name the store creates (``<prefix>projection_dead_letters_by_name``)
+            fits PostgreSQL's 63.
+        max_readers: The size of the read connection pool: the most reads at once, each
+            in a worker thread with its own connection. The writer has one more.
+        connect_timeout: Seconds to wait for the server when connecting.
+        retry_timeout: Seconds a write keeps trying after losing its connection (reconnecting,
+            and looking up whether a commit in flight went through) before it is reported
+            as failed; also the longest a write waits for the position lock.
+
+    Returns:
+        ``(event_store, child_specification)``: pass the store to
+        ``eventsourcing.supervised`` and add the specification to your supervisor,
+        before the event-sourcing system's.
+
+    Raises:
+        ImportError: psycopg is not installed (``pip install "trio-eventsourcing[postgres]"``).
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``dsn`` cannot be parsed, or an option is out of range.
+
+    Example::
+
+        codec = JsonCodec(events=[Opened, Deposited], entities=[Account], aggregate_type="account")
+        store, store_spec = postgres_store.supervised("postgresql://app@db/bank", codec)
+    """
+    require_driver()
+    conninfo, server, secrets, keys = parse_dsn(dsn)
+    if not isinstance(codec, Codec):
+        raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
+    options = Options(
+        conninfo=conninfo,
+        server=server,
+        secrets=secrets,
+        dsn_keys=keys,
+        schema=check_schema_name(schema),
+        table_prefix=_check_prefix(schema, table_prefix),
+        max_readers=require_positive_int("max_readers", max_readers),
+        connect_timeout=check_seconds("connect_timeout", connect_timeout),
+        retry_timeout=check_seconds("retry_timeout", retry_timeout),
+    )
+    store: PostgresStore[EntityT, EventT] = PostgresStore._make(options, codec)
+    return _make_event_store(store), store_child(store, store._serve, StoreRefused)

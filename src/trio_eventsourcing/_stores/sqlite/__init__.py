@@ -1,0 +1,1 @@
+"""The SQLite store: schema, writer, readers, log and projection source."""

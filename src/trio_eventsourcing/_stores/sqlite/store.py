@@ -1,0 +1,505 @@
+"""The durable embedded event store: one SQLite file, group-committed writes.
+
+``supervised(path, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
+child specification that owns the store's threads and connections. While that child
+runs, a writer thread (``_sqlite_writer``) stores every write transaction, many per
+fsync, and reader threads (``_sqlite_readers``) run the reads (``_sqlite_reads``), each
+on its own connection; no SQLite call ever runs on the Trio thread. Events are encoded
+with the codec on the Trio side, as the command is staged, and decoded on the reader
+thread. The file's schema and its checks are in ``_sqlite_schema``. After each commit
+that stored events, the writer wakes the log's followers in this process (the store's
+``LogWatchers``); the projections' adapter is ``_projection_sqlite``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import trio
+from typing_extensions import Never, final
+
+from ..._codec.json_codec import Codec
+from ..._core.errors import EventStoreError
+from ..._core.log import LogEntry, log_request
+from ..._core.log_watchers import LogWatchers
+from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
+from ..._core.store import EventStore, StoreResult
+from ..._runtime.checks import require_positive_int, require_seconds
+from ..._runtime.result import Error, Ok, Result
+from ..._runtime.static_supervisor import Supervisor
+from ..._runtime.supervision import ChildSpecification
+from ..durable import (
+    OK,
+    DurableRunning,
+    DurableTransaction,
+    make_event_store,
+    not_started,
+    outside_write,
+    running_state,
+    store_child,
+    writer_counts,
+)
+from ..serialized import encode_metadata
+from .readers import Readers, ReadResult
+from .reads import read_aggregate, read_command, read_events, read_snapshot
+from .reads import read_log as _read_log_rows
+from .schema import (
+    SYNCHRONOUS_LEVELS,
+    DatabaseRefused,
+    Options,
+    Synchronous,
+    absolute,
+    open_writer,
+)
+from .writer import (
+    Append,
+    EventRow,
+    SnapshotRow,
+    Writer,
+    WriterCounters,
+    WriterCrashed,
+    WriteRequest,
+)
+
+EntityT = TypeVar("EntityT")
+EventT = TypeVar("EventT")
+ValueT = TypeVar("ValueT")
+
+logger = logging.getLogger("trio_eventsourcing.sqlite_store")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SqliteStoreStatistics:
+    """What a store's writer has done since the store was created (across restarts).
+
+    ``transactions`` counts committed write transactions (one per command that stored
+    events), ``commits`` the SQLite commits that stored them: with group commit, far
+    fewer under concurrent load. ``largest_batch`` is the most transactions one commit
+    held; ``conflicts`` counts transactions refused for a stale sequence.
+    """
+
+    running: bool
+    transactions: int
+    commits: int
+    largest_batch: int
+    conflicts: int
+
+
+@final
+class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
+    """The connections of a started store: its writer and its readers.
+
+    Each method returns the writer's or readers' awaitable as it is, so that the shared
+    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    reads themselves are those of ``DurableRunning``, on a reader thread's connection.
+    """
+
+    __slots__ = ("codec", "path", "readers", "writer")
+
+    def __init__(
+        self, writer: Writer, readers: Readers, codec: Codec[EventT, EntityT], path: str
+    ) -> None:
+        self.writer = writer
+        self.readers = readers
+        self.codec = codec
+        self.path = path
+
+    def write(
+        self, appends: list[Append], snapshots: list[SnapshotRow]
+    ) -> Awaitable[StoreResult[None]]:
+        return self.writer.write(WriteRequest(appends, snapshots))
+
+    # Each read first refuses an id SQLite cannot take, which the driver would otherwise
+    # fail to encode (an exception, reported as a bug, instead of an answer).
+
+    def _snapshot(
+        self, connection: sqlite3.Connection, aggregate_id: str
+    ) -> ReadResult[Snapshot[EntityT] | None]:
+        refused = _not_unicode(aggregate_id, "load the snapshot of aggregate")
+        if refused is not None:
+            return refused
+        return read_snapshot(connection, self.codec, self.path, aggregate_id)
+
+    def _aggregate(
+        self, connection: sqlite3.Connection, aggregate_id: str
+    ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
+        refused = _not_unicode(aggregate_id, "load aggregate")
+        if refused is not None:
+            return refused
+        return read_aggregate(connection, self.codec, self.path, aggregate_id)
+
+    def _events(
+        self, connection: sqlite3.Connection, aggregate_id: str, start_from: int
+    ) -> ReadResult[list[EventEnvelop[EventT]]]:
+        refused = _not_unicode(aggregate_id, "load the events of aggregate")
+        if refused is not None:
+            return refused
+        return read_events(connection, self.codec, self.path, aggregate_id, start_from)
+
+    def _command(
+        self, connection: sqlite3.Connection, aggregate_id: str, idempotency_key: str
+    ) -> ReadResult[bool]:
+        refused = _not_unicode(
+            aggregate_id, "look up an idempotency key of aggregate"
+        ) or _not_unicode(idempotency_key, "look up the idempotency key")
+        if refused is not None:
+            return refused
+        return read_command(connection, aggregate_id, idempotency_key)
+
+
+def _not_unicode(text: str, doing: str) -> Error[EventStoreError] | None:
+    """The error of a read of ``text`` that SQLite cannot take (a lone surrogate), or ``None``."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return Error(
+            EventStoreError(
+                f"cannot {doing} {text!r}: it is not valid Unicode (it contains a lone surrogate)"
+            )
+        )
+    return None
+
+
+@final
+class SqliteStore(Generic[EntityT, EventT]):
+    """One SQLite store: its file, its codec and, while its child runs, its connections.
+
+    Made by :func:`supervised`, and found in the ``eventstore`` field of the
+    :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
+    """
+
+    __slots__ = ("_claimed", "_codec", "_counters", "_options", "_running", "_watchers")
+    _codec: Codec[EventT, EntityT]
+    _options: Options
+    _counters: WriterCounters
+    _running: _Running[EntityT, EventT] | None
+    _claimed: bool
+    _watchers: LogWatchers
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("SqliteStore has no public constructor: use sqlite_store.supervised()")
+
+    @classmethod
+    def _make(cls, options: Options, codec: Codec[EventT, EntityT]) -> SqliteStore[EntityT, EventT]:
+        self = object.__new__(cls)
+        self._options = options
+        self._codec = codec
+        self._counters = WriterCounters()
+        self._running = None
+        self._claimed = False
+        self._watchers = LogWatchers()
+        return self
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the database file."""
+        return self._options.path
+
+    @property
+    def codec(self) -> Codec[EventT, EntityT]:
+        """The codec that encodes and decodes this store's events and snapshots."""
+        return self._codec
+
+    def statistics(self) -> SqliteStoreStatistics:
+        """Return the writer's counters and whether the store is running.
+
+        Example::
+
+            stats = store.eventstore.statistics()
+            print(stats.transactions / max(stats.commits, 1), "commands per fsync")
+        """
+        return SqliteStoreStatistics(*writer_counts(self._running, self._counters))
+
+    def __repr__(self) -> str:
+        return f"<SqliteStore {self._options.path!r} {running_state(self._running)}>"
+
+    def _connections(self) -> _Running[EntityT, EventT] | None:
+        return self._running
+
+    def _not_started(self) -> Error[EventStoreError]:
+        return not_started(f"the SQLite store {self._options.path!r}", "sqlite_store")
+
+    async def _serve(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Own the store's connections until cancelled (the child's task)."""
+        path = self._options.path
+        if self._claimed:
+            raise DatabaseRefused(f"the SQLite store {path!r} is already running")
+        self._claimed = True
+        try:
+            try:
+                connection = await trio.to_thread.run_sync(open_writer, self._options)
+            except DatabaseRefused as exc:
+                logger.error("cannot open the SQLite store: %s", exc)
+                raise
+            token = trio.lowlevel.current_trio_token()
+            writer = Writer(
+                connection,
+                path,
+                self._codec.aggregate_type,
+                token,
+                self._counters,
+                self._watchers.changed,
+            )
+            readers = Readers(self._options, token)
+            try:
+                writer.start()
+                readers.start()
+                self._running = _Running(writer, readers, self._codec, path)
+                task_status.started()
+                await writer.exited.wait()
+                raise WriterCrashed(
+                    f"the writer thread of the SQLite store {path!r} stopped unexpectedly"
+                ) from writer.failure
+            finally:
+                # New requests are refused from here on; those queued are still served.
+                self._running = None
+                readers.stop()
+                with trio.CancelScope(shield=True):
+                    await readers.join()
+                    # The writer's connection closes last: closing the last connection
+                    # checkpoints the WAL into the database and removes the -wal file,
+                    # which a read-only connection would not do.
+                    writer.stop()
+                    await writer.join()
+        finally:
+            self._claimed = False
+
+
+@final
+class SqliteTransaction(DurableTransaction[EntityT, EventT, Append, SnapshotRow]):
+    """The handle of one store transaction (made by the store, never by hand).
+
+    A write transaction stages encoded rows for the writer; a read transaction that
+    loads an aggregate keeps the events read together with its snapshot.
+    """
+
+    __slots__ = ()
+
+
+SqliteEventStore = EventStore[
+    SqliteStore[EntityT, EventT], EntityT, EventT, SqliteTransaction[EntityT, EventT]
+]
+"""The type of the event store ``sqlite_store.supervised`` returns."""
+
+
+def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[EntityT, EventT]:
+    checkpoint = trio.lowlevel.checkpoint
+    codec = store.codec
+    where = f"the SQLite store {store.path!r}"
+
+    async def commit_events(
+        tx: SqliteTransaction[EntityT, EventT],
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+        idempotency_key: str | None,
+    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("commit_events", where)
+        aggregate_id = aggregate.aggregate_id
+        sequence = aggregate.sequence
+        aggregate_type = codec.aggregate_type
+        encode = codec.encode_event
+        rows: list[EventRow] = []
+        envelopes: list[EventEnvelop[EventT]] = []
+        try:
+            metadata_text = encode_metadata(metadata)
+            for event in events:
+                sequence += 1
+                encoded = encode(event)
+                rows.append(
+                    (
+                        aggregate_id,
+                        sequence,
+                        encoded.type_name,
+                        encoded.version,
+                        encoded.data,
+                        metadata_text,
+                    )
+                )
+                envelopes.append(
+                    SerializedEventEnvelop(
+                        aggregate_id,
+                        sequence,
+                        event,
+                        metadata,
+                        encoded.type_name,
+                        str(encoded.version),
+                        aggregate_type,
+                    )
+                )
+        except Exception as exc:
+            # CodecError from JsonCodec; anything at all from a user's codec.
+            return Error(
+                EventStoreError(
+                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for "
+                    f"{where}: {exc}"
+                )
+            )
+        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
+        return Ok((envelopes, sequence))
+
+    async def save_snapshot(
+        tx: SqliteTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
+    ) -> StoreResult[None]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("save_snapshot", where)
+        try:
+            encoded = codec.encode_entity(snapshot.entity)
+        except Exception as exc:
+            return Error(
+                EventStoreError(
+                    f"cannot encode the snapshot of aggregate {snapshot.aggregate_id!r} at "
+                    f"sequence {snapshot.sequence} for {where}: {exc}"
+                )
+            )
+        tx._snapshots.append(
+            (
+                snapshot.aggregate_id,
+                codec.aggregate_type,
+                snapshot.sequence,
+                encoded.type_name,
+                encoded.version,
+                encoded.data,
+                snapshot.timestamp.isoformat(),
+            )
+        )
+        return OK
+
+    return make_event_store(
+        store,
+        SqliteTransaction,
+        SqliteStore._connections,
+        SqliteStore._not_started,
+        commit_events,
+        save_snapshot,
+    )
+
+
+async def read_log(
+    store: SqliteStore[EntityT, EventT] | SqliteEventStore[EntityT, EventT],
+    start_from: int = 0,
+    limit: int = 1_000,
+) -> Result[list[LogEntry[EventT]], EventStoreError]:
+    """Read the global log: the store's events in commit order, after a position.
+
+    Every event gets a position when it is committed; positions only grow, and an event
+    never appears after one with a higher position (SQLite has one writer at a time, so
+    commit order is position order). Reading from the last position handled, again and
+    again, therefore sees every event exactly once, in order. Only events of the codec's
+    ``aggregate_type`` are returned, so stores of several aggregate types may share a
+    file; positions then have gaps.
+
+    Args:
+        store: The event store from :func:`supervised`, or its ``eventstore`` field.
+        start_from: Return events with a position greater than this (``0``: from the
+            start), typically the position of the last entry already handled.
+        limit: The most entries to return.
+
+    Returns:
+        ``Ok(entries)``, oldest first and at most ``limit`` of them (an empty list when
+        there is nothing after ``start_from``), or ``Error(EventStoreError)`` if the store
+        is not running, the file cannot be read or an event cannot be decoded.
+
+    Example::
+
+        position = 0
+        while True:
+            entries = (await sqlite_store.read_log(store, position, 500)).unwrap()
+            if not entries:
+                break
+            for entry in entries:
+                print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+            position = entries[-1].position
+    """
+    sqlite, after, most = log_request(store, SqliteStore, "sqlite_store", start_from, limit)
+    running = sqlite._running
+    if running is None:
+        await trio.lowlevel.checkpoint()
+        return sqlite._not_started()
+    codec = sqlite.codec
+    path = sqlite.path
+    return await running.readers.run(
+        "reading the log", lambda connection: _read_log_rows(connection, codec, path, after, most)
+    )
+
+
+def supervised(
+    path: str | os.PathLike[str],
+    codec: Codec[EventT, EntityT],
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout: float = 5.0,
+    max_readers: int = 4,
+) -> tuple[SqliteEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
+    """Create an SQLite store on the file at ``path`` and the child that runs it.
+
+    The file is created with the store's schema if it does not exist (or is empty), and
+    put in WAL mode. Starting the child specification opens it; an existing file that is
+    not a trio-eventsourcing store, or was written by a newer version, is refused then
+    (the start returns ``Error(StartError(reason))``) and left untouched. Until the child
+    has started, and after it stops, every store function returns
+    ``Error(EventStoreError(...))`` saying the store is not started.
+
+    Args:
+        path: The database file.
+        codec: Encodes and decodes events and snapshots, e.g. a ``JsonCodec``.
+        synchronous: ``"FULL"`` (the default): a command acknowledged is on disk and
+            survives a power loss. ``"NORMAL"``: faster commits, still safe when the
+            process crashes, but the last commands acknowledged before a power loss or OS
+            crash may be lost.
+        busy_timeout: Seconds to wait for the write lock when another process (or
+            another store on the same file) holds it, before the write fails.
+        max_readers: The most reads run at once, each in a worker thread with its own
+            connection.
+
+    Returns:
+        ``(event_store, child_specification)``: pass the store to
+        ``eventsourcing.supervised`` and add the specification to your supervisor,
+        before the event-sourcing system's.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``path`` names an in-memory database, or an option is out of range.
+
+    Example::
+
+        codec = JsonCodec(events=[Opened, Deposited], entities=[Account], aggregate_type="account")
+        store, store_spec = sqlite_store.supervised("bank.db", codec)
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+    name = os.fspath(path)
+    if not isinstance(name, str):
+        raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
+    if name in ("", ":memory:") or name.startswith("file:"):
+        raise ValueError(
+            f"path must name a file (got {name!r}): the store needs WAL and several "
+            "connections, which in-memory databases and URIs do not give it"
+        )
+    if not isinstance(codec, Codec):
+        raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
+    if synchronous not in SYNCHRONOUS_LEVELS:
+        raise ValueError(
+            f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}, got {synchronous!r}"
+        )
+    options = Options(
+        path=absolute(name),
+        synchronous=synchronous,
+        busy_timeout=require_seconds("busy_timeout", busy_timeout, zero=True),
+        max_readers=require_positive_int("max_readers", max_readers),
+    )
+    store: SqliteStore[EntityT, EventT] = SqliteStore._make(options, codec)
+    return _make_event_store(store), store_child(store, store._serve, DatabaseRefused)
