@@ -25,12 +25,17 @@ from ._cli_errors import FAILURE as _FAILURE
 from ._cli_errors import CliError as _CliError
 from ._cli_errors import Secrets as _Secrets
 from ._cli_errors import one_line as _one_line
+from ._cli_signals import Interrupted as _Interrupted
 
 # Only `main` is public here: everything else is imported under a private name.
 __all__ = ["main"]
 
 _INTERRUPTED = 130
-"""Exit status after Ctrl-C (128 + SIGINT, as shells report it), except for ``log --follow``."""
+"""Exit status after Ctrl-C (128 + SIGINT, as shells report it), except for ``log --follow``.
+
+A command that takes the signals itself (the demo) raises ``Interrupted`` with its status:
+130 for SIGINT, 143 for SIGTERM.
+"""
 
 _TRACEBACK_VARIABLE = "TRIO_EVENTSOURCING_TRACEBACK"
 
@@ -48,7 +53,8 @@ def main(argv: _Sequence[str] | None = None, *, prog: str = _PROG) -> int:
 
     Returns:
         0 on success; 1 when the command failed (or the demo found a balance that
-        differs from its model); 2 for a usage error; 130 when interrupted.
+        differs from its model); 2 for a usage error; 130 when interrupted (Ctrl-C), 143
+        when the demo is stopped with SIGTERM. ``log --follow`` returns 0 on either.
 
     Example::
 
@@ -63,9 +69,12 @@ def main(argv: _Sequence[str] | None = None, *, prog: str = _PROG) -> int:
             args = parser.parse_args(arguments)
         except SystemExit as exc:  # --help and --version print, then "exit" 0
             return exc.code if isinstance(exc.code, int) else 0
-        return _run(args, _sys.stdout, _sys.stderr)
+        return _run(args, _sys.stdout, _sys.stderr, prog)
     except _CliError as exc:
         _fail(prog, secrets.scrub(_one_line(str(exc))))
+        return exc.code
+    except _Interrupted as exc:
+        _say(f"{prog}: {exc}")
         return exc.code
     except KeyboardInterrupt:
         _say(f"{prog}: interrupted")

@@ -1,12 +1,16 @@
 """The inspection commands: query the store, then print a table or JSON Lines.
 
 Each command opens the store with ``_cli_inspect.open_store`` (which checks it), reads,
-and prints; nothing here runs Trio, so the blocking driver calls are plain calls.
+and prints; nothing here runs Trio, so the blocking driver calls are plain calls. Only
+``log --follow``, which runs until stopped, takes SIGINT and SIGTERM (``_cli_signals``)
+to stop between batches; the other commands are short, and only read, or write in one
+transaction: Python's ``KeyboardInterrupt`` stops them well enough.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TextIO
@@ -23,6 +27,7 @@ from ._cli_output import (
     key_values,
     stored_json,
 )
+from ._cli_signals import taking_stop_signals
 
 LOG_BATCH = 1_000
 """Events read per query of ``log``: a bounded amount of memory, however long the log."""
@@ -36,11 +41,15 @@ sleep: Callable[[float], None] = time.sleep
 """How ``log --follow`` waits between polls (tests put their own here)."""
 
 
-def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run(args: argparse.Namespace, out: TextIO, err: TextIO, prog: str) -> int:
     """Run the command ``args`` names; return its exit status.
+
+    ``prog`` is the program's name, for a line the demo prints when it ends the process
+    at once (on a second Ctrl-C).
 
     Raises:
         CliError: The command failed (the caller prints the message).
+        Interrupted: SIGINT or SIGTERM stopped the demo.
     """
     command: str = args.command
     if command == "demo":
@@ -52,7 +61,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             args.seed,
             allow_other_aggregates=args.allow_other_aggregates,
         )
-        return run_demo(options, out, err)
+        return run_demo(options, out, err, prog)
     with open_store(
         args.db,
         schema=args.schema,
@@ -179,10 +188,13 @@ def log(
     """``log DB``: the global log after a position, in position order; maybe follow it.
 
     Catching up never waits: a full batch is followed at once by the next query. Once the
-    log is read to its end, ``--follow`` polls every ``poll_interval`` seconds; Ctrl-C
-    then ends the command with status 0, since stopping is the way to leave it. Before
+    log is read to its end, ``--follow`` polls every ``poll_interval`` seconds. Before
     each wait it checks that the store is still the one it opened (an SQLite file may be
     deleted or replaced), and fails if not.
+
+    ``--follow`` ends with status 0 on Ctrl-C (SIGINT) or SIGTERM, since stopping is the
+    way to leave it: the batch being printed is printed whole and flushed, and no query
+    starts after the signal; a wait ends at once. A second signal stops at once.
 
     Raises:
         CliError: The store went away while following it, or a query failed.
@@ -208,25 +220,34 @@ def log(
             file=err,
             flush=True,
         )
+    signals = taking_stop_signals(_interrupt) if follow else contextlib.nullcontext(None)
     try:
-        while limit is None or printed < limit:
-            wanted = LOG_BATCH if limit is None else min(LOG_BATCH, limit - printed)
-            batch = store.log(position, wanted)
-            if batch:
-                _print_log(out, table, batch, as_json=as_json)
-                position = batch[-1].position
-                printed += len(batch)
-                continue
-            if not follow or (max_polls is not None and polls >= max_polls):
-                break
-            # Following a file that was deleted or replaced would wait for ever, silently.
-            gone = store.gone()
-            if gone is not None:
-                out.flush()
-                raise CliError(f"stopped following the log: {gone}")
-            polls += 1
-            sleep(poll_interval)
+        with signals as stop:
+            while limit is None or printed < limit:
+                if stop is not None and stop.first is not None:
+                    out.flush()
+                    return 0
+                wanted = LOG_BATCH if limit is None else min(LOG_BATCH, limit - printed)
+                batch = store.log(position, wanted)
+                if batch:
+                    _print_log(out, table, batch, as_json=as_json)
+                    position = batch[-1].position
+                    printed += len(batch)
+                    continue
+                if not follow or (max_polls is not None and polls >= max_polls):
+                    break
+                # Following a file that was deleted or replaced would wait for ever, silently.
+                gone = store.gone()
+                if gone is not None:
+                    out.flush()
+                    raise CliError(f"stopped following the log: {gone}")
+                polls += 1
+                if stop is None:
+                    sleep(poll_interval)
+                else:
+                    stop.sleep(poll_interval, sleep)
     except KeyboardInterrupt:
+        # A second signal, or Ctrl-C where the signals could not be taken.
         if not follow:
             raise
         out.flush()
@@ -234,6 +255,11 @@ def log(
     if not as_json and not follow:
         table.finish(f"no events after position {after}")
     return 0
+
+
+def _interrupt(signum: int) -> None:
+    """A second stop signal while following: read-only code may stop anywhere."""
+    raise KeyboardInterrupt
 
 
 def stats(store: Inspector, out: TextIO, *, as_json: bool) -> int:

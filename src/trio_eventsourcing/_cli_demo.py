@@ -5,6 +5,11 @@ The workload itself (accounts, random commands, concurrent clients, the model) i
 summary table, and decides the exit status. The file is read before and after the run by
 the inspection queries (``_cli_sqlite``), outside the Trio run: no blocking SQLite call
 is made on the event loop, which only the store's own threads talk to.
+
+SIGINT (Ctrl-C) and SIGTERM stop the run in order (``_cli_signals``): the work is
+cancelled, the event-sourcing system drains the commands in flight, the store closes its
+file, and the command exits with 130 (SIGINT) or 143 (SIGTERM). A second signal during
+that stop ends the process at once.
 """
 
 from __future__ import annotations
@@ -24,8 +29,15 @@ from . import sqlite_store
 from ._cli_errors import USAGE, CliError, one_line
 from ._cli_output import key_values
 from ._cli_progress import ProgressBar
+from ._cli_signals import (
+    Interrupted,
+    StopSignals,
+    cancel_on_stop_signal,
+    exit_at_once,
+    taking_stop_signals,
+)
 from ._cli_sqlite import SqliteInspector, is_blank
-from ._sqlite_schema import special_file_kind
+from ._stores.sqlite.schema import special_file_kind
 from .codec import JsonCodec
 from .examples.bank_account import (
     AccountOpened,
@@ -38,6 +50,13 @@ from .examples.demo import DemoReport, run_bank
 
 SNAPSHOT_EVERY = 10
 """The demo snapshots an account every this many events."""
+
+STOP_WITHIN_S = 10.0
+"""Seconds after Ctrl-C (or SIGTERM) before a stop still under way is given up on.
+
+The orderly stop drains the commands in flight within the event-sourcing system's
+``shutdown_timeout`` (5 s), then the store closes its file: this leaves room for both.
+"""
 
 _SHOWN_MISMATCHES = 10
 _SHOWN_TYPES = 3
@@ -73,12 +92,18 @@ def codec() -> JsonCodec[BankAccountEvent, BankAccount]:
     )
 
 
-def run_demo(options: DemoOptions, out: TextIO, err: TextIO) -> int:
+def run_demo(options: DemoOptions, out: TextIO, err: TextIO, prog: str) -> int:
     """Run the demo, print its summary on ``out``; return 0, or 1 if a balance is wrong.
+
+    ``prog`` names the program in the line printed when a second signal ends the process
+    at once, without returning.
 
     Raises:
         CliError: The file is not a store, or the run failed.
-        KeyboardInterrupt: The user interrupted it (the progress line is cleared first).
+        Interrupted: SIGINT or SIGTERM stopped the run (the progress line is cleared
+            first); the file holds what was committed before.
+        KeyboardInterrupt: Ctrl-C where the demo could not take SIGINT (not the main
+            thread), before or after the run.
     """
     path = options.db
     # The store would refuse a file that is not ours too, but only once its supervisor
@@ -91,17 +116,33 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO) -> int:
     before = _FileCounts(0, 0) if new else _counts(path)
     seed = random.SystemRandom().randrange(1_000_000) if options.seed is None else options.seed
     bar = ProgressBar(err, total=options.commands, unit="commands")
-    try:
-        with _library_records_kept_off_stderr():
-            report, statistics = trio.run(_run, options, seed, bar)
-    except BaseException as exc:
-        bar.clear()
-        # Ctrl-C reaches us inside the exception groups of the nurseries it crossed.
-        if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)):
-            raise KeyboardInterrupt from None
-        if not isinstance(exc, Exception):
-            raise
-        raise CliError(f"the demo failed on {path!r}: {_describe(exc)}") from exc
+
+    def stop_at_once(signum: int) -> None:
+        with contextlib.suppress(Exception):  # maybe inside a write to err: best effort
+            bar.clear()
+        exit_at_once(prog, signum, err)
+
+    with taking_stop_signals(stop_at_once) as stop:
+        try:
+            with _library_records_kept_off_stderr():
+                ran = trio.run(_run, options, seed, bar, stop)
+        except BaseException as exc:
+            bar.clear()
+            if stop.first is not None:
+                # Whatever the stop made of the work, the user asked for it.
+                raise Interrupted(stop.first) from exc
+            # Ctrl-C where SIGINT could not be taken (the main thread is someone else's)
+            # reaches us inside the exception groups of the nurseries it crossed.
+            if any(isinstance(leaf, KeyboardInterrupt) for leaf in _leaves(exc)):
+                raise KeyboardInterrupt from None
+            if not isinstance(exc, Exception):
+                raise
+            raise CliError(f"the demo failed on {path!r}: {_describe(exc)}") from exc
+        if stop.first is not None:  # maybe just after the work was done: still a stop
+            bar.clear()
+            raise Interrupted(stop.first)
+    assert ran is not None, "only a stop signal cancels the run"
+    report, statistics = ran
     after = _counts(path)
     _summary(out, options, seed, report, statistics, before, after)
     if report.mismatches:
@@ -117,28 +158,39 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO) -> int:
 
 
 async def _run(
-    options: DemoOptions, seed: int, bar: ProgressBar
-) -> tuple[DemoReport, sqlite_store.SqliteStoreStatistics]:
+    options: DemoOptions, seed: int, bar: ProgressBar, stop: StopSignals
+) -> tuple[DemoReport, sqlite_store.SqliteStoreStatistics] | None:
+    """The run, or ``None`` if a stop signal cancelled it (and it stopped in order)."""
     store, store_spec = sqlite_store.supervised(options.db, codec())
     done = 0
+    report: DemoReport | None = None
 
     def count() -> None:
         nonlocal done
         done += 1
 
+    work = trio.CancelScope()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(bar.follow, lambda: done)
-        report = await run_bank(
-            store,
-            store_spec,
-            accounts=options.accounts,
-            commands=options.commands,
-            clients=options.clients,
-            seed=seed,
-            snapshot_every=SNAPSHOT_EVERY,
-            on_command=count,
-        )
+        # Outside `work`: it goes on reading signals while the cancelled work stops.
+        await nursery.start(cancel_on_stop_signal, stop, work, STOP_WITHIN_S)
+        with work:
+            async with trio.open_nursery() as running:
+                # Inside `work`: no progress is shown once the stop has begun.
+                running.start_soon(bar.follow, lambda: done)
+                report = await run_bank(
+                    store,
+                    store_spec,
+                    accounts=options.accounts,
+                    commands=options.commands,
+                    clients=options.clients,
+                    seed=seed,
+                    snapshot_every=SNAPSHOT_EVERY,
+                    on_command=count,
+                )
+                running.cancel_scope.cancel()
         nursery.cancel_scope.cancel()
+    if report is None:
+        return None
     bar.close(done)
     return report, store.eventstore.statistics()
 
