@@ -11,6 +11,8 @@ import pytest
 import trio
 import trio.testing
 
+from contracts.log_contract import LogContract, LogPage
+from contracts.projection_contract import ProjectionContract
 from contracts.store_contract import (
     SNAPSHOT_TIME,
     BankStore,
@@ -186,3 +188,24 @@ def test_supervised_rejects_the_same_name_twice() -> None:
 def test_supervised_rejects_a_non_name() -> None:
     with pytest.raises(TypeError, match="events_name and snapshot_name"):
         memory_store.supervised("events", process.new_name("snapshots"), OneForOne)  # type: ignore[arg-type]
+
+
+class TestMemoryLog(LogContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return open_memory_store()
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await memory_store.read_log(store, start_from, limit)
+
+
+class TestMemoryProjections(ProjectionContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return open_memory_store()
+
+
+async def test_the_events_of_one_commit_share_its_time() -> None:
+    # Not a promise of every store: PostgreSQL records each row's own clock_timestamp().
+    async with open_memory_store() as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1"), deposited(3, 3)]), Ok)
+        entries = (await memory_store.read_log(store)).unwrap()
+    assert entries[0].recorded_at == entries[1].recorded_at

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import trio_eventsourcing as eventsourcing
+from contracts.log_contract import LogContract, LogPage
+from contracts.projection_contract import ProjectionContract
 from contracts.store_contract import (
     BankStore,
     StoreContract,
@@ -28,7 +30,7 @@ from contracts.store_contract import (
     run,
 )
 from postgres.helpers import require_server, running_store, throwaway_schema
-from trio_eventsourcing import Ok, SerializedEventEnvelop
+from trio_eventsourcing import Ok, SerializedEventEnvelop, postgres_store
 from trio_eventsourcing.examples.bank_account import DepositMoney, OpenAccount
 
 
@@ -43,13 +45,18 @@ def schema(dsn: str) -> Iterator[str]:
         yield name
 
 
-class TestPostgresStore(StoreContract):
-    is_durable = True
+class OnThrowawaySchema:
+    """A store in a schema of the test's own, whatever ``tmp_path`` a contract passes.
+
+    A durable store reopened in the same test must find what it stored, so the schema
+    belongs to the test, not to one ``open_store``.
+    """
+
+    dsn: str
+    schema: str
 
     @pytest.fixture(autouse=True)
     def _schema_of_the_test(self) -> Iterator[None]:
-        # One schema per test, whatever ``tmp_path`` the contract passes: a durable
-        # store reopened in the same test must find what it stored.
         self.dsn = require_server()
         with throwaway_schema(self.dsn) as schema:
             self.schema = schema
@@ -57,6 +64,19 @@ class TestPostgresStore(StoreContract):
 
     def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
         return running_store(self.dsn, self.schema)
+
+
+class TestPostgresStore(OnThrowawaySchema, StoreContract):
+    is_durable = True
+
+
+class TestPostgresLog(OnThrowawaySchema, LogContract):
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await postgres_store.read_log(store, start_from, limit)
+
+
+class TestPostgresProjections(OnThrowawaySchema, ProjectionContract):
+    pass
 
 
 async def test_events_come_back_as_serialized_envelopes(dsn: str, schema: str) -> None:

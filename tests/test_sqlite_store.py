@@ -11,6 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import trio_eventsourcing as eventsourcing
+from contracts.log_contract import LogContract, LogPage
+from contracts.projection_contract import ProjectionContract
 from contracts.store_contract import (
     BankStore,
     StoreContract,
@@ -23,7 +25,7 @@ from contracts.store_contract import (
     run,
 )
 from sqlite.helpers import CODEC, running_store
-from trio_eventsourcing import Ok, SerializedEventEnvelop
+from trio_eventsourcing import Ok, SerializedEventEnvelop, sqlite_store
 from trio_eventsourcing.examples.bank_account import DepositMoney, OpenAccount
 
 
@@ -32,6 +34,19 @@ class TestSqliteStore(StoreContract):
 
     def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
         return running_store(tmp_path / "events.db")
+
+
+class TestSqliteLog(LogContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return running_store(tmp_path / "log.db")
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await sqlite_store.read_log(store, start_from, limit)
+
+
+class TestSqliteProjections(ProjectionContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return running_store(tmp_path / "projections.db")
 
 
 async def test_events_come_back_as_serialized_envelopes(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The global log: every event once, in commit order, even with writers in many processes.
+"""The PostgreSQL log beyond the shared ``LogContract``: order with writers in many processes.
 
 The ordering test holds one writer's transaction open *after* it has numbered and
 inserted its events (a trigger makes its insert wait on an advisory lock the test holds)
@@ -13,8 +13,6 @@ the probe is sharp enough to catch the bug it guards against.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 import trio
@@ -25,7 +23,6 @@ from trio_eventsourcing import (
     Error,
     EventStoreError,
     Ok,
-    SerializedEventEnvelop,
     StoreResult,
     postgres_store,
 )
@@ -64,41 +61,6 @@ async def whole_log(
             return entries
         entries += page.value
         position = page.value[-1].position
-
-
-async def test_the_log_holds_every_event_in_commit_order(dsn: str, schema: str) -> None:
-    started = datetime.now(timezone.utc) - timedelta(seconds=1)
-    async with running_store(dsn, schema) as store:
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], [("n", "1")]), Ok)
-        assert isinstance(await append(store, "acc-2", 0, [opened("acc-2"), deposited(3, 3)]), Ok)
-        assert isinstance(await append(store, "acc-1", 1, [deposited(1, 1)]), Ok)
-        entries = await whole_log(store)
-        assert [e.position for e in entries] == [1, 2, 3, 4]
-        assert [e.envelope for e in entries] == [
-            SerializedEventEnvelop(
-                "acc-1", 1, opened("acc-1"), [("n", "1")], "AccountOpened", "1", "bank_account"
-            ),
-            SerializedEventEnvelop(
-                "acc-2", 1, opened("acc-2"), [], "AccountOpened", "1", "bank_account"
-            ),
-            SerializedEventEnvelop(
-                "acc-2", 2, deposited(3, 3), [], "CustomerDepositedCash", "1", "bank_account"
-            ),
-            SerializedEventEnvelop(
-                "acc-1", 2, deposited(1, 1), [], "CustomerDepositedCash", "1", "bank_account"
-            ),
-        ]
-        now = datetime.now(timezone.utc)
-        assert all(started <= e.recorded_at <= now for e in entries)
-        assert all(e.recorded_at.tzinfo == timezone.utc for e in entries)
-        assert [e.recorded_at for e in entries] == sorted(e.recorded_at for e in entries)
-        # From any position: the events after it.
-        for position in range(5):
-            tail = await postgres_store.read_log(store.eventstore, position, 100)
-            assert isinstance(tail, Ok)
-            assert tail.value == entries[position:]
-        assert await postgres_store.read_log(store, 4) == Ok([])
-        assert await postgres_store.read_log(store, 400) == Ok([])
 
 
 async def test_the_log_only_has_the_codecs_aggregate_type(dsn: str, schema: str) -> None:
@@ -317,13 +279,3 @@ async def test_read_log_is_a_checkpoint(dsn: str, schema: str) -> None:
             await postgres_store.read_log(store)
     with trio.testing.assert_checkpoints():
         await postgres_store.read_log(store)  # not running: still a checkpoint
-
-
-async def test_large_amounts_round_trip_through_the_log(dsn: str, schema: str) -> None:
-    amount = Decimal("12345678901234567890.123456789")
-    async with running_store(dsn, schema) as store:
-        assert isinstance(await append(store, "acc-1", 0, [deposited(1, 1)]), Ok)
-        event = CustomerDepositedCash(amount, amount)
-        assert isinstance(await append(store, "acc-1", 1, [event]), Ok)
-        entries = await whole_log(store)
-    assert entries[-1].envelope.payload == event
