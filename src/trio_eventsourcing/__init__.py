@@ -44,6 +44,7 @@ from ._core.errors import EventSourcingErrorBase as EventSourcingErrorBase
 from ._core.errors import EventStoreError as EventStoreError
 from ._core.errors import NonPositiveArgument as NonPositiveArgument
 from ._core.errors import OutcomeUnknown as OutcomeUnknown
+from ._core.errors import StoreFailure as StoreFailure
 from ._core.errors import TransactionFailed as TransactionFailed
 from ._core.errors import TransactionRolledBack as TransactionRolledBack
 from ._core.errors import describe_error as describe_error
@@ -139,6 +140,7 @@ __all__ = [
     "Snapshot",
     "SnapshotConfig",
     "StoreError",
+    "StoreFailure",
     "StoreResult",
     "SystemStats",
     "Timeout",

@@ -18,14 +18,14 @@ import os as _os
 import sys as _sys
 from collections.abc import Sequence as _Sequence
 
-from ._cli_args import PROG as _PROG
-from ._cli_args import build_parser as _build_parser
-from ._cli_commands import run as _run
-from ._cli_errors import FAILURE as _FAILURE
-from ._cli_errors import CliError as _CliError
-from ._cli_errors import Secrets as _Secrets
-from ._cli_errors import one_line as _one_line
-from ._cli_signals import Interrupted as _Interrupted
+from ._cli.args import PROG as _PROG
+from ._cli.args import build_parser as _build_parser
+from ._cli.commands import run as _run
+from ._cli.errors import FAILURE as _FAILURE
+from ._cli.errors import CliError as _CliError
+from ._cli.errors import Secrets as _Secrets
+from ._cli.errors import one_line as _one_line
+from ._cli.signals import Interrupted as _Interrupted
 
 # Only `main` is public here: everything else is imported under a private name.
 __all__ = ["main"]

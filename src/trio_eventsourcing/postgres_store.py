@@ -62,6 +62,6 @@ _publish(
     ],
 )
 
-# ``LogEntry`` is shared (``_log``) and documented in sqlite_store, which publishes it
+# ``LogEntry`` is shared (``_core.log``) and documented in sqlite_store, which publishes it
 # too: published here as well, it names sqlite_store whichever façade is imported first.
 _publish("trio_eventsourcing.sqlite_store", globals(), ["LogEntry"])

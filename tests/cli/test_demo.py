@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import trio_eventsourcing._cli_demo as cli_demo
+import trio_eventsourcing._cli.demo as cli_demo
 from trio_eventsourcing.examples import demo as examples_demo
 from trio_eventsourcing.examples.demo import DemoReport, run_bank
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-import trio_eventsourcing._cli_commands as cli_commands
+import trio_eventsourcing._cli.commands as cli_commands
 
 from .helpers import Outcome, assert_one_line_error, child_env, cli, copy_store
 
@@ -238,8 +238,8 @@ def test_stats(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
 
 
 def test_the_inspection_connection_is_read_only(demo_db: Path) -> None:
-    from trio_eventsourcing._cli_errors import CliError
-    from trio_eventsourcing._cli_sqlite import SqliteInspector
+    from trio_eventsourcing._cli.errors import CliError
+    from trio_eventsourcing._cli.sqlite_inspector import SqliteInspector
 
     before = _stored(demo_db, "SELECT count(*) FROM events")
     inspector = SqliteInspector.open(str(demo_db))

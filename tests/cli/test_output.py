@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from trio_eventsourcing._cli_errors import Secrets, describe_dsn, is_postgres_dsn
-from trio_eventsourcing._cli_output import Column, Table, compact_json, key_values, stored_json
-from trio_eventsourcing._cli_progress import PLAIN_INTERVAL_S, ProgressBar
+from trio_eventsourcing._cli.errors import Secrets, describe_dsn, is_postgres_dsn
+from trio_eventsourcing._cli.output import Column, Table, compact_json, key_values, stored_json
+from trio_eventsourcing._cli.progress import PLAIN_INTERVAL_S, ProgressBar
 
 
 def test_table_aligns_streams_and_cuts() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from trio_eventsourcing._cli_errors import CliError
+from trio_eventsourcing._cli.errors import CliError
 from trio_eventsourcing._stores.postgres.schema import Names
 
 from .helpers import assert_one_line_error, cli
@@ -165,7 +165,7 @@ def test_a_newer_postgres_schema(capsys: pytest.CaptureFixture[str], dsn: str, s
 
 
 def test_the_inspection_session_is_read_only(dsn: str, schema: str) -> None:
-    from trio_eventsourcing._cli_postgres import PostgresInspector
+    from trio_eventsourcing._cli.postgres_inspector import PostgresInspector
 
     inspector = PostgresInspector.open(dsn, schema=schema, table_prefix=None)
     try:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import trio_eventsourcing._cli_commands as cli_commands
+import trio_eventsourcing._cli.commands as cli_commands
 
 from .helpers import assert_one_line_error, cli
 

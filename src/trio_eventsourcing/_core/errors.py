@@ -4,7 +4,13 @@ The tree, as the caller sees it::
 
     EventSourcingErrorBase            (non-generic base: ``isinstance`` works on all)
     ├── DomainError(error)            the user's ``handle`` rejected the command
-    ├── EventStoreError(message)      the store failed, or stored data cannot be read
+    ├── EventStoreError(message, kind)
+    │   │                             the store failed; ``kind`` says how:
+    │   ├── StoreFailure.NOT_RUNNING  not started, stopped, or the system shutting down
+    │   ├── StoreFailure.UNREACHABLE  the server cannot be reached, retries exhausted
+    │   ├── StoreFailure.UNDECODABLE  stored data the codec cannot read
+    │   ├── StoreFailure.REFUSED      this request's data cannot be stored or looked up
+    │   └── StoreFailure.FAILED       anything else: a driver error, a store that raised
     ├── NonPositiveArgument()         ``frequency(n)`` / ``timeout(ms)`` with n <= 0
     ├── EntityNotFound()              the aggregate is still in its empty state
     ├── TransactionFailed()           the store could not run the transaction
@@ -30,6 +36,7 @@ the command was stored.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -69,17 +76,77 @@ class DomainError(EventSourcingErrorBase, Generic[ErrorT_co]):
     error: ErrorT_co
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class EventStoreError(EventSourcingErrorBase):
-    """The event store failed; ``message`` says what and where.
+class StoreFailure(enum.Enum):
+    """How an :class:`EventStoreError` failed: match on it to decide what to do.
+
+    Whatever the kind, nothing of the request was stored: a commit whose outcome is in
+    doubt is :class:`OutcomeUnknown` instead (the one exception is a write without an
+    idempotency key, which has nothing to name: it is ``FAILED``, and its message says
+    that the outcome is unknown). The value is the kind in words, as
+    :func:`describe_error` prints it.
 
     Example::
 
-        EventStoreError("cannot decode event 'Deposited' v1 of 'acc-1' at sequence 3")
+        match error.kind:
+            case StoreFailure.NOT_RUNNING | StoreFailure.UNREACHABLE:
+                ...  # try again later
+            case StoreFailure.UNDECODABLE:
+                ...  # fix the codec or the data
+            case StoreFailure.REFUSED:
+                ...  # change the request: this one can never be stored
+            case StoreFailure.FAILED:
+                ...  # read the message and the log
+            case _:
+                assert_never(error.kind)
+    """
+
+    NOT_RUNNING = "not running"
+    """The store is not started or has stopped, or the system is shutting down and
+    refused the request (or stopped before it sent the request's commit). Start the
+    store's child specification, or wait for its supervisor to restart it, and send
+    the request again."""
+
+    UNREACHABLE = "unreachable"
+    """The store's server cannot be reached: connecting failed, or the connection was
+    lost and every retry failed before anything was sent to be stored. Sending the
+    same request again later is safe."""
+
+    UNDECODABLE = "undecodable"
+    """Stored data that the codec cannot decode (an unknown event type or version, a
+    payload that does not parse). Retrying gives the same answer until the codec learns
+    to read it or the data is repaired; the message names the aggregate, sequence, type
+    and version."""
+
+    REFUSED = "refused"
+    """The data of this request cannot be stored or looked up: the codec could not
+    encode it, it holds text the database cannot keep (a lone surrogate, a NUL), or the
+    server refused it (a constraint, a value too large). Retrying the same request gives
+    the same answer: change the request."""
+
+    FAILED = "failed"
+    """Anything else: an unexpected driver error, a store that raised, a write
+    function called outside a write transaction. Likely a bug or an operational fault;
+    the message and the log say which."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class EventStoreError(EventSourcingErrorBase):
+    """The event store failed; ``message`` says what and where, ``kind`` how.
+
+    ``kind`` is what to match on (see :class:`StoreFailure`); it defaults to
+    ``StoreFailure.FAILED``, so a store written by hand may give just a message.
+
+    Example::
+
+        EventStoreError(
+            "cannot decode event 'Deposited' v1 of 'acc-1' at sequence 3",
+            StoreFailure.UNDECODABLE,
+        )
     """
 
     message: str
+    kind: StoreFailure = StoreFailure.FAILED
 
 
 @final
@@ -214,7 +281,7 @@ def describe_error(error: EventSourcingErrorBase) -> str:
     if isinstance(error, DomainError):
         return f"domain error: {error.error!r}"
     if isinstance(error, EventStoreError):
-        return f"event store error: {error.message}"
+        return f"event store error ({error.kind.value}): {error.message}"
     if isinstance(error, NonPositiveArgument):
         return "non-positive argument: the value must be greater than zero"
     if isinstance(error, EntityNotFound):

@@ -1,8 +1,9 @@
 """The log source: the little a projection needs from a store, whatever the store.
 
-The projection engine (``_projection_engine``) and the log follower
-(``_projection_follow``) talk to a store only through a :class:`LogSource`; each store
-has an adapter (``_projection_memory``, ``_projection_sqlite``, and one for PostgreSQL).
+The projection engine (``_projections.engine``) and the log follower
+(``_projections.follow``) talk to a store only through a :class:`LogSource`; each store
+has an adapter (``_stores.memory.projection``, ``_stores.sqlite.projection`` and
+``_stores.postgres.projection``).
 A source can:
 
 - read a batch of log entries after a position (:meth:`LogSource.read`), and say where

@@ -2,8 +2,9 @@
 
 As in the seed, an :class:`EventStore` is a record of functions over a transaction
 handle ``TxT``; here every function is async. Stores report failures as values
-(``Error(EventStoreError(...))``); the core also turns anything a store raises into
-an ``EventStoreError``, so a buggy store cannot crash the system.
+(``Error(EventStoreError(message, kind))``, the ``kind`` a ``StoreFailure`` saying
+how); the core also turns anything a store raises into an ``EventStoreError`` of kind
+``FAILED``, so a buggy store cannot crash the system.
 
 A write transaction runs ``commit_events`` and maybe ``save_snapshot`` and is
 all-or-nothing. ``commit_events`` must refuse, with

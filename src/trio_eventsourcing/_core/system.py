@@ -52,6 +52,7 @@ from .errors import (
     EventSourcingError,
     EventStoreError,
     OutcomeUnknown,
+    StoreFailure,
     describe_error,
 )
 from .records import (
@@ -486,7 +487,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             message,
             EventStoreError(
                 f"the event-sourcing system {self.name!r} is shutting down: {why}; "
-                "nothing of the request was stored"
+                "nothing of the request was stored",
+                StoreFailure.NOT_RUNNING,
             ),
         )
 
@@ -597,7 +599,10 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                         logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
                         slot.state.aggregate = None
                         _reply_interrupted(
-                            slot, message, f"the worker for aggregate crashed: {exc!r}"
+                            slot,
+                            message,
+                            f"the worker for aggregate crashed: {exc!r}",
+                            StoreFailure.FAILED,
                         )
                     slot.in_flight = None
                     slot.in_flight_key = None
@@ -610,6 +615,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     slot,
                     slot.in_flight,
                     "the worker for the aggregate was stopped before it answered",
+                    StoreFailure.NOT_RUNNING,
                 )
                 slot.in_flight = None
                 slot.in_flight_key = None
@@ -953,8 +959,12 @@ def _reply_interrupted(
     slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
     message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
     why: str,
+    kind: StoreFailure,
 ) -> None:
-    """Answer a message whose handling was cut short: a command's outcome is unknown."""
+    """Answer a message whose handling was cut short: a command's outcome is unknown.
+
+    Anything else gets an ``EventStoreError`` of ``kind``.
+    """
     key = slot.in_flight_key
     if isinstance(message, ExecuteCommand) and key is not None:
         if message.reply_to is None:
@@ -970,7 +980,7 @@ def _reply_interrupted(
                 )
             )
         return
-    _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})"))
+    _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})", kind))
 
 
 def _log_unanswered(aggregate_id: str, key: str, error: EventSourcingError[ErrorT]) -> None:
@@ -1027,7 +1037,9 @@ async def _guarded(operation: str, call: Awaitable[StoreResult[ValueT]]) -> Stor
 def _store_raised(operation: str, exc: Exception) -> Error[EventStoreError]:
     """Log what a store raised in ``operation`` and report it as an ``EventStoreError``."""
     logger.exception("the event store raised in %s", operation, exc_info=exc)
-    return Error(EventStoreError(f"the event store raised in {operation}: {exc!r}"))
+    return Error(
+        EventStoreError(f"the event store raised in {operation}: {exc!r}", StoreFailure.FAILED)
+    )
 
 
 async def _run_query(

@@ -2,8 +2,8 @@
 
 Each takes the store as ``memory_store.supervised``, ``sqlite_store.supervised`` or
 ``postgres_store.supervised`` returned it (or its ``eventstore`` field) and finds the
-store's log source (``_projection_memory``, ``_projection_sqlite``,
-``_postgres_projection``); the overloads tie the type of the projection's entries, and of
+store's log source (``_stores.memory.projection``, ``_stores.sqlite.projection``,
+``_stores.postgres.projection``); the overloads tie the type of the projection's entries, and of
 its transaction handle, to the store's.
 """
 

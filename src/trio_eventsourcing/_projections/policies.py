@@ -1,7 +1,7 @@
 """What a projection is: a name, a handler, where it starts, and what it does on errors.
 
 A :class:`Projection` only describes; ``projections.supervised(store, projection)`` runs
-it (``_projection_engine``). Three kinds of handler, made by three factories:
+it (``_projections.engine``). Three kinds of handler, made by three factories:
 
 - :func:`per_event`: called with each log entry, in position order;
 - :func:`per_batch`: called with each batch of entries read from the log;

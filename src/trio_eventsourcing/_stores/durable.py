@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import trio
 from typing_extensions import Never, Self
 
-from .._core.errors import EventStoreError
+from .._core.errors import EventStoreError, StoreFailure
 from .._core.records import Aggregate, EventEnvelop, Metadata, Snapshot
 from .._core.store import EventStore, StoreResult, Transaction
 from .._runtime.actor import Started, StartError, StartResult
@@ -219,14 +219,23 @@ def running_state(running: object) -> str:
     return "running" if running is not None else "not running"
 
 
-def not_started(store: str, module: str) -> Error[EventStoreError]:
-    """The error of a store function while ``store`` is not started; ``module`` makes it."""
-    return Error(
-        EventStoreError(
+def not_started(store: str, module: str, *, stopped: bool = False) -> Error[EventStoreError]:
+    """The error of a store function while ``store`` is not running; ``module`` makes it.
+
+    ``stopped`` says the store ran before, so the caller learns it stopped rather than
+    that it was never started.
+    """
+    if stopped:
+        message = (
+            f"{store} has stopped: start the child specification from {module}.supervised() "
+            "under a supervisor again"
+        )
+    else:
+        message = (
             f"{store} is not started: start the child specification from {module}.supervised() "
             "under a supervisor first"
         )
-    )
+    return Error(EventStoreError(message, StoreFailure.NOT_RUNNING))
 
 
 def store_child(
@@ -253,7 +262,8 @@ def outside_write(function: str, store: str) -> Error[EventStoreError]:
     return Error(
         EventStoreError(
             f"{function} was called outside a write transaction of {store}: "
-            "call it in the body given to execute_transaction"
+            "call it in the body given to execute_transaction",
+            StoreFailure.FAILED,
         )
     )
 

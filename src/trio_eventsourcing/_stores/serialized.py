@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from .._codec.json_codec import Codec
-from .._core.errors import EventStoreError
+from .._core.errors import EventStoreError, StoreFailure
 from .._core.records import EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 from .._runtime.result import Error, Ok, Result
 
@@ -88,7 +88,8 @@ def decode_events(
                         f"cannot read event {event_type!r} version {event_version} of "
                         f"aggregate {aggregate_id!r} ({aggregate_type}) at sequence "
                         f"{sequence} in {where}: {exc}"
-                    )
+                    ),
+                    StoreFailure.UNDECODABLE,
                 )
             )
         append(

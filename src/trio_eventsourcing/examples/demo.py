@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from importlib import import_module
 from typing import TypeVar
 
 import trio
@@ -248,8 +249,9 @@ async def run_bank(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``trio-eventsourcing demo`` with ``argv`` (``--help`` lists the options)."""
-    from ..__main__ import main as cli_main
-
+    # An entry point, not a dependency: the command line sits above this example and
+    # imports it, so it is looked up when run rather than imported with the module.
+    cli_main: Callable[[list[str]], int] = import_module("trio_eventsourcing.__main__").main
     return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 

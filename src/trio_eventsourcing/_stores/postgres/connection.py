@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from typing_extensions import final
 
+from ..._core.errors import StoreFailure
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -130,7 +132,7 @@ def check_table_prefix(prefix: object) -> str:
     """Return ``prefix`` if it can start a lower-case SQL identifier, else raise.
 
     Its length is checked against the names the store makes of it by
-    ``_postgres_schema.check_names``.
+    ``_stores.postgres.schema.check_names``.
     """
     if not isinstance(prefix, str):
         raise TypeError(f"table_prefix must be a str, got {type(prefix).__name__}")
@@ -452,3 +454,19 @@ def connection_kwargs(options: Options, role: str) -> dict[str, Any]:
 def is_connection_lost(connection: Connection | None) -> bool:
     """Whether ``connection`` can no longer be used (the server or network dropped it)."""
     return connection is None or connection.closed or connection.broken
+
+
+def failure_kind(exc: BaseException, connection: Connection | None) -> StoreFailure:
+    """The kind of a driver error ``exc`` raised on ``connection`` (``None``: connecting).
+
+    An operational error that left no usable connection means the server cannot be
+    reached; an integrity or data error is the server refusing the request's data, and
+    answers the same way to the same data. Anything else is a plain failure.
+    """
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError) and is_connection_lost(connection):
+        return StoreFailure.UNREACHABLE
+    if isinstance(exc, (psycopg.IntegrityError, psycopg.DataError)):
+        return StoreFailure.REFUSED
+    return StoreFailure.FAILED

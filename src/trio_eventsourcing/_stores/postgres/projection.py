@@ -3,7 +3,7 @@
 - **Reads** (the log, the end of the log, checkpoints, dead letters) use the store's
   read pool, in worker threads.
 - **Wake-ups**: each follower listens (``LISTEN``) on the store's channel
-  (``_postgres_projection_listen``); the writer of every process notifies it in each
+  (``_stores.postgres.projection_listen``); the writer of every process notifies it in each
   commit that stores events. The poll (5 s by default) covers a lost notification.
 - **One runner per projection across processes**: :meth:`PostgresLogSource.hold` takes a
   session advisory lock on a connection of the runner's own, trying again every
@@ -18,7 +18,7 @@
   lock may have passed to another process: the runner raises :class:`LockLost`, and its
   supervisor restarts it, to stand by again.
 
-The projections' tables are created on first use (``_postgres_projection_tables``).
+The projections' tables are created on first use (``_stores.postgres.projection_tables``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from ..._core.log_source import (
 )
 from ..._core.log_watchers import LogWatchers
 from ..._runtime.result import Error, Ok, Result
-from .connection import connect, is_connection_lost
+from .connection import connect, failure_kind, is_connection_lost
 from .projection_listen import listening
 from .projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
 from .reader import read_log as _read_log_rows
@@ -398,7 +398,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
                     f"projection {name!r} lost the connection that held its lock: {message}"
                 ) from None
             logger.error("%s", message)
-            return Error(EventStoreError(message))
+            return Error(EventStoreError(message, failure_kind(exc, holder)))
 
     async def reset(self, name: str) -> Result[None, EventStoreError]:
         ready = await self._ready()

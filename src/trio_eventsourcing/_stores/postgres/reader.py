@@ -9,7 +9,7 @@ to parse); a read that loses its connection is retried once on a fresh one (read
 change nothing, so retrying is safe).
 
 Rows are decoded with the codec in the worker thread too, so a long replay keeps the Trio
-thread free; how, and what is done with data that cannot be decoded, is ``_serialized``.
+thread free; how, and what is done with data that cannot be decoded, is ``_stores.serialized``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ..._core.log import LogEntry
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok, Result
 from ..serialized import EventRow, decode_events, decode_snapshot
-from .connection import Options, connect, is_connection_lost
+from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class ReaderPool:
                     logger.warning("%s; retrying on a new connection", message)
                     continue
                 logger.error("%s", message)
-                return Error(EventStoreError(message))
+                return Error(EventStoreError(message, failure_kind(exc, connection)))
             finally:
                 if connection is not None:
                     self._give_back(connection)

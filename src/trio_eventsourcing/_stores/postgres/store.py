@@ -2,12 +2,12 @@
 
 ``supervised(dsn, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
 child specification that owns the store's connections. While that child runs, a writer
-thread (``_postgres_writer``) stores every write transaction, many per commit, on its own
+thread (``_stores.postgres.writer``) stores every write transaction, many per commit, on its own
 connection, and reads run on a small pool of connections in worker threads
-(``_postgres_reader``); no driver call ever runs on the Trio thread. Events are encoded
+(``_stores.postgres.reader``); no driver call ever runs on the Trio thread. Events are encoded
 with the codec on the Trio side, as the command is staged, and decoded in the reading
-thread. The tables, and how they are created and checked, are in ``_postgres_schema``;
-the DSN, the driver and its errors in ``_postgres_connection``.
+thread. The tables, and how they are created and checked, are in ``_stores.postgres.schema``;
+the DSN, the driver and its errors in ``_stores.postgres.connection``.
 
 It mirrors the SQLite store (``sqlite_store``): the same options where they mean the
 same, the same log reader, the same statistics, the same errors.
@@ -24,7 +24,7 @@ import trio
 from typing_extensions import Never, final
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError
+from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry, log_request
 from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 from ..._core.store import EventStore, StoreResult
@@ -112,7 +112,7 @@ class _Running(DurableRunning[EntityT, EventT, "Connection"]):
     """The connections of a started store: its writer and its readers.
 
     Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    store functions (``_stores.durable``) add no coroutine of their own to a call; the
     reads themselves are those of ``DurableRunning``, on a pooled read connection.
     """
 
@@ -178,7 +178,8 @@ class _Running(DurableRunning[EntityT, EventT, "Connection"]):
             return Error(
                 EventStoreError(
                     f"cannot look up the idempotency key {idempotency_key!r} of aggregate "
-                    f"{aggregate_id!r}: {problem}"
+                    f"{aggregate_id!r}: {problem}",
+                    StoreFailure.REFUSED,
                 )
             )
         return read_command(connection, self.names, aggregate_id, idempotency_key)
@@ -193,13 +194,15 @@ class PostgresStore(Generic[EntityT, EventT]):
     Its ``repr`` and messages name the server without the DSN's password.
     """
 
-    __slots__ = ("_claimed", "_codec", "_counters", "_names", "_options", "_running")
+    __slots__ = ("_claimed", "_codec", "_counters", "_has_run", "_names", "_options", "_running")
     _codec: Codec[EventT, EntityT]
     _options: Options
     _names: Names
     _counters: WriterCounters
     _running: _Running[EntityT, EventT] | None
     _claimed: bool
+    # Whether the store ever ran, so that a stopped store says so.
+    _has_run: bool
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("PostgresStore has no public constructor: use postgres_store.supervised()")
@@ -215,6 +218,7 @@ class PostgresStore(Generic[EntityT, EventT]):
         self._counters = WriterCounters()
         self._running = None
         self._claimed = False
+        self._has_run = False
         return self
 
     @property
@@ -272,6 +276,7 @@ class PostgresStore(Generic[EntityT, EventT]):
         return not_started(
             f"the PostgreSQL store {self._options.server} ({self._names.events})",
             "postgres_store",
+            stopped=self._has_run,
         )
 
     def _open(self) -> tuple[Connection, Names]:
@@ -350,6 +355,7 @@ class PostgresStore(Generic[EntityT, EventT]):
             writer.start()
             try:
                 self._running = _Running(writer, readers, names, self._codec, self._options)
+                self._has_run = True
                 task_status.started()
                 await writer.exited.wait()
                 raise WriterCrashed(
@@ -407,7 +413,11 @@ def _refused_id(aggregate_id: str, doing: str) -> Error[EventStoreError] | None:
     problem = _unstorable(aggregate_id)
     if problem is None:
         return None
-    return Error(EventStoreError(f"cannot {doing} aggregate {aggregate_id!r}: {problem}"))
+    return Error(
+        EventStoreError(
+            f"cannot {doing} aggregate {aggregate_id!r}: {problem}", StoreFailure.REFUSED
+        )
+    )
 
 
 def _make_event_store(
@@ -433,7 +443,10 @@ def _make_event_store(
         problem = _unstorable(aggregate_id)
         if problem is not None:
             return Error(
-                EventStoreError(f"cannot store events of aggregate {aggregate_id!r}: {problem}")
+                EventStoreError(
+                    f"cannot store events of aggregate {aggregate_id!r}: {problem}",
+                    StoreFailure.REFUSED,
+                )
             )
         if idempotency_key is not None:
             problem = _unstorable(idempotency_key)
@@ -441,10 +454,11 @@ def _make_event_store(
                 return Error(
                     EventStoreError(
                         f"cannot store events of aggregate {aggregate_id!r} with the idempotency "
-                        f"key {idempotency_key!r}: {problem}"
+                        f"key {idempotency_key!r}: {problem}",
+                        StoreFailure.REFUSED,
                     )
                 )
-        # The key goes on the command's first event only (see _postgres_schema).
+        # The key goes on the command's first event only (see _stores/postgres/schema.py).
         key = idempotency_key
         aggregate_type = codec.aggregate_type
         encode = codec.encode_event
@@ -479,7 +493,8 @@ def _make_event_store(
             return Error(
                 EventStoreError(
                     f"cannot encode event {sequence} of aggregate {aggregate_id!r} for the "
-                    f"store {where}: {exc}"
+                    f"store {where}: {exc}",
+                    StoreFailure.REFUSED,
                 )
             )
         tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
@@ -509,7 +524,8 @@ def _make_event_store(
             return Error(
                 EventStoreError(
                     f"cannot encode the snapshot of aggregate {aggregate_id!r} at "
-                    f"sequence {snapshot.sequence} for the store {where}: {exc}"
+                    f"sequence {snapshot.sequence} for the store {where}: {exc}",
+                    StoreFailure.REFUSED,
                 )
             )
         tx._snapshots.append(
@@ -616,7 +632,8 @@ def supervised(
     by a newer version of this library make the start return
     ``Error(StartError(reason))``, and leave the database untouched. Until the child has
     started, and after it stops, every store function returns
-    ``Error(EventStoreError(...))`` saying the store is not started.
+    ``Error(EventStoreError(..., StoreFailure.NOT_RUNNING))`` saying the store is not
+    started, or has stopped.
 
     Args:
         dsn: A libpq connection string, ``"host=db user=app dbname=bank"``, or URI,

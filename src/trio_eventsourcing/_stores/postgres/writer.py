@@ -71,10 +71,11 @@ from ..._core.errors import (
     ConcurrencyConflict,
     EventStoreError,
     OutcomeUnknown,
+    StoreFailure,
 )
 from ..._core.store import StoreResult
 from ..._runtime.result import Error, Ok
-from .connection import Options, connect, is_connection_lost
+from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
 
 if TYPE_CHECKING:
@@ -276,7 +277,7 @@ def _outcome_unknown(request: WriteRequest, message: str) -> StoreResult[None]:
         if key is not None:
             return Error(OutcomeUnknown(aggregate_id, key, doubt))
     # No key to ask about later: say it in words.
-    return Error(EventStoreError(f"{doubt}: the outcome is unknown"))
+    return Error(EventStoreError(f"{doubt}: the outcome is unknown", StoreFailure.FAILED))
 
 
 def _commit_skipped(connection: Connection) -> bool:
@@ -383,7 +384,10 @@ class Writer:
         if not accepting:
             await trio.lowlevel.cancel_shielded_checkpoint()
             return Error(
-                EventStoreError(f"the PostgreSQL store {self._options.server} has stopped")
+                EventStoreError(
+                    f"the PostgreSQL store {self._options.server} has stopped",
+                    StoreFailure.NOT_RUNNING,
+                )
             )
 
         def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
@@ -423,7 +427,8 @@ class Writer:
                     batch.append(request)
             error = Error(
                 EventStoreError(
-                    f"the writer of the PostgreSQL store {self._options.server} has stopped"
+                    f"the writer of the PostgreSQL store {self._options.server} has stopped",
+                    StoreFailure.NOT_RUNNING,
                 )
             )
             # A request of the interrupted batch may hold a tentative Ok: never confirmed,
@@ -560,14 +565,15 @@ class Writer:
                     return
             if time.monotonic() + delay > deadline:
                 logger.error("giving up a write transaction: %s", failure)
-                self._fail(batch, failure)
+                # Only a lost connection is retried: the server stayed out of reach.
+                self._fail(batch, failure, StoreFailure.UNREACHABLE)
                 return
             time.sleep(delay)
             delay = min(delay * 2, _LONGEST_DELAY)
 
-    def _fail(self, batch: list[WriteRequest], message: str) -> None:
+    def _fail(self, batch: list[WriteRequest], message: str, kind: StoreFailure) -> None:
         """Fail every request of ``batch`` not stored for a reason of its own: none is."""
-        failed = Error(EventStoreError(message))
+        failed = Error(EventStoreError(message, kind))
         for request in batch:
             # A conflict stays a conflict: the request was stale whatever happened (and a
             # key stored already stays so).
@@ -690,7 +696,11 @@ class Writer:
             self._rollback(connection)
             if not committing:
                 # Reading failed, not one request: the batch fails as a whole.
-                self._fail(batch, self._options.driver_error("beginning a write", exc))
+                self._fail(
+                    batch,
+                    self._options.driver_error("beginning a write", exc),
+                    failure_kind(exc, connection),
+                )
                 return
             logger.info(
                 "a write batch on %s failed (%s): storing its requests one by one",
@@ -841,7 +851,10 @@ class Writer:
                     # Not a key stored already, nor a stale sequence: both were looked
                     # up under the position lock, which every writer takes.
                     request.result = Error(
-                        EventStoreError(options.driver_error("storing events", exc))
+                        EventStoreError(
+                            options.driver_error("storing events", exc),
+                            failure_kind(exc, connection),
+                        )
                     )
             if position != lock_row[0]:
                 connection.execute(names.update_position, (position,))
@@ -857,7 +870,9 @@ class Writer:
             if is_connection_lost(connection):
                 raise self._lost(exc, in_doubt=False, xid=xid) from None
             self._rollback(connection)
-            self._fail(batch, options.driver_error("storing events", exc))
+            self._fail(
+                batch, options.driver_error("storing events", exc), failure_kind(exc, connection)
+            )
 
     def _resolve(self, lost: _Lost, deadline: float) -> str | None:
         """Find out whether the transaction whose commit was in doubt committed.

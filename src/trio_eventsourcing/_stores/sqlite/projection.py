@@ -1,7 +1,7 @@
 """The SQLite store as a log source: reads on its reader threads, writes on its writer.
 
 The log is read with ``sqlite_store.read_log``'s query. Checkpoint writes are jobs of the
-store's writer thread (``_sqlite_writer.TransactionJob``): a plain checkpoint write joins
+store's writer thread (``_stores.sqlite.writer.TransactionJob``): a plain checkpoint write joins
 the writer's next group commit, inside a savepoint, so it shares the fsync of the events
 committed with it. A write that runs a projection's handler gets a transaction of its own
 on the writer's connection: the handler's changes to the read model, the checkpoint and
@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 import trio
 from typing_extensions import final
 
-from ..._core.errors import EventStoreError
+from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry
 from ..._core.log_source import (
     Checkpoint,
@@ -242,7 +242,8 @@ class SqliteLogSource(Generic[EntityT, EventT]):
                     return Error(
                         EventStoreError(
                             f"cannot read the time {recorded_at!r} of the dead letter at "
-                            f"position {position} of projection {name!r} in {path!r}: {exc}"
+                            f"position {position} of projection {name!r} in {path!r}: {exc}",
+                            StoreFailure.UNDECODABLE,
                         )
                     )
                 letters.append(

@@ -4,7 +4,7 @@ WAL lets readers run beside the writer, each on its own connection and seeing th
 commit made before its read began. A store runs ``max_readers`` reader threads taking
 reads from one queue; a thread opens its connection as it starts (so that no read pays
 for opening one), tries again on its next read if that failed, and closes it when the
-store stops. The hand-off is the writer's (``_sqlite_handoff``): a queue put and a
+store stops. The hand-off is the writer's (``_stores.handoff``): a queue put and a
 reschedule, which costs the Trio thread a few microseconds where ``trio.to_thread`` costs
 tens. A read whose caller is cancelled is abandoned: it changes nothing, so nothing needs
 to wait for it.
@@ -21,10 +21,10 @@ from typing import Any, Generic, TypeVar
 import trio
 from typing_extensions import final
 
-from ..._core.errors import EventStoreError
+from ..._core.errors import EventStoreError, StoreFailure
 from ..._runtime.result import Error, Result
 from ..handoff import Job, JobQueue
-from .schema import Options, driver_error, open_reader
+from .schema import Options, driver_error, failure_kind, open_reader
 
 ValueT = TypeVar("ValueT")
 
@@ -91,7 +91,11 @@ class Readers:
         """
         read = _Read(operation, work)
         if not await self._jobs.submit(read):
-            return Error(EventStoreError(f"the SQLite store {self._options.path!r} has stopped"))
+            return Error(
+                EventStoreError(
+                    f"the SQLite store {self._options.path!r} has stopped", StoreFailure.NOT_RUNNING
+                )
+            )
         result = read.result
         assert result is not None, "a read was woken before it had a result"
         return result
@@ -130,7 +134,9 @@ class Readers:
         except sqlite3.Error as exc:
             logger.error("cannot open a read connection to %r", self._options.path, exc_info=exc)
             read.result = Error(
-                EventStoreError(driver_error(read.operation, self._options.path, exc))
+                EventStoreError(
+                    driver_error(read.operation, self._options.path, exc), failure_kind(exc)
+                )
             )
             return None
 
@@ -149,8 +155,14 @@ class Readers:
             return read.work(connection)
         except sqlite3.Error as exc:
             logger.error("%s failed on %r", read.operation, path, exc_info=exc)
-            return Error(EventStoreError(driver_error(read.operation, path, exc)))
+            return Error(
+                EventStoreError(driver_error(read.operation, path, exc), failure_kind(exc))
+            )
         except Exception as exc:
             # A bug, here or in a codec: report it to the reader, keep the thread alive.
             logger.exception("%s raised on %r", read.operation, path)
-            return Error(EventStoreError(f"{read.operation} raised on {path!r}: {exc!r}"))
+            return Error(
+                EventStoreError(
+                    f"{read.operation} raised on {path!r}: {exc!r}", StoreFailure.FAILED
+                )
+            )

@@ -1,8 +1,8 @@
 """The SQLite store's reads: the queries, and the decoding of rows into events.
 
-Each function here runs in a reader thread (``_sqlite_readers``) with that thread's
+Each function here runs in a reader thread (``_stores.sqlite.readers``) with that thread's
 connection, so the codec decodes there too and a long replay keeps the Trio thread free.
-How rows are decoded, and what is done with data that cannot be, is ``_serialized``.
+How rows are decoded, and what is done with data that cannot be, is ``_stores.serialized``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TypeVar
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError
+from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok
@@ -120,7 +120,8 @@ def read_log(
             return Error(
                 EventStoreError(
                     f"cannot read the recording time {row[1]!r} of the event at position "
-                    f"{row[0]} in {path!r}: {exc}"
+                    f"{row[0]} in {path!r}: {exc}",
+                    StoreFailure.UNDECODABLE,
                 )
             )
         assert isinstance(envelope, SerializedEventEnvelop)

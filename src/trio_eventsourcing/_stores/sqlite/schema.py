@@ -26,6 +26,8 @@ from typing import Literal, TypeAlias
 
 from typing_extensions import final
 
+from ..._core.errors import StoreFailure
+
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
 APPLICATION_ID = int.from_bytes(b"TrES", "big")
@@ -84,7 +86,7 @@ _EVENTS_TABLES = (
 # Version 2: the projections' tables. A checkpoint is keyed by the aggregate type too, as
 # the log a store reads is that of its codec's type: two stores sharing a file may each
 # run a projection of the same name. `reset_pending` is set by a reset and cleared by the
-# projection once its reset hook has run (see `_projection_engine`).
+# projection once its reset hook has run (see `_projections/engine.py`).
 _PROJECTION_TABLES = (
     """
     CREATE TABLE projection_checkpoints (
@@ -181,6 +183,18 @@ class Options:
 def driver_error(operation: str, path: str, exc: BaseException) -> str:
     """Describe a failed SQLite call without handing the driver's exception to users."""
     return f"{operation} failed on the SQLite file {path!r}: {type(exc).__name__}: {exc}"
+
+
+def failure_kind(exc: BaseException) -> StoreFailure:
+    """The kind of a failed SQLite call: refused if the data of the call was at fault.
+
+    ``IntegrityError`` is a constraint, ``DataError`` a value SQLite cannot take (too
+    big); both answer the same way to the same data. Anything else (a full disk, a
+    locked or corrupt file) is not the request's fault.
+    """
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError)):
+        return StoreFailure.REFUSED
+    return StoreFailure.FAILED
 
 
 def special_file_kind(path: str) -> str | None:

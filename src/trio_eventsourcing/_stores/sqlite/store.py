@@ -2,13 +2,13 @@
 
 ``supervised(path, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
 child specification that owns the store's threads and connections. While that child
-runs, a writer thread (``_sqlite_writer``) stores every write transaction, many per
-fsync, and reader threads (``_sqlite_readers``) run the reads (``_sqlite_reads``), each
-on its own connection; no SQLite call ever runs on the Trio thread. Events are encoded
-with the codec on the Trio side, as the command is staged, and decoded on the reader
-thread. The file's schema and its checks are in ``_sqlite_schema``. After each commit
-that stored events, the writer wakes the log's followers in this process (the store's
-``LogWatchers``); the projections' adapter is ``_projection_sqlite``.
+runs, a writer thread (``writer``) stores every write transaction, many per fsync, and
+reader threads (``readers``) run the reads (``reads``), each on its own connection; no
+SQLite call ever runs on the Trio thread. Events are encoded with the codec on the Trio
+side, as the command is staged, and decoded on the reader thread. The file's schema and
+its checks are in ``schema``. After each commit that stored events, the writer wakes the
+log's followers in this process (the store's ``LogWatchers``); the projections' adapter
+is ``projection``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import trio
 from typing_extensions import Never, final
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError
+from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry, log_request
 from ..._core.log_watchers import LogWatchers
 from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
@@ -96,7 +96,7 @@ class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
     """The connections of a started store: its writer and its readers.
 
     Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    store functions (``_stores.durable``) add no coroutine of their own to a call; the
     reads themselves are those of ``DurableRunning``, on a reader thread's connection.
     """
 
@@ -162,7 +162,8 @@ def _not_unicode(text: str, doing: str) -> Error[EventStoreError] | None:
     except UnicodeEncodeError:
         return Error(
             EventStoreError(
-                f"cannot {doing} {text!r}: it is not valid Unicode (it contains a lone surrogate)"
+                f"cannot {doing} {text!r}: it is not valid Unicode (it contains a lone surrogate)",
+                StoreFailure.REFUSED,
             )
         )
     return None
@@ -176,12 +177,14 @@ class SqliteStore(Generic[EntityT, EventT]):
     :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
     """
 
-    __slots__ = ("_claimed", "_codec", "_counters", "_options", "_running", "_watchers")
+    __slots__ = ("_claimed", "_codec", "_counters", "_has_run", "_options", "_running", "_watchers")
     _codec: Codec[EventT, EntityT]
     _options: Options
     _counters: WriterCounters
     _running: _Running[EntityT, EventT] | None
     _claimed: bool
+    # Whether the store ever ran, so that a stopped store says so.
+    _has_run: bool
     _watchers: LogWatchers
 
     def __init__(self, _private: Never) -> None:
@@ -195,6 +198,7 @@ class SqliteStore(Generic[EntityT, EventT]):
         self._counters = WriterCounters()
         self._running = None
         self._claimed = False
+        self._has_run = False
         self._watchers = LogWatchers()
         return self
 
@@ -225,7 +229,9 @@ class SqliteStore(Generic[EntityT, EventT]):
         return self._running
 
     def _not_started(self) -> Error[EventStoreError]:
-        return not_started(f"the SQLite store {self._options.path!r}", "sqlite_store")
+        return not_started(
+            f"the SQLite store {self._options.path!r}", "sqlite_store", stopped=self._has_run
+        )
 
     async def _serve(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -255,6 +261,7 @@ class SqliteStore(Generic[EntityT, EventT]):
                 writer.start()
                 readers.start()
                 self._running = _Running(writer, readers, self._codec, path)
+                self._has_run = True
                 task_status.started()
                 await writer.exited.wait()
                 raise WriterCrashed(
@@ -344,7 +351,8 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
             return Error(
                 EventStoreError(
                     f"cannot encode event {sequence} of aggregate {aggregate_id!r} for "
-                    f"{where}: {exc}"
+                    f"{where}: {exc}",
+                    StoreFailure.REFUSED,
                 )
             )
         tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
@@ -362,7 +370,8 @@ def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[E
             return Error(
                 EventStoreError(
                     f"cannot encode the snapshot of aggregate {snapshot.aggregate_id!r} at "
-                    f"sequence {snapshot.sequence} for {where}: {exc}"
+                    f"sequence {snapshot.sequence} for {where}: {exc}",
+                    StoreFailure.REFUSED,
                 )
             )
         tx._snapshots.append(
@@ -451,7 +460,8 @@ def supervised(
     not a trio-eventsourcing store, or was written by a newer version, is refused then
     (the start returns ``Error(StartError(reason))``) and left untouched. Until the child
     has started, and after it stops, every store function returns
-    ``Error(EventStoreError(...))`` saying the store is not started.
+    ``Error(EventStoreError(..., StoreFailure.NOT_RUNNING))`` saying the store is not
+    started, or has stopped.
 
     Args:
         path: The database file.

@@ -33,7 +33,7 @@ checkpoint write joins the batch's transaction, inside its own ``SAVEPOINT``; a 
 runs a user's handler gets a transaction of its own after the batch, so that nothing the
 handler does can touch other requests.
 
-Waking the waiting tasks (``_sqlite_handoff``): after the commit the thread schedules one
+Waking the waiting tasks (``_stores.handoff``): after the commit the thread schedules one
 callback on the Trio loop (``TrioToken.run_sync_soon``) that reschedules every task of
 the batch: one wake-up of the loop per batch, where ``trio.from_thread.run_sync`` would
 block the writer once per request. When the batch stored events, the same callback wakes
@@ -63,11 +63,12 @@ from ..._core.errors import (
     ConcurrencyConflict,
     EventStoreError,
     OutcomeUnknown,
+    StoreFailure,
 )
 from ..._core.store import StoreResult
 from ..._runtime.result import Error, Ok, Result
 from ..handoff import Job, JobQueue
-from .schema import driver_error
+from .schema import driver_error, failure_kind
 
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
@@ -289,7 +290,11 @@ class Writer:
         the thread had not taken it yet, not at all.
         """
         if not await self._jobs.submit(request):
-            return Error(EventStoreError(f"the SQLite store {self._path!r} has stopped"))
+            return Error(
+                EventStoreError(
+                    f"the SQLite store {self._path!r} has stopped", StoreFailure.NOT_RUNNING
+                )
+            )
         result = request.result
         assert result is not None, "a request was woken before it had a result"
         return result
@@ -300,7 +305,11 @@ class Writer:
         Cancelling the wait is safe, as for :meth:`write`.
         """
         if not await self._jobs.submit(job):
-            return Error(EventStoreError(f"the SQLite store {self._path!r} has stopped"))
+            return Error(
+                EventStoreError(
+                    f"the SQLite store {self._path!r} has stopped", StoreFailure.NOT_RUNNING
+                )
+            )
         result = job.result
         assert result is not None, "a job was woken before it had a result"
         return result
@@ -321,7 +330,7 @@ class Writer:
             interrupted = len(batch) if self._in_doubt else 0
             batch += self._jobs.close()
             message = f"the writer of the SQLite store {self._path!r} has stopped"
-            error = Error(EventStoreError(message))
+            error = Error(EventStoreError(message, StoreFailure.NOT_RUNNING))
             for index, request in enumerate(batch):
                 result = request.result
                 if (
@@ -417,7 +426,7 @@ class Writer:
             # Before its COMMIT, nothing of the batch can be on disk; after a failed one,
             # only an emptied -wal file makes sure (see the module docstring).
             in_doubt = operation == "committing" and not self._erase_unfinished_commit()
-            failed = Error(EventStoreError(message))
+            failed = Error(EventStoreError(message, failure_kind(cause)))
             for failing in batch:
                 # A conflict stays a conflict: the request was stale whatever happened
                 # (and a key already stored stays so).
@@ -591,7 +600,9 @@ class Writer:
                 # another writer, a sequence taken since the check.
                 return self._conflict_after(request, exc)
             logger.error("storing a write transaction on %r failed", self._path, exc_info=exc)
-            return Error(EventStoreError(driver_error("storing events", self._path, exc)))
+            return Error(
+                EventStoreError(driver_error("storing events", self._path, exc), failure_kind(exc))
+            )
         return _OK
 
     def _run_grouped(self, job: TransactionJob[Any]) -> Result[None, Any]:
@@ -607,7 +618,9 @@ class Writer:
             execute("ROLLBACK TO job")
             execute("RELEASE job")
             logger.error("%s on %r failed", job.operation, self._path, exc_info=exc)
-            return Error(EventStoreError(driver_error(job.operation, self._path, exc)))
+            return Error(
+                EventStoreError(driver_error(job.operation, self._path, exc), failure_kind(exc))
+            )
         if not connection.in_transaction:
             raise _TransactionLost from RuntimeError(f"{job.operation} ended the transaction")
         if isinstance(result, Error):
@@ -631,7 +644,8 @@ class Writer:
                     else Error(
                         EventStoreError(
                             f"{job.operation} on the SQLite file {self._path!r} ended the store's "
-                            "transaction itself (COMMIT, ROLLBACK or END): it must never do that"
+                            "transaction itself (COMMIT, ROLLBACK or END): it must never do that",
+                            StoreFailure.FAILED,
                         )
                     )
                 )
@@ -645,7 +659,9 @@ class Writer:
                     connection.execute("ROLLBACK")
                 except sqlite3.Error:
                     logger.exception("rolling back on %r failed", self._path)
-            job.result = Error(EventStoreError(driver_error(job.operation, self._path, exc)))
+            job.result = Error(
+                EventStoreError(driver_error(job.operation, self._path, exc), failure_kind(exc))
+            )
 
     def _conflict_after(
         self, request: WriteRequest, exc: sqlite3.IntegrityError
@@ -660,7 +676,9 @@ class Writer:
             if actual != expected:
                 return Error(ConcurrencyConflict(aggregate_id, expected, actual))
         logger.error("storing a write transaction on %r failed", self._path, exc_info=exc)
-        return Error(EventStoreError(driver_error("storing events", self._path, exc)))
+        return Error(
+            EventStoreError(driver_error("storing events", self._path, exc), StoreFailure.REFUSED)
+        )
 
     def _erase_unfinished_commit(self) -> bool:
         """After a failed ``COMMIT``: make sure that it can never be found committed.
@@ -700,4 +718,4 @@ def _outcome_unknown(request: WriteRequest, message: str) -> StoreResult[None]:
         if key is not None:
             return Error(OutcomeUnknown(aggregate_id, key, doubt))
     # No key to ask about later: say it in words.
-    return Error(EventStoreError(f"{doubt}: the outcome is unknown"))
+    return Error(EventStoreError(f"{doubt}: the outcome is unknown", StoreFailure.FAILED))

@@ -14,7 +14,7 @@ import re
 
 from typing_extensions import final
 
-from ._stores.postgres.connection import describe_server, dsn_secrets, scrub, uri_reading
+from .._stores.postgres.connection import describe_server, dsn_secrets, scrub, uri_reading
 
 USAGE = 2
 """Exit status of a usage error: an argument that cannot be right, whatever the store holds."""

@@ -2,23 +2,20 @@
 
 The command line reads the tables directly, the same way for every store, so it needs no
 codec and no event classes: payloads and metadata are the JSON texts the codec wrote.
-:func:`open_store` chooses the reader by the DB argument: a ``postgresql://`` or
-``postgres://`` URL is a PostgreSQL server (``_cli_postgres``), anything else an SQLite
-file (``_cli_sqlite``). Both check that the database is a trio-eventsourcing store of a
+``stores.open_store`` chooses the reader by the DB argument: a ``postgresql://`` or
+``postgres://`` URL is a PostgreSQL server (``postgres_inspector``), anything else an
+SQLite file (``sqlite_inspector``). Both check that the database is a trio-eventsourcing store of a
 schema version they know before reading anything, and both only read, except for
 :meth:`Inspector.reset_projection`, which the user asks for by name.
 """
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
 from typing_extensions import final
-
-from ._cli_errors import USAGE, CliError, is_postgres_dsn
 
 
 @final
@@ -127,7 +124,7 @@ class ProjectionReset:
 
 
 class Inspector(Protocol):
-    """Reads one store's tables; made by :func:`open_store`, closed by leaving its block."""
+    """Reads one store's tables; made by ``stores.open_store``, closed by leaving its block."""
 
     @property
     def description(self) -> str:
@@ -165,41 +162,3 @@ class Inspector(Protocol):
     def close(self) -> None:
         """Close the connection."""
         ...
-
-
-@contextlib.contextmanager
-def open_store(
-    db: str, *, schema: str | None, table_prefix: str | None, write: bool = False
-) -> Iterator[Inspector]:
-    """Open the store a DB argument names, checked, for the duration of a ``with`` block.
-
-    Args:
-        db: An SQLite path, or a ``postgresql://`` URL.
-        schema: The PostgreSQL schema of the store's tables (``None``: the default).
-        table_prefix: The PostgreSQL prefix of the store's tables (``None``: the default).
-        write: Open for writing (only ``projections reset`` does).
-
-    Raises:
-        CliError: The store cannot be opened, or is not a trio-eventsourcing store.
-    """
-    inspector: Inspector
-    if is_postgres_dsn(db):
-        from ._cli_postgres import PostgresInspector
-
-        inspector = PostgresInspector.open(
-            db, schema=schema, table_prefix=table_prefix, write=write
-        )
-    else:
-        if schema is not None or table_prefix is not None:
-            raise CliError(
-                "--schema and --table-prefix choose tables on a PostgreSQL server; "
-                "an SQLite file holds one store",
-                code=USAGE,
-            )
-        from ._cli_sqlite import SqliteInspector
-
-        inspector = SqliteInspector.open(db, write=write)
-    try:
-        yield inspector
-    finally:
-        inspector.close()

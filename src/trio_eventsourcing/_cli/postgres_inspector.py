@@ -1,12 +1,12 @@
 """Inspection of a PostgreSQL store: read-only queries on its tables, after checking them.
 
-The tables are those ``postgres_store.supervised`` creates (``_postgres_schema``):
+The tables are those ``postgres_store.supervised`` creates (``_stores.postgres.schema``):
 ``<prefix>store`` (the schema version and the log's last position), ``<prefix>events`` and
 ``<prefix>snapshots`` in one schema. The session is read-only
 (``default_transaction_read_only``), so the server itself refuses any write, except for
 ``projections reset``, which opens a writable one. psycopg is the ``postgres`` extra and
 is imported here only, when a PostgreSQL URL is given. The DSN is described and scrubbed
-by ``_postgres_connection``: no message carries its password.
+by ``_stores.postgres.connection``: no message carries its password.
 """
 
 from __future__ import annotations
@@ -18,12 +18,7 @@ from typing import TYPE_CHECKING
 
 from typing_extensions import final
 
-from ._cli_errors import USAGE, CliError, describe_dsn, one_line
-from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
-from ._cli_projections import reset
-from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
-from ._cli_rows import to_int as _int
-from ._stores.postgres.connection import (
+from .._stores.postgres.connection import (
     INSTALL_HINT,
     Options,
     check_schema_name,
@@ -31,10 +26,15 @@ from ._stores.postgres.connection import (
     connect,
     parse_dsn,
 )
-from ._stores.postgres.schema import SCHEMA_VERSION, Names, check_names
+from .._stores.postgres.schema import SCHEMA_VERSION, Names, check_names
+from .errors import USAGE, CliError, describe_dsn, one_line
+from .inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from .projections import reset
+from .rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from .rows import to_int as _int
 
 if TYPE_CHECKING:
-    from ._stores.postgres.connection import Connection
+    from .._stores.postgres.connection import Connection
 
 DEFAULT_SCHEMA = "public"
 """The default ``schema`` of ``postgres_store.supervised``."""
@@ -47,7 +47,7 @@ _CONNECT_TIMEOUT_S = 10.0
 
 @final
 class PostgresInspector:
-    """The inspection queries on one PostgreSQL store (see :class:`~._cli_inspect.Inspector`)."""
+    """The inspection queries on one PostgreSQL store (see ``inspect.Inspector``)."""
 
     __slots__ = ("_connection", "_names", "_options")
 
@@ -227,7 +227,7 @@ class PostgresInspector:
         """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
         return reset(self, self.description, name, aggregate_type)
 
-    # -- what the projections' queries need (``_cli_projections.Database``) ---------------
+    # -- what the projections' queries need (``_cli.projections.Database``) ---------------
 
     placeholder = "%s"
     now = "clock_timestamp()"

@@ -3,7 +3,7 @@
 ``argparse`` is in the standard library, so the command line adds no dependency, and it
 has all this tool needs: subcommands, ``--help`` on each, typed options and usage errors.
 Its one habit we change is how it fails: instead of printing the usage and exiting, a
-usage error raises :class:`~._cli_errors.CliError` (exit status 2), so that
+usage error raises :class:`~trio_eventsourcing._cli.errors.CliError` (exit status 2), so that
 ``__main__.main`` prints every error the same way, in one line, scrubbed of secrets.
 """
 
@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from typing_extensions import final
 
-from ._cli_errors import USAGE, CliError
+from .errors import USAGE, CliError
 
 PROG = "trio-eventsourcing"
 

@@ -1,8 +1,8 @@
 """The inspection commands: query the store, then print a table or JSON Lines.
 
-Each command opens the store with ``_cli_inspect.open_store`` (which checks it), reads,
+Each command opens the store with ``stores.open_store`` (which checks it), reads,
 and prints; nothing here runs Trio, so the blocking driver calls are plain calls. Only
-``log --follow``, which runs until stopped, takes SIGINT and SIGTERM (``_cli_signals``)
+``log --follow``, which runs until stopped, takes SIGINT and SIGTERM (``_cli.signals``)
 to stop between batches; the other commands are short, and only read, or write in one
 transaction: Python's ``KeyboardInterrupt`` stops them well enough.
 """
@@ -15,10 +15,10 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from ._cli_demo import DemoOptions, run_demo
-from ._cli_errors import CliError
-from ._cli_inspect import Inspector, StoredEvent, StoreStats, open_store
-from ._cli_output import (
+from .demo import DemoOptions, run_demo
+from .errors import CliError
+from .inspect import Inspector, StoredEvent, StoreStats
+from .output import (
     Column,
     JsonValue,
     Table,
@@ -27,7 +27,8 @@ from ._cli_output import (
     key_values,
     stored_json,
 )
-from ._cli_signals import taking_stop_signals
+from .signals import taking_stop_signals
+from .stores import open_store
 
 LOG_BATCH = 1_000
 """Events read per query of ``log``: a bounded amount of memory, however long the log."""

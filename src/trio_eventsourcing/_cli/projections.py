@@ -24,8 +24,8 @@ from typing import Protocol
 
 from typing_extensions import final
 
-from ._cli_errors import USAGE, CliError
-from ._cli_inspect import CellValue, ProjectionInfo, ProjectionReset
+from .errors import USAGE, CliError
+from .inspect import CellValue, ProjectionInfo, ProjectionReset
 
 # Candidate names, most likely first (the first is what this version creates).
 CHECKPOINT_TABLES = ("projection_checkpoints", "projections", "checkpoints")

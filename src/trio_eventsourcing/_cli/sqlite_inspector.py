@@ -3,7 +3,7 @@
 The file is opened through a ``file:...?mode=ro`` URI, so SQLite itself refuses any
 write, and nothing (not even the WAL mode switch a store makes on opening) touches a file
 that turns out not to be a store. The checks are those of the store
-(``_sqlite_schema``): our ``PRAGMA application_id``, a ``user_version`` no newer than
+(``_stores.sqlite.schema``): our ``PRAGMA application_id``, a ``user_version`` no newer than
 this library knows, and the store's tables. Only ``projections reset`` opens the file for
 writing, after the same checks. The calls block: the command line makes them outside any
 Trio run.
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from typing_extensions import final
 
-from ._cli_errors import CliError, looks_like_keyword_dsn, one_line
-from ._cli_inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
-from ._cli_projections import reset
-from ._cli_rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
-from ._stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
+from .._stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
+from .errors import CliError, looks_like_keyword_dsn, one_line
+from .inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from .projections import reset
+from .rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -36,7 +36,7 @@ _OUR_TABLES = ("events", "snapshots")
 
 @final
 class SqliteInspector:
-    """The inspection queries on one SQLite store (see :class:`~._cli_inspect.Inspector`)."""
+    """The inspection queries on one SQLite store (see ``inspect.Inspector``)."""
 
     __slots__ = ("_connection", "_description", "_file", "_path")
 
@@ -153,7 +153,7 @@ class SqliteInspector:
         """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
         return reset(self, self._description, name, aggregate_type)
 
-    # -- what the projections' queries need (``_cli_projections.Database``) ---------------
+    # -- what the projections' queries need (``_cli.projections.Database``) ---------------
 
     placeholder = "?"
     events_table = "events"

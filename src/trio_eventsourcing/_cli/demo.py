@@ -3,10 +3,10 @@
 The workload itself (accounts, random commands, concurrent clients, the model) is
 ``examples.demo.run_bank``; this module gives it an SQLite file, a progress bar and a
 summary table, and decides the exit status. The file is read before and after the run by
-the inspection queries (``_cli_sqlite``), outside the Trio run: no blocking SQLite call
+the inspection queries (``_cli.sqlite_inspector``), outside the Trio run: no blocking SQLite call
 is made on the event loop, which only the store's own threads talk to.
 
-SIGINT (Ctrl-C) and SIGTERM stop the run in order (``_cli_signals``): the work is
+SIGINT (Ctrl-C) and SIGTERM stop the run in order (``_cli.signals``): the work is
 cancelled, the event-sourcing system drains the commands in flight, the store closes its
 file, and the command exits with 130 (SIGINT) or 143 (SIGTERM). A second signal during
 that stop ends the process at once.
@@ -25,28 +25,28 @@ from typing import TextIO
 import trio
 from typing_extensions import final
 
-from . import sqlite_store
-from ._cli_errors import USAGE, CliError, one_line
-from ._cli_output import key_values
-from ._cli_progress import ProgressBar
-from ._cli_signals import (
-    Interrupted,
-    StopSignals,
-    cancel_on_stop_signal,
-    exit_at_once,
-    taking_stop_signals,
-)
-from ._cli_sqlite import SqliteInspector, is_blank
-from ._stores.sqlite.schema import special_file_kind
-from .codec import JsonCodec
-from .examples.bank_account import (
+from .. import sqlite_store
+from .._stores.sqlite.schema import special_file_kind
+from ..codec import JsonCodec
+from ..examples.bank_account import (
     AccountOpened,
     BankAccount,
     BankAccountEvent,
     CustomerDepositedCash,
     CustomerWithdrewCash,
 )
-from .examples.demo import DemoReport, run_bank
+from ..examples.demo import DemoReport, run_bank
+from .errors import USAGE, CliError, one_line
+from .output import key_values
+from .progress import ProgressBar
+from .signals import (
+    Interrupted,
+    StopSignals,
+    cancel_on_stop_signal,
+    exit_at_once,
+    taking_stop_signals,
+)
+from .sqlite_inspector import SqliteInspector, is_blank
 
 SNAPSHOT_EVERY = 10
 """The demo snapshots an account every this many events."""
