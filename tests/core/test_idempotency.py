@@ -203,7 +203,7 @@ async def test_a_fire_and_forget_command_that_fails_is_logged_with_its_key(
         assert await system.payloads("t-1") == []
     assert any(
         "a fire-and-forget command for 't-1' failed and stored nothing (idempotency key "
-        "'op-1'): event store error: disk on fire" in r.getMessage()
+        "'op-1'): event store error (failed): disk on fire" in r.getMessage()
         for r in caplog.records
         if r.levelno == logging.WARNING
     )

@@ -23,6 +23,7 @@ from trio_eventsourcing import (
     SerializedEventEnvelop,
     Snapshot,
     SnapshotConfig,
+    StoreFailure,
     SystemStats,
     frequency,
 )
@@ -38,6 +39,8 @@ WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
         Ok(None),
         Error(EntityNotFound()),
         EventStoreError("x"),
+        EventStoreError("x", StoreFailure.UNDECODABLE),
+        StoreFailure.REFUSED,
         ActorTimeout("load_aggregate", 5),
         ConcurrencyConflict("t-1", 1, 2),
         CallbackRaised("handle", "ValueError", "x"),

@@ -24,6 +24,7 @@ from trio_eventsourcing import (
     OutcomeUnknown,
     Result,
     SnapshotConfig,
+    StoreFailure,
     Timeout,
     TransactionFailed,
     TransactionRolledBack,
@@ -213,6 +214,59 @@ def variant(error: EventSourcingError[Rejected]) -> str:
 @pytest.mark.parametrize("error", EVERY_VARIANT, ids=lambda e: type(e).__name__)
 def test_every_variant_is_matched_by_its_class(error: EventSourcingError[Rejected]) -> None:
     assert variant(error) == type(error).__name__
+
+
+# --- the kinds of store failure ------------------------------------------------------------
+
+
+def what_to_do(error: EventStoreError) -> str:
+    """An exhaustive match over the kinds: mypy proves no kind is forgotten."""
+    match error.kind:
+        case StoreFailure.NOT_RUNNING:
+            return "start the store, then try again"
+        case StoreFailure.UNREACHABLE:
+            return "try again once the server answers"
+        case StoreFailure.UNDECODABLE:
+            return "teach the codec to read it"
+        case StoreFailure.REFUSED:
+            return "change the request"
+        case StoreFailure.FAILED:
+            return "read the log"
+        case _:
+            assert_never(error.kind)
+
+
+@pytest.mark.parametrize("kind", list(StoreFailure), ids=lambda kind: kind.name)
+def test_every_kind_is_matched_and_described(kind: StoreFailure) -> None:
+    error = EventStoreError("gone", kind)
+    assert what_to_do(error)
+    assert describe_error(error) == f"event store error ({kind.value}): gone"
+    assert pickle.loads(pickle.dumps(error)) == error
+    assert pickle.loads(pickle.dumps(kind)) is kind
+
+
+def test_a_store_error_built_from_a_message_alone_has_failed() -> None:
+    assert EventStoreError("gone").kind is StoreFailure.FAILED
+    assert EventStoreError("gone") == EventStoreError("gone", StoreFailure.FAILED)
+    assert EventStoreError("gone") != EventStoreError("gone", StoreFailure.REFUSED)
+    assert repr(EventStoreError("gone", StoreFailure.REFUSED)) == (
+        "EventStoreError(message='gone', kind=<StoreFailure.REFUSED: 'refused'>)"
+    )
+    match EventStoreError("gone", StoreFailure.UNREACHABLE):
+        case EventStoreError(message, StoreFailure.UNREACHABLE):
+            assert message == "gone"
+        case _:
+            pytest.fail("the kind is matched by position")
+
+
+def test_the_kinds_are_the_documented_set() -> None:
+    assert [kind.name for kind in StoreFailure] == [
+        "NOT_RUNNING",
+        "UNREACHABLE",
+        "UNDECODABLE",
+        "REFUSED",
+        "FAILED",
+    ]
 
 
 @pytest.mark.parametrize(

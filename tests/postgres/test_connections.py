@@ -20,6 +20,7 @@ from trio_eventsourcing import (
     EventStoreError,
     Ok,
     Result,
+    StoreFailure,
     StoreResult,
     postgres_store,
 )
@@ -141,8 +142,11 @@ async def test_a_server_gone_mid_run_is_reported_in_bounded_time_then_the_store_
             read = await postgres_store.read_log(store)
         assert isinstance(written, Error)
         assert isinstance(written.error, EventStoreError)
+        assert written.error.kind is StoreFailure.UNREACHABLE
         assert "connecting the writer failed" in written.error.message
         assert isinstance(read, Error)
+        assert isinstance(read.error, EventStoreError)
+        assert read.error.kind is StoreFailure.UNREACHABLE
         proxy.refuse = False
         assert isinstance(await append(store, "acc-2", 0, [opened("acc-2")]), Ok)
         assert [

@@ -19,6 +19,7 @@ from trio_eventsourcing import (
     EventStoreError,
     Ok,
     Result,
+    StoreFailure,
     StoreResult,
     postgres_store,
 )
@@ -155,7 +156,7 @@ async def test_a_server_that_is_down_gives_a_clear_error_at_the_start(schema: st
 # --- the store's lifetime -----------------------------------------------------------------
 
 
-async def test_store_functions_before_the_start_and_after_the_stop_say_not_started(
+async def test_store_functions_before_the_start_and_after_the_stop_say_not_running(
     dsn: str, schema: str
 ) -> None:
     store, spec = postgres_store.supervised(dsn, CODEC, schema=schema)
@@ -184,11 +185,14 @@ async def test_store_functions_before_the_start_and_after_the_stop_say_not_start
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
         supervisor.shutdown()
     assert not store.eventstore.statistics().running
-    outcomes += await every_function()
-    for outcome in outcomes:
+    after_stop = await every_function()
+    for outcome, said in [(o, "is not started") for o in outcomes] + [
+        (o, "has stopped") for o in after_stop
+    ]:
         assert isinstance(outcome, Error), outcome
         assert isinstance(outcome.error, EventStoreError)
-        assert "is not started" in outcome.error.message
+        assert outcome.error.kind is StoreFailure.NOT_RUNNING
+        assert said in outcome.error.message
     # The store can be started again and finds what it stored.
     async with trio.open_nursery() as nursery:
         supervisor = (await spec.start(nursery)).unwrap().data

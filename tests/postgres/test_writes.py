@@ -19,6 +19,7 @@ from trio_eventsourcing import (
     EventStoreError,
     Ok,
     Snapshot,
+    StoreFailure,
     StoreResult,
     postgres_store,
 )
@@ -126,6 +127,7 @@ async def test_a_request_the_server_refuses_fails_alone(dsn: str, schema: str) -
         poisoned = outcomes.pop(5)
         assert isinstance(poisoned, Error)
         assert isinstance(poisoned.error, EventStoreError)
+        assert poisoned.error.kind is StoreFailure.REFUSED
         assert "CheckViolation" in poisoned.error.message
         assert all(isinstance(outcome, Ok) for outcome in outcomes.values()), outcomes
         # The others were stored, with contiguous positions (the refused rows left no gap).
@@ -142,6 +144,7 @@ async def test_text_postgresql_cannot_hold_fails_that_command_only(dsn: str, sch
             refused = await append(store, aggregate_id, 0, [opened("x")])
             assert isinstance(refused, Error)
             assert isinstance(refused.error, EventStoreError)
+            assert refused.error.kind is StoreFailure.REFUSED
             assert problem in refused.error.message
         # In a payload, JSON escapes it.
         assert isinstance(await append(store, "acc-1", 0, [opened("nul\x00")]), Ok)
@@ -278,6 +281,7 @@ async def test_a_crashed_writer_fails_its_batch_and_the_store_restarts(
         # Never acknowledged: the batch was interrupted before its commit.
         assert isinstance(crashed, Error)
         assert isinstance(crashed.error, EventStoreError)
+        assert crashed.error.kind is StoreFailure.NOT_RUNNING
         assert "has stopped" in crashed.error.message
         # The store's supervisor restarts it (new connections, in threads: poll).
         with trio.fail_after(10):

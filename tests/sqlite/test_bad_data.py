@@ -22,6 +22,7 @@ from trio_eventsourcing import (
     EventStoreError,
     Ok,
     SerializedEventEnvelop,
+    StoreFailure,
     sqlite_store,
 )
 from trio_eventsourcing.codec import JsonCodec, Registration, Upcaster
@@ -68,6 +69,7 @@ async def check_acc2_unreadable(
         ):
             assert isinstance(reply, Error), reply
             assert isinstance(reply.error, EventStoreError), reply
+            assert reply.error.kind is StoreFailure.UNDECODABLE, reply
             for part in [*expect, "'acc-2'", str(path)]:
                 assert part in reply.error.message, (part, reply.error.message)
         # The other aggregate is served, reads and writes alike.
@@ -257,6 +259,7 @@ async def test_an_event_the_codec_cannot_encode_stores_nothing(tmp_path: Path) -
         refused = await run(bank, "acc-1", WithdrawMoney(Decimal(1)))
         assert isinstance(refused, Error)
         assert isinstance(refused.error, EventStoreError)
+        assert refused.error.kind is StoreFailure.REFUSED
         assert "cannot encode event 3 of aggregate 'acc-1'" in refused.error.message
         assert "CustomerWithdrewCash" in refused.error.message
         assert await run(bank, "acc-1", DepositMoney(Decimal(1))) == Ok(None)

@@ -13,7 +13,14 @@ import trio
 import trio.testing
 
 from contracts.store_contract import append, load, opened
-from trio_eventsourcing import Error, EventStoreError, Ok, OutcomeUnknown, sqlite_store
+from trio_eventsourcing import (
+    Error,
+    EventStoreError,
+    Ok,
+    OutcomeUnknown,
+    StoreFailure,
+    sqlite_store,
+)
 from trio_eventsourcing._stores.sqlite import writer as writer_module
 from trio_eventsourcing.result import Result
 
@@ -92,6 +99,7 @@ async def test_a_crashed_writer_fails_its_batch_and_the_supervisor_restarts_it(
         failed = await append(store, "acc-1", 0, [opened("acc-1")])
         assert isinstance(failed, Error)
         assert isinstance(failed.error, EventStoreError)
+        assert failed.error.kind is StoreFailure.NOT_RUNNING
         assert "has stopped" in failed.error.message
         # The supervisor restarts the store's child; meanwhile calls say it is not running.
         with trio.fail_after(5):

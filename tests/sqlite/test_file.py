@@ -9,7 +9,15 @@ import pytest
 import trio
 
 from contracts.store_contract import append, load, opened
-from trio_eventsourcing import Aggregate, Error, EventStoreError, Ok, StoreResult, sqlite_store
+from trio_eventsourcing import (
+    Aggregate,
+    Error,
+    EventStoreError,
+    Ok,
+    StoreFailure,
+    StoreResult,
+    sqlite_store,
+)
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 from trio_eventsourcing.result import Result
 
@@ -36,7 +44,8 @@ async def start_error(path: Path) -> str:
     assert await append(store, "acc-1", 0, [opened("acc-1")]) == Error(
         EventStoreError(
             f"the SQLite store {str(path)!r} is not started: start the child specification "
-            "from sqlite_store.supervised() under a supervisor first"
+            "from sqlite_store.supervised() under a supervisor first",
+            StoreFailure.NOT_RUNNING,
         )
     )
     assert writer_threads() == []
@@ -179,7 +188,7 @@ async def test_extra_tables_in_our_database_are_left_alone(tmp_path: Path) -> No
 # --- the store's lifetime -----------------------------------------------------------------
 
 
-async def test_store_functions_before_the_start_and_after_the_stop_say_not_started(
+async def test_store_functions_before_the_start_and_after_the_stop_say_not_running(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "lifetime.db"
@@ -209,11 +218,14 @@ async def test_store_functions_before_the_start_and_after_the_stop_say_not_start
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
         supervisor.shutdown()
     assert not store.eventstore.statistics().running
-    outcomes += await every_function()
-    for outcome in outcomes:
+    after_stop = await every_function()
+    for outcome, said in [(o, "is not started") for o in outcomes] + [
+        (o, "has stopped") for o in after_stop
+    ]:
         assert isinstance(outcome, Error), outcome
         assert isinstance(outcome.error, EventStoreError)
-        assert "is not started" in outcome.error.message
+        assert outcome.error.kind is StoreFailure.NOT_RUNNING
+        assert said in outcome.error.message
     assert writer_threads() == []
     # The store can be started again and finds what it stored.
     async with trio.open_nursery() as nursery:

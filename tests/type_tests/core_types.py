@@ -189,3 +189,5 @@ def values() -> None:
     assert_type(eventsourcing.timeout(3), Result[eventsourcing.Timeout, EventSourcingError[Never]])
     eventsourcing.SnapshotConfig(3)  # type: ignore[arg-type]
     eventsourcing.describe_error("not an error")  # type: ignore[arg-type]
+    eventsourcing.EventStoreError("gone", "refused")  # type: ignore[arg-type]
+    assert_type(eventsourcing.EventStoreError("gone").kind, eventsourcing.StoreFailure)
