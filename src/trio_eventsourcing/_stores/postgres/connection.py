@@ -132,7 +132,7 @@ def check_table_prefix(prefix: object) -> str:
     """Return ``prefix`` if it can start a lower-case SQL identifier, else raise.
 
     Its length is checked against the names the store makes of it by
-    ``_postgres_schema.check_names``.
+    ``_stores.postgres.schema.check_names``.
     """
     if not isinstance(prefix, str):
         raise TypeError(f"table_prefix must be a str, got {type(prefix).__name__}")

@@ -3,7 +3,7 @@
 - **Reads** (the log, the end of the log, checkpoints, dead letters) use the store's
   read pool, in worker threads.
 - **Wake-ups**: each follower listens (``LISTEN``) on the store's channel
-  (``_postgres_projection_listen``); the writer of every process notifies it in each
+  (``_stores.postgres.projection_listen``); the writer of every process notifies it in each
   commit that stores events. The poll (5 s by default) covers a lost notification.
 - **One runner per projection across processes**: :meth:`PostgresLogSource.hold` takes a
   session advisory lock on a connection of the runner's own, trying again every
@@ -18,7 +18,7 @@
   lock may have passed to another process: the runner raises :class:`LockLost`, and its
   supervisor restarts it, to stand by again.
 
-The projections' tables are created on first use (``_postgres_projection_tables``).
+The projections' tables are created on first use (``_stores.postgres.projection_tables``).
 """
 
 from __future__ import annotations

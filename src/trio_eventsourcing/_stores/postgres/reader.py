@@ -9,7 +9,7 @@ to parse); a read that loses its connection is retried once on a fresh one (read
 change nothing, so retrying is safe).
 
 Rows are decoded with the codec in the worker thread too, so a long replay keeps the Trio
-thread free; how, and what is done with data that cannot be decoded, is ``_serialized``.
+thread free; how, and what is done with data that cannot be decoded, is ``_stores.serialized``.
 """
 
 from __future__ import annotations

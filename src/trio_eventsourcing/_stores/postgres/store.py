@@ -2,12 +2,12 @@
 
 ``supervised(dsn, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
 child specification that owns the store's connections. While that child runs, a writer
-thread (``_postgres_writer``) stores every write transaction, many per commit, on its own
+thread (``_stores.postgres.writer``) stores every write transaction, many per commit, on its own
 connection, and reads run on a small pool of connections in worker threads
-(``_postgres_reader``); no driver call ever runs on the Trio thread. Events are encoded
+(``_stores.postgres.reader``); no driver call ever runs on the Trio thread. Events are encoded
 with the codec on the Trio side, as the command is staged, and decoded in the reading
-thread. The tables, and how they are created and checked, are in ``_postgres_schema``;
-the DSN, the driver and its errors in ``_postgres_connection``.
+thread. The tables, and how they are created and checked, are in ``_stores.postgres.schema``;
+the DSN, the driver and its errors in ``_stores.postgres.connection``.
 
 It mirrors the SQLite store (``sqlite_store``): the same options where they mean the
 same, the same log reader, the same statistics, the same errors.
@@ -112,7 +112,7 @@ class _Running(DurableRunning[EntityT, EventT, "Connection"]):
     """The connections of a started store: its writer and its readers.
 
     Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    store functions (``_stores.durable``) add no coroutine of their own to a call; the
     reads themselves are those of ``DurableRunning``, on a pooled read connection.
     """
 
@@ -458,7 +458,7 @@ def _make_event_store(
                         StoreFailure.REFUSED,
                     )
                 )
-        # The key goes on the command's first event only (see _postgres_schema).
+        # The key goes on the command's first event only (see _stores/postgres/schema.py).
         key = idempotency_key
         aggregate_type = codec.aggregate_type
         encode = codec.encode_event

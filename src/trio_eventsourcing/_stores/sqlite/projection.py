@@ -1,7 +1,7 @@
 """The SQLite store as a log source: reads on its reader threads, writes on its writer.
 
 The log is read with ``sqlite_store.read_log``'s query. Checkpoint writes are jobs of the
-store's writer thread (``_sqlite_writer.TransactionJob``): a plain checkpoint write joins
+store's writer thread (``_stores.sqlite.writer.TransactionJob``): a plain checkpoint write joins
 the writer's next group commit, inside a savepoint, so it shares the fsync of the events
 committed with it. A write that runs a projection's handler gets a transaction of its own
 on the writer's connection: the handler's changes to the read model, the checkpoint and

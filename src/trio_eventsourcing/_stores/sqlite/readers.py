@@ -4,7 +4,7 @@ WAL lets readers run beside the writer, each on its own connection and seeing th
 commit made before its read began. A store runs ``max_readers`` reader threads taking
 reads from one queue; a thread opens its connection as it starts (so that no read pays
 for opening one), tries again on its next read if that failed, and closes it when the
-store stops. The hand-off is the writer's (``_sqlite_handoff``): a queue put and a
+store stops. The hand-off is the writer's (``_stores.handoff``): a queue put and a
 reschedule, which costs the Trio thread a few microseconds where ``trio.to_thread`` costs
 tens. A read whose caller is cancelled is abandoned: it changes nothing, so nothing needs
 to wait for it.

@@ -1,8 +1,8 @@
 """The SQLite store's reads: the queries, and the decoding of rows into events.
 
-Each function here runs in a reader thread (``_sqlite_readers``) with that thread's
+Each function here runs in a reader thread (``_stores.sqlite.readers``) with that thread's
 connection, so the codec decodes there too and a long replay keeps the Trio thread free.
-How rows are decoded, and what is done with data that cannot be, is ``_serialized``.
+How rows are decoded, and what is done with data that cannot be, is ``_stores.serialized``.
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 ``supervised(path, codec)`` returns the :class:`~trio_eventsourcing.EventStore` and the
 child specification that owns the store's threads and connections. While that child
-runs, a writer thread (``_sqlite_writer``) stores every write transaction, many per
-fsync, and reader threads (``_sqlite_readers``) run the reads (``_sqlite_reads``), each
-on its own connection; no SQLite call ever runs on the Trio thread. Events are encoded
-with the codec on the Trio side, as the command is staged, and decoded on the reader
-thread. The file's schema and its checks are in ``_sqlite_schema``. After each commit
-that stored events, the writer wakes the log's followers in this process (the store's
-``LogWatchers``); the projections' adapter is ``_projection_sqlite``.
+runs, a writer thread (``writer``) stores every write transaction, many per fsync, and
+reader threads (``readers``) run the reads (``reads``), each on its own connection; no
+SQLite call ever runs on the Trio thread. Events are encoded with the codec on the Trio
+side, as the command is staged, and decoded on the reader thread. The file's schema and
+its checks are in ``schema``. After each commit that stored events, the writer wakes the
+log's followers in this process (the store's ``LogWatchers``); the projections' adapter
+is ``projection``.
 """
 
 from __future__ import annotations
@@ -96,7 +96,7 @@ class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
     """The connections of a started store: its writer and its readers.
 
     Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_durable_store``) add no coroutine of their own to a call; the
+    store functions (``_stores.durable``) add no coroutine of their own to a call; the
     reads themselves are those of ``DurableRunning``, on a reader thread's connection.
     """
 

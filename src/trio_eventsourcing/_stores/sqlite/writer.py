@@ -33,7 +33,7 @@ checkpoint write joins the batch's transaction, inside its own ``SAVEPOINT``; a 
 runs a user's handler gets a transaction of its own after the batch, so that nothing the
 handler does can touch other requests.
 
-Waking the waiting tasks (``_sqlite_handoff``): after the commit the thread schedules one
+Waking the waiting tasks (``_stores.handoff``): after the commit the thread schedules one
 callback on the Trio loop (``TrioToken.run_sync_soon``) that reschedules every task of
 the batch: one wake-up of the loop per batch, where ``trio.from_thread.run_sync`` would
 block the writer once per request. When the batch stored events, the same callback wakes
