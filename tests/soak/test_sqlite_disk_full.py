@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,7 @@ from trio_eventsourcing import sqlite_store
 from . import settings
 from .checker import check_stored, compare_served
 from .child_runs import Child, after, check_and_serve, live_once, record
-from .full_disk import full_disk
+from .full_disk import FullDisk, full_disk
 from .sqlite_files import read_file
 from .workload import (
     CODEC,
@@ -51,6 +51,21 @@ FULL_S = (0.1, 0.6)
 """Bounds of how long the disk stays full once writes have started failing."""
 
 
+@pytest.fixture
+def disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FullDisk]:
+    """A directory on a disk the test can fill (a tmpfs, or SQLite's page limit)."""
+    seconds = settings.soak_seconds() / 2
+    with full_disk(settings.disk_mode(), tmp_path, monkeypatch, seconds) as made:
+        yield made
+
+
+@pytest.fixture
+def real_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FullDisk]:
+    """A directory on a tmpfs the test can fill; skipped where none can be mounted."""
+    with full_disk(settings.disk_mode(), tmp_path, monkeypatch, 2.0, real=True) as made:
+        yield made
+
+
 def troubled(ledger: Ledger) -> int:
     """Answers other than ``Ok`` and domain errors: failures, unknown outcomes, timeouts."""
     return ledger.error_answers
@@ -58,47 +73,43 @@ def troubled(ledger: Ledger) -> int:
 
 @pytest.mark.slow
 async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    soak_seed: int,
-    soak_summary: Callable[[str], None],
+    disk: FullDisk, soak_seed: int, soak_summary: Callable[[str], None]
 ) -> None:
     seconds = settings.soak_seconds() / 2
     keys = settings.use_keys()
     rng = random.Random(soak_seed)
     ledger = Ledger()
     problems: list[str] = []
-    with full_disk(settings.disk_mode(), tmp_path, monkeypatch, seconds) as disk:
-        store, store_spec = sqlite_store.supervised(disk.path, CODEC)
-        async with running_bank(store, store_spec) as bank:
-            asking = Asking(keys, REPLY_MS, trio.current_time() + FILL_WAIT_S + seconds + 30)
-            await open_accounts(bank, ledger, "", asking)
-            assert set(ledger.verdicts()) == {Verdict.ACKNOWLEDGED}, ledger.summary()
+    store, store_spec = sqlite_store.supervised(disk.path, CODEC)
+    async with running_bank(store, store_spec) as bank:
+        asking = Asking(keys, REPLY_MS, trio.current_time() + FILL_WAIT_S + seconds + 30)
+        await open_accounts(bank, ledger, "", asking)
+        assert set(ledger.verdicts()) == {Verdict.ACKNOWLEDGED}, ledger.summary()
 
-            full_for = rng.uniform(*FULL_S)
-            async with trio.open_nursery() as nursery:
-                await trio.to_thread.run_sync(disk.fill)
-                until = Deadline(math.inf)  # until a while after the space is back
-                nursery.start_soon(run_clients, bank, ledger, soak_seed, "", until, asking)
-                with trio.move_on_after(FILL_WAIT_S) as waiting:
-                    await ledger.wait_until(lambda ledger: troubled(ledger) > 0)
-                if waiting.cancelled_caught:
-                    problems.append(f"no error answer in {FILL_WAIT_S} s: the disk never filled")
-                await trio.sleep(full_for)  # how long the disk stays full
-                errors_while_full = troubled(ledger)
-                acknowledged_while_full = ledger.verdicts()[Verdict.ACKNOWLEDGED]
-                await trio.to_thread.run_sync(disk.free)
-                until.at = trio.current_time() + seconds
-            acknowledged_after = ledger.verdicts()[Verdict.ACKNOWLEDGED] - acknowledged_while_full
+        full_for = rng.uniform(*FULL_S)
+        async with trio.open_nursery() as nursery:
+            await trio.to_thread.run_sync(disk.fill)
+            until = Deadline(math.inf)  # until a while after the space is back
+            nursery.start_soon(run_clients, bank, ledger, soak_seed, "", until, asking)
+            with trio.move_on_after(FILL_WAIT_S) as waiting:
+                await ledger.wait_until(lambda ledger: troubled(ledger) > 0)
+            if waiting.cancelled_caught:
+                problems.append(f"no error answer in {FILL_WAIT_S} s: the disk never filled")
+            await trio.sleep(full_for)  # how long the disk stays full
+            errors_while_full = troubled(ledger)
+            acknowledged_while_full = ledger.verdicts()[Verdict.ACKNOWLEDGED]
+            await trio.to_thread.run_sync(disk.free)
+            until.at = trio.current_time() + seconds
+        acknowledged_after = ledger.verdicts()[Verdict.ACKNOWLEDGED] - acknowledged_while_full
 
-            served, failures = await load_served(bank, REPLY_MS)
-            integrity, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
-            findings = check_stored(ledger, events, snapshots, None)
-            findings.service_problems += failures
-            compare_served(findings, served, "after the disk was freed")
-            service = await final_commands(bank, ledger, "", asking)
-            served, failures = await load_served(bank, REPLY_MS)
-        integrity_after, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
+        served, failures = await load_served(bank, REPLY_MS)
+        integrity, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
+        findings = check_stored(ledger, events, snapshots, None)
+        findings.service_problems += failures
+        compare_served(findings, served, "after the disk was freed")
+        service = await final_commands(bank, ledger, "", asking)
+        served, failures = await load_served(bank, REPLY_MS)
+    integrity_after, events, snapshots = await trio.to_thread.run_sync(read_file, disk.path)
     final = check_stored(ledger, events, snapshots, None)
     final.service_problems += findings.service_problems + service + failures + problems
     final.cache_problems += findings.cache_problems
@@ -125,35 +136,30 @@ async def test_sqlite_full_disk_stores_no_failed_command_and_serves_again(
 
 @pytest.mark.slow
 async def test_sqlite_kill_9_on_a_full_disk_brings_back_no_failed_command(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    soak_seed: int,
-    soak_summary: Callable[[str], None],
+    real_disk: FullDisk, soak_seed: int, soak_summary: Callable[[str], None]
 ) -> None:
     keys = settings.use_keys()
     rng = random.Random(soak_seed)
     ledger = Ledger()
-    mode = settings.disk_mode()
-    with full_disk(mode, tmp_path, monkeypatch, 2.0, real=True) as disk:
 
-        async def fill_then_kill(child: Child) -> None:
-            await trio.sleep(rng.uniform(0.05, 0.3))  # some load before the disk fills
-            await trio.to_thread.run_sync(disk.fill)
-            with trio.fail_after(FILL_WAIT_S):
-                await child.troubled.wait()
-            await trio.sleep(rng.uniform(0.0, 0.3))  # the random moment of the kill
+    async def fill_then_kill(child: Child) -> None:
+        await trio.sleep(rng.uniform(0.05, 0.3))  # some load before the disk fills
+        await trio.to_thread.run_sync(real_disk.fill)
+        with trio.fail_after(FILL_WAIT_S):
+            await child.troubled.wait()
+        await trio.sleep(rng.uniform(0.0, 0.3))  # the random moment of the kill
 
-        full = await live_once(disk.path, "full-", soak_seed, keys, fill_then_kill)
-        record(ledger, full.lines())
-        at_kill = ledger.verdicts()
-        await trio.to_thread.run_sync(disk.free)
-        again = await live_once(disk.path, "again-", soak_seed, keys, after(rng.uniform(0.1, 0.5)))
-        record(ledger, again.lines())
-        final = await check_and_serve(disk.path, ledger, keys)
+    full = await live_once(real_disk.path, "full-", soak_seed, keys, fill_then_kill)
+    record(ledger, full.lines())
+    at_kill = ledger.verdicts()
+    await trio.to_thread.run_sync(real_disk.free)
+    again = await live_once(real_disk.path, "again-", soak_seed, keys, after(rng.uniform(0.1, 0.5)))
+    record(ledger, again.lines())
+    final = await check_and_serve(real_disk.path, ledger, keys)
 
     line = (
-        f"soak sqlite-full-kill seed={soak_seed} keys={'on' if keys else 'off'} disk={disk.how} "
-        f"{ledger.summary()} faults: kill9_while_full=1 kill9=1 "
+        f"soak sqlite-full-kill seed={soak_seed} keys={'on' if keys else 'off'} "
+        f"disk={real_disk.how} {ledger.summary()} faults: kill9_while_full=1 kill9=1 "
         f"failed_before_kill={at_kill[Verdict.FAILED]} "
         f"unsettled_at_kill={at_kill[Verdict.UNRESOLVED]} | {final.summary()}"
     )
