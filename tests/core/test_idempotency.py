@@ -44,19 +44,33 @@ async def test_a_generated_key_is_not_looked_up_before_the_command_runs() -> Non
         assert system.faulty.key_lookups == []
 
 
-async def test_a_callers_key_is_committed_with_the_command() -> None:
+async def test_a_callers_key_is_committed_with_the_command_without_a_look_up() -> None:
+    # The store's unique key guards the commit: no read before it.
     async with open_system() as system:
         assert await system.run("t-1", add(1), key="op-1") == Ok(None)
         assert system.faulty.committed_keys == ["op-1"]
-        assert system.faulty.key_lookups == [("t-1", "op-1")]
+        assert system.faulty.key_lookups == []
 
 
-async def test_a_command_sent_again_with_its_key_is_not_run_again() -> None:
+async def test_a_command_sent_again_with_its_key_is_not_stored_again() -> None:
     async with open_system() as system:
         assert await system.run("t-1", add(5), key="op-1") == Ok(None)
         assert await system.run("t-1", add(5), key="op-1") == Ok(None)
         assert await system.payloads("t-1") == [Added(5)]
-        assert len(system.faulty.committed_keys) == 1
+        # Decided again, refused by the store's unique key: answered as stored.
+        assert system.faulty.committed_keys == ["op-1", "op-1"]
+        assert await system.load("t-1") == Ok(eventsourcing.Aggregate("t-1", Tally(5, (5,)), 1))
+
+
+async def test_a_rejection_of_a_command_sent_again_is_answered_with_its_stored_outcome() -> None:
+    # Sent again under its key, the command is decided again and rejected this time (a
+    # negative amount stands in for any rejection the new state brings): its key is
+    # stored, so the answer is the original outcome.
+    async with open_system() as system:
+        assert await system.run("t-1", add(5), key="op-1") == Ok(None)
+        assert await system.run("t-1", add(-1), key="op-1") == Ok(None)
+        assert system.faulty.key_lookups == [("t-1", "op-1")]
+        assert await system.payloads("t-1") == [Added(5)]
 
 
 async def test_a_key_is_per_aggregate() -> None:
@@ -82,10 +96,10 @@ async def test_a_command_that_stores_no_events_stores_no_key() -> None:
         assert system.faulty.committed_keys == []
 
 
-async def test_a_lookup_that_fails_is_reported_and_the_command_not_run() -> None:
+async def test_a_rejection_whose_key_cannot_be_looked_up_reports_the_store_failure() -> None:
     async with open_system() as system:
         system.faulty.lookup_faults.append(Refuse(EventStoreError("lookup failed")))
-        assert await system.run("t-1", add(1), key="op-1") == Error(
+        assert await system.run("t-1", add(-1), key="op-1") == Error(
             EventStoreError("lookup failed")
         )
         assert await system.payloads("t-1") == []

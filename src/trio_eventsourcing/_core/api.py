@@ -114,7 +114,7 @@ def execute(
     """Run ``command`` against the aggregate; nothing is reported back.
 
     With an ``idempotency_key``, a command whose key is stored already for the aggregate
-    is not run again (see :func:`execute_with_response`).
+    is not stored again (see :func:`execute_with_response`).
 
     Example::
 
@@ -171,7 +171,7 @@ def execute_with_response(
 
     ``idempotency_key`` (at most 200 characters) is stored with the command's events,
     unique per aggregate: a command whose key is stored already for the aggregate is
-    answered ``Ok(None)`` and not run again. Send a command again with the same key
+    answered ``Ok(None)`` and not stored again. Send a command again with the same key
     after ``OutcomeUnknown``, a reply timeout or a crash, and it is stored at most once.
     Without one, the system generates a key (the one ``OutcomeUnknown`` names).
 

@@ -216,7 +216,7 @@ class OutcomeUnknown(EventSourcingErrorBase):
 
     The one error after which a command may have been stored. Send the same command
     again with ``idempotency_key``: if the first attempt was stored, the answer is its
-    original outcome (``Ok``) and it is not run again; if it was not, it runs now. Either
+    original outcome (``Ok``) and it is not stored again; if it was not, it runs now. Either
     way it is stored at most once.
 
     Example::

@@ -686,9 +686,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     ) -> None:
         """Run one command exactly once and answer its caller.
 
-        A caller's key may be stored already (a retry after a timeout or a crash): then
-        the command is answered ``Ok`` without running. A generated key is new, so that
-        look-up is skipped.
+        A caller's key may be stored already (a retry after a timeout or a crash). A
+        commit under it is refused by the store (``CommandAlreadyStored``: answered
+        ``Ok``), so the store is asked only when the command stores nothing this time:
+        a rejection or a callback that raised is answered ``Ok`` if the key is stored,
+        the command's original outcome. A generated key is new: no look-up at all.
         """
         key = message.idempotency_key
         outcome: Result[None, EventSourcingError[ErrorT]]
@@ -698,14 +700,15 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             outcome = await self.commit_with_retry(slot, message, key)
         else:
             slot.in_flight_key = key
-            stored = await self.command_stored(slot.aggregate_id, key)
-            if isinstance(stored, Error):
-                outcome = stored
-            elif stored.value:
-                self.commands_processed += 1
-                outcome = Ok(None)
-            else:
-                outcome = await self.commit_with_retry(slot, message, key)
+            outcome = await self.commit_with_retry(slot, message, key)
+            if isinstance(outcome, Error) and isinstance(
+                outcome.error, (DomainError, CallbackRaised)
+            ):
+                stored = await self.command_stored(slot.aggregate_id, key)
+                if isinstance(stored, Error):
+                    outcome = stored
+                elif stored.value:
+                    outcome = _OK
         if message.reply_to is not None:
             send(message.reply_to, outcome)
         elif isinstance(outcome, Error):
