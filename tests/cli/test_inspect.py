@@ -173,8 +173,9 @@ def test_follow_stops_after_max_polls(
     assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child is POSIX")
-def test_follow_in_a_process_exits_0_on_sigint(demo_db: Path) -> None:
+@pytest.mark.skipif(sys.platform == "win32", reason="signals to a child are POSIX")
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_follow_in_a_process_exits_0_on_a_signal(demo_db: Path, signum: signal.Signals) -> None:
     ((last,),) = _stored(demo_db, "SELECT max(position) FROM events")
     assert isinstance(last, int)
     child = subprocess.Popen(
@@ -187,9 +188,9 @@ def test_follow_in_a_process_exits_0_on_sigint(demo_db: Path) -> None:
     try:
         assert child.stdout is not None
         assert child.stderr is not None
-        # Every event printed: the child is following now, so that is where SIGINT lands.
+        # Every event printed: the child is following now, so that is where the signal lands.
         lines = [child.stdout.readline() for _ in range(2 + last - 5)]
-        child.send_signal(signal.SIGINT)
+        child.send_signal(signum)
         assert child.wait(timeout=30) == 0
         rest = child.stdout.read()
         err = child.stderr.read()
