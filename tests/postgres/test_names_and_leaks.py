@@ -65,5 +65,9 @@ async def test_a_store_used_by_a_projection_is_collected_once_it_stops(
     collected = weakref.ref(codec)
     await _run_a_projection_then_stop(dsn, schema, codec)
     del codec
-    gc.collect()
+    # Worker threads that served the store may still be finishing their last call (and
+    # a tracer such as coverage's keeps a frame a moment longer): a leak stays, they go.
+    with trio.move_on_after(10):
+        while gc.collect() >= 0 and collected() is not None:  # noqa: ASYNC110 - nothing to wait on
+            await trio.sleep(0.05)
     assert collected() is None
