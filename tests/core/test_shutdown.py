@@ -177,3 +177,34 @@ async def test_the_drain_logs_what_it_runs(caplog: pytest.LogCaptureFixture) -> 
         for r in caplog.records
     )
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_start_cancelled_at_any_moment_ends_without_hanging() -> None:
+    # Cancelled after 0, 1, 2, ... scheduler steps: every step of the start, and the first
+    # ones after it, is hit once; none may leave a task waiting for ever.
+    for steps in range(40):
+        with trio.fail_after(10), trio.CancelScope() as scope:
+            async with trio.open_nursery() as nursery:
+
+                async def cancel_after(steps: int = steps, scope: trio.CancelScope = scope) -> None:
+                    for _ in range(steps):
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    scope.cancel()
+
+                nursery.start_soon(cancel_after)
+                store: TallyStore
+                store, store_spec = memory_store.supervised(
+                    process.new_name("events"),
+                    process.new_name("snapshots"),
+                    static_supervisor.OneForOne,
+                )
+                name: process.Name[TallyMessage] = process.new_name("tally")
+                spec = eventsourcing.supervised(
+                    name, store, handle, apply, Tally(), [], None, shutdown_timeout=60.0
+                ).unwrap()
+                builder = static_supervisor.new(static_supervisor.OneForOne)
+                async with builder.add(store_spec).add(spec).open():
+                    actor = process.named_subject(name)
+                    for n in range(3):
+                        eventsourcing.execute(actor, "t-1", add(n))
+                    await process.receive(eventsourcing.load_aggregate(actor, "t-1"), 5_000)

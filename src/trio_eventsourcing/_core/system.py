@@ -372,7 +372,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.draining = False
         self.served = trio.Event()
         try:
-            with trio.CancelScope(shield=True) as scope:
+            # Shielded once started, so that the supervisor's cancellation reaches the
+            # guard (which drains) and not the workers. Not while starting: a start that
+            # is cancelled must stop here, or this task would wait, shielded, for a guard
+            # that never starts.
+            with trio.CancelScope() as scope:
                 self.workers_scope = scope
                 async with trio.open_nursery() as nursery:
                     self.nursery = nursery
@@ -388,6 +392,10 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     if isinstance(started, Error):
                         task_status.started(started)
                         return
+                    # No await from this check to ``started()``: if the start is not
+                    # cancelled now, the task is handed over and the guard will start.
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    scope.shield = True
                     self.serving = True
                     nursery.start_soon(self.sweep_idle_workers)
                     for slot in list(self.slots.values()):
