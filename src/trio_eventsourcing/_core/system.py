@@ -701,22 +701,21 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         the command's original outcome. A generated key is new: no look-up at all.
         """
         key = message.idempotency_key
-        outcome: Result[None, EventSourcingError[ErrorT]]
+        callers_key = key is not None
         if key is None:
             key = f"{self.key_prefix}.{next(self.key_counter):x}"
-            slot.in_flight_key = key
-            outcome = await self.commit_with_retry(slot, message, key)
-        else:
-            slot.in_flight_key = key
-            outcome = await self.commit_with_retry(slot, message, key)
-            if isinstance(outcome, Error) and isinstance(
-                outcome.error, (DomainError, CallbackRaised)
-            ):
-                stored = await self.command_stored(slot.aggregate_id, key)
-                if isinstance(stored, Error):
-                    outcome = stored
-                elif stored.value:
-                    outcome = _OK
+        slot.in_flight_key = key
+        outcome = await self.commit_with_retry(slot, message, key)
+        if (
+            callers_key
+            and isinstance(outcome, Error)
+            and isinstance(outcome.error, (DomainError, CallbackRaised))
+        ):
+            stored = await self.command_stored(slot.aggregate_id, key)
+            if isinstance(stored, Error):
+                outcome = stored
+            elif stored.value:
+                outcome = _OK
         if message.reply_to is not None:
             send(message.reply_to, outcome)
         elif isinstance(outcome, Error):
