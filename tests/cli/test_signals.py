@@ -231,7 +231,10 @@ def test_a_signal_stops_the_demo_in_order(
         assert connection.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         (stored,) = connection.execute("SELECT count(*) FROM events").fetchone()
     connection.close()
-    assert stored >= 20
+    # The five accounts were opened before any deposit: their events are there. (Of the
+    # 20 deposits and withdrawals answered, a withdrawal over the balance is rejected and
+    # stores nothing, so their count bounds nothing.)
+    assert stored >= 5
     monkeypatch.undo()
     again = cli(capsys, "demo", "--db", str(db), *SMALL_DEMO)
     assert again.status == 0, again.err
