@@ -44,7 +44,7 @@ from trio_eventsourcing._stores.postgres.writer import Writer, WriteRequest
 from trio_eventsourcing.examples.bank_account import BankAccountError, DepositMoney, OpenAccount
 
 from .helpers import connect, install_hold, rows, running_store, wait_until, waiting
-from .proxy import running_proxy
+from .proxy import Proxy, running_proxy
 
 WRITER_THREAD = "trio-eventsourcing PostgreSQL writer"
 WENT_THROUGH = "the commit went through"
@@ -291,31 +291,41 @@ async def test_a_stream_cut_after_the_commit_was_sent_is_found_committed(
     assert WENT_THROUGH in caplog.text
 
 
+async def append_with_its_commit_lost(
+    dsn: str, schema: str, proxy: Proxy, store: Any
+) -> StoreResult[object]:
+    """Append to ``"lost"`` (key ``"k"``) while what the writer sends after it has taken
+    the position lock, its ``COMMIT`` included, vanishes; then the stream is cut.
+    """
+    with connect(dsn) as blocker:
+        blocker.execute("BEGIN")
+        blocker.execute(f'SELECT 1 FROM "{schema}".trio_es_store FOR UPDATE')
+        async with trio.open_nursery() as nursery:
+            outcome: list[StoreResult[object]] = []
+
+            async def write() -> None:
+                outcome.append(await append(store, "lost", 0, [opened("lost")], key="k"))
+
+            nursery.start_soon(write)
+            # The writer waits for the position lock; what it sends next vanishes.
+            await wait_until(lambda: waiting(dsn, schema, {"transactionid", "tuple"}) == 1)
+            proxy.swallow_requests = True
+            blocker.execute("COMMIT")
+            with trio.fail_after(10):
+                while proxy.dropped_requests == 0:  # noqa: ASYNC110
+                    await trio.sleep(0.001)
+            proxy.swallow_requests = False
+            proxy.cut()
+    return outcome[0]
+
+
 async def test_a_commit_that_never_reached_the_server_is_retried_once(
     dsn: str, schema: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with running_proxy(dsn) as proxy, running_store(proxy.dsn, schema) as store:
         assert isinstance(await append(store, "before", 0, [opened("before")]), Ok)
-        with connect(dsn) as blocker:
-            blocker.execute("BEGIN")
-            blocker.execute(f'SELECT 1 FROM "{schema}".trio_es_store FOR UPDATE')
-            async with trio.open_nursery() as nursery:
-                outcome: list[StoreResult[object]] = []
-
-                async def write() -> None:
-                    outcome.append(await append(store, "lost", 0, [opened("lost")], key="k"))
-
-                nursery.start_soon(write)
-                # The writer waits for the position lock; what it sends next vanishes.
-                await wait_until(lambda: waiting(dsn, schema, {"transactionid", "tuple"}) == 1)
-                proxy.swallow_requests = True
-                blocker.execute("COMMIT")
-                with trio.fail_after(10):
-                    while proxy.dropped_requests == 0:  # noqa: ASYNC110
-                        await trio.sleep(0.001)
-                proxy.swallow_requests = False
-                proxy.cut()
-        assert isinstance(outcome[0], Ok), outcome
+        outcome = await append_with_its_commit_lost(dsn, schema, proxy, store)
+        assert isinstance(outcome, Ok), outcome
         assert stored(dsn, schema, "lost") == [1]
         statistics = store.eventstore.statistics()
         assert statistics.conflicts == 0
@@ -495,26 +505,9 @@ async def test_a_commit_lost_before_a_restart_is_not_taken_for_another_with_its_
         # The writer's transaction carries a committed transaction's id, as after a crash
         # that lost it and a restart that gave its id again; then its COMMIT is lost.
         as_if_the_server_restarted(store, xid)
-        with connect(dsn) as blocker:
-            blocker.execute("BEGIN")
-            blocker.execute(f'SELECT 1 FROM "{schema}".trio_es_store FOR UPDATE')
-            async with trio.open_nursery() as nursery:
-                outcome: list[StoreResult[object]] = []
-
-                async def write() -> None:
-                    outcome.append(await append(store, "lost", 0, [opened("lost")], key="k"))
-
-                nursery.start_soon(write)
-                await wait_until(lambda: waiting(dsn, schema, {"transactionid", "tuple"}) == 1)
-                proxy.swallow_requests = True
-                blocker.execute("COMMIT")
-                with trio.fail_after(10):
-                    while proxy.dropped_requests == 0:  # noqa: ASYNC110
-                        await trio.sleep(0.001)
-                proxy.swallow_requests = False
-                proxy.cut()
+        outcome = await append_with_its_commit_lost(dsn, schema, proxy, store)
         # Not acknowledged on the other transaction's status: found missing, stored again.
-        assert isinstance(outcome[0], Ok), outcome
+        assert isinstance(outcome, Ok), outcome
         assert stored(dsn, schema, "lost") == [1]
 
 
