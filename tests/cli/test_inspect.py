@@ -239,13 +239,13 @@ def test_stats(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
 
 
 def test_the_inspection_connection_is_read_only(demo_db: Path) -> None:
-    from trio_eventsourcing._cli.errors import CliError
-    from trio_eventsourcing._cli.sqlite_inspector import SqliteInspector
+    from trio_eventsourcing._stores.inspection.errors import InspectionError
+    from trio_eventsourcing._stores.sqlite.inspector import SqliteInspector
 
     before = _stored(demo_db, "SELECT count(*) FROM events")
     inspector = SqliteInspector.open(str(demo_db))
     try:
-        with pytest.raises(CliError, match="readonly database"):
+        with pytest.raises(InspectionError, match="readonly database"):
             inspector.rows("DELETE FROM events")
     finally:
         inspector.close()

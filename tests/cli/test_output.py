@@ -6,9 +6,11 @@ import io
 
 import pytest
 
-from trio_eventsourcing._cli.errors import Secrets, describe_dsn, is_postgres_dsn
+from trio_eventsourcing._cli.errors import Secrets
 from trio_eventsourcing._cli.output import Column, Table, compact_json, key_values, stored_json
 from trio_eventsourcing._cli.progress import PLAIN_INTERVAL_S, ProgressBar
+from trio_eventsourcing._stores.postgres.backend import is_postgres_dsn
+from trio_eventsourcing._stores.postgres.inspector import describe_dsn
 
 
 def test_table_aligns_streams_and_cuts() -> None:

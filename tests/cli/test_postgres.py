@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from trio_eventsourcing._cli.errors import CliError
+from trio_eventsourcing._stores.inspection.errors import InspectionError
 from trio_eventsourcing._stores.postgres.schema import Names
 
 from .helpers import assert_one_line_error, cli
@@ -165,11 +165,11 @@ def test_a_newer_postgres_schema(capsys: pytest.CaptureFixture[str], dsn: str, s
 
 
 def test_the_inspection_session_is_read_only(dsn: str, schema: str) -> None:
-    from trio_eventsourcing._cli.postgres_inspector import PostgresInspector
+    from trio_eventsourcing._stores.postgres.inspector import PostgresInspector
 
     inspector = PostgresInspector.open(dsn, schema=schema, table_prefix=None)
     try:
-        with pytest.raises(CliError, match="read-only"):
+        with pytest.raises(InspectionError, match="read-only"):
             inspector.rows(f"DELETE FROM {Names(schema, PREFIX).events}")
     finally:
         inspector.close()

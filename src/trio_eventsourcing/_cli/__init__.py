@@ -1,4 +1,5 @@
 """The command line.
 
-Arguments, commands, output, progress, errors, the demo and the stores' inspectors.
+Arguments, commands, output, progress, errors and the demo: formatting and orchestration.
+The stores' inspectors are their backends' (``_stores/<backend>/inspector.py``).
 """

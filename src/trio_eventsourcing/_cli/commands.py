@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from .._stores.inspection.records import Inspector, StoredEvent, StoreStats
 from .demo import DemoOptions, run_demo
 from .errors import CliError
-from .inspect import Inspector, StoredEvent, StoreStats
 from .output import (
     Column,
     JsonValue,

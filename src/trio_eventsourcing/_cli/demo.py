@@ -3,8 +3,8 @@
 The workload itself (accounts, random commands, concurrent clients, the model) is
 ``examples.demo.run_bank``; this module gives it an SQLite file, a progress bar and a
 summary table, and decides the exit status. The file is read before and after the run by
-the inspection queries (``_cli.sqlite_inspector``), outside the Trio run: no blocking SQLite call
-is made on the event loop, which only the store's own threads talk to.
+the inspection queries (``_stores.sqlite.inspector``), outside the Trio run: no blocking SQLite
+call is made on the event loop, which only the store's own threads talk to.
 
 SIGINT (Ctrl-C) and SIGTERM stop the run in order (``_cli.signals``): the work is
 cancelled, the event-sourcing system drains the commands in flight, the store closes its
@@ -26,6 +26,7 @@ import trio
 from typing_extensions import final
 
 from .. import sqlite_store
+from .._stores.sqlite.inspector import SqliteInspector, is_blank
 from .._stores.sqlite.schema import special_file_kind
 from ..codec import JsonCodec
 from ..examples.bank_account import (
@@ -36,7 +37,7 @@ from ..examples.bank_account import (
     CustomerWithdrewCash,
 )
 from ..examples.demo import DemoReport, run_bank
-from .errors import USAGE, CliError, one_line
+from .errors import USAGE, CliError, one_line, store_errors
 from .output import key_values
 from .progress import ProgressBar
 from .signals import (
@@ -46,7 +47,6 @@ from .signals import (
     exit_at_once,
     taking_stop_signals,
 )
-from .sqlite_inspector import SqliteInspector, is_blank
 
 SNAPSHOT_EVERY = 10
 """The demo snapshots an account every this many events."""
@@ -225,15 +225,16 @@ def _refuse_other_aggregates(path: str) -> None:
         CliError: The store holds other aggregate types (a usage error).
     """
     ours = codec().aggregate_type
-    inspector = SqliteInspector.open(path, write=True)
-    try:
-        rows = inspector.rows(
-            "SELECT DISTINCT aggregate_type FROM events WHERE aggregate_type <> ? "
-            f"LIMIT {_SHOWN_TYPES + 1}",
-            (ours,),
-        )
-    finally:
-        inspector.close()
+    with store_errors():
+        inspector = SqliteInspector.open(path, write=True)
+        try:
+            rows = inspector.rows(
+                "SELECT DISTINCT aggregate_type FROM events WHERE aggregate_type <> ? "
+                f"LIMIT {_SHOWN_TYPES + 1}",
+                (ours,),
+            )
+        finally:
+            inspector.close()
     if rows:
         others = ", ".join(repr(str(row[0])) for row in rows[:_SHOWN_TYPES])
         more = ", ..." if len(rows) > _SHOWN_TYPES else ""
@@ -271,11 +272,12 @@ def _has_content(path: str) -> bool:
 def _counts(path: str) -> _FileCounts:
     # Read-write, though it only reads: the demo owns the file, and the last connection
     # to close can then checkpoint the WAL and remove it, which a read-only one cannot.
-    inspector = SqliteInspector.open(path, write=True)
-    try:
-        stats = inspector.stats()
-    finally:
-        inspector.close()
+    with store_errors():
+        inspector = SqliteInspector.open(path, write=True)
+        try:
+            stats = inspector.stats()
+        finally:
+            inspector.close()
     return _FileCounts(stats.events, stats.snapshots)
 
 

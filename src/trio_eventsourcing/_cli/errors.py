@@ -3,31 +3,29 @@
 Every failure the command line expects (a missing file, a file that is not a store, a
 server that does not answer) is raised as :class:`CliError` with a message of one line,
 and ``__main__.main`` prints it on stderr and exits with the error's code: 2 for a usage
-error (an argument that cannot be right), 1 for the rest. Messages go through a
+error (an argument that cannot be right), 1 for the rest. A store's inspector raises
+``InspectionError`` (``_stores.inspection.errors``) instead, which :func:`store_errors`
+turns into the :class:`CliError` of the same message and status. Messages go through a
 :class:`Secrets` scrubber first, so a DSN's password never reaches the terminal, whatever
 a driver put in its own message.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+from collections.abc import Iterator
 
 from typing_extensions import final
 
-from .._stores.postgres.connection import describe_server, dsn_secrets, scrub, uri_reading
+from .._stores.inspection.errors import InspectionError, looks_like_keyword_dsn
+from .._stores.inspection.errors import one_line as one_line
+from .._stores.postgres.connection import dsn_secrets, scrub
 
 USAGE = 2
 """Exit status of a usage error: an argument that cannot be right, whatever the store holds."""
 
 FAILURE = 1
 """Exit status of a runtime error: the file, the server or the data let the command down."""
-
-POSTGRES_SCHEMES = ("postgresql", "postgres")
-"""URL schemes that make a DB argument a PostgreSQL DSN rather than an SQLite path."""
-
-# `key = value` pairs of a libpq connection string, which some users will pass by mistake
-# (the CLI only takes URLs): enough to recognise one and keep it out of messages.
-_KEYWORD_SECRET = re.compile(r"\b(?:ssl)?password\s*=", re.IGNORECASE)
 
 
 @final
@@ -44,15 +42,16 @@ class CliError(Exception):
         self.code = code
 
 
-def is_postgres_dsn(db: str) -> bool:
-    """Whether the DB argument names a PostgreSQL server (by its URL scheme) not a file."""
-    scheme, separator, _ = db.partition("://")
-    return bool(separator) and scheme.lower() in POSTGRES_SCHEMES
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Report a store's ``InspectionError`` in the block as the :class:`CliError` it says.
 
-
-def looks_like_keyword_dsn(db: str) -> bool:
-    """Whether ``db`` looks like a libpq ``key=value`` string holding a password."""
-    return _KEYWORD_SECRET.search(db) is not None
+    The same message, with :data:`USAGE` for a usage error and :data:`FAILURE` otherwise.
+    """
+    try:
+        yield
+    except InspectionError as exc:
+        raise CliError(str(exc), code=USAGE if exc.usage else FAILURE) from None
 
 
 @final
@@ -103,18 +102,3 @@ class Secrets:
     def scrub(self, text: str) -> str:
         """``text`` with every secret, and anything shaped like a password, as ``***``."""
         return scrub(text, self._texts)
-
-
-def describe_dsn(db: str) -> str:
-    """A PostgreSQL URL as it may be printed: its user, host, port and database only.
-
-    Read as libpq reads a URL, without the driver; a part that holds or overlaps a
-    password (a URL whose password has an unescaped ``@`` or ``/``) is shown as ``***``.
-    """
-    scheme = db.partition("://")[0]
-    return f"{scheme}://{describe_server(uri_reading(db) or {}, dsn_secrets(db))}"
-
-
-def one_line(text: str) -> str:
-    """``text`` with its whitespace, newlines included, folded into single spaces."""
-    return " ".join(text.split())

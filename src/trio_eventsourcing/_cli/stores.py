@@ -1,9 +1,8 @@
 """Opening a store for the command line: the inspector its DB argument names.
 
-A ``postgresql://`` URL or a libpq keyword string opens a PostgreSQL store's tables;
-anything else is an SQLite file. Each store kind gives its own inspector
-(:mod:`.sqlite_inspector`, :mod:`.postgres_inspector`), both built on the records of
-:mod:`.inspect`.
+The backend that claims the DB argument (``_stores.backends``: a ``postgresql://`` URL
+is a PostgreSQL server, anything else an SQLite file) opens its own inspector; the
+command line knows none of them, only the interface of ``_stores.inspection``.
 """
 
 from __future__ import annotations
@@ -11,10 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from .errors import USAGE, CliError, is_postgres_dsn
-from .inspect import Inspector
-from .postgres_inspector import PostgresInspector
-from .sqlite_inspector import SqliteInspector
+from .._stores.backends import backend_for
+from .._stores.inspection.records import Inspector
+from .errors import store_errors
 
 
 @contextlib.contextmanager
@@ -23,6 +21,8 @@ def open_store(
 ) -> Iterator[Inspector]:
     """Open the store a DB argument names, checked, for the duration of a ``with`` block.
 
+    A failure of the store, at its opening or in the block, is a :class:`CliError`.
+
     Args:
         db: An SQLite path, or a ``postgresql://`` URL.
         schema: The PostgreSQL schema of the store's tables (``None``: the default).
@@ -30,22 +30,14 @@ def open_store(
         write: Open for writing (only ``projections reset`` does).
 
     Raises:
-        CliError: The store cannot be opened, or is not a trio-eventsourcing store.
+        CliError: The store cannot be opened, is not a trio-eventsourcing store, or a
+            query on it failed.
     """
-    inspector: Inspector
-    if is_postgres_dsn(db):
-        inspector = PostgresInspector.open(
+    with store_errors():
+        inspector = backend_for(db).open_inspector(
             db, schema=schema, table_prefix=table_prefix, write=write
         )
-    else:
-        if schema is not None or table_prefix is not None:
-            raise CliError(
-                "--schema and --table-prefix choose tables on a PostgreSQL server; "
-                "an SQLite file holds one store",
-                code=USAGE,
-            )
-        inspector = SqliteInspector.open(db, write=write)
-    try:
-        yield inspector
-    finally:
-        inspector.close()
+        try:
+            yield inspector
+        finally:
+            inspector.close()

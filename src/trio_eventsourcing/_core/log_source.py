@@ -3,7 +3,8 @@
 The projection engine (``_projections.engine``) and the log follower
 (``_projections.follow``) talk to a store only through a :class:`LogSource`; each store
 has an adapter (``_stores.memory.projection``, ``_stores.sqlite.projection`` and
-``_stores.postgres.projection``).
+``_stores.postgres.projection``), which its store gives with its ``_log_source`` method
+(:class:`HasLogSource`): the projections ask the store, and know no backend.
 A source can:
 
 - read a batch of log entries after a position (:meth:`LogSource.read`), and say where
@@ -29,7 +30,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from typing_extensions import final
 
@@ -221,4 +222,17 @@ class LogSource(Protocol[EntryT_co, TxT_co]):
 
     async def dead_letters(self, name: str) -> Result[list[DeadLetter], EventStoreError]:
         """The dead letters of projection ``name``, oldest first."""
+        ...
+
+
+@runtime_checkable
+class HasLogSource(Protocol[EntryT_co, TxT_co]):
+    """A store that gives projections its log: the state of every store (``MemoryStore``, ...).
+
+    The projections' functions find a store's :class:`LogSource` by asking it; a new store
+    plugs in by providing this method, and nothing else in the projections changes.
+    """
+
+    def _log_source(self) -> LogSource[EntryT_co, TxT_co]:
+        """The store's log and projection tables, as the projection engine uses them."""
         ...

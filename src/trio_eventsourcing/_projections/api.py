@@ -1,10 +1,9 @@
 """The projections' public functions: run one supervised, reset it, follow the log.
 
 Each takes the store as ``memory_store.supervised``, ``sqlite_store.supervised`` or
-``postgres_store.supervised`` returned it (or its ``eventstore`` field) and finds the
-store's log source (``_stores.memory.projection``, ``_stores.sqlite.projection``,
-``_stores.postgres.projection``); the overloads tie the type of the projection's entries, and of
-its transaction handle, to the store's.
+``postgres_store.supervised`` returned it (or its ``eventstore`` field) and asks it for its
+log source (``_log_source``: see ``_core.log_source.HasLogSource``); the overloads tie the
+type of the projection's entries, and of its transaction handle, to the store's.
 """
 
 from __future__ import annotations
@@ -19,16 +18,14 @@ from typing_extensions import TypeAliasType
 
 from .._core.errors import EventStoreError
 from .._core.log import LogEntry
-from .._core.log_source import DeadLetter, LogSource
+from .._core.log_source import DeadLetter, HasLogSource, LogSource
 from .._core.store import EventStore
 from .._runtime.actor import Started, StartResult
 from .._runtime.checks import require_positive_int
 from .._runtime.result import Ok, Result
 from .._runtime.supervision import ChildSpecification, Transient, restart, worker
-from .._stores.memory.projection import MemoryLogSource
 from .._stores.memory.store import MemoryEventStore, MemoryLogEntry, MemoryStore
 from .._stores.postgres.store import PostgresEventStore, PostgresStore
-from .._stores.sqlite.projection import SqliteLogSource
 from .._stores.sqlite.store import SqliteEventStore, SqliteStore
 from .engine import ProjectionHandle, Runner
 from .follow import following
@@ -55,15 +52,8 @@ AnyStore = TypeAliasType(
 def log_source(store: object) -> LogSource[Any, Any]:
     """The log source of a store (or of its ``eventstore`` field)."""
     state = store.eventstore if isinstance(store, EventStore) else store
-    if isinstance(state, MemoryStore):
-        return MemoryLogSource(state)
-    if isinstance(state, SqliteStore):
-        return SqliteLogSource(state)
-    if isinstance(state, PostgresStore):
-        # Imported here: it is only needed, with psycopg, for PostgreSQL stores.
-        from .._stores.postgres.projection import PostgresLogSource
-
-        return PostgresLogSource(state)
+    if isinstance(state, HasLogSource):
+        return state._log_source()
     raise TypeError(
         "projections run on a store from memory_store.supervised(), "
         f"sqlite_store.supervised() or postgres_store.supervised(), got {store!r}"

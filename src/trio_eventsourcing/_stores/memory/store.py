@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
 import trio
-from typing_extensions import final
+from typing_extensions import Never, final
 
 from ..._core.errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError
 from ..._core.log import log_request
-from ..._core.log_source import Checkpoint, DeadLetter
+from ..._core.log_source import Checkpoint, DeadLetter, LogSource
 from ..._core.log_watchers import LogWatchers
 from ..._core.records import Aggregate, EventEnvelop, MemoryStoreEventEnvelop, Metadata, Snapshot
 from ..._core.store import EventStore, StoreResult, Transaction
@@ -119,6 +119,13 @@ class MemoryStore(Generic[EntityT, EventT]):
         self.checkpoints: dict[str, Checkpoint] = {}
         self.dead_letters: list[DeadLetter] = []
         self.watchers: LogWatchers = LogWatchers()
+
+    def _log_source(self) -> LogSource[MemoryLogEntry[EventT], Never]:
+        """The store's log and projection tables, as projections use them."""
+        # Imported here: it imports this module.
+        from .projection import MemoryLogSource
+
+        return MemoryLogSource(self)
 
 
 @final

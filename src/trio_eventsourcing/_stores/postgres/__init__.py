@@ -1,4 +1,5 @@
 """The PostgreSQL store.
 
-Connection, schema, writer, reader, log, projection source and LISTEN wake-ups.
+Connection, schema, writer, reader, log, projection source, LISTEN wake-ups, inspector
+and backend.
 """

@@ -26,6 +26,7 @@ from typing_extensions import Never, final
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry, log_request
+from ..._core.log_source import LogSource
 from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 from ..._core.store import EventStore, StoreResult
 from ..._runtime.checks import require_positive_int
@@ -268,6 +269,13 @@ class PostgresStore(Generic[EntityT, EventT]):
     def __repr__(self) -> str:
         state = running_state(self._running)
         return f"<PostgresStore {self._options.server} tables {self._names.events} {state}>"
+
+    def _log_source(self) -> LogSource[LogEntry[EventT], Connection]:
+        """The store's log and projection tables, as projections use them."""
+        # Imported here: it imports this module (and is only needed for projections).
+        from .projection import PostgresLogSource
+
+        return PostgresLogSource(self)
 
     def _connections(self) -> _Running[EntityT, EventT] | None:
         return self._running

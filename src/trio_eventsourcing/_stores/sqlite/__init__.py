@@ -1,1 +1,1 @@
-"""The SQLite store: schema, writer, readers, log and projection source."""
+"""The SQLite store: schema, writer, readers, log, projection source, inspector and backend."""

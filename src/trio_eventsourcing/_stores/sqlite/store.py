@@ -26,6 +26,7 @@ from typing_extensions import Never, final
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry, log_request
+from ..._core.log_source import LogSource
 from ..._core.log_watchers import LogWatchers
 from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 from ..._core.store import EventStore, StoreResult
@@ -224,6 +225,13 @@ class SqliteStore(Generic[EntityT, EventT]):
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self._options.path!r} {running_state(self._running)}>"
+
+    def _log_source(self) -> LogSource[LogEntry[EventT], sqlite3.Connection]:
+        """The store's log and projection tables, as projections use them."""
+        # Imported here: it imports this module.
+        from .projection import SqliteLogSource
+
+        return SqliteLogSource(self)
 
     def _connections(self) -> _Running[EntityT, EventT] | None:
         return self._running

@@ -3,7 +3,7 @@
 The file is opened through a ``file:...?mode=ro`` URI, so SQLite itself refuses any
 write, and nothing (not even the WAL mode switch a store makes on opening) touches a file
 that turns out not to be a store. The checks are those of the store
-(``_stores.sqlite.schema``): our ``PRAGMA application_id``, a ``user_version`` no newer than
+(:mod:`.schema`): our ``PRAGMA application_id``, a ``user_version`` no newer than
 this library knows, and the store's tables. Only ``projections reset`` opens the file for
 writing, after the same checks. The calls block: the command line makes them outside any
 Trio run.
@@ -21,11 +21,11 @@ from pathlib import Path
 
 from typing_extensions import final
 
-from .._stores.sqlite.schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
-from .errors import CliError, looks_like_keyword_dsn, one_line
-from .inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
-from .projections import reset
-from .rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from ..inspection.errors import InspectionError, looks_like_keyword_dsn, one_line
+from ..inspection.projections import reset
+from ..inspection.records import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from ..inspection.rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from .schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
@@ -36,7 +36,7 @@ _OUR_TABLES = ("events", "snapshots")
 
 @final
 class SqliteInspector:
-    """The inspection queries on one SQLite store (see ``inspect.Inspector``)."""
+    """The inspection queries on one SQLite store (see ``inspection.records.Inspector``)."""
 
     __slots__ = ("_connection", "_description", "_file", "_path")
 
@@ -53,7 +53,7 @@ class SqliteInspector:
         """Open the file at ``db`` (read-only unless ``write``) and check that it is a store.
 
         Raises:
-            CliError: No such file, not an SQLite file, not ours, or of a newer schema.
+            InspectionError: No such file, not an SQLite file, not ours, or of a newer schema.
         """
         description = repr(db)
         check_file(db)
@@ -64,7 +64,7 @@ class SqliteInspector:
             # The file about to be opened, to tell later whether the path still names it.
             file = _identity(os.stat(path))
         except OSError as exc:
-            raise CliError(f"cannot open the SQLite file {description}: {exc}") from None
+            raise InspectionError(f"cannot open the SQLite file {description}: {exc}") from None
         try:
             # isolation_level=None: every statement stands alone (each read sees the
             # latest commit, which `log --follow` relies on), and a write says BEGIN.
@@ -72,7 +72,7 @@ class SqliteInspector:
                 uri, uri=True, timeout=_BUSY_TIMEOUT_S, isolation_level=None
             )
         except sqlite3.Error as exc:
-            raise CliError(f"cannot open the SQLite file {description}: {exc}") from None
+            raise InspectionError(f"cannot open the SQLite file {description}: {exc}") from None
         try:
             check_schema(connection, description)
         except BaseException:
@@ -153,7 +153,7 @@ class SqliteInspector:
         """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
         return reset(self, self._description, name, aggregate_type)
 
-    # -- what the projections' queries need (``_cli.projections.Database``) ---------------
+    # -- what the projections' queries need (``inspection.projections.Database``) --------
 
     placeholder = "?"
     events_table = "events"
@@ -196,15 +196,15 @@ class SqliteInspector:
             raise self._failed(exc) from None
 
     def rows(self, sql: str, parameters: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        """Run a query, return its rows (an error becomes a one-line CliError)."""
+        """Run a query, return its rows (an error becomes a one-line InspectionError)."""
         try:
             rows: list[tuple[object, ...]] = self._connection.execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
         return rows
 
-    def _failed(self, exc: sqlite3.Error) -> CliError:
-        return CliError(f"the SQLite file {self._description}: {one_line(str(exc))}")
+    def _failed(self, exc: sqlite3.Error) -> InspectionError:
+        return InspectionError(f"the SQLite file {self._description}: {one_line(str(exc))}")
 
 
 def _identity(status: os.stat_result) -> tuple[int, int]:
@@ -215,30 +215,30 @@ def check_file(db: str) -> None:
     """Refuse, in one line, a path that is not an SQLite file, before SQLite opens it.
 
     Raises:
-        CliError: No such file, a directory, an empty file, or not SQLite.
+        InspectionError: No such file, a directory, an empty file, or not SQLite.
     """
     shown = repr(db)
     if not os.path.lexists(db):
         if looks_like_keyword_dsn(db):
             # Never echo it: it holds a password.
-            raise CliError(
+            raise InspectionError(
                 "the DB argument is neither a file nor a PostgreSQL URL (it looks like a "
                 "key=value connection string; write it as postgresql://user:password@host/db)",
-                code=2,
+                usage=True,
             )
-        raise CliError(f"no such file: {shown}")
+        raise InspectionError(f"no such file: {shown}")
     kind = special_file_kind(db)
     if kind is not None:
         # Before opening it: opening a FIFO waits for a writer, for ever.
-        raise CliError(f"{shown} is {kind}, not an SQLite file")
+        raise InspectionError(f"{shown} is {kind}, not an SQLite file")
     try:
         header = read_header(db)
     except OSError as exc:
-        raise CliError(f"cannot read {shown}: {exc.strerror or exc}") from None
+        raise InspectionError(f"cannot read {shown}: {exc.strerror or exc}") from None
     if not header:
-        raise CliError(f"{shown} is empty: it is not a trio-eventsourcing store (yet)")
+        raise InspectionError(f"{shown} is empty: it is not a trio-eventsourcing store (yet)")
     if header != _SQLITE_MAGIC:
-        raise CliError(f"{shown} is not an SQLite database")
+        raise InspectionError(f"{shown} is not an SQLite database")
 
 
 def read_header(db: str) -> bytes:
@@ -277,7 +277,7 @@ def check_schema(connection: sqlite3.Connection, description: str) -> None:
     """Refuse, in one line, an SQLite database that is not a store this library can read.
 
     Raises:
-        CliError: Another application's database, a newer schema, or a damaged store.
+        InspectionError: Another application's database, a newer schema, or a damaged store.
     """
     try:
         (application_id,) = connection.execute("PRAGMA application_id").fetchone()
@@ -287,20 +287,22 @@ def check_schema(connection: sqlite3.Connection, description: str) -> None:
             for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
     except sqlite3.Error as exc:
-        raise CliError(f"cannot read the SQLite file {description}: {one_line(str(exc))}") from None
+        raise InspectionError(
+            f"cannot read the SQLite file {description}: {one_line(str(exc))}"
+        ) from None
     if application_id != APPLICATION_ID:
-        raise CliError(
+        raise InspectionError(
             f"{description} is not a trio-eventsourcing store (an SQLite database with "
             f"application_id {application_id}, not {APPLICATION_ID})"
         )
     if version > SCHEMA_VERSION:
-        raise CliError(
+        raise InspectionError(
             f"{description} has store schema version {version}, written by a newer "
             f"trio-eventsourcing; this one reads versions up to {SCHEMA_VERSION}: upgrade it"
         )
     missing = [table for table in _OUR_TABLES if table not in tables]
     if version < 1 or missing:
-        raise CliError(
+        raise InspectionError(
             f"{description} is marked as a trio-eventsourcing store but is damaged "
             f"(schema version {version}, missing tables: {', '.join(missing) or 'none'})"
         )

@@ -1,6 +1,6 @@
 """Rows of a store's tables, as the inspection shows them: the same for SQLite and PostgreSQL.
 
-Both readers (``sqlite_inspector``, ``postgres_inspector``) run the same queries on tables
+Both readers (``sqlite.inspector``, ``postgres.inspector``) run the same queries on tables
 of the same shape; only how a table is named, how a parameter is marked and how a time comes
 back differ. What differs is passed in: the table names, and how to show ``recorded_at``.
 """
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from .inspect import AggregateSummary, AggregateTypeCount, StoredEvent, StoreStats, TypeCount
 from .projections import Database, projections
+from .records import AggregateSummary, AggregateTypeCount, StoredEvent, StoreStats, TypeCount
 
 EVENT_COLUMNS = (
     "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type,"

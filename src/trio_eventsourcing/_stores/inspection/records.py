@@ -2,10 +2,10 @@
 
 The command line reads the tables directly, the same way for every store, so it needs no
 codec and no event classes: payloads and metadata are the JSON texts the codec wrote.
-``stores.open_store`` chooses the reader by the DB argument: a ``postgresql://`` or
-``postgres://`` URL is a PostgreSQL server (``postgres_inspector``), anything else an
-SQLite file (``sqlite_inspector``). Both check that the database is a trio-eventsourcing store of a
-schema version they know before reading anything, and both only read, except for
+Each backend gives its own :class:`Inspector` (``_stores.sqlite.inspector``,
+``_stores.postgres.inspector``), which the command line finds through ``_stores.backends``
+by the DB argument. Every inspector checks that the database is a trio-eventsourcing
+store of a schema version it knows before reading anything, and only reads, except for
 :meth:`Inspector.reset_projection`, which the user asks for by name.
 """
 
@@ -124,7 +124,10 @@ class ProjectionReset:
 
 
 class Inspector(Protocol):
-    """Reads one store's tables; made by ``stores.open_store``, closed by leaving its block."""
+    """Reads one store's tables; opened by its backend (``inspection.backend``), then closed.
+
+    Every failure is an :class:`~.errors.InspectionError` of one line.
+    """
 
     @property
     def description(self) -> str:

@@ -1,4 +1,4 @@
-"""The projections' tables, as the command line sees them: found by looking, read, reset.
+"""The projections' tables, as the inspection sees them: found by looking, read, reset.
 
 A store of schema version 2 or later (SQLite) has ``projection_checkpoints`` (one row per
 projection and aggregate type: ``position``, ``reset_pending``, ``updated_at``) and
@@ -24,8 +24,8 @@ from typing import Protocol
 
 from typing_extensions import final
 
-from .errors import USAGE, CliError
-from .inspect import CellValue, ProjectionInfo, ProjectionReset
+from .errors import InspectionError
+from .records import CellValue, ProjectionInfo, ProjectionReset
 
 # Candidate names, most likely first (the first is what this version creates).
 CHECKPOINT_TABLES = ("projection_checkpoints", "projections", "checkpoints")
@@ -168,12 +168,12 @@ def reset(db: Database, where: str, name: str, aggregate_type: str | None) -> Pr
     """Reset projection ``name`` (of ``aggregate_type``, if the store has several).
 
     Raises:
-        CliError: No projections table, no such projection, or a name that several
+        InspectionError: No projections table, no such projection, or a name that several
             aggregate types use and no ``aggregate_type`` to choose.
     """
     found = _checkpoints(db)
     if found is None:
-        raise CliError(
+        raise InspectionError(
             f"{where} has no projections table: no projection has run on this store, "
             "so there is nothing to reset"
         )
@@ -194,13 +194,15 @@ def reset(db: Database, where: str, name: str, aggregate_type: str | None) -> Pr
             )
             listing = ", ".join(repr(n) for n in known[:20]) or "none"
             of_type = "" if aggregate_type is None else f" of aggregate type {aggregate_type!r}"
-            raise CliError(f"{where} has no projection named {name!r}{of_type} (it has: {listing})")
+            raise InspectionError(
+                f"{where} has no projection named {name!r}{of_type} (it has: {listing})"
+            )
         if len(rows) > 1:
             types = ", ".join(sorted(repr(str(r[0])) for r in rows))
-            raise CliError(
+            raise InspectionError(
                 f"{where} has projections named {name!r} for several aggregate types "
                 f"({types}): choose one with --aggregate-type",
-                code=USAGE,
+                usage=True,
             )
         scope, previous = str(rows[0][0]), _int(rows[0][1])
         assignments = [f"{_quote(found.position)} = 0"]

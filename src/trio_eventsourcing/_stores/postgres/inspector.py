@@ -1,12 +1,13 @@
 """Inspection of a PostgreSQL store: read-only queries on its tables, after checking them.
 
-The tables are those ``postgres_store.supervised`` creates (``_stores.postgres.schema``):
+The tables are those ``postgres_store.supervised`` creates (:mod:`.schema`):
 ``<prefix>store`` (the schema version and the log's last position), ``<prefix>events`` and
 ``<prefix>snapshots`` in one schema. The session is read-only
 (``default_transaction_read_only``), so the server itself refuses any write, except for
 ``projections reset``, which opens a writable one. psycopg is the ``postgres`` extra and
-is imported here only, when a PostgreSQL URL is given. The DSN is described and scrubbed
-by ``_stores.postgres.connection``: no message carries its password.
+is imported here only, when a PostgreSQL URL is given (:mod:`.backend` imports this
+module then). The DSN is described and scrubbed by :mod:`.connection`: no message carries
+its password.
 """
 
 from __future__ import annotations
@@ -18,23 +19,26 @@ from typing import TYPE_CHECKING
 
 from typing_extensions import final
 
-from .._stores.postgres.connection import (
+from ..inspection.errors import InspectionError, one_line
+from ..inspection.projections import reset
+from ..inspection.records import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from ..inspection.rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from ..inspection.rows import to_int as _int
+from .connection import (
     INSTALL_HINT,
     Options,
     check_schema_name,
     check_table_prefix,
     connect,
+    describe_server,
+    dsn_secrets,
     parse_dsn,
+    uri_reading,
 )
-from .._stores.postgres.schema import SCHEMA_VERSION, Names, check_names
-from .errors import USAGE, CliError, describe_dsn, one_line
-from .inspect import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
-from .projections import reset
-from .rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
-from .rows import to_int as _int
+from .schema import SCHEMA_VERSION, Names, check_names
 
 if TYPE_CHECKING:
-    from .._stores.postgres.connection import Connection
+    from .connection import Connection
 
 DEFAULT_SCHEMA = "public"
 """The default ``schema`` of ``postgres_store.supervised``."""
@@ -47,7 +51,7 @@ _CONNECT_TIMEOUT_S = 10.0
 
 @final
 class PostgresInspector:
-    """The inspection queries on one PostgreSQL store (see ``inspect.Inspector``)."""
+    """The inspection queries on one PostgreSQL store (see ``inspection.records.Inspector``)."""
 
     __slots__ = ("_connection", "_names", "_options")
 
@@ -63,13 +67,13 @@ class PostgresInspector:
         """Connect to the server ``db`` names and check the store's tables there.
 
         Raises:
-            CliError: No driver, a DSN that does not parse, an unreachable server, or no
+            InspectionError: No driver, a DSN that does not parse, an unreachable server, or no
                 store (or a newer one) in that schema under that prefix.
         """
         try:
             import psycopg
         except ImportError:
-            raise CliError(
+            raise InspectionError(
                 f"{describe_dsn(db)} is a PostgreSQL server, and reading one needs the "
                 f"psycopg driver, which is not installed: {INSTALL_HINT}"
             ) from None
@@ -81,7 +85,7 @@ class PostgresInspector:
             check_names(schema_name, prefix)
             conninfo, server, secrets, keys = parse_dsn(db)
         except ValueError as exc:
-            raise CliError(f"{exc}", code=USAGE) from None
+            raise InspectionError(f"{exc}", usage=True) from None
         options = Options(
             conninfo=conninfo,
             server=server,
@@ -96,7 +100,7 @@ class PostgresInspector:
         try:
             connection = connect(options, "cli")
         except psycopg.Error as exc:
-            raise CliError(
+            raise InspectionError(
                 options.scrub(
                     f"cannot connect to PostgreSQL {server}: {one_line(str(exc)) or 'no detail'}"
                 )
@@ -144,20 +148,20 @@ class PostgresInspector:
             )
         }
         if names.store_table not in found:
-            raise CliError(
+            raise InspectionError(
                 f"{self.description} holds no trio-eventsourcing store (no table "
                 f"{names.store}); give --schema and --table-prefix if it uses others"
             )
         rows = self.rows(f"SELECT schema_version FROM {names.store}")
         version = _int(rows[0][0]) if len(rows) == 1 else 0
         if version > SCHEMA_VERSION:
-            raise CliError(
+            raise InspectionError(
                 f"{self.description} has store schema version {version}, created by a newer "
                 f"trio-eventsourcing; this one reads versions up to {SCHEMA_VERSION}: upgrade it"
             )
         missing = [t for t in (names.events_table, names.snapshots_table) if t not in found]
         if version < 1 or missing:
-            raise CliError(
+            raise InspectionError(
                 f"{self.description} is a damaged store (schema version {version}, "
                 f"missing tables: {', '.join(missing) or 'none'})"
             )
@@ -227,7 +231,7 @@ class PostgresInspector:
         """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
         return reset(self, self.description, name, aggregate_type)
 
-    # -- what the projections' queries need (``_cli.projections.Database``) ---------------
+    # -- what the projections' queries need (``inspection.projections.Database``) --------
 
     placeholder = "%s"
     now = "clock_timestamp()"
@@ -292,9 +296,11 @@ class PostgresInspector:
             raise self._failed(exc) from None
         return rows
 
-    def _failed(self, exc: BaseException) -> CliError:
+    def _failed(self, exc: BaseException) -> InspectionError:
         detail = one_line(str(exc)) or "no detail"
-        return CliError(self._options.scrub(f"{self.description}: {type(exc).__name__}: {detail}"))
+        return InspectionError(
+            self._options.scrub(f"{self.description}: {type(exc).__name__}: {detail}")
+        )
 
 
 def _time(value: object) -> str:
@@ -302,3 +308,13 @@ def _time(value: object) -> str:
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc).isoformat()
     return str(value)
+
+
+def describe_dsn(db: str) -> str:
+    """A PostgreSQL URL as it may be printed: its user, host, port and database only.
+
+    Read as libpq reads a URL, without the driver; a part that holds or overlaps a
+    password (a URL whose password has an unescaped ``@`` or ``/``) is shown as ``***``.
+    """
+    scheme = db.partition("://")[0]
+    return f"{scheme}://{describe_server(uri_reading(db) or {}, dsn_secrets(db))}"
