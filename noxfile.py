@@ -141,7 +141,8 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Run the benchmarks against bare Trio and the `eventsourcing` package."""
     _install(session, "test", "bench")
-    session.run("python", "tests/benchmarks/run.py", *session.posargs)
+    # A module of the `tests` package: run from the repository (nox runs here), not by path.
+    session.run("python", "-m", "tests.benchmarks.run", *session.posargs)
 
 
 @nox.session(python=NEWEST_PYTHON)

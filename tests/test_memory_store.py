@@ -11,9 +11,9 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.log_contract import LogContract, LogPage
-from contracts.projection_contract import ProjectionContract
-from contracts.store_contract import (
+from tests.contracts.log_contract import LogContract, LogPage
+from tests.contracts.projection_contract import ProjectionContract
+from tests.contracts.store_contract import (
     SNAPSHOT_TIME,
     BankStore,
     StoreContract,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import trio_eventsourcing as eventsourcing
-from contracts.log_contract import LogContract, LogPage
-from contracts.projection_contract import ProjectionContract
-from contracts.store_contract import (
+from tests.contracts.log_contract import LogContract, LogPage
+from tests.contracts.projection_contract import ProjectionContract
+from tests.contracts.store_contract import (
     BankStore,
     StoreContract,
     answer,
@@ -29,7 +29,7 @@ from contracts.store_contract import (
     opened,
     run,
 )
-from postgres.helpers import require_server, running_store, throwaway_schema
+from tests.postgres.helpers import require_server, running_store, throwaway_schema
 from trio_eventsourcing import Ok, SerializedEventEnvelop, postgres_store
 from trio_eventsourcing.examples.bank_account import DepositMoney, OpenAccount
 

@@ -11,9 +11,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import trio_eventsourcing as eventsourcing
-from contracts.log_contract import LogContract, LogPage
-from contracts.projection_contract import ProjectionContract
-from contracts.store_contract import (
+from tests.contracts.log_contract import LogContract, LogPage
+from tests.contracts.projection_contract import ProjectionContract
+from tests.contracts.store_contract import (
     BankStore,
     StoreContract,
     answer,
@@ -24,7 +24,7 @@ from contracts.store_contract import (
     opened,
     run,
 )
-from sqlite.helpers import CODEC, running_store
+from tests.sqlite.helpers import CODEC, running_store
 from trio_eventsourcing import Ok, SerializedEventEnvelop, sqlite_store
 from trio_eventsourcing.examples.bank_account import DepositMoney, OpenAccount
 

@@ -1,6 +1,7 @@
 """Run one measurement in this (fresh) process and print its figures as one JSON line.
 
-``run.py`` starts ``python measure.py '<job as JSON>'`` for every measurement, so each
+``run.py`` starts ``python -m tests.benchmarks.measure '<job as JSON>'`` (from the
+repository) for every measurement, so each
 one has a process of its own: its peak RSS is its own, and no measurement runs on the
 garbage, caches or imports of another (a process of the peer never imports this
 library, nor the other way round). The job names a side, a task, where it stores its
@@ -23,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import procfs
+from tests.benchmarks import procfs
 
 MARK = "MEASURED "
 
@@ -32,14 +33,14 @@ def _task(side: str, task: str, target: dict[str, Any] | None) -> Callable[..., 
     """The function of ``task``, with its target bound as first argument if it has one."""
     function: Callable[..., dict[str, float]]
     if side == "ours":
-        import ours
+        from tests.benchmarks import ours
 
         function = getattr(ours, task)
         if target is None:
             return function
         where: object = ours.Target(**target)
     else:
-        import peer
+        from tests.benchmarks import peer
 
         function = getattr(peer, task)
         if target is None:

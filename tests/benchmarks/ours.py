@@ -17,11 +17,11 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
-import procfs
 import trio
-from workload import Op, Open, Script, live_scripts, sizes, touch_script, w1_script
 
 import trio_eventsourcing as es
+from tests.benchmarks import procfs
+from tests.benchmarks.workload import Op, Open, Script, live_scripts, sizes, touch_script, w1_script
 from trio_eventsourcing import memory_store, process, sqlite_store, static_supervisor
 from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import (
@@ -256,7 +256,7 @@ def w1(target: Target, quick: bool, clients: int, run: str, read_log: bool) -> F
 
 def _postgres_w1(target: Target, quick: bool, clients: int, read_log: bool) -> Figures:
     """W1 and W3 on PostgreSQL, by ``postgres_bench``'s own functions."""
-    import postgres_bench
+    from tests.benchmarks import postgres_bench
 
     workload = sizes(quick)
     commands_per_s, per_commit = postgres_bench.ours_w1(
@@ -457,6 +457,6 @@ def budget(commands: int) -> Figures:
 
 def runtime(quick: bool) -> Figures:
     """The process runtime beside bare Trio (``runtime_bench``): µs per message."""
-    import runtime_bench
+    from tests.benchmarks import runtime_bench
 
     return runtime_bench.run(quick)

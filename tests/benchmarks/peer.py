@@ -19,7 +19,8 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
-from workload import Op, Open, live_scripts, sizes, w1_script
+
+from tests.benchmarks.workload import Op, Open, live_scripts, sizes, w1_script
 
 PeerKind = Literal["popo", "sqlite", "postgres"]
 Figures: TypeAlias = dict[str, float]

@@ -1,6 +1,7 @@
 """The bank-account workload on the PostgreSQL store, beside the peer's PostgreSQL recorder.
 
-Usage: ``python tests/benchmarks/postgres_bench.py [--quick] [--repeat N]``. The server is
+Usage (from the repository): ``python -m tests.benchmarks.postgres_bench [--quick]
+[--repeat N]``. The server is
 the one ``TRIO_ES_POSTGRES_DSN`` names (default
 ``postgresql://postgres@127.0.0.1:5432/test``). Measured in one run, alternating this
 library and the PyPI ``eventsourcing`` package (when it is installed) so that a noisy
@@ -32,9 +33,9 @@ from types import ModuleType
 
 import psycopg
 import trio
-from workload import FULL, QUICK, Workload, account_ids, split
 
 import trio_eventsourcing as es
+from tests.benchmarks.workload import FULL, QUICK, Workload, account_ids, split
 from trio_eventsourcing import postgres_store, process, static_supervisor
 from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import (
@@ -155,7 +156,7 @@ def ours_log(dsn: str, schema: str) -> float:
 
 def _peer() -> ModuleType | None:
     try:
-        import peer
+        from tests.benchmarks import peer
     except ImportError:
         return None
     return peer

@@ -1,6 +1,7 @@
 """Where the time of one memory-store command goes: a cProfile of the hot path, by part.
 
-Usage: ``python tests/benchmarks/profile_command.py [--commands N] [--clients C]``. Runs
+Usage (from the repository): ``python -m tests.benchmarks.profile_command [--commands N]
+[--clients C]``. Runs
 ``N`` deposits (on cached aggregates, ``C`` clients at once) once unprofiled, for the
 µs per command, and once under :mod:`cProfile`; then splits the profile's own time
 (``tottime``) by the part of the path each function belongs to, and scales the shares to
@@ -16,10 +17,10 @@ import pstats
 import time
 from decimal import Decimal
 
-import ours
 import trio
-from workload import Deposit, Op
 
+from tests.benchmarks import ours
+from tests.benchmarks.workload import Deposit, Op
 from trio_eventsourcing.examples.bank_account import DepositMoney, OpenAccount
 
 # Each function's part of the path, from its file (and, in _core/system.py, its name).

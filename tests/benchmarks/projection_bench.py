@@ -1,7 +1,7 @@
 """Projections: catch-up throughput and commit-to-handler latency, beside the peer's log reads.
 
-Usage: ``python tests/benchmarks/projection_bench.py [--quick] [--dir DIR]``; :func:`run`
-returns the figures to a caller. Measured:
+Usage (from the repository): ``python -m tests.benchmarks.projection_bench [--quick]
+[--dir DIR]``; :func:`run` returns the figures to a caller. Measured:
 
 - **Catch-up**: a projection started on a store that already holds ``events`` events
   (100,000; 20,000 with ``--quick``), from position 0 to the last: events per second,
@@ -107,7 +107,7 @@ def _drop_schema(schema: str) -> None:
 
 def _peer() -> ModuleType | None:
     try:
-        import peer
+        from tests.benchmarks import peer
     except ImportError:
         return None
     return peer

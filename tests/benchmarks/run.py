@@ -4,7 +4,7 @@ Usage::
 
     nox -s bench                   # the full run (under 15 minutes on 2 cores)
     nox -s bench -- --quick        # a reduced run, one repetition (CI smoke, under a minute)
-    python tests/benchmarks/run.py [--quick] [--repeat N] [--stores memory,sqlite,postgres]
+    python -m tests.benchmarks.run [--quick] [--repeat N] [--stores memory,sqlite,postgres]
                                    [--json PATH] [--svg PATH] [--dir DIR] [--dsn DSN]
 
 One workload (``workload.py``) runs on this library (``ours.py``) and on the PyPI
@@ -45,9 +45,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
-import svgplot
-from measure import MARK
-from workload import Workload, sizes
+from tests.benchmarks import svgplot
+from tests.benchmarks.measure import MARK
+from tests.benchmarks.workload import Workload, sizes
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -398,8 +398,7 @@ def _postgres_status(dsn: str) -> tuple[dict[str, str], str | None]:
     except ImportError:
         return {}, "psycopg is not installed (the `bench` dependency group installs it)"
     try:
-        import postgres_bench  # noqa: F401  (our side's W1 and W3 on PostgreSQL)
-
+        from tests.benchmarks import postgres_bench  # noqa: F401  (our side's W1 and W3 on PostgreSQL)
         from trio_eventsourcing import postgres_store  # noqa: F401
     except ImportError as exc:
         return {}, f"this library's PostgreSQL store or its benchmark is missing: {exc}"
@@ -457,11 +456,11 @@ class Runner:
         spec = {"side": job.side, "task": job.task, "target": target, "args": job.args}
         try:
             completed = subprocess.run(
-                [sys.executable, str(HERE / "measure.py"), json.dumps(spec)],
+                [sys.executable, "-m", "tests.benchmarks.measure", json.dumps(spec)],
                 capture_output=True,
                 text=True,
                 timeout=self.timeout,
-                cwd=HERE,
+                cwd=ROOT,
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
@@ -1221,7 +1220,8 @@ def main() -> int:
             print(plan_skips[-1], file=sys.stderr, flush=True)
     plan = build_plan(workload, args.quick, stores)
     plan.skipped.extend(plan_skips)
-    directory = Path(tempfile.mkdtemp(prefix="trio-es-bench-", dir=args.dir))
+    # Absolute: the measurements run from the repository (``python -m``), not from here.
+    directory = Path(tempfile.mkdtemp(prefix="trio-es-bench-", dir=args.dir)).resolve()
     env = environment(args, repeat, postgres, directory)
     started = time.perf_counter()
     try:
@@ -1253,16 +1253,16 @@ def main() -> int:
 def _projection_catch_up(args: argparse.Namespace, stores: set[str]) -> int:
     """Projection catch-up and commit-to-handler latency (projection_bench.py), in a fresh
     process of its own like every other measurement; its report follows the table."""
-    command = [sys.executable, str(Path(__file__).with_name("projection_bench.py"))]
+    command = [sys.executable, "-m", "tests.benchmarks.projection_bench"]
     if args.quick:
         command.append("--quick")
     if args.dir is not None:
-        command += ["--dir", str(args.dir)]
+        command += ["--dir", str(args.dir.resolve())]
     print("", flush=True)
     env = {**os.environ, "TRIO_ES_POSTGRES_DSN": args.dsn}
     if "postgres" not in stores:
         env["TRIO_ES_BENCH_SKIP_POSTGRES"] = "1"
-    return subprocess.run(command, env=env, timeout=args.timeout, check=False).returncode
+    return subprocess.run(command, cwd=ROOT, env=env, timeout=args.timeout, check=False).returncode
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 What one message costs through a :class:`~trio_eventsourcing.process.Subject`, and one
 request/reply through :func:`~trio_eventsourcing.process.call` to an actor, each next to
-the same work written by hand on ``trio.open_memory_channel``. Run it with::
+the same work written by hand on ``trio.open_memory_channel``. Run it from the repository
+with::
 
-    python tests/benchmarks/runtime_bench.py            # N = 100_000 and 20_000
-    python tests/benchmarks/runtime_bench.py --quick    # a tenth of that
+    python -m tests.benchmarks.runtime_bench            # N = 100_000 and 20_000
+    python -m tests.benchmarks.runtime_bench --quick    # a tenth of that
 
 A harness can call :func:`run` and read the numbers from the returned dict instead.
 """

@@ -1,6 +1,7 @@
 """The bank-account workload on the SQLite store, beside the peer's SQLite recorder.
 
-Usage: ``python tests/benchmarks/sqlite_bench.py [--quick] [--repeat N] [--dir DIR]``.
+Usage (from the repository): ``python -m tests.benchmarks.sqlite_bench [--quick] [--repeat N]
+[--dir DIR]``.
 ``run.py`` (``nox -s bench``) runs these measurements among all the others, each in a
 fresh process; this script runs only SQLite's, in its own process, and :func:`run`
 returns their medians to a caller. Both use the same functions (``ours.py``,
@@ -34,13 +35,13 @@ import tempfile
 from pathlib import Path
 from types import ModuleType
 
-import ours
-from workload import sizes
+from tests.benchmarks import ours
+from tests.benchmarks.workload import sizes
 
 
 def _peer() -> ModuleType | None:
     try:
-        import peer
+        from tests.benchmarks import peer
     except ImportError:
         return None
     return peer

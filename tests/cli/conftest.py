@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.helpers import SMALL_DEMO
 from trio_eventsourcing.__main__ import main
-
-from .helpers import SMALL_DEMO
 
 
 @pytest.fixture(scope="session")

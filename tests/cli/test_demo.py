@@ -16,10 +16,16 @@ from pathlib import Path
 import pytest
 
 import trio_eventsourcing._cli.demo as cli_demo
+from tests.cli.helpers import (
+    SMALL_DEMO,
+    assert_one_line_error,
+    child_env,
+    cli,
+    copy_store,
+    run_child,
+)
 from trio_eventsourcing.examples import demo as examples_demo
 from trio_eventsourcing.examples.demo import DemoReport, run_bank
-
-from .helpers import SMALL_DEMO, assert_one_line_error, child_env, cli, copy_store, run_child
 
 
 def _summary(out: str) -> dict[str, str]:

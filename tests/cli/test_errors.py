@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 
 import trio_eventsourcing.__main__ as cli_main
+from tests.cli.helpers import assert_one_line_error, cli, copy_store, run_child
 from trio_eventsourcing.sqlite_store import APPLICATION_ID, SCHEMA_VERSION
-
-from .helpers import assert_one_line_error, cli, copy_store, run_child
 
 INSPECTIONS = [
     ["aggregates"],

@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 import trio_eventsourcing._cli.commands as cli_commands
-
-from .helpers import Outcome, assert_one_line_error, child_env, cli, copy_store
+from tests.cli.helpers import Outcome, assert_one_line_error, child_env, cli, copy_store
 
 
 def _rows(outcome: Outcome) -> list[list[str]]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import SMALL_DEMO, assert_one_line_error, cli, run_child
+from tests.cli.helpers import SMALL_DEMO, assert_one_line_error, cli, run_child
 
 fifo_only = pytest.mark.skipif(sys.platform == "win32", reason="named pipes are POSIX here")
 

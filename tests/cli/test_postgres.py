@@ -16,10 +16,9 @@ from typing import Any
 
 import pytest
 
+from tests.cli.helpers import assert_one_line_error, cli
 from trio_eventsourcing._stores.inspection.errors import InspectionError
 from trio_eventsourcing._stores.postgres.schema import Names
-
-from .helpers import assert_one_line_error, cli
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 PREFIX = "trio_es_"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import assert_one_line_error, cli, copy_store
+from tests.cli.helpers import assert_one_line_error, cli, copy_store
 
 # The tables as the SQLite store creates them (schema version 2); created here if the
 # store that wrote the file is older, so these tests do not depend on the version.

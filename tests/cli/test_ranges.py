@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 import trio_eventsourcing._cli.commands as cli_commands
-
-from .helpers import assert_one_line_error, cli
+from tests.cli.helpers import assert_one_line_error, cli
 
 TOO_BIG = str(2**70)
 

@@ -21,6 +21,7 @@ import trio.testing
 
 import trio_eventsourcing._cli.commands as cli_commands
 import trio_eventsourcing._cli.demo as cli_demo
+from tests.cli.helpers import SMALL_DEMO, cli, copy_store
 from trio_eventsourcing.__main__ import main
 from trio_eventsourcing._cli.signals import (
     STOP_SIGNALS,
@@ -29,8 +30,6 @@ from trio_eventsourcing._cli.signals import (
     taking_stop_signals,
 )
 from trio_eventsourcing.examples.demo import DemoReport, run_bank
-
-from .helpers import SMALL_DEMO, cli, copy_store
 
 Handler = Callable[[int, FrameType | None], object] | int | None
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import trio
 
-from contracts.store_contract import BankStore, append, deposited, opened
-from projections.helpers import deposit_many
+from tests.contracts.store_contract import BankStore, append, deposited, opened
+from tests.projections.helpers import deposit_many
 from trio_eventsourcing import Error, EventStoreError, Ok, Result, projections
 from trio_eventsourcing.examples.bank_account import BankAccountEvent, CustomerDepositedCash
 from trio_eventsourcing.projections import LogRecord

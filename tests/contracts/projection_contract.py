@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import trio
 
-from contracts.log_contract import write_concurrently
-from contracts.store_contract import BankStore
-from projections.helpers import Entry, ReadModel, deposit_many, running
+from tests.contracts.log_contract import write_concurrently
+from tests.contracts.store_contract import BankStore
+from tests.projections.helpers import Entry, ReadModel, deposit_many, running
 from trio_eventsourcing import Ok, projections, static_supervisor, supervision
 from trio_eventsourcing.actor import Started, StartResult
 from trio_eventsourcing.projections import ProjectionState, Retry, Skip, Stop

@@ -24,7 +24,7 @@ import trio.testing
 from typing_extensions import assert_never
 
 import trio_eventsourcing as eventsourcing
-from contracts.faulty_store import FaultyStore
+from tests.contracts.faulty_store import FaultyStore
 from trio_eventsourcing import (
     Aggregate,
     AggregateMessage,

@@ -8,20 +8,7 @@ from typing import cast
 import pytest
 
 import trio_eventsourcing as eventsourcing
-from trio_eventsourcing import (
-    Aggregate,
-    AggregateMessage,
-    CallbackRaised,
-    Error,
-    Ok,
-    Result,
-    memory_store,
-    process,
-    static_supervisor,
-)
-from trio_eventsourcing.static_supervisor import OneForOne
-
-from .conftest import (
+from tests.core.conftest import (
     Added,
     Explode,
     Poison,
@@ -34,6 +21,18 @@ from .conftest import (
     open_system,
     reply,
 )
+from trio_eventsourcing import (
+    Aggregate,
+    AggregateMessage,
+    CallbackRaised,
+    Error,
+    Ok,
+    Result,
+    memory_store,
+    process,
+    static_supervisor,
+)
+from trio_eventsourcing.static_supervisor import OneForOne
 
 LOGGER = "trio_eventsourcing.eventsourcing"
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 
 import trio_eventsourcing as eventsourcing
+from tests.core.conftest import (
+    Added,
+    Clear,
+    Cleared,
+    Nothing,
+    Rejected,
+    Tally,
+    add,
+    open_system,
+    reply,
+)
 from trio_eventsourcing import Aggregate, AggregateStats, DomainError, EntityNotFound, Error, Ok
-
-from .conftest import Added, Clear, Cleared, Nothing, Rejected, Tally, add, open_system, reply
 
 
 async def test_all_events_of_a_command_are_committed_with_its_metadata() -> None:

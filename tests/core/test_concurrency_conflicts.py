@@ -8,10 +8,8 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.faulty_store import Conflict
-from trio_eventsourcing import Aggregate, ConcurrencyConflict, Error, Ok
-
-from .conftest import (
+from tests.contracts.faulty_store import Conflict
+from tests.core.conftest import (
     Added,
     CommandResult,
     Tally,
@@ -21,6 +19,7 @@ from .conftest import (
     replay,
     reply,
 )
+from trio_eventsourcing import Aggregate, ConcurrencyConflict, Error, Ok
 
 
 @pytest.mark.parametrize("conflicts", [1, 2, 3])

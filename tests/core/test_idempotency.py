@@ -7,7 +7,8 @@ import logging
 import pytest
 
 import trio_eventsourcing as eventsourcing
-from contracts.faulty_store import Refuse
+from tests.contracts.faulty_store import Refuse
+from tests.core.conftest import Added, Tally, TallyEvent, TallyStore, add, open_system
 from trio_eventsourcing import (
     ConcurrencyConflict,
     Error,
@@ -16,8 +17,6 @@ from trio_eventsourcing import (
     OutcomeUnknown,
     memory_store,
 )
-
-from .conftest import Added, Tally, TallyEvent, TallyStore, add, open_system
 
 
 async def test_a_command_without_a_key_commits_a_generated_one() -> None:

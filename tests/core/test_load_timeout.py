@@ -6,9 +6,8 @@ import pytest
 import trio
 import trio.testing
 
+from tests.core.conftest import Added, add, open_system, reply
 from trio_eventsourcing import ActorTimeout, Error, Ok
-
-from .conftest import Added, add, open_system, reply
 
 
 async def test_a_load_that_never_finishes_is_an_actor_timeout(

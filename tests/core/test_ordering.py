@@ -6,9 +6,8 @@ import trio
 import trio.testing
 
 import trio_eventsourcing as eventsourcing
+from tests.core.conftest import Added, Tally, add, open_system, payloads, reply
 from trio_eventsourcing import Aggregate, AggregateStats, Ok
-
-from .conftest import Added, Tally, add, open_system, payloads, reply
 
 
 async def test_commands_to_one_aggregate_take_effect_in_the_order_sent() -> None:

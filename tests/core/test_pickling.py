@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from tests.core.conftest import Added, Rejected, Tally
 from trio_eventsourcing import (
     ActorTimeout,
     Aggregate,
@@ -27,8 +28,6 @@ from trio_eventsourcing import (
     SystemStats,
     frequency,
 )
-
-from .conftest import Added, Rejected, Tally
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 

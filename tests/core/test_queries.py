@@ -9,10 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.faulty_store import Raise, Refuse
-from trio_eventsourcing import Error, EventStoreError, Ok, Query, QueryMessage, process
-
-from .conftest import (
+from tests.contracts.faulty_store import Raise, Refuse
+from tests.core.conftest import (
     Added,
     Envelope,
     Explode,
@@ -25,6 +23,7 @@ from .conftest import (
     payloads,
     reply,
 )
+from trio_eventsourcing import Error, EventStoreError, Ok, Query, QueryMessage, process
 
 
 def recorder(prefix: str) -> tuple[Query[TallyEvent], list[tuple[str, list[TallyEvent]]]]:

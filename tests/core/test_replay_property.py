@@ -12,9 +12,7 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trio_eventsourcing import Aggregate, DomainError, EntityNotFound, Error, Ok
-
-from .conftest import (
+from tests.core.conftest import (
     Add,
     Clear,
     CommandResult,
@@ -27,6 +25,7 @@ from .conftest import (
     open_system,
     replay,
 )
+from trio_eventsourcing import Aggregate, DomainError, EntityNotFound, Error, Ok
 
 COMMANDS = st.lists(
     st.one_of(

@@ -10,6 +10,17 @@ import trio
 import trio.testing
 
 import trio_eventsourcing as eventsourcing
+from tests.core.conftest import (
+    Added,
+    Tally,
+    TallyMessage,
+    TallyStore,
+    add,
+    apply,
+    handle,
+    open_system,
+    reply,
+)
 from trio_eventsourcing import (
     Error,
     EventStoreError,
@@ -19,8 +30,6 @@ from trio_eventsourcing import (
     process,
     static_supervisor,
 )
-
-from .conftest import Added, Tally, TallyMessage, TallyStore, add, apply, handle, open_system, reply
 
 
 async def test_commands_queued_at_shutdown_are_run_before_it_ends() -> None:

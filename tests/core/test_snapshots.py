@@ -6,9 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.core.conftest import Added, Tally, add, open_system, replay
 from trio_eventsourcing import Aggregate, AggregateStats, Ok
-
-from .conftest import Added, Tally, add, open_system, replay
 
 
 @pytest.mark.parametrize(

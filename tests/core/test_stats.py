@@ -6,10 +6,9 @@ import trio
 import trio.testing
 
 import trio_eventsourcing as eventsourcing
-from contracts.faulty_store import Raise
+from tests.contracts.faulty_store import Raise
+from tests.core.conftest import Explode, Nothing, QueryName, add, open_system, reply
 from trio_eventsourcing import AggregateStats, Error, Ok, SystemStats, process
-
-from .conftest import Explode, Nothing, QueryName, add, open_system, reply
 
 
 async def test_system_stats_is_answered_while_commands_are_in_flight() -> None:

@@ -10,7 +10,8 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.faulty_store import Raise, Refuse
+from tests.contracts.faulty_store import Raise, Refuse
+from tests.core.conftest import Added, Tally, TallyMessage, add, open_system, reply
 from trio_eventsourcing import (
     Aggregate,
     Error,
@@ -21,8 +22,6 @@ from trio_eventsourcing import (
     TransactionRolledBack,
     process,
 )
-
-from .conftest import Added, Tally, TallyMessage, add, open_system, reply
 
 
 async def test_a_store_that_raises_in_commit_is_reported_as_event_store_error() -> None:

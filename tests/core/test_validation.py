@@ -8,10 +8,7 @@ from typing import Any
 import pytest
 
 import trio_eventsourcing as eventsourcing
-from trio_eventsourcing import Ok, Query, SnapshotConfig, frequency, memory_store, process
-from trio_eventsourcing.static_supervisor import OneForOne
-
-from .conftest import (
+from tests.core.conftest import (
     Envelope,
     QueryName,
     Tally,
@@ -22,6 +19,8 @@ from .conftest import (
     apply,
     handle,
 )
+from trio_eventsourcing import Ok, Query, SnapshotConfig, frequency, memory_store, process
+from trio_eventsourcing.static_supervisor import OneForOne
 
 
 def ignore(aggregate_id: str, events: list[Envelope]) -> None:

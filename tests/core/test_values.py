@@ -7,6 +7,7 @@ import pickle
 import pytest
 from typing_extensions import assert_never
 
+from tests.core.conftest import Rejected
 from trio_eventsourcing import (
     ActorTimeout,
     CallbackRaised,
@@ -32,8 +33,6 @@ from trio_eventsourcing import (
     frequency,
     timeout,
 )
-
-from .conftest import Rejected
 
 
 @pytest.mark.parametrize("n", [1, 5, 10_000])

@@ -5,9 +5,8 @@ from __future__ import annotations
 import trio
 import trio.testing
 
+from tests.core.conftest import Added, Tally, add, open_system, reply
 from trio_eventsourcing import Aggregate, Ok
-
-from .conftest import Added, Tally, add, open_system, reply
 
 
 async def test_a_command_does_not_replay_the_stream_once_the_aggregate_is_cached() -> None:

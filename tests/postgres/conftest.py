@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .helpers import require_driver, require_server, throwaway_schema
+from tests.postgres.helpers import require_driver, require_server, throwaway_schema
 
 
 @pytest.fixture

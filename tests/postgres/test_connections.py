@@ -13,7 +13,17 @@ from decimal import Decimal
 import trio
 
 import trio_eventsourcing as eventsourcing
-from contracts.store_contract import answer, append, load, open_bank, opened
+from tests.contracts.store_contract import answer, append, load, open_bank, opened
+from tests.postgres.helpers import (
+    connect,
+    install_hold,
+    rows,
+    running_store,
+    store_backends,
+    wait_until,
+    waiting,
+)
+from tests.postgres.proxy import running_proxy
 from trio_eventsourcing import (
     Error,
     EventSourcingError,
@@ -25,9 +35,6 @@ from trio_eventsourcing import (
     postgres_store,
 )
 from trio_eventsourcing.examples.bank_account import BankAccountError, DepositMoney, OpenAccount
-
-from .helpers import connect, install_hold, rows, running_store, store_backends, wait_until, waiting
-from .proxy import running_proxy
 
 
 def terminate(dsn: str, schema: str, role: str = "") -> int:

@@ -12,7 +12,7 @@ import types
 
 import pytest
 
-from test_docs_examples import ROOT, Example, collect_examples
+from tests.test_docs_examples import ROOT, Example, collect_examples
 
 EXAMPLE_DSN = 'DSN = "postgresql://app@db.example:5432/bank"'
 EXAMPLE_SCHEMA = 'schema="bank"'

@@ -10,7 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import trio_eventsourcing as eventsourcing
-from contracts.store_contract import answer, append, open_bank, opened, run
+from tests.contracts.store_contract import answer, append, open_bank, opened, run
+from tests.postgres.helpers import execute, running_store
 from trio_eventsourcing import Error, EventStoreError, Ok, StoreFailure, postgres_store
 from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import (
@@ -22,8 +23,6 @@ from trio_eventsourcing.examples.bank_account import (
     OpenAccount,
     WithdrawMoney,
 )
-
-from .helpers import execute, running_store
 
 
 async def test_a_row_the_codec_cannot_read_is_undecodable(dsn: str, schema: str) -> None:

@@ -28,7 +28,9 @@ import pytest
 import trio
 
 import trio_eventsourcing as eventsourcing
-from contracts.store_contract import answer, append, is_stored, open_bank, opened
+from tests.contracts.store_contract import answer, append, is_stored, open_bank, opened
+from tests.postgres.helpers import connect, install_hold, rows, running_store, wait_until, waiting
+from tests.postgres.proxy import Proxy, running_proxy
 from trio_eventsourcing import (
     CommandAlreadyStored,
     ConcurrencyConflict,
@@ -42,9 +44,6 @@ from trio_eventsourcing import (
 )
 from trio_eventsourcing._stores.postgres.writer import Writer, WriteRequest
 from trio_eventsourcing.examples.bank_account import BankAccountError, DepositMoney, OpenAccount
-
-from .helpers import connect, install_hold, rows, running_store, wait_until, waiting
-from .proxy import Proxy, running_proxy
 
 WRITER_THREAD = "trio-eventsourcing PostgreSQL writer"
 WENT_THROUGH = "the commit went through"

@@ -17,7 +17,17 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.store_contract import append, deposited, is_stored, load, opened
+from tests.contracts.store_contract import append, deposited, is_stored, load, opened
+from tests.postgres.helpers import (
+    CODEC,
+    BankPostgresStore,
+    connect,
+    execute,
+    rows,
+    running_store,
+    wait_until,
+    waiting,
+)
 from trio_eventsourcing import (
     Aggregate,
     CommandAlreadyStored,
@@ -33,17 +43,6 @@ from trio_eventsourcing import (
 from trio_eventsourcing._stores.postgres.projection_tables import ProjectionNames
 from trio_eventsourcing._stores.postgres.schema import CREATED_NAMES, Names
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
-
-from .helpers import (
-    CODEC,
-    BankPostgresStore,
-    connect,
-    execute,
-    rows,
-    running_store,
-    wait_until,
-    waiting,
-)
 
 Write = Callable[[], Awaitable[StoreResult[object]]]
 

@@ -18,7 +18,17 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.store_contract import append, deposited, opened
+from tests.contracts.store_contract import append, deposited, opened
+from tests.postgres.helpers import (
+    BankPostgresStore,
+    connect,
+    execute,
+    install_hold,
+    rows,
+    running_store,
+    wait_until,
+    waiting,
+)
 from trio_eventsourcing import (
     Error,
     EventStoreError,
@@ -33,17 +43,6 @@ from trio_eventsourcing.examples.bank_account import (
     BankAccountEvent,
     CustomerDepositedCash,
     CustomerWithdrewCash,
-)
-
-from .helpers import (
-    BankPostgresStore,
-    connect,
-    execute,
-    install_hold,
-    rows,
-    running_store,
-    wait_until,
-    waiting,
 )
 
 

@@ -7,12 +7,11 @@ import weakref
 
 import trio
 
-from contracts.store_contract import append, opened
+from tests.contracts.store_contract import append, opened
+from tests.postgres.helpers import CODEC
 from trio_eventsourcing import Ok, postgres_store, projections, static_supervisor
 from trio_eventsourcing.codec import Codec, EncodedValue
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
-
-from .helpers import CODEC
 
 Entry = projections.LogRecord[BankAccountEvent]
 

@@ -20,11 +20,10 @@ import pytest
 import trio
 
 import trio_eventsourcing
-from contracts.store_contract import answer
+from tests.contracts.store_contract import answer
+from tests.postgres import writer_process
+from tests.postgres.helpers import rows
 from trio_eventsourcing import Ok, postgres_store, process, static_supervisor
-
-from . import writer_process
-from .helpers import rows
 
 SCRIPT = Path(writer_process.__file__)
 SOURCE = Path(trio_eventsourcing.__file__).parents[1]

@@ -15,13 +15,20 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 import trio_eventsourcing
-from contracts.store_contract import BankStore, append, deposited, opened
+from tests.contracts.store_contract import BankStore, append, deposited, opened
+from tests.postgres import projection_process
+from tests.postgres.helpers import (
+    connect,
+    execute,
+    install_hold,
+    rows,
+    running_store,
+    wait_until,
+    waiting,
+)
 from trio_eventsourcing import Ok, projections, static_supervisor
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import ProjectionHandle, ProjectionState, Skip
-
-from . import projection_process
-from .helpers import connect, execute, install_hold, rows, running_store, wait_until, waiting
 
 if TYPE_CHECKING:
     import psycopg

@@ -12,7 +12,8 @@ import pytest
 import trio
 
 import trio_eventsourcing
-from contracts.store_contract import append, load, opened
+from tests.contracts.store_contract import append, load, opened
+from tests.postgres.helpers import CODEC, execute, rows, running_store, store_backends, wait_until
 from trio_eventsourcing import (
     Aggregate,
     Error,
@@ -25,8 +26,6 @@ from trio_eventsourcing import (
 )
 from trio_eventsourcing.actor import StartError
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
-
-from .helpers import CODEC, execute, rows, running_store, store_backends, wait_until
 
 SOURCE = Path(trio_eventsourcing.__file__).parents[1]
 

@@ -13,11 +13,10 @@ import re
 import pytest
 import trio
 
-from cli.helpers import cli
-from contracts.store_contract import append, opened
+from tests.cli.helpers import cli
+from tests.contracts.store_contract import append, opened
+from tests.postgres.helpers import CODEC, execute
 from trio_eventsourcing import Error, Ok, postgres_store
-
-from .helpers import CODEC, execute
 
 SECRET = "s3cret-Pa55"
 

@@ -12,7 +12,25 @@ import trio
 import trio.testing
 
 import trio_eventsourcing as eventsourcing
-from contracts.store_contract import answer, append, load, load_snapshot, open_bank, opened, run
+from tests.contracts.store_contract import (
+    answer,
+    append,
+    load,
+    load_snapshot,
+    open_bank,
+    opened,
+    run,
+)
+from tests.postgres.helpers import (
+    CODEC,
+    BankPostgresStore,
+    connect,
+    execute,
+    rows,
+    running_store,
+    wait_until,
+    waiting,
+)
 from trio_eventsourcing import (
     ConcurrencyConflict,
     Error,
@@ -29,17 +47,6 @@ from trio_eventsourcing.examples.bank_account import (
     BankAccountEvent,
     DepositMoney,
     OpenAccount,
-)
-
-from .helpers import (
-    CODEC,
-    BankPostgresStore,
-    connect,
-    execute,
-    rows,
-    running_store,
-    wait_until,
-    waiting,
 )
 
 

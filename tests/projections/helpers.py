@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 import trio
 
-from contracts.store_contract import BankStore, append, deposited, opened
-from sqlite.helpers import running_store
+from tests.contracts.store_contract import BankStore, append, deposited, opened
+from tests.sqlite.helpers import running_store
 from trio_eventsourcing import Ok, memory_store, process, projections, static_supervisor
 from trio_eventsourcing.examples.bank_account import (
     AccountOpened,

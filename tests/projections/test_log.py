@@ -12,10 +12,9 @@ import pytest
 import trio
 import trio.testing
 
-from sqlite.helpers import CODEC
+from tests.projections.helpers import open_store
+from tests.sqlite.helpers import CODEC
 from trio_eventsourcing import memory_store, projections, sqlite_store
-
-from .helpers import open_store
 
 
 async def test_memory_read_log_checks_its_arguments_and_checkpoints(tmp_path: Path) -> None:

@@ -15,11 +15,10 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.projection_contract import Flaky
+from tests.contracts.projection_contract import Flaky
+from tests.projections.helpers import ReadModel, deposit_many, open_store, running
 from trio_eventsourcing import Ok, projections
 from trio_eventsourcing.projections import ProjectionState, Retry, Stop
-
-from .helpers import ReadModel, deposit_many, open_store, running
 
 
 async def test_retry_backs_off_then_succeeds(

@@ -11,11 +11,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from contracts.projection_contract import fill
-from sqlite.helpers import running_store
+from tests.contracts.projection_contract import fill
+from tests.projections.helpers import ReadModel, open_store, running
+from tests.sqlite.helpers import running_store
 from trio_eventsourcing import projections
-
-from .helpers import ReadModel, open_store, running
 
 
 async def test_a_reset_by_another_process_is_seen_at_the_next_poll(tmp_path: Path) -> None:

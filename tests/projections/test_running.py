@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.projections.helpers import ReadModel, open_store
 from trio_eventsourcing import projections
-
-from .helpers import ReadModel, open_store
 
 
 async def test_supervised_checks_its_arguments(tmp_path: Path) -> None:

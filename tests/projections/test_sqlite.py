@@ -17,14 +17,13 @@ import trio
 import trio.testing
 
 import trio_eventsourcing
-from contracts.log_contract import write_concurrently
-from sqlite.helpers import CODEC, execute, rows, running_store
+from tests.contracts.log_contract import write_concurrently
+from tests.projections import crash_projection
+from tests.projections.helpers import ReadModel, deposit_many, running
+from tests.sqlite.helpers import CODEC, execute, rows, running_store
 from trio_eventsourcing import Ok, projections, sqlite_store, static_supervisor
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import ProjectionState, Retry, Skip, Stop
-
-from . import crash_projection
-from .helpers import ReadModel, deposit_many, running
 
 LogEntry = sqlite_store.LogEntry[BankAccountEvent]
 

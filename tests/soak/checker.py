@@ -21,6 +21,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from tests.soak.workload import CODEC, OP_KEY, Ledger, Verdict
 from trio_eventsourcing import Aggregate
 from trio_eventsourcing.examples.bank_account import (
     AccountOpened,
@@ -30,8 +31,6 @@ from trio_eventsourcing.examples.bank_account import (
     CustomerWithdrewCash,
     apply,
 )
-
-from .workload import CODEC, OP_KEY, Ledger, Verdict
 
 SHOWN = 8
 """Most examples of one kind of problem in a failure message."""

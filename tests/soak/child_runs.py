@@ -19,12 +19,10 @@ import pytest
 import trio
 
 import trio_eventsourcing as eventsourcing
-from trio_eventsourcing import sqlite_store
-
-from .checker import Findings, check_stored, compare_served
-from .sqlite_child import parse_command
-from .sqlite_files import read_file
-from .workload import (
+from tests.soak.checker import Findings, check_stored, compare_served
+from tests.soak.sqlite_child import parse_command
+from tests.soak.sqlite_files import read_file
+from tests.soak.workload import (
     CODEC,
     Asking,
     Ledger,
@@ -33,8 +31,10 @@ from .workload import (
     load_served,
     running_bank,
 )
+from trio_eventsourcing import sqlite_store
 
-TESTS = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
+"""The repository: the child runs as ``python -m tests.soak.sqlite_child`` from there."""
 SOURCE = Path(eventsourcing.__file__).resolve().parents[1]
 START_S = 60.0
 """The longest a child may take to open the file and its accounts."""
@@ -87,13 +87,14 @@ async def live_once(
     """Start the child on ``path``; once it is ready, await ``until_kill``, then SIGKILL it."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [str(TESTS), str(SOURCE), env.get("PYTHONPATH")])
+        filter(None, [str(ROOT), str(SOURCE), env.get("PYTHONPATH")])
     )
-    command = [sys.executable, "-m", "soak.sqlite_child", str(path), prefix, str(seed)]
+    command = [sys.executable, "-m", "tests.soak.sqlite_child", str(path), prefix, str(seed)]
     proc = await trio.lowlevel.open_process(
         [*command, "1" if keys else "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        cwd=ROOT,
         env=env,
     )
     child = Child(proc)

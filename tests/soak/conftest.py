@@ -17,8 +17,8 @@ from collections.abc import Callable, Generator, Iterator
 
 import pytest
 
-from . import settings
-from .cluster import PrivateCluster, find_bindir, private_cluster
+from tests.soak import settings
+from tests.soak.cluster import PrivateCluster, find_bindir, private_cluster
 
 _SUMMARIES = pytest.StashKey[list[str]]()
 _SEED = pytest.StashKey[int]()

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import pytest
 
-from .settings import DiskMode
+from tests.soak.settings import DiskMode
 
 TMPFS_BASE_BYTES = 16 * 1024 * 1024
 TMPFS_BYTES_PER_SECOND = 4 * 1024 * 1024

@@ -23,8 +23,8 @@ from collections import Counter
 
 import trio
 
-from .cluster import PrivateCluster
-from .faulty_proxy import Direction, FaultyProxy
+from tests.soak.cluster import PrivateCluster
+from tests.soak.faulty_proxy import Direction, FaultyProxy
 
 FAULTS: dict[str, int] = {
     "terminate": 3,

@@ -1,9 +1,9 @@
 """The process ``test_sqlite_kill`` kills: the bank workload on an SQLite file, forever.
 
-Usage: ``python sqlite_child.py DATABASE PREFIX SEED KEYS`` (``KEYS`` is 1 or 0). It opens
-the accounts (a domain error when they are open already, from an earlier life), prints
-``ready``, then runs the clients until it is killed. It tells the parent about every op
-on stdout, one line each, flushed at once:
+Usage (from the repository): ``python -m tests.soak.sqlite_child DATABASE PREFIX SEED KEYS``
+(``KEYS`` is 1 or 0). It opens the accounts (a domain error when they are open already,
+from an earlier life), prints ``ready``, then runs the clients until it is killed. It
+tells the parent about every op on stdout, one line each, flushed at once:
 
 - ``sent OP ACCOUNT KIND AMOUNT`` before the command is sent;
 - ``done OP VERDICT UNKNOWNS TIMEOUTS`` once its outcome is settled, so ``done OP
@@ -23,15 +23,7 @@ from decimal import Decimal
 
 import trio
 
-from trio_eventsourcing import sqlite_store
-from trio_eventsourcing.examples.bank_account import (
-    BankAccountCommand,
-    DepositMoney,
-    OpenAccount,
-    WithdrawMoney,
-)
-
-from .workload import (
+from tests.soak.workload import (
     CLIENTS,
     CODEC,
     Asking,
@@ -42,6 +34,13 @@ from .workload import (
     ask,
     random_command,
     running_bank,
+)
+from trio_eventsourcing import sqlite_store
+from trio_eventsourcing.examples.bank_account import (
+    BankAccountCommand,
+    DepositMoney,
+    OpenAccount,
+    WithdrawMoney,
 )
 
 REPLY_MS = 10_000

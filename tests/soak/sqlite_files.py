@@ -6,7 +6,7 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from .checker import StoredEvent, StoredSnapshot, events_query, snapshots_query
+from tests.soak.checker import StoredEvent, StoredSnapshot, events_query, snapshots_query
 
 
 def read_file(path: Path) -> tuple[str, list[StoredEvent], list[StoredSnapshot]]:

@@ -10,6 +10,8 @@ import dataclasses
 import json
 from decimal import Decimal
 
+from tests.soak.checker import Findings, StoredEvent, StoredSnapshot, check_stored, compare_served
+from tests.soak.workload import CODEC, OP_KEY, Ledger, Verdict
 from trio_eventsourcing import Aggregate
 from trio_eventsourcing.examples.bank_account import (
     AccountOpened,
@@ -19,9 +21,6 @@ from trio_eventsourcing.examples.bank_account import (
     DepositMoney,
     OpenAccount,
 )
-
-from .checker import Findings, StoredEvent, StoredSnapshot, check_stored, compare_served
-from .workload import CODEC, OP_KEY, Ledger, Verdict
 
 
 def row(position: int, sequence: int, op_id: str, event: BankAccountEvent) -> StoredEvent:

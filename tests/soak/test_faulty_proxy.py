@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 
 import trio
 
-from .faulty_proxy import Direction, FaultyProxy, running_proxy
+from tests.soak.faulty_proxy import Direction, FaultyProxy, running_proxy
 
 WAIT_S = 10.0
 """The longest a test waits for bytes to pass (only a failing test does)."""

@@ -22,13 +22,8 @@ from collections.abc import Callable
 import pytest
 import trio
 
-from trio_eventsourcing import Aggregate, postgres_store
-from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
-from trio_eventsourcing.static_supervisor import Supervisor
-from trio_eventsourcing.supervision import ChildSpecification
-
-from . import settings
-from .checker import (
+from tests.soak import settings
+from tests.soak.checker import (
     Findings,
     StoredEvent,
     StoredSnapshot,
@@ -37,10 +32,10 @@ from .checker import (
     events_query,
     snapshots_query,
 )
-from .cluster import PrivateCluster
-from .faulty_proxy import running_proxy
-from .nemesis import Nemesis
-from .workload import (
+from tests.soak.cluster import PrivateCluster
+from tests.soak.faulty_proxy import running_proxy
+from tests.soak.nemesis import Nemesis
+from tests.soak.workload import (
     CODEC,
     Asking,
     Bank,
@@ -54,6 +49,10 @@ from .workload import (
     run_clients,
     running_bank,
 )
+from trio_eventsourcing import Aggregate, postgres_store
+from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
+from trio_eventsourcing.static_supervisor import Supervisor
+from trio_eventsourcing.supervision import ChildSpecification
 
 SCHEMA = "soak"
 RETRY_TIMEOUT_S = 2.0

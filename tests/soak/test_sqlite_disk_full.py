@@ -24,14 +24,12 @@ from pathlib import Path
 import pytest
 import trio
 
-from trio_eventsourcing import sqlite_store
-
-from . import settings
-from .checker import check_stored, compare_served
-from .child_runs import Child, after, check_and_serve, live_once, record
-from .full_disk import FullDisk, full_disk
-from .sqlite_files import read_file
-from .workload import (
+from tests.soak import settings
+from tests.soak.checker import check_stored, compare_served
+from tests.soak.child_runs import Child, after, check_and_serve, live_once, record
+from tests.soak.full_disk import FullDisk, full_disk
+from tests.soak.sqlite_files import read_file
+from tests.soak.workload import (
     CODEC,
     Asking,
     Deadline,
@@ -43,6 +41,7 @@ from .workload import (
     run_clients,
     running_bank,
 )
+from trio_eventsourcing import sqlite_store
 
 REPLY_MS = 10_000
 FILL_WAIT_S = 30.0

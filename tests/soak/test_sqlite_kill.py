@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from . import settings
-from .child_runs import after, check_and_serve, live_once, record
-from .workload import Ledger, Verdict
+from tests.soak import settings
+from tests.soak.child_runs import after, check_and_serve, live_once, record
+from tests.soak.workload import Ledger, Verdict
 
 LIVES = 4
 """The fewest times the child is started on the file (one more per second of budget over

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 import trio_eventsourcing as eventsourcing
-from contracts.store_contract import answer, open_bank, run
+from tests.contracts.store_contract import answer, open_bank, run
+from tests.sqlite.helpers import CODEC, execute, rows, running_store
 from trio_eventsourcing import (
     Aggregate,
     Error,
@@ -36,8 +37,6 @@ from trio_eventsourcing.examples.bank_account import (
     OpenAccount,
     WithdrawMoney,
 )
-
-from .helpers import CODEC, execute, rows, running_store
 
 ALL_ROWS = "SELECT * FROM events ORDER BY position"
 ALL_SNAPSHOTS = "SELECT * FROM snapshots ORDER BY aggregate_id"

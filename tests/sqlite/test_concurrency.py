@@ -14,7 +14,8 @@ import trio
 import trio.testing
 
 import trio_eventsourcing as eventsourcing
-from contracts.store_contract import BankMessage, answer, append, load, opened, run
+from tests.contracts.store_contract import BankMessage, answer, append, load, opened, run
+from tests.sqlite.helpers import CODEC, BankSqliteStore, rows, running_store, writer_threads
 from trio_eventsourcing import (
     ConcurrencyConflict,
     Error,
@@ -31,8 +32,6 @@ from trio_eventsourcing.examples.bank_account import (
     apply,
     handle,
 )
-
-from .helpers import CODEC, BankSqliteStore, rows, running_store, writer_threads
 
 
 @contextlib.asynccontextmanager

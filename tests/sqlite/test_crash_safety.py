@@ -20,11 +20,10 @@ import pytest
 import trio
 
 import trio_eventsourcing
-from contracts.store_contract import answer
+from tests.contracts.store_contract import answer
+from tests.sqlite import crash_writer
+from tests.sqlite.helpers import rows
 from trio_eventsourcing import Ok, process, sqlite_store, static_supervisor
-
-from . import crash_writer
-from .helpers import rows
 
 SCRIPT = Path(crash_writer.__file__)
 SOURCE = Path(trio_eventsourcing.__file__).parents[1]

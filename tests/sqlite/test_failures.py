@@ -12,7 +12,8 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.store_contract import append, load, opened
+from tests.contracts.store_contract import append, load, opened
+from tests.sqlite.helpers import CODEC, BankSqliteStore, rows, running_store, writer_threads
 from trio_eventsourcing import (
     Error,
     EventStoreError,
@@ -23,8 +24,6 @@ from trio_eventsourcing import (
 )
 from trio_eventsourcing._stores.sqlite import writer as writer_module
 from trio_eventsourcing.result import Result
-
-from .helpers import CODEC, BankSqliteStore, rows, running_store, writer_threads
 
 
 @contextlib.contextmanager

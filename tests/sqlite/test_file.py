@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from contracts.store_contract import append, load, opened
+from tests.contracts.store_contract import append, load, opened
+from tests.sqlite.helpers import CODEC, execute, rows, running_store, writer_threads
 from trio_eventsourcing import (
     Aggregate,
     Error,
@@ -20,8 +21,6 @@ from trio_eventsourcing import (
 )
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 from trio_eventsourcing.result import Result
-
-from .helpers import CODEC, execute, rows, running_store, writer_threads
 
 
 def file_bytes(path: Path) -> dict[str, bytes]:

@@ -26,12 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from contracts.store_contract import append, deposited, is_stored, opened
+from tests.contracts.store_contract import append, deposited, is_stored, opened
+from tests.sqlite.helpers import BankSqliteStore, running_store
 from trio_eventsourcing import Error, EventStoreError, Ok, OutcomeUnknown
 from trio_eventsourcing._stores.sqlite import writer as writer_module
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
-
-from .helpers import BankSqliteStore, running_store
 
 PAGE = 512
 FRAME = PAGE + 24

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from contracts.store_contract import append, deposited, is_stored, load, opened
+from tests.contracts.store_contract import append, deposited, is_stored, load, opened
+from tests.sqlite.helpers import CODEC, BankSqliteStore, execute, in_one_batch, rows, running_store
 from trio_eventsourcing import (
     Aggregate,
     CommandAlreadyStored,
@@ -33,8 +34,6 @@ from trio_eventsourcing import (
 )
 from trio_eventsourcing._stores.sqlite.schema import COMMAND_KEYS_TABLE
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
-
-from .helpers import CODEC, BankSqliteStore, execute, in_one_batch, rows, running_store
 
 Write = Callable[[], Awaitable[StoreResult[object]]]
 

@@ -12,7 +12,8 @@ import pytest
 import trio
 import trio.testing
 
-from contracts.store_contract import append, deposited, opened
+from tests.contracts.store_contract import append, deposited, opened
+from tests.sqlite.helpers import BankSqliteStore, execute, running_store
 from trio_eventsourcing import Error, EventStoreError, Ok, sqlite_store
 from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import (
@@ -22,8 +23,6 @@ from trio_eventsourcing.examples.bank_account import (
     CustomerDepositedCash,
     CustomerWithdrewCash,
 )
-
-from .helpers import BankSqliteStore, execute, running_store
 
 
 async def whole_log(

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from tests.sqlite.helpers import CODEC, writer_threads
 from trio_eventsourcing import Error, sqlite_store
-
-from .helpers import CODEC, writer_threads
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="named pipes are POSIX here")
 
