@@ -42,7 +42,7 @@ from trio_eventsourcing import (
     Result,
     StoreResult,
 )
-from trio_eventsourcing._stores.postgres.writer import Writer, WriteRequest
+from trio_eventsourcing._stores.postgres.writer import PostgresWriteConnection
 from trio_eventsourcing.examples.bank_account import BankAccountError, DepositMoney, OpenAccount
 
 WRITER_THREAD = "trio-eventsourcing PostgreSQL writer"
@@ -157,18 +157,18 @@ async def test_a_batch_that_raised_after_the_server_committed_keeps_every_answer
 async def test_a_writer_that_crashes_after_its_commit_says_the_outcome_is_unknown(
     dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A bug after the COMMIT (here, in the counting): the batch is stored, so "failed"
-    # would be a lie; the request learns that it may be stored, and its key says it is.
-    count = Writer._count
+    # A bug between the COMMIT and the answers: the batch is stored, so "failed" would
+    # be a lie; the request learns that it may be stored, and its key says it is.
+    commit = PostgresWriteConnection._commit
     crashes: list[int] = []
 
-    def crash_once(self: Writer, batch: list[WriteRequest]) -> None:
+    def crash_once(self: PostgresWriteConnection, connection: Any, batch: list[Any]) -> None:
+        commit(self, connection, batch)
         if not crashes:
             crashes.append(len(batch))
             raise RuntimeError("a bug in the writer, after the commit")
-        count(self, batch)
 
-    monkeypatch.setattr(Writer, "_count", crash_once)
+    monkeypatch.setattr(PostgresWriteConnection, "_commit", crash_once)
     async with running_store(dsn, schema) as store:
         before = store.eventstore._running
         outcome = await append(store, "acc-1", 0, [opened("acc-1")], key="k1")

@@ -41,7 +41,7 @@ from trio_eventsourcing import (
     StoreResult,
     postgres_store,
 )
-from trio_eventsourcing._stores.postgres.writer import Writer
+from trio_eventsourcing._stores.postgres.writer import PostgresWriteConnection
 from trio_eventsourcing.examples.bank_account import (
     BankAccount,
     BankAccountEvent,
@@ -278,12 +278,12 @@ async def test_a_crashed_writer_fails_its_batch_and_the_store_restarts(
     async with running_store(dsn, schema) as store:
         assert isinstance(await append(store, "warm", 0, [opened("warm")]), Ok)
 
-        def broken(self: Writer, request: object, *checks: object) -> bool:
+        def broken(self: PostgresWriteConnection, request: object, *checks: object) -> bool:
             raise RuntimeError("a bug in the writer")
 
         before = store.eventstore._running
         with monkeypatch.context() as patch:
-            patch.setattr(Writer, "_decide", broken)
+            patch.setattr(PostgresWriteConnection, "_decide", broken)
             crashed = await append(store, "acc-1", 0, [opened("acc-1")])
         # Never acknowledged: the batch was interrupted before its commit.
         assert isinstance(crashed, Error)

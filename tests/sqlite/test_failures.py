@@ -84,16 +84,16 @@ async def test_a_crashed_writer_fails_its_batch_and_the_supervisor_restarts_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "crash.db"
-    real_store = writer_module.Writer._store
+    real_store = writer_module.SqliteWriteConnection.store
     crashes: list[int] = []
 
-    def crash_once(self: writer_module.Writer, batch: list[Any]) -> None:
+    def crash_once(self: writer_module.SqliteWriteConnection, batch: list[Any]) -> None:
         if not crashes:
             crashes.append(len(batch))
             raise RuntimeError("a bug in the writer")
         real_store(self, batch)
 
-    monkeypatch.setattr(writer_module.Writer, "_store", crash_once)
+    monkeypatch.setattr(writer_module.SqliteWriteConnection, "store", crash_once)
     async with running_store(path) as store:
         failed = await append(store, "acc-1", 0, [opened("acc-1")])
         assert isinstance(failed, Error)
@@ -168,24 +168,40 @@ def test_codec_is_exposed_by_the_store(tmp_path: Path) -> None:
     assert repr(store.eventstore) == f"<SqliteStore {str(tmp_path / 'codec.db')!r} not running>"
 
 
+class _CrashAfterCommit:
+    """A write connection whose first ``COMMIT`` succeeds, then raises a bug's error."""
+
+    def __init__(self, connection: sqlite3.Connection, crashes: list[str]) -> None:
+        self._connection = connection
+        self._crashes = crashes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+    def execute(self, sql: str, *parameters: Any) -> sqlite3.Cursor:
+        cursor = self._connection.execute(sql, *parameters)
+        if sql == "COMMIT" and not self._crashes:
+            self._crashes.append(sql)
+            raise RuntimeError("a bug in the writer, after the commit")
+        return cursor
+
+
 async def test_a_writer_that_crashes_after_its_commit_says_the_outcome_is_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A bug after the COMMIT (here, in the counting): the batch is stored, so "failed"
-    # would be a lie; the request learns that it may be stored, and its key says it is.
-    values: dict[int, int] = {}
-    crashes: list[int] = []
+    # A bug between the COMMIT and the answers: the batch is stored, so "failed" would
+    # be a lie; the request learns that it may be stored, and its key says it is.
+    crashes: list[str] = []
+    make = writer_module.SqliteWriteConnection.__init__
 
-    def read(counters: writer_module.WriterCounters) -> int:
-        return values.get(id(counters), 0)
+    def crashing(
+        self: writer_module.SqliteWriteConnection,
+        connection: sqlite3.Connection,
+        *rest: Any,
+    ) -> None:
+        make(self, _CrashAfterCommit(connection, crashes), *rest)  # type: ignore[arg-type]
 
-    def write(counters: writer_module.WriterCounters, value: int) -> None:
-        if value and not crashes:  # the first count after a commit
-            crashes.append(value)
-            raise RuntimeError("a bug in the writer, after the commit")
-        values[id(counters)] = value
-
-    monkeypatch.setattr(writer_module.WriterCounters, "transactions", property(read, write))
+    monkeypatch.setattr(writer_module.SqliteWriteConnection, "__init__", crashing)
     async with running_store(tmp_path / "after-commit.db") as store:
         before = store.eventstore._running
         outcome = await append(store, "acc-1", 0, [opened("acc-1")], key="k1")
@@ -198,4 +214,4 @@ async def test_a_writer_that_crashes_after_its_commit_says_the_outcome_is_unknow
                 await trio.sleep(0.001)
         assert await store.command_stored(store.eventstore, "acc-1", "k1") == Ok(True)
         assert [e.sequence for e in await load(store, "acc-1")] == [1]
-    assert crashes == [1]
+    assert crashes == ["COMMIT"]

@@ -175,16 +175,18 @@ async def test_a_commit_failed_after_its_frames_were_written_is_failed_once_eras
 ) -> None:
     path = small_disk / "store.db"
     new_file(path)
-    erase = writer_module.Writer._erase_unfinished_commit
+    erase = writer_module.SqliteWriteConnection._erase_unfinished_commit
     filler: list[Path] = []
 
-    def free_the_disk_then_erase(self: writer_module.Writer) -> bool:
+    def free_the_disk_then_erase(self: writer_module.SqliteWriteConnection) -> bool:
         # The operator freed some space: the checkpoint that empties the -wal file can
         # now write the committed pages to the database file.
         filler.pop().unlink()
         return erase(self)
 
-    monkeypatch.setattr(writer_module.Writer, "_erase_unfinished_commit", free_the_disk_then_erase)
+    monkeypatch.setattr(
+        writer_module.SqliteWriteConnection, "_erase_unfinished_commit", free_the_disk_then_erase
+    )
     async with running_store(path, busy_timeout=0.3) as store:
         with reader_on(path) as reader:
             await fill_to_the_edge(store, path)

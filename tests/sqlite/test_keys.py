@@ -209,7 +209,7 @@ async def test_a_large_batch_stays_within_the_oldest_parameter_limit(tmp_path: P
         assert running is not None
         # mypy checks for Python 3.10, which has neither.
         limit = sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER  # type: ignore[attr-defined]
-        running.writer._connection.setlimit(limit, 999)  # type: ignore[attr-defined]
+        running.writer._connection._connection.setlimit(limit, 999)  # type: ignore[attr-defined]
         accounts = [f"acc-{n}" for n in range(300)]
         outcomes = await in_one_batch(
             store,

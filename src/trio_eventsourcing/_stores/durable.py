@@ -1,60 +1,58 @@
 """What the two durable stores (SQLite, PostgreSQL) do the same way, around their own rows.
 
 Both stage a write transaction's encoded rows on the Trio side, in the transaction handle
-(:class:`DurableTransaction`), and hand them to their writer thread in one request; both
-load an aggregate's snapshot and the events after it in one read (the events are kept in
-the handle until ``load_events`` asks for them). What differs, each store gives
-:func:`make_event_store`: how it encodes and checks rows (``commit_events``,
-``save_snapshot``, the hot path, left whole to each store), and its running connections
-(:class:`Running`), which write and read. The rest of a store's plumbing is here too: its
-reads on a reader connection (:class:`DurableRunning`), its statistics' writer counts, its
-"not started" error and the child specification that starts it (:func:`store_child`).
+(:class:`DurableTransaction`), and hand them to their writer thread (``_stores.writer``) in
+one request; both load an aggregate's snapshot and the events after it in one read (the
+events are kept in the handle until ``load_events`` asks for them). What differs, each
+store gives :func:`make_event_store`: what its columns cannot hold (:class:`ColumnRules`)
+and its running connections (:class:`DurableRunning`), which write and read. The rest of
+a store's plumbing is here too: its statistics' writer counts, its "not started" error
+and the child specification that starts it (:func:`store_child`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 import trio
-from typing_extensions import Never, Self
+from typing_extensions import Never, Self, final
 
+from .._codec.json_codec import Codec
 from .._core.errors import EventStoreError, StoreFailure
-from .._core.records import Aggregate, EventEnvelop, Metadata, Snapshot
+from .._core.log import LogEntry, log_request
+from .._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 from .._core.store import EventStore, StoreResult, Transaction
 from .._runtime.actor import Started, StartError, StartResult
 from .._runtime.result import Error, Ok, Result
 from .._runtime.static_supervisor import OneForOne, Supervisor, new
 from .._runtime.static_supervisor import supervised as supervised_builder
 from .._runtime.supervision import ChildSpecification, worker
+from .serialized import encode_metadata
+from .writer import OK, Append, EventRow, SnapshotRow, Writer, WriterCounters, WriteRequest
 
 EntityT = TypeVar("EntityT")
 EntityT_co = TypeVar("EntityT_co", covariant=True)
 EventT = TypeVar("EventT")
 ValueT = TypeVar("ValueT")
-AppendT = TypeVar("AppendT")
-SnapshotRowT = TypeVar("SnapshotRowT")
 StoreT = TypeVar("StoreT")
 ConnectionT = TypeVar("ConnectionT")
 ConnectionT_co = TypeVar("ConnectionT_co", covariant=True)
-TxT = TypeVar("TxT", bound="DurableTransaction[Any, Any, Any, Any]")
-
-OK: StoreResult[None] = Ok(None)
-"""The one ``Ok(None)``: writers compare results against it by identity."""
+TxT = TypeVar("TxT", bound="DurableTransaction[Any, Any]")
 
 
-class DurableTransaction(Generic[EntityT, EventT, AppendT, SnapshotRowT]):
+class DurableTransaction(Generic[EntityT, EventT]):
     """The state of a durable store's transaction handle (each store names its own class).
 
-    A write transaction stages encoded rows for the writer (``AppendT`` and
-    ``SnapshotRowT`` are the store's row types); a read transaction that loads an
-    aggregate keeps the events read together with its snapshot.
+    A write transaction stages encoded rows for the writer; a read transaction that loads
+    an aggregate keeps the events read together with its snapshot.
     """
 
     __slots__ = ("_appends", "_prefetch", "_prefetched", "_snapshots", "_writes")
     _writes: bool
-    _appends: list[AppendT]
-    _snapshots: list[SnapshotRowT]
+    _appends: list[Append]
+    _snapshots: list[SnapshotRow]
     _prefetch: bool
     _prefetched: tuple[str, int, StoreResult[list[EventEnvelop[EventT]]]] | None
 
@@ -72,11 +70,11 @@ class DurableTransaction(Generic[EntityT, EventT, AppendT, SnapshotRowT]):
         return self
 
 
-class Running(Protocol[EntityT_co, EventT, AppendT, SnapshotRowT]):
+class Running(Protocol[EntityT_co, EventT]):
     """The connections of a started durable store: its writer and its readers."""
 
     def write(
-        self, appends: list[AppendT], snapshots: list[SnapshotRowT]
+        self, appends: list[Append], snapshots: list[SnapshotRow]
     ) -> Awaitable[StoreResult[None]]:
         """Store one write transaction's rows, all or none."""
         ...
@@ -116,16 +114,65 @@ class ReadRunner(Protocol[ConnectionT_co]):
         ...
 
 
-class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
-    """The reads of a store's :class:`Running` connections, on its reader connections.
+def lone_surrogate(text: object) -> str | None:
+    """Why ``text`` cannot be encoded as UTF-8 (a lone surrogate), or ``None`` if it can."""
+    if not isinstance(text, str) or text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it is not valid Unicode (it contains a lone surrogate)"
+    return None
 
-    Each store's class gives ``readers`` and how to read on one connection (``_snapshot``,
-    ``_aggregate``, ``_events``). Each method returns the readers' awaitable as it is, so
+
+@final
+@dataclass(frozen=True, slots=True)
+class ColumnRules:
+    """What a backend's columns cannot hold, checked on the Trio side.
+
+    A value the database or its driver would refuse then fails its own call with a clear
+    ``REFUSED`` error, instead of an exception from a thread or a failed batch.
+
+    ``text_problem(text)`` says why a text cannot be sent (``None``: it can); reads check
+    their ids with it. ``checks_rows``: staged rows are checked too (ids, keys, encoded
+    names and payloads; versions against ``max_version``, the largest of ``version_type``;
+    snapshot times for a time zone when ``zoned_time``). Without it, a row the database
+    refuses fails its request alone, in the writer's request-by-request pass.
+    """
+
+    text_problem: Callable[[object], str | None]
+    checks_rows: bool
+    max_version: int | None = None
+    version_type: str = "an integer column"
+    zoned_time: bool = False
+
+
+def _refused(rules: ColumnRules, doing: str, aggregate_id: str) -> Error[EventStoreError] | None:
+    """The error of a read of ``aggregate_id`` the backend cannot take, or ``None``."""
+    problem = rules.text_problem(aggregate_id)
+    if problem is None:
+        return None
+    return Error(
+        EventStoreError(
+            f"cannot {doing} aggregate {aggregate_id!r}: {problem}", StoreFailure.REFUSED
+        )
+    )
+
+
+class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
+    """A started store's connections: its writer and the reads on its reader connections.
+
+    Each store's class gives ``writer``, ``readers``, ``rules`` and how to read on one
+    connection (``_snapshot``, ``_aggregate``, ``_events``, ``_command``). Each read first
+    refuses an id the backend cannot take (``rules``), which the driver would otherwise
+    fail to encode. Each method returns the writer's or readers' awaitable as it is, so
     that the shared store functions add no coroutine of their own to a call.
     """
 
     __slots__ = ()
+    writer: Writer
     readers: ReadRunner[ConnectionT]
+    rules: ColumnRules
 
     def _snapshot(
         self, connection: ConnectionT, aggregate_id: str
@@ -150,11 +197,30 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
     ) -> Result[bool, EventStoreError]:
         raise NotImplementedError
 
+    def _log(
+        self, connection: ConnectionT, after: int, most: int
+    ) -> Result[list[LogEntry[EventT]], EventStoreError]:
+        raise NotImplementedError
+
+    def write(
+        self, appends: list[Append], snapshots: list[SnapshotRow]
+    ) -> Awaitable[StoreResult[None]]:
+        """Store one write transaction's rows, all or none."""
+        return self.writer.write(WriteRequest(appends, snapshots))
+
+    def read_log(
+        self, after: int, most: int
+    ) -> Awaitable[Result[list[LogEntry[EventT]], EventStoreError]]:
+        """At most ``most`` entries of the global log after position ``after``."""
+        read = self._log
+        return self.readers.run("reading the log", lambda connection: read(connection, after, most))
+
     def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
         """The latest snapshot of ``aggregate_id``, or ``None``."""
         read = self._snapshot
+        refused = _refused(self.rules, "load the snapshot of", aggregate_id)
         return self.readers.run(
-            "loading a snapshot", lambda connection: read(connection, aggregate_id)
+            "loading a snapshot", lambda connection: refused or read(connection, aggregate_id)
         )
 
     def read_aggregate(
@@ -164,8 +230,9 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
     ]:
         """The latest snapshot of ``aggregate_id`` and the events after it, in one read."""
         read = self._aggregate
+        refused = _refused(self.rules, "load", aggregate_id)
         return self.readers.run(
-            "loading an aggregate", lambda connection: read(connection, aggregate_id)
+            "loading an aggregate", lambda connection: refused or read(connection, aggregate_id)
         )
 
     def read_events(
@@ -173,45 +240,117 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
     ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
         """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
         read = self._events
+        refused = _refused(self.rules, "load the events of", aggregate_id)
         return self.readers.run(
-            "loading events", lambda connection: read(connection, aggregate_id, start_from)
+            "loading events",
+            lambda connection: refused or read(connection, aggregate_id, start_from),
         )
 
     def read_command(self, aggregate_id: str, idempotency_key: str) -> Awaitable[StoreResult[bool]]:
         """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
         read = self._command
+        refused = _refused(self.rules, "look up an idempotency key of", aggregate_id)
+        problem = self.rules.text_problem(idempotency_key)
+        if refused is None and problem is not None:
+            refused = Error(
+                EventStoreError(
+                    f"cannot look up the idempotency key {idempotency_key!r} of aggregate "
+                    f"{aggregate_id!r}: {problem}",
+                    StoreFailure.REFUSED,
+                )
+            )
         return self.readers.run(
             "looking up an idempotency key",
-            lambda connection: read(connection, aggregate_id, idempotency_key),
+            lambda connection: refused or read(connection, aggregate_id, idempotency_key),
         )
 
 
-class WriterCounts(Protocol):
-    """The counters of a store's writer that both stores' statistics show."""
+@dataclass(frozen=True, slots=True)
+class WriterStatistics:
+    """What a durable store's writer has done since the store was created (across restarts).
 
-    @property
-    def transactions(self) -> int: ...
-    @property
-    def commits(self) -> int: ...
-    @property
-    def largest_batch(self) -> int: ...
-    @property
-    def conflicts(self) -> int: ...
-
-
-def writer_counts(running: object, counters: WriterCounts) -> tuple[bool, int, int, int, int]:
-    """The first fields of a store's statistics, in their order.
-
-    They are ``running`` (whether ``running``, the store's connections, is not ``None``),
-    ``transactions``, ``commits``, ``largest_batch`` and ``conflicts``.
+    ``running`` says whether the store runs now. ``transactions`` counts committed write
+    transactions (one per command that stored events), ``commits`` the database commits
+    that stored them: with group commit, far fewer under concurrent load.
+    ``largest_batch`` is the most transactions one commit held; ``conflicts`` counts
+    transactions refused for a stale sequence.
     """
-    return (
-        running is not None,
-        counters.transactions,
-        counters.commits,
-        counters.largest_batch,
-        counters.conflicts,
-    )
+
+    running: bool
+    transactions: int
+    commits: int
+    largest_batch: int
+    conflicts: int
+
+
+RunningT = TypeVar("RunningT", bound="DurableRunning[Any, Any, Any]")
+ShellT = TypeVar("ShellT", bound="DurableStore[Any, Any, Any]")
+
+
+class DurableStore(Generic[EntityT, EventT, RunningT]):
+    """The shell of a durable store: its codec, counters and, while its child runs, connections.
+
+    Each store's class adds its options, its public properties (``codec`` among them, so
+    that the API reference shows them) and the task that runs it (``_serve``), which
+    sets ``_running`` while the store runs.
+    """
+
+    __slots__ = ("_claimed", "_codec", "_counters", "_has_run", "_running")
+    _codec: Codec[EventT, EntityT]
+    _counters: WriterCounters
+    _running: RunningT | None
+    # Whether the store's task is running (a store runs once at a time).
+    _claimed: bool
+    # Whether the store ever ran, so that a stopped store says so.
+    _has_run: bool
+
+    def _init_shell(self, codec: Codec[EventT, EntityT]) -> None:
+        self._codec = codec
+        self._counters = WriterCounters()
+        self._running = None
+        self._claimed = False
+        self._has_run = False
+
+    def _connections(self) -> RunningT | None:
+        return self._running
+
+    def _not_started(self) -> Error[EventStoreError]:
+        raise NotImplementedError
+
+    def _writer_counts(self) -> tuple[bool, int, int, int, int]:
+        """The first fields of the store's statistics, in their order.
+
+        They are ``running``, ``transactions``, ``commits``, ``largest_batch`` and
+        ``conflicts``.
+        """
+        counters = self._counters
+        return (
+            self._running is not None,
+            counters.transactions,
+            counters.commits,
+            counters.largest_batch,
+            counters.conflicts,
+        )
+
+
+async def read_log(
+    store: object,
+    kind: type[ShellT],
+    module: str,
+    start_from: int,
+    limit: int,
+) -> Result[list[LogEntry[Any]], EventStoreError]:
+    """The public ``read_log`` of the stores of class ``kind``, in ``module``.
+
+    ``store`` is the store or its event store, checked, as ``start_from`` and ``limit``
+    are, by ``log_request``.
+    """
+    shell, after, most = log_request(store, kind, module, start_from, limit)
+    running: DurableRunning[Any, Any, Any] | None = shell._running
+    if running is None:
+        await trio.lowlevel.checkpoint()
+        return shell._not_started()
+    return await running.read_log(after, most)
 
 
 def running_state(running: object) -> str:
@@ -271,20 +410,125 @@ def outside_write(function: str, store: str) -> Error[EventStoreError]:
 def make_event_store(
     store: StoreT,
     transaction: type[TxT],
-    running: Callable[[StoreT], Running[EntityT, EventT, Any, Any] | None],
+    running: Callable[[StoreT], Running[EntityT, EventT] | None],
     not_started: Callable[[StoreT], Error[EventStoreError]],
-    commit_events: Callable[
-        [TxT, Aggregate[EntityT], list[EventT], Metadata, str | None],
-        Awaitable[StoreResult[tuple[list[EventEnvelop[EventT]], int]]],
-    ],
-    save_snapshot: Callable[[TxT, Snapshot[EntityT]], Awaitable[StoreResult[None]]],
+    codec: Codec[EventT, EntityT],
+    described: str,
+    rules: ColumnRules,
 ) -> EventStore[StoreT, EntityT, EventT, TxT]:
     """The event store of ``store``, whose handles are ``transaction``.
 
     ``running(store)`` is its connections (``None`` when it is not started, and then
-    every function returns ``not_started(store)``).
+    every function returns ``not_started(store)``). Events and snapshots are encoded
+    with ``codec`` as they are staged, and checked against the backend's ``rules``;
+    ``described`` names the store in messages (``"the SQLite store '/data/bank.db'"``).
     """
     checkpoint = trio.lowlevel.checkpoint
+    problem_of = rules.text_problem if rules.checks_rows else None
+    max_version = rules.max_version
+
+    def version_problem(version: int) -> str | None:
+        if max_version is None or 0 <= version <= max_version:
+            return None
+        return f"its version {version} does not fit {rules.version_type}"
+
+    def refused(message: str) -> Error[EventStoreError]:
+        return Error(EventStoreError(message, StoreFailure.REFUSED))
+
+    async def commit_events(
+        tx: TxT,
+        aggregate: Aggregate[EntityT],
+        events: list[EventT],
+        metadata: Metadata,
+        idempotency_key: str | None,
+    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("commit_events", described)
+        aggregate_id = aggregate.aggregate_id
+        sequence = aggregate.sequence
+        if problem_of is not None:
+            problem = problem_of(aggregate_id)
+            if problem is not None:
+                return refused(f"cannot store events of aggregate {aggregate_id!r}: {problem}")
+            problem = None if idempotency_key is None else problem_of(idempotency_key)
+            if problem is not None:
+                return refused(
+                    f"cannot store events of aggregate {aggregate_id!r} with the idempotency "
+                    f"key {idempotency_key!r}: {problem}"
+                )
+        aggregate_type = codec.aggregate_type
+        encode = codec.encode_event
+        rows: list[EventRow] = []
+        envelopes: list[EventEnvelop[EventT]] = []
+        try:
+            metadata_text = encode_metadata(metadata)
+            for event in events:
+                sequence += 1
+                encoded = encode(event)
+                type_name, version, data = encoded.type_name, encoded.version, encoded.data
+                if problem_of is not None:
+                    problem = problem_of(type_name) or problem_of(data)
+                    problem = problem or version_problem(version)
+                    if problem is not None:
+                        raise ValueError(
+                            f"the encoded event {type_name!r} cannot be stored: {problem}"
+                        )
+                rows.append((aggregate_id, sequence, type_name, version, data, metadata_text))
+                envelopes.append(
+                    SerializedEventEnvelop(
+                        aggregate_id,
+                        sequence,
+                        event,
+                        metadata,
+                        type_name,
+                        str(version),
+                        aggregate_type,
+                    )
+                )
+        except Exception as exc:
+            # CodecError from JsonCodec; anything at all from a user's codec.
+            return refused(
+                f"cannot encode event {sequence} of aggregate {aggregate_id!r} for "
+                f"{described}: {exc}"
+            )
+        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
+        return Ok((envelopes, sequence))
+
+    async def save_snapshot(tx: TxT, snapshot: Snapshot[EntityT]) -> StoreResult[None]:
+        await checkpoint()
+        if not tx._writes:
+            return outside_write("save_snapshot", described)
+        aggregate_id = snapshot.aggregate_id
+        try:
+            encoded = codec.encode_entity(snapshot.entity)
+            if problem_of is not None:
+                problem = (
+                    problem_of(aggregate_id)
+                    or problem_of(encoded.type_name)
+                    or problem_of(encoded.data)
+                )
+                problem = problem or version_problem(encoded.version)
+                if problem is None and rules.zoned_time and snapshot.timestamp.utcoffset() is None:
+                    problem = "its timestamp has no time zone"
+                if problem is not None:
+                    raise ValueError(f"it cannot be stored: {problem}")
+        except Exception as exc:
+            return refused(
+                f"cannot encode the snapshot of aggregate {aggregate_id!r} at "
+                f"sequence {snapshot.sequence} for {described}: {exc}"
+            )
+        tx._snapshots.append(
+            (
+                aggregate_id,
+                snapshot.sequence,
+                encoded.type_name,
+                encoded.version,
+                encoded.data,
+                snapshot.timestamp,
+            )
+        )
+        return OK
 
     async def execute_transaction(body: Transaction[TxT, None]) -> StoreResult[None]:
         tx = transaction._make(writes=True, prefetch=False)

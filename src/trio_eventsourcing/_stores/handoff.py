@@ -1,4 +1,4 @@
-"""Handing blocking work to the SQLite store's own threads, and waking the Trio task after.
+"""Handing blocking work to a store's own threads, and waking the Trio task after.
 
 A Trio task puts a :class:`Job` on a :class:`JobQueue` and sleeps; a store thread takes it,
 does the blocking work, sets ``job.result`` and hands the job back with one

@@ -45,6 +45,7 @@ from ..._core.log_source import (
 )
 from ..._core.log_watchers import LogWatchers
 from ..._runtime.result import Error, Ok, Result
+from ..checkpoints import CheckpointStatements, compare_and_set
 from .connection import connect, failure_kind, is_connection_lost
 from .projection_listen import listening
 from .projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
@@ -330,6 +331,9 @@ class PostgresLogSource(Generic[EntityT, EventT]):
         aggregate_type = store.codec.aggregate_type
         options = store._options
         operation = f"writing the checkpoint of projection {name!r}"
+        statements = CheckpointStatements(
+            names.create_checkpoint, names.move_checkpoint, names.add_dead_letter
+        )
 
         def work(connection: Connection) -> CheckpointResult:
             try:
@@ -341,41 +345,11 @@ class PostgresLogSource(Generic[EntityT, EventT]):
                             if is_connection_lost(connection):
                                 raise  # the store's failure, not the handler's
                             raise _Rollback(HandlerRaised(exc)) from None
-                    new, expected = write.new, write.expected
-                    if expected is None:
-                        cursor = connection.execute(
-                            names.create_checkpoint,
-                            (aggregate_type, name, new.position, new.reset_pending),
-                        )
-                    else:
-                        cursor = connection.execute(
-                            names.move_checkpoint,
-                            (
-                                new.position,
-                                new.reset_pending,
-                                aggregate_type,
-                                name,
-                                expected.position,
-                                expected.reset_pending,
-                            ),
-                        )
-                    if cursor.rowcount != 1:
-                        raise _Rollback(CheckpointMoved())
-                    letter = write.dead_letter
-                    if letter is not None:
-                        connection.execute(
-                            names.add_dead_letter,
-                            (
-                                aggregate_type,
-                                name,
-                                letter.position,
-                                letter.aggregate_id,
-                                letter.sequence,
-                                letter.event_type,
-                                letter.error,
-                                letter.recorded_at,
-                            ),
-                        )
+                    moved = compare_and_set(
+                        connection.execute, statements, aggregate_type, name, write, _same
+                    )
+                    if moved is not None:
+                        raise _Rollback(moved)
             except _Rollback as rollback:
                 return Error(rollback.answer)
             return _OK
@@ -418,3 +392,8 @@ class PostgresLogSource(Generic[EntityT, EventT]):
             # A projection of this process runs on the store: it rebuilds at once.
             local.watchers.request_reset(name)
         return result
+
+
+def _same(value: object) -> object:
+    """A value the driver stores as it is (a dead letter's time, with its time zone)."""
+    return value

@@ -16,35 +16,38 @@ same, the same log reader, the same statistics, the same errors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import trio
 from typing_extensions import Never, final
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError, StoreFailure
-from ..._core.log import LogEntry, log_request
+from ..._core.errors import EventStoreError
+from ..._core.log import LogEntry
 from ..._core.log_source import LogSource
-from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
-from ..._core.store import EventStore, StoreResult
+from ..._core.records import EventEnvelop, Snapshot
+from ..._core.store import EventStore
 from ..._runtime.checks import require_positive_int
-from ..._runtime.result import Error, Ok, Result
+from ..._runtime.result import Error, Result
 from ..._runtime.static_supervisor import Supervisor
 from ..._runtime.supervision import ChildSpecification
 from ..durable import (
-    OK,
+    ColumnRules,
     DurableRunning,
+    DurableStore,
     DurableTransaction,
+    WriterStatistics,
+    lone_surrogate,
     make_event_store,
     not_started,
-    outside_write,
     running_state,
     store_child,
-    writer_counts,
 )
-from ..serialized import encode_metadata
+from ..durable import (
+    read_log as shared_read_log,
+)
+from ..writer import Writer, WriterCrashed
 from .connection import (
     Options,
     check_schema_name,
@@ -62,18 +65,9 @@ from .reader import (
     read_events,
     read_snapshot,
 )
-from .reader import read_log as _read_log_rows
+from .reader import read_log as read_log_rows
 from .schema import Names, StoreRefused, check_names, prepare
-from .writer import (
-    Append,
-    EventRow,
-    SnapshotRow,
-    Writer,
-    WriterCounters,
-    WriterCrashed,
-    WriteRequest,
-    configure_writer,
-)
+from .writer import PostgresWriteConnection, configure_writer
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -84,40 +78,51 @@ ValueT = TypeVar("ValueT")
 
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
-_MAX_INT4 = 2**31 - 1
-
 
 @final
 @dataclass(frozen=True, slots=True)
-class PostgresStoreStatistics:
-    """What a store's writer has done since the store was created (across restarts).
+class PostgresStoreStatistics(WriterStatistics):
+    """What the store's writer has done since the store was created (across restarts).
 
-    ``transactions`` counts committed write transactions (one per command that stored
-    events), ``commits`` the PostgreSQL commits that stored them: with group commit, far
-    fewer under concurrent load. ``largest_batch`` is the most transactions one commit
-    held; ``conflicts`` counts transactions refused for a stale sequence;
-    ``reconnects`` counts the times the writer connected again after losing its
-    connection.
+    The fields of ``WriterStatistics`` (``running``, ``transactions``, ``commits``,
+    ``largest_batch``, ``conflicts``; commits are PostgreSQL commits), and
+    ``reconnects``: the times the writer connected again after losing its connection.
     """
 
-    running: bool
-    transactions: int
-    commits: int
-    largest_batch: int
-    conflicts: int
     reconnects: int
+
+
+def _unstorable(text: object) -> str | None:
+    """Why PostgreSQL ``text`` cannot hold ``text``, or ``None`` if it can."""
+    if not isinstance(text, str):
+        return f"it is a {type(text).__name__}, not a str"
+    if "\x00" in text:
+        return "it contains a NUL character, which PostgreSQL text cannot hold"
+    return lone_surrogate(text)
+
+
+_RULES = ColumnRules(
+    _unstorable,
+    checks_rows=True,
+    max_version=2**31 - 1,
+    version_type="a PostgreSQL integer",
+    zoned_time=True,
+)
+"""What PostgreSQL refuses, checked as a command is staged, so that a value the server
+would refuse fails that command alone and never costs its batch a retry one request at
+a time: text with NUL or a lone surrogate, versions beyond ``integer``, naive times."""
 
 
 @final
 class _Running(DurableRunning[EntityT, EventT, "Connection"]):
     """The connections of a started store: its writer and its readers.
 
-    Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_stores.durable``) add no coroutine of their own to a call; the
-    reads themselves are those of ``DurableRunning``, on a pooled read connection.
+    The writes and reads themselves are those of ``DurableRunning``; the reads run on a
+    pooled read connection.
     """
 
     __slots__ = ("codec", "names", "options", "readers", "writer")
+    rules = _RULES
 
     def __init__(
         self,
@@ -133,37 +138,20 @@ class _Running(DurableRunning[EntityT, EventT, "Connection"]):
         self.codec = codec
         self.options = options
 
-    def write(
-        self, appends: list[Append], snapshots: list[SnapshotRow]
-    ) -> Awaitable[StoreResult[None]]:
-        return self.writer.write(WriteRequest(appends, snapshots))
-
-    # Each read first refuses an id the server cannot take, which the driver would
-    # otherwise fail to encode (an exception, not an answer, from the worker thread).
-
     def _snapshot(
         self, connection: Connection, aggregate_id: str
     ) -> ReadResult[Snapshot[EntityT] | None]:
-        refused = _refused_id(aggregate_id, "load the snapshot of")
-        if refused is not None:
-            return refused
         return read_snapshot(connection, self.codec, self.options, self.names, aggregate_id)
 
     def _aggregate(
         self, connection: Connection, aggregate_id: str
     ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
-        refused = _refused_id(aggregate_id, "load")
-        if refused is not None:
-            return refused
         # The events after the snapshot come with it, in the same statement.
         return read_aggregate(connection, self.codec, self.options, self.names, aggregate_id)
 
     def _events(
         self, connection: Connection, aggregate_id: str, start_from: int
     ) -> ReadResult[list[EventEnvelop[EventT]]]:
-        refused = _refused_id(aggregate_id, "load the events of")
-        if refused is not None:
-            return refused
         return read_events(
             connection, self.codec, self.options, self.names, aggregate_id, start_from
         )
@@ -171,23 +159,16 @@ class _Running(DurableRunning[EntityT, EventT, "Connection"]):
     def _command(
         self, connection: Connection, aggregate_id: str, idempotency_key: str
     ) -> ReadResult[bool]:
-        refused = _refused_id(aggregate_id, "look up an idempotency key of")
-        if refused is not None:
-            return refused
-        problem = _unstorable(idempotency_key)
-        if problem is not None:
-            return Error(
-                EventStoreError(
-                    f"cannot look up the idempotency key {idempotency_key!r} of aggregate "
-                    f"{aggregate_id!r}: {problem}",
-                    StoreFailure.REFUSED,
-                )
-            )
         return read_command(connection, self.names, aggregate_id, idempotency_key)
+
+    def _log(
+        self, connection: Connection, after: int, most: int
+    ) -> ReadResult[list[LogEntry[EventT]]]:
+        return read_log_rows(connection, self.codec, self.options, self.names, after, most)
 
 
 @final
-class PostgresStore(Generic[EntityT, EventT]):
+class PostgresStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
     """One PostgreSQL store: its server, tables, codec and, while its child runs, connections.
 
     Made by :func:`supervised`, and found in the ``eventstore`` field of the
@@ -195,15 +176,9 @@ class PostgresStore(Generic[EntityT, EventT]):
     Its ``repr`` and messages name the server without the DSN's password.
     """
 
-    __slots__ = ("_claimed", "_codec", "_counters", "_has_run", "_names", "_options", "_running")
-    _codec: Codec[EventT, EntityT]
+    __slots__ = ("_names", "_options")
     _options: Options
     _names: Names
-    _counters: WriterCounters
-    _running: _Running[EntityT, EventT] | None
-    _claimed: bool
-    # Whether the store ever ran, so that a stopped store says so.
-    _has_run: bool
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("PostgresStore has no public constructor: use postgres_store.supervised()")
@@ -214,12 +189,8 @@ class PostgresStore(Generic[EntityT, EventT]):
     ) -> PostgresStore[EntityT, EventT]:
         self = object.__new__(cls)
         self._options = options
-        self._codec = codec
         self._names = Names(options.schema, options.table_prefix)
-        self._counters = WriterCounters()
-        self._running = None
-        self._claimed = False
-        self._has_run = False
+        self._init_shell(codec)
         return self
 
     @property
@@ -262,9 +233,7 @@ class PostgresStore(Generic[EntityT, EventT]):
             print(stats.transactions / max(stats.commits, 1), "commands per commit")
         """
         counters = self._counters
-        return PostgresStoreStatistics(
-            *writer_counts(self._running, counters), reconnects=counters.reconnects
-        )
+        return PostgresStoreStatistics(*self._writer_counts(), reconnects=counters.reconnects)
 
     def __repr__(self) -> str:
         state = running_state(self._running)
@@ -276,9 +245,6 @@ class PostgresStore(Generic[EntityT, EventT]):
         from .projection import PostgresLogSource
 
         return PostgresLogSource(self)
-
-    def _connections(self) -> _Running[EntityT, EventT] | None:
-        return self._running
 
     def _not_started(self) -> Error[EventStoreError]:
         return not_started(
@@ -353,10 +319,10 @@ class PostgresStore(Generic[EntityT, EventT]):
                     await trio.to_thread.run_sync(connection.close)
                 raise
             writer = Writer(
-                connection,
-                self._options,
-                names,
-                self._codec.aggregate_type,
+                PostgresWriteConnection(
+                    connection, self._options, names, self._codec.aggregate_type, self._counters
+                ),
+                f"trio-eventsourcing PostgreSQL writer {server} {names.events}",
                 trio.lowlevel.current_trio_token(),
                 self._counters,
             )
@@ -382,12 +348,8 @@ class PostgresStore(Generic[EntityT, EventT]):
 
 
 @final
-class PostgresTransaction(DurableTransaction[EntityT, EventT, Append, SnapshotRow]):
-    """The handle of one store transaction (made by the store, never by hand).
-
-    A write transaction stages encoded rows for the writer; a read transaction that
-    loads an aggregate keeps the events read together with its snapshot.
-    """
+class PostgresTransaction(DurableTransaction[EntityT, EventT]):
+    """The handle of one transaction of a PostgreSQL store (made by the store, never by hand)."""
 
     __slots__ = ()
 
@@ -398,163 +360,17 @@ PostgresEventStore = EventStore[
 """The type of the event store ``postgres_store.supervised`` returns."""
 
 
-def _unstorable(text: object) -> str | None:
-    """Why PostgreSQL ``text`` cannot hold ``text``, or ``None`` if it can.
-
-    Checked as a command is staged, so a value the server would refuse fails that
-    command alone, and never costs its batch a retry one request at a time.
-    """
-    if not isinstance(text, str):
-        return f"it is a {type(text).__name__}, not a str"
-    if "\x00" in text:
-        return "it contains a NUL character, which PostgreSQL text cannot hold"
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "it is not valid Unicode (it contains a lone surrogate)"
-    return None
-
-
-def _refused_id(aggregate_id: str, doing: str) -> Error[EventStoreError] | None:
-    """The error of a read of ``aggregate_id`` PostgreSQL cannot take, or ``None``."""
-    problem = _unstorable(aggregate_id)
-    if problem is None:
-        return None
-    return Error(
-        EventStoreError(
-            f"cannot {doing} aggregate {aggregate_id!r}: {problem}", StoreFailure.REFUSED
-        )
-    )
-
-
 def _make_event_store(
     store: PostgresStore[EntityT, EventT],
 ) -> PostgresEventStore[EntityT, EventT]:
-    checkpoint = trio.lowlevel.checkpoint
-    codec = store.codec
-    where = f"PostgreSQL {store._options.server}"
-    described = f"the store {where}"
-
-    async def commit_events(
-        tx: PostgresTransaction[EntityT, EventT],
-        aggregate: Aggregate[EntityT],
-        events: list[EventT],
-        metadata: Metadata,
-        idempotency_key: str | None,
-    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
-        await checkpoint()
-        if not tx._writes:
-            return outside_write("commit_events", described)
-        aggregate_id = aggregate.aggregate_id
-        sequence = aggregate.sequence
-        problem = _unstorable(aggregate_id)
-        if problem is not None:
-            return Error(
-                EventStoreError(
-                    f"cannot store events of aggregate {aggregate_id!r}: {problem}",
-                    StoreFailure.REFUSED,
-                )
-            )
-        if idempotency_key is not None:
-            problem = _unstorable(idempotency_key)
-            if problem is not None:
-                return Error(
-                    EventStoreError(
-                        f"cannot store events of aggregate {aggregate_id!r} with the idempotency "
-                        f"key {idempotency_key!r}: {problem}",
-                        StoreFailure.REFUSED,
-                    )
-                )
-        # The key goes on the command's first event only (see _stores/postgres/schema.py).
-        key = idempotency_key
-        aggregate_type = codec.aggregate_type
-        encode = codec.encode_event
-        rows: list[EventRow] = []
-        envelopes: list[EventEnvelop[EventT]] = []
-        try:
-            metadata_text = encode_metadata(metadata)
-            for event in events:
-                sequence += 1
-                encoded = encode(event)
-                type_name, version, data = encoded.type_name, encoded.version, encoded.data
-                problem = _unstorable(type_name) or _unstorable(data)
-                if problem is None and not (0 <= version <= _MAX_INT4):
-                    problem = f"its version {version} does not fit a PostgreSQL integer"
-                if problem is not None:
-                    raise ValueError(f"the encoded event {type_name!r} cannot be stored: {problem}")
-                rows.append((aggregate_id, sequence, type_name, version, data, metadata_text, key))
-                key = None
-                envelopes.append(
-                    SerializedEventEnvelop(
-                        aggregate_id,
-                        sequence,
-                        event,
-                        metadata,
-                        type_name,
-                        str(version),
-                        aggregate_type,
-                    )
-                )
-        except Exception as exc:
-            # CodecError from JsonCodec; anything at all from a user's codec.
-            return Error(
-                EventStoreError(
-                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for the "
-                    f"store {where}: {exc}",
-                    StoreFailure.REFUSED,
-                )
-            )
-        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
-        return Ok((envelopes, sequence))
-
-    async def save_snapshot(
-        tx: PostgresTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
-    ) -> StoreResult[None]:
-        await checkpoint()
-        if not tx._writes:
-            return outside_write("save_snapshot", described)
-        aggregate_id = snapshot.aggregate_id
-        try:
-            encoded = codec.encode_entity(snapshot.entity)
-            problem = (
-                _unstorable(aggregate_id)
-                or _unstorable(encoded.type_name)
-                or _unstorable(encoded.data)
-            )
-            if problem is None and not (0 <= encoded.version <= _MAX_INT4):
-                problem = f"its version {encoded.version} does not fit a PostgreSQL integer"
-            if problem is None and snapshot.timestamp.utcoffset() is None:
-                problem = "its timestamp has no time zone"
-            if problem is not None:
-                raise ValueError(f"it cannot be stored: {problem}")
-        except Exception as exc:
-            return Error(
-                EventStoreError(
-                    f"cannot encode the snapshot of aggregate {aggregate_id!r} at "
-                    f"sequence {snapshot.sequence} for the store {where}: {exc}",
-                    StoreFailure.REFUSED,
-                )
-            )
-        tx._snapshots.append(
-            (
-                aggregate_id,
-                snapshot.sequence,
-                encoded.type_name,
-                encoded.version,
-                encoded.data,
-                snapshot.timestamp,
-            )
-        )
-        return OK
-
     return make_event_store(
         store,
         PostgresTransaction,
         PostgresStore._connections,
         PostgresStore._not_started,
-        commit_events,
-        save_snapshot,
+        store.codec,
+        f"the store PostgreSQL {store._options.server}",
+        _RULES,
     )
 
 
@@ -600,18 +416,7 @@ async def read_log(
                 print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
             position = entries[-1].position
     """
-    postgres, after, most = log_request(store, PostgresStore, "postgres_store", start_from, limit)
-    running = postgres._running
-    if running is None:
-        await trio.lowlevel.checkpoint()
-        return postgres._not_started()
-    codec = postgres.codec
-    options = postgres._options
-    names = running.names
-    return await running.readers.run(
-        "reading the log",
-        lambda connection: _read_log_rows(connection, codec, options, names, after, most),
-    )
+    return await shared_read_log(store, PostgresStore, "postgres_store", start_from, limit)
 
 
 def _check_prefix(schema: str, table_prefix: object) -> str:

@@ -1,9 +1,9 @@
-"""The PostgreSQL store's writer: one thread, one connection, group commit.
+"""How the PostgreSQL store's writer stores a batch: one transaction, two round trips.
 
-Every write transaction of the store becomes a :class:`WriteRequest` of rows encoded on
-the Trio side. The writer thread takes *all* the requests waiting when it becomes free
-and stores them in one PostgreSQL transaction, in two round trips, each one pipelined
-batch of statements:
+The writer thread and its batching are ``_stores.writer``'s; this is the PostgreSQL side
+of it, :class:`PostgresWriteConnection`, with the write connection. A batch is stored
+in one PostgreSQL transaction, in two round trips, each one pipelined batch of
+statements:
 
 1. ``BEGIN``; lock the store row (``SELECT ... FOR UPDATE``: the position lock, which
    also returns the last position and the transaction id); read the stored sequence of
@@ -46,35 +46,36 @@ whose outcome could not be learned gives each request it was to store
 ``OutcomeUnknown``. Never acknowledged unless committed, never reported failed unless
 not stored; and the idempotency keys' unique index makes even a blind retry of a
 committed batch harmless (``CommandAlreadyStored``).
-
-Waking the waiting tasks works as in the SQLite store: one ``TrioToken.run_sync_soon``
-callback per batch reschedules every task of it, and a cancelled waiter just stops
-waiting (its request is stored with its batch, or skipped if not yet taken).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
-import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-import trio
 from typing_extensions import final
 
 from ..._core.errors import (
     CommandAlreadyStored,
     ConcurrencyConflict,
     EventStoreError,
-    OutcomeUnknown,
     StoreFailure,
 )
-from ..._core.store import StoreResult
-from ..._runtime.result import Error, Ok
+from ..._runtime.result import Error
+from ..handoff import Job
+from ..writer import (
+    OK,
+    Append,
+    SnapshotRow,
+    WriterCounters,
+    WriteRequest,
+    check_request,
+    keyed,
+    outcome_unknown,
+)
 from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
 
@@ -85,76 +86,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
-EventRow = tuple[str, int, str, int, str, str, str | None]
-"""``(aggregate_id, sequence, event_type, event_version, payload, metadata, command_key)``.
-
-``command_key`` is the command's idempotency key on its first event, ``None`` on the others.
-"""
-
-SnapshotRow = tuple[str, int, str, int, str, datetime]
-"""``(aggregate_id, sequence, entity_type, entity_version, payload, taken_at)``."""
-
-_MAX_BATCH = 1_000
-"""Most requests in one transaction, so one batch never holds the position lock long."""
-
-_OK: StoreResult[None] = Ok(None)
-
 _FIRST_DELAY = 0.02
 _LONGEST_DELAY = 1.0
 """Backoff between attempts to reach the server, in seconds."""
-
-
-class Append(NamedTuple):
-    """Events to append after ``expected_sequence``, which must be the stored sequence.
-
-    ``key`` is the command's idempotency key (``None``: it has none), also on the first
-    of ``rows``.
-    """
-
-    aggregate_id: str
-    expected_sequence: int
-    rows: list[EventRow]
-    key: str | None
-
-
-@final
-class WriteRequest:
-    """One write transaction, staged on the Trio side and stored by the writer thread."""
-
-    __slots__ = ("abandoned", "appends", "result", "snapshots", "task")
-
-    def __init__(self, appends: list[Append], snapshots: list[SnapshotRow]) -> None:
-        self.appends = appends
-        self.snapshots = snapshots
-        self.result: StoreResult[None] | None = None
-        self.task: trio.lowlevel.Task | None = None
-        # Set on the Trio thread when the waiting task gives up; read by both threads.
-        # Attribute access is atomic, and each side tolerates the other's timing (see
-        # the module docstring).
-        self.abandoned = False
-
-
-@final
-class WriterCounters:
-    """What the writer threads of one store have done, across restarts.
-
-    Written by the writer thread only; ``statistics()`` reads the plain ints, which the
-    GIL makes safe to read while they change.
-    """
-
-    __slots__ = ("commits", "conflicts", "largest_batch", "reconnects", "transactions")
-
-    def __init__(self) -> None:
-        self.transactions = 0
-        self.commits = 0
-        self.largest_batch = 0
-        self.conflicts = 0
-        self.reconnects = 0
-
-
-@final
-class WriterCrashed(Exception):
-    """The writer thread ended without being asked to; the store's task raises this."""
 
 
 Witness = tuple[int, str, int, "str | None", str]
@@ -213,9 +147,13 @@ class _Columns:
         self.metadata: list[str] = []
         self.command_keys: list[str | None] = []
 
-    def add(self, position: int, rows: list[EventRow]) -> int:
-        """Add ``rows`` at the positions after ``position``; return the last one."""
-        for aggregate_id, sequence, event_type, event_version, payload, metadata, key in rows:
+    def add(self, position: int, append: Append) -> int:
+        """Add the rows of ``append`` at the positions after ``position``; return the last one.
+
+        The command's key goes on its first event only (see ``schema``).
+        """
+        key = append.key
+        for aggregate_id, sequence, event_type, event_version, payload, metadata in append.rows:
             position += 1
             self.positions.append(position)
             self.aggregate_ids.append(aggregate_id)
@@ -225,6 +163,7 @@ class _Columns:
             self.payloads.append(payload)
             self.metadata.append(metadata)
             self.command_keys.append(key)
+            key = None
         return position
 
     def witness(self) -> Witness | None:
@@ -256,7 +195,7 @@ class _Columns:
 
 def _keys(appends: Iterable[Append]) -> tuple[list[str], list[str]]:
     """The ids and keys of the keyed ``appends``: the parameters of ``Names.stored_keys``."""
-    pairs = [(a.aggregate_id, a.key) for a in appends if a.key is not None]
+    pairs = keyed(list(appends))
     return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
 
 
@@ -268,16 +207,6 @@ def _stored(
         return set()
     pairs = zip(ids, keys, strict=True)
     return {pair for pair, (stored,) in zip(pairs, found, strict=True) if stored}
-
-
-def _outcome_unknown(request: WriteRequest, message: str) -> StoreResult[None]:
-    """The result of ``request`` when its commit may or may not have gone through."""
-    doubt = f"{message}; the commit may have been stored all the same"
-    for aggregate_id, _, _, key in request.appends:
-        if key is not None:
-            return Error(OutcomeUnknown(aggregate_id, key, doubt))
-    # No key to ask about later: say it in words.
-    return Error(EventStoreError(f"{doubt}: the outcome is unknown", StoreFailure.FAILED))
 
 
 def _commit_skipped(connection: Connection) -> bool:
@@ -313,8 +242,12 @@ def _snapshot_columns(
 
 
 @final
-class Writer:
-    """The writer thread and its queue; created and stopped by the store's task."""
+class PostgresWriteConnection:
+    """The write connection of a PostgreSQL store, and how a batch is stored on it.
+
+    The ``WriteConnection`` of ``_stores.writer``: used by the writer thread only. It
+    reconnects when the connection is lost (see the module docstring).
+    """
 
     def __init__(
         self,
@@ -322,7 +255,6 @@ class Writer:
         options: Options,
         names: Names,
         aggregate_type: str,
-        token: trio.lowlevel.TrioToken,
         counters: WriterCounters,
     ) -> None:
         self._connection: Connection | None = connection
@@ -331,151 +263,42 @@ class Writer:
         self._options = options
         self._names = names
         self._aggregate_type = aggregate_type
-        self._token = token
         self._counters = counters
-        self._queue: queue.SimpleQueue[WriteRequest | None] = queue.SimpleQueue()
-        # Guards `_accepting` and the queue together, so that no request can slip into
-        # the queue after the thread has drained it for the last time.
-        self._lock = threading.Lock()
-        self._accepting = True
+        self.described = f"the PostgreSQL store {options.server}"
         # After a batch failed because the server could not be reached, the next ones
         # get a single attempt each until one gets through: a queue that builds up
         # while the server is down then fails fast instead of waiting in turn.
         self._unreachable = False
         # True from the moment a COMMIT may reach the server until its outcome is known.
-        self._in_doubt = False
-        self._thread = threading.Thread(
-            target=self._run,
-            name=f"trio-eventsourcing PostgreSQL writer {options.server} {names.events}",
-            daemon=True,
+        self.in_doubt = False
+
+    def alone(self, job: Job[Any]) -> bool:
+        """Never: every job of this store is a write request, stored with its batch."""
+        return False
+
+    def store_alone(self, job: Job[Any]) -> None:
+        """Not used: no job of this store needs a transaction of its own."""
+        raise AssertionError(f"a PostgreSQL store has no job to run alone: {job!r}")
+
+    def crashed(self, failure: BaseException) -> None:
+        """Log the crash of the writer thread, without a traceback that could hold secrets."""
+        logger.critical(
+            "the writer thread of the PostgreSQL store %s crashed: %s",
+            self._options.server,
+            self._options.scrub(repr(failure)),
         )
-        self.exited = trio.Event()
-        """Set (on the Trio thread) once the writer thread has ended."""
-        self.failure: BaseException | None = None
-        """What ended the thread, if it was not asked to stop."""
 
-    def start(self) -> None:
-        """Start the writer thread."""
-        self._thread.start()
+    def close(self) -> None:
+        """Close the write connection; a failure is logged."""
+        self._close_connection()
 
-    def stop(self) -> None:
-        """Refuse new requests; the thread stores those already queued, then ends."""
-        with self._lock:
-            if self._accepting:
-                self._accepting = False
-                self._queue.put(None)
-
-    async def join(self) -> None:
-        """Wait, in a worker thread, until the writer thread has ended."""
-        await trio.to_thread.run_sync(self._thread.join)
-
-    async def write(self, request: WriteRequest) -> StoreResult[None]:
-        """Queue ``request`` and wait until its batch has committed (or failed).
-
-        Cancelling the wait is safe: the request is then stored with its batch or, if
-        the thread had not taken it yet, not at all.
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        request.task = trio.lowlevel.current_task()
-        with self._lock:
-            accepting = self._accepting
-            if accepting:
-                self._queue.put(request)
-        if not accepting:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return Error(
-                EventStoreError(
-                    f"the PostgreSQL store {self._options.server} has stopped",
-                    StoreFailure.NOT_RUNNING,
-                )
-            )
-
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            request.abandoned = True
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
-        result = request.result
-        assert result is not None, "a request was woken before it had a result"
-        return result
-
-    # -- on the writer thread ---------------------------------------------------------
-
-    def _run(self) -> None:
-        batch: list[WriteRequest] = []
-        try:
-            self._serve(batch)
-        except BaseException as exc:
-            self.failure = exc
-            logger.critical(
-                "the writer thread of the PostgreSQL store %s crashed: %s",
-                self._options.server,
-                self._options.scrub(repr(exc)),
-            )
-        finally:
-            with self._lock:
-                self._accepting = False
-            # `batch` holds the requests of a batch interrupted by a crash; the queue,
-            # those that came after. Both get an answer.
-            interrupted = len(batch)
-            while True:
-                try:
-                    request = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if request is not None:
-                    batch.append(request)
-            error = Error(
-                EventStoreError(
-                    f"the writer of the PostgreSQL store {self._options.server} has stopped",
-                    StoreFailure.NOT_RUNNING,
-                )
-            )
-            # A request of the interrupted batch may hold a tentative Ok: never confirmed,
-            # it is an error, unless its COMMIT may have been sent: then it is in doubt.
-            message = f"the writer of the PostgreSQL store {self._options.server} stopped"
-            for index, request in enumerate(batch):
-                result = request.result
-                if self._in_doubt and index < interrupted and (result is None or result is _OK):
-                    request.result = _outcome_unknown(request, f"{message} while committing")
-                else:
-                    request.result = error
-            self._close_connection()
-            # A finished Trio run has nobody left to wake.
-            with contextlib.suppress(trio.RunFinishedError):
-                self._token.run_sync_soon(self._exit_on_trio_thread, batch)
-
-    def _exit_on_trio_thread(self, batch: list[WriteRequest]) -> None:
-        _wake(batch)
-        self.exited.set()
-
-    def _serve(self, batch: list[WriteRequest]) -> None:
-        get, get_nowait = self._queue.get, self._queue.get_nowait
-        while True:
-            request = get()
-            stopping = False
-            while True:
-                if request is None:
-                    stopping = True
-                    break
-                if not request.abandoned:
-                    batch.append(request)
-                    if len(batch) >= _MAX_BATCH:
-                        break
-                try:
-                    request = get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._store(batch)
-                done = batch[:]
-                batch.clear()
-                try:
-                    self._token.run_sync_soon(_wake, done)
-                except trio.RunFinishedError:
-                    return  # the Trio run is over: nobody is left to wake
-            if stopping:
-                return
+    def store(self, batch: list[Job[Any]]) -> None:
+        """Store ``batch``, retrying on a lost connection; set every request's result."""
+        requests: list[WriteRequest] = []
+        for job in batch:
+            assert isinstance(job, WriteRequest), f"not a write request: {job!r}"
+            requests.append(job)
+        self._store(requests)
 
     def _close_connection(self) -> None:
         connection, self._connection = self._connection, None
@@ -545,8 +368,7 @@ class Writer:
                                 options.server,
                                 failure,
                             )
-                            self._count(batch)
-                            self._in_doubt = False
+                            self.in_doubt = False
                             return
                         if outcome is None:
                             logger.error(
@@ -555,13 +377,12 @@ class Writer:
                                 failure,
                             )
                             self._fail_in_doubt(batch, failure)
-                            self._in_doubt = False
+                            self.in_doubt = False
                             return
-                        self._in_doubt = False  # rolled back: retried below
+                        self.in_doubt = False  # rolled back: retried below
                     logger.warning("%s; retrying the write transaction", failure)
                 else:
-                    self._count(batch)
-                    self._in_doubt = False
+                    self.in_doubt = False
                     return
             if time.monotonic() + delay > deadline:
                 logger.error("giving up a write transaction: %s", failure)
@@ -593,22 +414,8 @@ class Writer:
         """
         for request in batch:
             result = request.result
-            if result is None or result is _OK:
-                request.result = _outcome_unknown(request, message)
-
-    def _count(self, batch: list[WriteRequest]) -> None:
-        counters = self._counters
-        stored = sum(1 for request in batch if request.result is _OK)
-        counters.transactions += stored
-        counters.conflicts += sum(
-            1
-            for request in batch
-            if isinstance(request.result, Error)
-            and isinstance(request.result.error, ConcurrencyConflict)
-        )
-        if stored:
-            counters.commits += 1
-        counters.largest_batch = max(counters.largest_batch, len(batch))
+            if result is None or result is OK:
+                request.result = outcome_unknown(request, message)
 
     def _lost(
         self,
@@ -661,13 +468,13 @@ class Writer:
             for request in batch:
                 if self._decide(request, last, set(), taken, stale):
                     for append in request.appends:
-                        position = columns.add(position, append.rows)
+                        position = columns.add(position, append)
                     snapshots += request.snapshots
             if stale:
                 self._already_stored(connection, stale)
             # From here on the COMMIT may reach the server whatever goes wrong: should
             # the thread die before the outcome is known, `_run` reports it unknown.
-            committing = self._in_doubt = True
+            committing = self.in_doubt = True
             with connection.pipeline():
                 if columns.positions:
                     connection.execute(
@@ -690,7 +497,7 @@ class Writer:
                     exc, in_doubt=True, xid=xid, started=started, witness=columns.witness()
                 ) from None
             # Certainly not committed: the COMMIT was not sent, or the server skipped it.
-            self._in_doubt = False
+            self.in_doubt = False
             if is_connection_lost(connection):
                 raise self._lost(exc, in_doubt=False, xid=xid) from None
             self._rollback(connection)
@@ -720,32 +527,21 @@ class Writer:
         """Check ``request`` against the stored sequences and keys; take them if it fits.
 
         ``last`` holds each aggregate's sequence, ``stored`` the keys known to be in the
-        tables, ``taken`` those of the requests accepted before in the transaction; a
-        key found in either wins over a stale sequence (a command stored already looks
-        stale too). A stale request whose keys were not looked up is added to ``stale``
-        with the appends checked, for :meth:`_already_stored`. Sets the request's
-        (tentative) result; returns whether its rows are to be written.
+        tables, ``taken`` those of the requests accepted before in the transaction (see
+        ``check_request``). A stale request with keys that were not looked up is added
+        to ``stale`` with the appends checked, for :meth:`_already_stored`. Sets the
+        request's (tentative) result; returns whether its rows are to be written.
         """
-        after: dict[str, int] = {}
-        keys: list[tuple[str, str]] = []
-        for index, (aggregate_id, expected, rows, key) in enumerate(request.appends):
-            if key is not None:
-                pair = (aggregate_id, key)
-                if pair in stored or pair in taken or pair in keys:
-                    request.result = Error(CommandAlreadyStored(aggregate_id, key))
-                    return False
-                keys.append(pair)
-            actual = after.get(aggregate_id, last.get(aggregate_id, 0))
-            if actual != expected:
-                request.result = Error(ConcurrencyConflict(aggregate_id, expected, actual))
-                if stale is not None and keys:
-                    stale.append((request, request.appends[: index + 1]))
-                return False
-            after[aggregate_id] = expected + len(rows)
-        last.update(after)
-        taken.update(keys)
-        request.result = _OK
-        return bool(request.appends or request.snapshots)
+        refused, checked = check_request(request.appends, last, taken, stored)
+        if refused is None:
+            request.result = OK
+            return bool(request.appends or request.snapshots)
+        request.result = Error(refused)
+        if stale is not None and isinstance(refused, ConcurrencyConflict):
+            appends = request.appends[:checked]
+            if keyed(appends):
+                stale.append((request, appends))
+        return False
 
     def _already_stored(
         self, connection: Connection, stale: list[tuple[WriteRequest, list[Append]]]
@@ -826,7 +622,7 @@ class Writer:
                     columns = _Columns()
                     end = position
                     for append in request.appends:
-                        end = columns.add(end, append.rows)
+                        end = columns.add(end, append)
                     if columns.positions:
                         connection.execute(
                             names.insert_events, columns.parameters(self._aggregate_type)
@@ -859,14 +655,14 @@ class Writer:
             if position != lock_row[0]:
                 connection.execute(names.update_position, (position,))
                 connection.execute(names.notify)
-            committing = self._in_doubt = True
+            committing = self.in_doubt = True
             connection.execute("COMMIT")
         except psycopg.Error as exc:
             if committing and not _commit_skipped(connection):
                 raise self._lost(
                     exc, in_doubt=True, xid=xid, started=started, witness=witness
                 ) from None
-            self._in_doubt = False
+            self.in_doubt = False
             if is_connection_lost(connection):
                 raise self._lost(exc, in_doubt=False, xid=xid) from None
             self._rollback(connection)
@@ -977,12 +773,3 @@ def configure_writer(connection: Connection, options: Options) -> None:
     """
     connection.execute(f"SET lock_timeout = {int(options.retry_timeout * 1000)}")
     connection.execute("SET plan_cache_mode = force_generic_plan")
-
-
-def _wake(batch: list[WriteRequest]) -> None:
-    """On the Trio thread: resume every task of ``batch`` that is still waiting."""
-    reschedule = trio.lowlevel.reschedule
-    for request in batch:
-        task = request.task
-        if not request.abandoned and task is not None:
-            reschedule(task)

@@ -33,6 +33,7 @@ from ..._core.log_source import (
     LogWatch,
 )
 from ..._runtime.result import Error, Ok, Result
+from ..checkpoints import CheckpointStatements, compare_and_set
 from .readers import ReadResult
 from .reads import read_log
 from .store import SqliteStore
@@ -69,6 +70,7 @@ _ADD_DEAD_LETTER = (
     "INSERT INTO projection_dead_letters (aggregate_type, projection, position, aggregate_id,"
     " sequence, event_type, error, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_CHECKPOINTS = CheckpointStatements(_CREATE_CHECKPOINT, _MOVE_CHECKPOINT, _ADD_DEAD_LETTER)
 _DROP_DEAD_LETTERS = (
     "DELETE FROM projection_dead_letters WHERE aggregate_type = ? AND projection = ?"
 )
@@ -161,40 +163,11 @@ class SqliteLogSource(Generic[EntityT, EventT]):
                     return Error(HandlerRaised(exc))
                 if not connection.in_transaction:
                     return Error(HandlerRaised(_ended_transaction(name)))
-            new, expected = write.new, write.expected
-            if expected is None:
-                cursor = connection.execute(
-                    _CREATE_CHECKPOINT, (aggregate_type, name, new.position, new.reset_pending)
-                )
-            else:
-                cursor = connection.execute(
-                    _MOVE_CHECKPOINT,
-                    (
-                        new.position,
-                        new.reset_pending,
-                        aggregate_type,
-                        name,
-                        expected.position,
-                        expected.reset_pending,
-                    ),
-                )
-            if cursor.rowcount != 1:
-                return Error(CheckpointMoved())
-            letter = write.dead_letter
-            if letter is not None:
-                connection.execute(
-                    _ADD_DEAD_LETTER,
-                    (
-                        aggregate_type,
-                        name,
-                        letter.position,
-                        letter.aggregate_id,
-                        letter.sequence,
-                        letter.event_type,
-                        letter.error,
-                        letter.recorded_at.isoformat(),
-                    ),
-                )
+            moved = compare_and_set(
+                connection.execute, _CHECKPOINTS, aggregate_type, name, write, datetime.isoformat
+            )
+            if moved is not None:
+                return Error(moved)
             return _OK
 
         operation = f"writing the checkpoint of projection {name!r}"

@@ -16,39 +16,42 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import trio
 from typing_extensions import Never, final
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError, StoreFailure
-from ..._core.log import LogEntry, log_request
+from ..._core.errors import EventStoreError
+from ..._core.log import LogEntry
 from ..._core.log_source import LogSource
 from ..._core.log_watchers import LogWatchers
-from ..._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
-from ..._core.store import EventStore, StoreResult
+from ..._core.records import EventEnvelop, Snapshot
+from ..._core.store import EventStore
 from ..._runtime.checks import require_positive_int, require_seconds
-from ..._runtime.result import Error, Ok, Result
+from ..._runtime.result import Error, Result
 from ..._runtime.static_supervisor import Supervisor
 from ..._runtime.supervision import ChildSpecification
 from ..durable import (
-    OK,
+    ColumnRules,
     DurableRunning,
+    DurableStore,
     DurableTransaction,
+    WriterStatistics,
+    lone_surrogate,
     make_event_store,
     not_started,
-    outside_write,
     running_state,
     store_child,
-    writer_counts,
 )
-from ..serialized import encode_metadata
+from ..durable import (
+    read_log as shared_read_log,
+)
+from ..writer import Writer, WriterCrashed
 from .readers import Readers, ReadResult
 from .reads import read_aggregate, read_command, read_events, read_snapshot
-from .reads import read_log as _read_log_rows
+from .reads import read_log as read_log_rows
 from .schema import (
     SYNCHRONOUS_LEVELS,
     DatabaseRefused,
@@ -57,15 +60,7 @@ from .schema import (
     absolute,
     open_writer,
 )
-from .writer import (
-    Append,
-    EventRow,
-    SnapshotRow,
-    Writer,
-    WriterCounters,
-    WriterCrashed,
-    WriteRequest,
-)
+from .writer import SqliteWriteConnection
 
 EntityT = TypeVar("EntityT")
 EventT = TypeVar("EventT")
@@ -76,32 +71,28 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
 @final
 @dataclass(frozen=True, slots=True)
-class SqliteStoreStatistics:
-    """What a store's writer has done since the store was created (across restarts).
+class SqliteStoreStatistics(WriterStatistics):
+    """What the store's writer has done since the store was created (across restarts).
 
-    ``transactions`` counts committed write transactions (one per command that stored
-    events), ``commits`` the SQLite commits that stored them: with group commit, far
-    fewer under concurrent load. ``largest_batch`` is the most transactions one commit
-    held; ``conflicts`` counts transactions refused for a stale sequence.
+    The fields of ``WriterStatistics`` (``running``, ``transactions``, ``commits``,
+    ``largest_batch``, ``conflicts``); one commit is one fsync.
     """
 
-    running: bool
-    transactions: int
-    commits: int
-    largest_batch: int
-    conflicts: int
+
+_RULES = ColumnRules(lone_surrogate, checks_rows=False)
+"""SQLite stores any text but one that is not Unicode; a bad row fails its request alone."""
 
 
 @final
 class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
     """The connections of a started store: its writer and its readers.
 
-    Each method returns the writer's or readers' awaitable as it is, so that the shared
-    store functions (``_stores.durable``) add no coroutine of their own to a call; the
-    reads themselves are those of ``DurableRunning``, on a reader thread's connection.
+    The writes and reads themselves are those of ``DurableRunning``; the reads run on a
+    reader thread's connection.
     """
 
     __slots__ = ("codec", "path", "readers", "writer")
+    rules = _RULES
 
     def __init__(
         self, writer: Writer, readers: Readers, codec: Codec[EventT, EntityT], path: str
@@ -111,81 +102,42 @@ class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
         self.codec = codec
         self.path = path
 
-    def write(
-        self, appends: list[Append], snapshots: list[SnapshotRow]
-    ) -> Awaitable[StoreResult[None]]:
-        return self.writer.write(WriteRequest(appends, snapshots))
-
-    # Each read first refuses an id SQLite cannot take, which the driver would otherwise
-    # fail to encode (an exception, reported as a bug, instead of an answer).
-
     def _snapshot(
         self, connection: sqlite3.Connection, aggregate_id: str
     ) -> ReadResult[Snapshot[EntityT] | None]:
-        refused = _not_unicode(aggregate_id, "load the snapshot of aggregate")
-        if refused is not None:
-            return refused
         return read_snapshot(connection, self.codec, self.path, aggregate_id)
 
     def _aggregate(
         self, connection: sqlite3.Connection, aggregate_id: str
     ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
-        refused = _not_unicode(aggregate_id, "load aggregate")
-        if refused is not None:
-            return refused
         return read_aggregate(connection, self.codec, self.path, aggregate_id)
 
     def _events(
         self, connection: sqlite3.Connection, aggregate_id: str, start_from: int
     ) -> ReadResult[list[EventEnvelop[EventT]]]:
-        refused = _not_unicode(aggregate_id, "load the events of aggregate")
-        if refused is not None:
-            return refused
         return read_events(connection, self.codec, self.path, aggregate_id, start_from)
 
     def _command(
         self, connection: sqlite3.Connection, aggregate_id: str, idempotency_key: str
     ) -> ReadResult[bool]:
-        refused = _not_unicode(
-            aggregate_id, "look up an idempotency key of aggregate"
-        ) or _not_unicode(idempotency_key, "look up the idempotency key")
-        if refused is not None:
-            return refused
         return read_command(connection, aggregate_id, idempotency_key)
 
-
-def _not_unicode(text: str, doing: str) -> Error[EventStoreError] | None:
-    """The error of a read of ``text`` that SQLite cannot take (a lone surrogate), or ``None``."""
-    if text.isascii():
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return Error(
-            EventStoreError(
-                f"cannot {doing} {text!r}: it is not valid Unicode (it contains a lone surrogate)",
-                StoreFailure.REFUSED,
-            )
-        )
-    return None
+    def _log(
+        self, connection: sqlite3.Connection, after: int, most: int
+    ) -> ReadResult[list[LogEntry[EventT]]]:
+        return read_log_rows(connection, self.codec, self.path, after, most)
 
 
 @final
-class SqliteStore(Generic[EntityT, EventT]):
+class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
     """One SQLite store: its file, its codec and, while its child runs, its connections.
 
     Made by :func:`supervised`, and found in the ``eventstore`` field of the
     :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
     """
 
-    __slots__ = ("_claimed", "_codec", "_counters", "_has_run", "_options", "_running", "_watchers")
-    _codec: Codec[EventT, EntityT]
+    __slots__ = ("_options", "_watchers")
     _options: Options
-    _counters: WriterCounters
-    _running: _Running[EntityT, EventT] | None
-    _claimed: bool
-    # Whether the store ever ran, so that a stopped store says so.
-    _has_run: bool
     _watchers: LogWatchers
 
     def __init__(self, _private: Never) -> None:
@@ -195,11 +147,7 @@ class SqliteStore(Generic[EntityT, EventT]):
     def _make(cls, options: Options, codec: Codec[EventT, EntityT]) -> SqliteStore[EntityT, EventT]:
         self = object.__new__(cls)
         self._options = options
-        self._codec = codec
-        self._counters = WriterCounters()
-        self._running = None
-        self._claimed = False
-        self._has_run = False
+        self._init_shell(codec)
         self._watchers = LogWatchers()
         return self
 
@@ -221,7 +169,7 @@ class SqliteStore(Generic[EntityT, EventT]):
             stats = store.eventstore.statistics()
             print(stats.transactions / max(stats.commits, 1), "commands per fsync")
         """
-        return SqliteStoreStatistics(*writer_counts(self._running, self._counters))
+        return SqliteStoreStatistics(*self._writer_counts())
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self._options.path!r} {running_state(self._running)}>"
@@ -232,9 +180,6 @@ class SqliteStore(Generic[EntityT, EventT]):
         from .projection import SqliteLogSource
 
         return SqliteLogSource(self)
-
-    def _connections(self) -> _Running[EntityT, EventT] | None:
-        return self._running
 
     def _not_started(self) -> Error[EventStoreError]:
         return not_started(
@@ -257,9 +202,8 @@ class SqliteStore(Generic[EntityT, EventT]):
                 raise
             token = trio.lowlevel.current_trio_token()
             writer = Writer(
-                connection,
-                path,
-                self._codec.aggregate_type,
+                SqliteWriteConnection(connection, path, self._codec.aggregate_type),
+                f"trio-eventsourcing SQLite writer {path}",
                 token,
                 self._counters,
                 self._watchers.changed,
@@ -291,12 +235,8 @@ class SqliteStore(Generic[EntityT, EventT]):
 
 
 @final
-class SqliteTransaction(DurableTransaction[EntityT, EventT, Append, SnapshotRow]):
-    """The handle of one store transaction (made by the store, never by hand).
-
-    A write transaction stages encoded rows for the writer; a read transaction that
-    loads an aggregate keeps the events read together with its snapshot.
-    """
+class SqliteTransaction(DurableTransaction[EntityT, EventT]):
+    """The handle of one transaction of a SQLite store (made by the store, never by hand)."""
 
     __slots__ = ()
 
@@ -308,100 +248,14 @@ SqliteEventStore = EventStore[
 
 
 def _make_event_store(store: SqliteStore[EntityT, EventT]) -> SqliteEventStore[EntityT, EventT]:
-    checkpoint = trio.lowlevel.checkpoint
-    codec = store.codec
-    where = f"the SQLite store {store.path!r}"
-
-    async def commit_events(
-        tx: SqliteTransaction[EntityT, EventT],
-        aggregate: Aggregate[EntityT],
-        events: list[EventT],
-        metadata: Metadata,
-        idempotency_key: str | None,
-    ) -> StoreResult[tuple[list[EventEnvelop[EventT]], int]]:
-        await checkpoint()
-        if not tx._writes:
-            return outside_write("commit_events", where)
-        aggregate_id = aggregate.aggregate_id
-        sequence = aggregate.sequence
-        aggregate_type = codec.aggregate_type
-        encode = codec.encode_event
-        rows: list[EventRow] = []
-        envelopes: list[EventEnvelop[EventT]] = []
-        try:
-            metadata_text = encode_metadata(metadata)
-            for event in events:
-                sequence += 1
-                encoded = encode(event)
-                rows.append(
-                    (
-                        aggregate_id,
-                        sequence,
-                        encoded.type_name,
-                        encoded.version,
-                        encoded.data,
-                        metadata_text,
-                    )
-                )
-                envelopes.append(
-                    SerializedEventEnvelop(
-                        aggregate_id,
-                        sequence,
-                        event,
-                        metadata,
-                        encoded.type_name,
-                        str(encoded.version),
-                        aggregate_type,
-                    )
-                )
-        except Exception as exc:
-            # CodecError from JsonCodec; anything at all from a user's codec.
-            return Error(
-                EventStoreError(
-                    f"cannot encode event {sequence} of aggregate {aggregate_id!r} for "
-                    f"{where}: {exc}",
-                    StoreFailure.REFUSED,
-                )
-            )
-        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
-        return Ok((envelopes, sequence))
-
-    async def save_snapshot(
-        tx: SqliteTransaction[EntityT, EventT], snapshot: Snapshot[EntityT]
-    ) -> StoreResult[None]:
-        await checkpoint()
-        if not tx._writes:
-            return outside_write("save_snapshot", where)
-        try:
-            encoded = codec.encode_entity(snapshot.entity)
-        except Exception as exc:
-            return Error(
-                EventStoreError(
-                    f"cannot encode the snapshot of aggregate {snapshot.aggregate_id!r} at "
-                    f"sequence {snapshot.sequence} for {where}: {exc}",
-                    StoreFailure.REFUSED,
-                )
-            )
-        tx._snapshots.append(
-            (
-                snapshot.aggregate_id,
-                codec.aggregate_type,
-                snapshot.sequence,
-                encoded.type_name,
-                encoded.version,
-                encoded.data,
-                snapshot.timestamp.isoformat(),
-            )
-        )
-        return OK
-
     return make_event_store(
         store,
         SqliteTransaction,
         SqliteStore._connections,
         SqliteStore._not_started,
-        commit_events,
-        save_snapshot,
+        store.codec,
+        f"the SQLite store {store.path!r}",
+        _RULES,
     )
 
 
@@ -441,16 +295,7 @@ async def read_log(
                 print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
             position = entries[-1].position
     """
-    sqlite, after, most = log_request(store, SqliteStore, "sqlite_store", start_from, limit)
-    running = sqlite._running
-    if running is None:
-        await trio.lowlevel.checkpoint()
-        return sqlite._not_started()
-    codec = sqlite.codec
-    path = sqlite.path
-    return await running.readers.run(
-        "reading the log", lambda connection: _read_log_rows(connection, codec, path, after, most)
-    )
+    return await shared_read_log(store, SqliteStore, "sqlite_store", start_from, limit)
 
 
 def supervised(
