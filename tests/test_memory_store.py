@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 import trio
 import trio.testing
 
+from tests.contracts.durable_support import started
 from tests.contracts.log_contract import LogContract, LogPage
 from tests.contracts.projection_contract import ProjectionContract
 from tests.contracts.store_contract import (
@@ -43,22 +43,18 @@ SnapshotName = process.Name[memory_store.GetSnapshot[BankAccount]]
 Tx = memory_store.MemoryTransaction[BankAccount, BankAccountEvent]
 
 
-@contextlib.asynccontextmanager
-async def open_memory_store(
+def open_memory_store(
     events_name: EventsName | None = None, snapshot_name: SnapshotName | None = None
-) -> AsyncIterator[memory_store.MemoryEventStore[BankAccount, BankAccountEvent]]:
+) -> contextlib.AbstractAsyncContextManager[
+    memory_store.MemoryEventStore[BankAccount, BankAccountEvent]
+]:
     """A memory store whose two actors run (in a nursery) for the duration of the block."""
     store, spec = memory_store.supervised(
         events_name or process.new_name("events"),
         snapshot_name or process.new_name("snapshots"),
         OneForOne,
     )
-    async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        try:
-            yield store
-        finally:
-            supervisor.shutdown()
+    return started(store, spec)
 
 
 class TestMemoryStore(StoreContract):

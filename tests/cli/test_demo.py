@@ -24,6 +24,7 @@ from tests.cli.helpers import (
     copy_store,
     run_child,
 )
+from tests.sqlite.helpers import file_bytes
 from trio_eventsourcing.examples import demo as examples_demo
 from trio_eventsourcing.examples.demo import DemoReport, run_bank
 
@@ -265,16 +266,6 @@ def test_a_second_ctrl_c_stops_the_demo_at_once(tmp_path: Path) -> None:
     _assert_a_rerun_continues(db)
 
 
-def _file_state(path: Path) -> dict[str, bytes]:
-    """The bytes of the database file and of any companion (-wal, -shm) file."""
-    found = {}
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        candidate = path.with_name(path.name + suffix)
-        if candidate.exists():
-            found[suffix] = candidate.read_bytes()
-    return found
-
-
 def _add_other_aggregate(db: Path) -> None:
     """Store one event of another application's aggregate type, as its store would."""
     with contextlib.closing(sqlite3.connect(db)) as connection, connection:
@@ -297,13 +288,13 @@ def other_app_db(demo_db: Path, tmp_path: Path) -> Path:
 def test_the_demo_refuses_a_store_with_other_aggregate_types(
     capsys: pytest.CaptureFixture[str], other_app_db: Path
 ) -> None:
-    before = _file_state(other_app_db)
+    before = file_bytes(other_app_db)
     outcome = cli(capsys, "demo", "--db", str(other_app_db), *SMALL_DEMO)
     line = assert_one_line_error(outcome, status=2)
     assert "holds aggregates of other types than 'bank_account' ('order')" in line
     assert line.endswith("pass --allow-other-aggregates to run it there anyway")
     assert outcome.out == ""
-    assert _file_state(other_app_db) == before
+    assert file_bytes(other_app_db) == before
 
 
 def test_the_demo_runs_on_other_aggregate_types_when_allowed(

@@ -9,12 +9,14 @@ through :func:`trio_eventsourcing.projections.follow_log`, the same for every st
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 import trio
+import trio.testing
 
 from tests.contracts.store_contract import BankStore, append, deposited, opened
 from tests.projections.helpers import deposit_many
@@ -24,15 +26,22 @@ from trio_eventsourcing.projections import LogRecord
 
 Entry = LogRecord[BankAccountEvent]
 LogPage = Result[Sequence[Entry], EventStoreError]
+ReadLog = Callable[[BankStore, int, int], Awaitable[LogPage]]
+"""A store's own ``read_log(store, start_from, limit)``."""
 
 WAIT_S = 10
 """How long a test waits for the log to show a commit (only a failing test waits)."""
 
 
-async def write_concurrently(store: BankStore, writers: int, commits: int) -> int:
-    """``writers`` tasks each commit ``commits`` times two events; return the events written."""
+async def write_concurrently(stores: Sequence[BankStore], writers: int, commits: int) -> int:
+    """``writers`` tasks each commit ``commits`` times two events; return the events written.
+
+    Writer ``n`` writes through ``stores[n % len(stores)]``: several stores on one storage
+    stand for several processes.
+    """
 
     async def writer(index: int) -> None:
+        store = stores[index % len(stores)]
         aggregate_id = f"acc-{index}"
         for n in range(commits):
             events: list[BankAccountEvent] = [deposited(1, 2 * n + 1), deposited(1, 2 * n + 2)]
@@ -43,6 +52,38 @@ async def write_concurrently(store: BankStore, writers: int, commits: int) -> in
         for index in range(writers):
             nursery.start_soon(writer, index)
     return writers * commits * 2
+
+
+async def whole_log(
+    read_log: ReadLog, store: BankStore, start_from: int = 0, limit: int = 7
+) -> list[Entry]:
+    """Read the log page by page from ``start_from`` to its end."""
+    entries: list[Entry] = []
+    position = start_from
+    while True:
+        page = await read_log(store, position, limit)
+        assert isinstance(page, Ok), page
+        assert len(page.value) <= limit
+        if not page.value:
+            return entries
+        entries += page.value
+        position = page.value[-1].position
+
+
+async def tail(read_log: ReadLog, store: BankStore, done: trio.Event, seen: list[Entry]) -> None:
+    """Read the log as it grows, into ``seen``, until it has no more once ``done`` is set."""
+    position = 0
+    while True:
+        finished = done.is_set()
+        page = await read_log(store, position, 13)
+        assert isinstance(page, Ok), page
+        for entry in page.value:
+            # Never a gap: the next entry is always the next position.
+            assert entry.position == position + 1, (position, entry.position)
+            position = entry.position
+        seen.extend(page.value)
+        if not page.value and finished:
+            return
 
 
 def sequences_by_aggregate(entries: Sequence[Entry]) -> dict[str, list[int]]:
@@ -65,16 +106,7 @@ class LogContract:
 
     async def whole_log(self, store: BankStore, start_from: int = 0, limit: int = 7) -> list[Entry]:
         """Read the log page by page from ``start_from`` to its end."""
-        entries: list[Entry] = []
-        position = start_from
-        while True:
-            page = await self.read_log(store, position, limit)
-            assert isinstance(page, Ok), page
-            assert len(page.value) <= limit
-            if not page.value:
-                return entries
-            entries += page.value
-            position = page.value[-1].position
+        return await whole_log(self.read_log, store, start_from, limit)
 
     async def fill(self, store: BankStore) -> None:
         """Four commits over two aggregates: positions 1-4, one commit of two events."""
@@ -174,29 +206,29 @@ class LogContract:
             entries = await self.whole_log(store)
         assert entries[-1].envelope.payload == event
 
+    async def test_read_log_checks_its_arguments(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            with pytest.raises(ValueError, match="start_from"):
+                await self.read_log(store, -1)
+            with pytest.raises(ValueError, match="limit"):
+                await self.read_log(store, 0, 0)
+            with pytest.raises(TypeError, match="read_log"):
+                await self.read_log(object())  # type: ignore[arg-type]
+
+    async def test_read_log_is_a_checkpoint(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            with trio.testing.assert_checkpoints():
+                await self.read_log(store)
+        with trio.testing.assert_checkpoints():
+            await self.read_log(store)  # not running: still a checkpoint
+
     async def test_a_reader_tailing_concurrent_writers_misses_nothing(self, tmp_path: Path) -> None:
         seen: list[Entry] = []
         done = trio.Event()
-        async with self.open_store(tmp_path) as store:
-
-            async def tail() -> None:
-                position = 0
-                while True:
-                    finished = done.is_set()
-                    page = await self.read_log(store, position, 13)
-                    assert isinstance(page, Ok), page
-                    for entry in page.value:
-                        # Never a gap: the next entry is always the next position.
-                        assert entry.position == position + 1, (position, entry.position)
-                        position = entry.position
-                    seen.extend(page.value)
-                    if not page.value and finished:
-                        return
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(tail)
-                total = await write_concurrently(store, writers=8, commits=10)
-                done.set()
+        async with self.open_store(tmp_path) as store, trio.open_nursery() as nursery:
+            nursery.start_soon(tail, self.read_log, store, done, seen)
+            total = await write_concurrently([store], writers=8, commits=10)
+            done.set()
         assert [e.position for e in seen] == list(range(1, total + 1))
         assert all(s == list(range(1, 21)) for s in sequences_by_aggregate(seen).values())
 
@@ -248,7 +280,7 @@ class LogContract:
                 store, projections.Origin, batch_size=7, poll_interval=3_600
             ) as entries,
         ):
-            total = await write_concurrently(store, writers=6, commits=8)
+            total = await write_concurrently([store], writers=6, commits=8)
             with trio.fail_after(WAIT_S):
                 seen = [await entries.receive() for _ in range(total)]
             # Nothing more: every commit was seen once.

@@ -95,7 +95,7 @@ class ProjectionContract:
         else:
             projection = projections.per_batch("tail", on_batch, batch_size=7)
         async with self.open_store(tmp_path) as store, running(store, projection) as handle:
-            total = await write_concurrently(store, writers=8, commits=6)
+            total = await write_concurrently([store], writers=8, commits=6)
             with trio.fail_after(WAIT_S):
                 await handle.wait_for_position(total)
             assert await projections.checkpoint(store, "tail") == Ok(total)

@@ -175,9 +175,15 @@ async def save_snapshot(store: BankStore, snapshot: Snapshot[BankAccount]) -> St
 
 @contextlib.asynccontextmanager
 async def open_bank(
-    store: BankStore, snapshot_every: int | None = None, shutdown_timeout: float = 60.0
+    store: BankStore,
+    snapshot_every: int | None = None,
+    shutdown_timeout: float = 60.0,
+    max_retries: int = 3,
 ) -> AsyncIterator[process.Subject[BankMessage]]:
-    """Run the bank-account system on ``store`` for the duration of the block."""
+    """Run the bank-account system on ``store`` for the duration of the block.
+
+    ``max_retries``: how often a command that meets a concurrency conflict is retried.
+    """
     name: process.Name[BankMessage] = process.new_name("bank")
     config = (
         None
@@ -193,6 +199,7 @@ async def open_bank(
         queries=[],
         snapshot_config=config,
         shutdown_timeout=shutdown_timeout,
+        max_retries=max_retries,
     ).unwrap()
     async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
         yield process.named_subject(name)
@@ -260,6 +267,13 @@ class StoreContract:
     async def test_unknown_aggregate_has_no_snapshot(self, tmp_path: Path) -> None:
         async with self.open_store(tmp_path) as store:
             assert await load_snapshot(store, "nobody") is None
+
+    async def test_store_functions_are_checkpoints(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store:
+            with trio.testing.assert_checkpoints():
+                assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            with trio.testing.assert_checkpoints():
+                await load(store, "acc-1")
 
     # --- round trips ----------------------------------------------------------------------
 

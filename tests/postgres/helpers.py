@@ -18,27 +18,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import trio
 
-from trio_eventsourcing import postgres_store
-from trio_eventsourcing.codec import JsonCodec
-from trio_eventsourcing.examples.bank_account import (
-    AccountOpened,
-    BankAccount,
-    BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
-)
+from tests.contracts.durable_support import CODEC as CODEC
+from tests.contracts.durable_support import BankCodec, started
+from trio_eventsourcing import Ok, postgres_store
+from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 INSTALL = 'pip install "trio-eventsourcing[postgres]"'
 
 WAIT_S = 10.0
 """The longest a test polls the server for a state it waits for (only a failing test does)."""
-
-CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-    entities=[BankAccount],
-    aggregate_type="bank_account",
-)
 
 if TYPE_CHECKING:
     import psycopg
@@ -127,21 +116,31 @@ def throwaway_schema(dsn: str) -> Iterator[str]:
         drop_schema(dsn, schema)
 
 
-@contextlib.asynccontextmanager
-async def running_store(
-    dsn: str,
-    schema: str,
-    codec: JsonCodec[BankAccountEvent, BankAccount] = CODEC,
-    **options: Any,
-) -> AsyncIterator[BankPostgresStore]:
+def running_store(
+    dsn: str, schema: str, codec: BankCodec = CODEC, **options: Any
+) -> contextlib.AbstractAsyncContextManager[BankPostgresStore]:
     """A PostgreSQL store whose child runs for the duration of the block."""
-    store, spec = postgres_store.supervised(dsn, codec, schema=schema, **options)
+    return started(*postgres_store.supervised(dsn, codec, schema=schema, **options))
+
+
+@contextlib.asynccontextmanager
+async def started_at_once(
+    dsn: str, schema: str, count: int
+) -> AsyncIterator[list[BankPostgresStore]]:
+    """``count`` stores on ``schema``, all started at the same moment, for the block."""
+    stores = [postgres_store.supervised(dsn, CODEC, schema=schema) for _ in range(count)]
+    results: list[object] = []
+
+    async def start(index: int, nursery: trio.Nursery) -> None:
+        results.append(await stores[index][1].start(nursery))
+
     async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        try:
-            yield store
-        finally:
-            supervisor.shutdown()
+        async with trio.open_nursery() as starting:
+            for index in range(count):
+                starting.start_soon(start, index, nursery)
+        assert all(isinstance(result, Ok) for result in results), results
+        yield [store for store, _ in stores]
+        nursery.cancel_scope.cancel()
 
 
 def store_backends(dsn: str, schema: str) -> list[tuple[int, str, str | None, str | None]]:
@@ -198,3 +197,29 @@ def waiting(dsn: str, schema: str, events: set[str]) -> int:
     return sum(
         1 for _, _, kind, event in store_backends(dsn, schema) if kind == "Lock" and event in events
     )
+
+
+@contextlib.contextmanager
+def position_lock_held(dsn: str, schema: str) -> Iterator[None]:
+    """Hold the store's position lock from another connection, as another writer could."""
+    with connect(dsn) as connection, connection.transaction():
+        connection.execute(f'SELECT 1 FROM "{schema}".trio_es_store FOR UPDATE')
+        yield
+
+
+class ThrowawaySchema:
+    """Gives each test of a class a schema of its own, as ``self.dsn`` and ``self.schema``.
+
+    A store reopened in the same test must find what it stored, so the schema belongs to
+    the test, not to one store.
+    """
+
+    dsn: str
+    schema: str
+
+    @pytest.fixture(autouse=True)
+    def _schema_of_the_test(self) -> Iterator[None]:
+        self.dsn = require_server()
+        with throwaway_schema(self.dsn) as schema:
+            self.schema = schema
+            yield

@@ -1,9 +1,9 @@
 """A process running a transactional projection on the test's schema, for the failover test.
 
-Usage: ``python projection_process.py DSN SCHEMA``. Runs the store and the projection
-``applied``, whose handler inserts each position into ``"<schema>".applied`` in the
-checkpoint's transaction; prints ``live`` once it holds the projection and is caught up,
-then runs until it is killed.
+Usage (from the repository): ``python -m tests.postgres.projection_process DSN SCHEMA``.
+Runs the store and the projection ``applied``, whose handler inserts each position into
+``"<schema>".applied`` in the checkpoint's transaction; prints ``live`` once it holds the
+projection and is caught up, then runs until it is killed.
 """
 
 from __future__ import annotations
@@ -14,24 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from tests.contracts.durable_support import CODEC
 from trio_eventsourcing import postgres_store, projections, static_supervisor
-from trio_eventsourcing.codec import JsonCodec
-from trio_eventsourcing.examples.bank_account import (
-    AccountOpened,
-    BankAccount,
-    BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
-)
+from trio_eventsourcing.examples.bank_account import BankAccountEvent
 
 if TYPE_CHECKING:
     import psycopg
 
-CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-    entities=[BankAccount],
-    aggregate_type="bank_account",
-)
 NAME = "applied"
 
 

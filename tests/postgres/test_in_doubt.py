@@ -42,7 +42,6 @@ from trio_eventsourcing import (
     Result,
     StoreResult,
 )
-from trio_eventsourcing._stores.postgres.writer import PostgresWriteConnection
 from trio_eventsourcing.examples.bank_account import BankAccountError, DepositMoney, OpenAccount
 
 WRITER_THREAD = "trio-eventsourcing PostgreSQL writer"
@@ -152,36 +151,6 @@ async def test_a_batch_that_raised_after_the_server_committed_keeps_every_answer
         assert stored(dsn, schema, "acc-1") == [1, 2]
         assert stored(dsn, schema, "acc-2") == [1, 2]
         assert store.eventstore.statistics().conflicts == 1
-
-
-async def test_a_writer_that_crashes_after_its_commit_says_the_outcome_is_unknown(
-    dsn: str, schema: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A bug between the COMMIT and the answers: the batch is stored, so "failed" would
-    # be a lie; the request learns that it may be stored, and its key says it is.
-    commit = PostgresWriteConnection._commit
-    crashes: list[int] = []
-
-    def crash_once(self: PostgresWriteConnection, connection: Any, batch: list[Any]) -> None:
-        commit(self, connection, batch)
-        if not crashes:
-            crashes.append(len(batch))
-            raise RuntimeError("a bug in the writer, after the commit")
-
-    monkeypatch.setattr(PostgresWriteConnection, "_commit", crash_once)
-    async with running_store(dsn, schema) as store:
-        before = store.eventstore._running
-        outcome = await append(store, "acc-1", 0, [opened("acc-1")], key="k1")
-        assert isinstance(outcome, Error), outcome
-        assert isinstance(outcome.error, OutcomeUnknown), outcome
-        assert (outcome.error.aggregate_id, outcome.error.idempotency_key) == ("acc-1", "k1")
-        # The store's supervisor restarts it (new connections, in threads: poll).
-        with trio.fail_after(10):
-            while store.eventstore._running in (None, before):  # noqa: ASYNC110
-                await trio.sleep(0.001)
-        assert await is_stored(store, "acc-1", "k1")
-        assert stored(dsn, schema, "acc-1") == [1]
-    assert crashes == [1]
 
 
 # --- the server ends the backend right after the COMMIT ---------------------------------------

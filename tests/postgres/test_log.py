@@ -1,4 +1,8 @@
-"""The PostgreSQL log beyond the shared ``LogContract``: order with writers in many processes.
+"""The PostgreSQL log beyond the shared contracts: order with writers in many processes, NOTIFY.
+
+What every store's log promises is ``LogContract``; what every durable store's log
+promises (a log per aggregate type, unreadable rows, a reader tailing several writing
+stores) is ``DurableStoreContract``.
 
 The ordering test holds one writer's transaction open *after* it has numbered and
 inserted its events (a trigger makes its insert wait on an advisory lock the test holds)
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import secrets
 
-import pytest
 import trio
 import trio.testing
 
@@ -31,58 +34,10 @@ from tests.postgres.helpers import (
 )
 from trio_eventsourcing import (
     Error,
-    EventStoreError,
     Ok,
     StoreResult,
     postgres_store,
 )
-from trio_eventsourcing.codec import JsonCodec
-from trio_eventsourcing.examples.bank_account import (
-    AccountOpened,
-    BankAccount,
-    BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
-)
-
-
-async def whole_log(
-    store: BankPostgresStore, start_from: int = 0, limit: int = 7
-) -> list[postgres_store.LogEntry[BankAccountEvent]]:
-    """Read the log page by page from ``start_from`` to its end."""
-    entries: list[postgres_store.LogEntry[BankAccountEvent]] = []
-    position = start_from
-    while True:
-        page = await postgres_store.read_log(store, position, limit)
-        assert isinstance(page, Ok), page
-        assert len(page.value) <= limit
-        if not page.value:
-            return entries
-        entries += page.value
-        position = page.value[-1].position
-
-
-async def test_the_log_only_has_the_codecs_aggregate_type(dsn: str, schema: str) -> None:
-    savings: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-        events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-        entities=[BankAccount],
-        aggregate_type="savings_account",
-    )
-    async with (
-        running_store(dsn, schema) as checking,
-        running_store(dsn, schema, savings) as saving,
-    ):
-        assert isinstance(await append(checking, "chk-1", 0, [opened("chk-1")]), Ok)
-        assert isinstance(await append(saving, "sav-1", 0, [opened("sav-1")]), Ok)
-        assert isinstance(await append(checking, "chk-2", 0, [opened("chk-2")]), Ok)
-        checking_log = await whole_log(checking)
-        saving_log = await whole_log(saving)
-    assert [(e.position, e.envelope.aggregate_id) for e in checking_log] == [
-        (1, "chk-1"),
-        (3, "chk-2"),
-    ]
-    assert [(e.position, e.envelope.aggregate_type) for e in saving_log] == [(2, "savings_account")]
-
 
 # --- ordering under concurrent writers ----------------------------------------------------
 
@@ -118,7 +73,7 @@ async def test_a_reader_never_passes_over_an_event_that_commits_later(
                 gate.execute("SELECT pg_advisory_unlock(%s)", (key,))
         assert isinstance(outcomes["slow"], Ok), outcomes
         assert isinstance(outcomes["fast"], Ok), outcomes
-        log = await whole_log(second)
+        log = (await postgres_store.read_log(second)).unwrap()
         assert [(e.position, e.envelope.aggregate_id) for e in log] == [
             (1, "before"),
             (2, "slow"),
@@ -171,49 +126,6 @@ async def test_control_a_sequence_numbered_log_loses_an_event_under_the_same_int
     assert [row[0] for row in rows(dsn, read, (0,))] == [1, 2, 3]
 
 
-async def test_a_reader_tailing_the_log_under_concurrent_writers_misses_nothing(
-    dsn: str, schema: str
-) -> None:
-    writers, commits_each = 12, 10
-    async with running_store(dsn, schema) as first, running_store(dsn, schema) as second:
-        seen: list[postgres_store.LogEntry[BankAccountEvent]] = []
-        done = trio.Event()
-
-        async def writer(index: int) -> None:
-            store = (first, second)[index % 2]
-            aggregate_id = f"acc-{index}"
-            for sequence in range(commits_each):
-                events: list[BankAccountEvent] = [deposited(1, sequence + 1)] * 2
-                assert isinstance(await append(store, aggregate_id, 2 * sequence, events), Ok)
-
-        async def tail() -> None:
-            position = 0
-            while True:
-                finished = done.is_set()
-                page = await postgres_store.read_log(first, position, 13)
-                assert isinstance(page, Ok), page
-                for entry in page.value:
-                    # Never a gap: the next entry is always the next position.
-                    assert entry.position == position + 1, (position, entry.position)
-                    position = entry.position
-                seen.extend(page.value)
-                if not page.value and finished:
-                    return
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(tail)
-            async with trio.open_nursery() as writing:
-                for index in range(writers):
-                    writing.start_soon(writer, index)
-            done.set()
-    positions = [e.position for e in seen]
-    assert positions == list(range(1, writers * commits_each * 2 + 1))
-    per_aggregate: dict[str, list[int]] = {}
-    for entry in seen:
-        per_aggregate.setdefault(entry.envelope.aggregate_id, []).append(entry.envelope.sequence)
-    assert all(s == list(range(1, 2 * commits_each + 1)) for s in per_aggregate.values())
-
-
 # --- NOTIFY -------------------------------------------------------------------------------
 
 
@@ -242,39 +154,3 @@ async def test_every_commit_that_stores_events_notifies_the_channel(dsn: str, sc
             payloads = await trio.to_thread.run_sync(collect)
     # The payload only says that something changed: read the log to see what.
     assert payloads == ["", "", "end"]
-
-
-# --- reading ------------------------------------------------------------------------------
-
-
-async def test_an_unreadable_event_in_the_log_is_an_error_naming_it(dsn: str, schema: str) -> None:
-    async with running_store(dsn, schema) as store:
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1"), deposited(2, 2)]), Ok)
-        execute(
-            dsn, f"UPDATE \"{schema}\".trio_es_events SET event_type = 'Nope' WHERE position = 2"
-        )
-        assert isinstance(await postgres_store.read_log(store, 0, 1), Ok)
-        failed = await postgres_store.read_log(store, 0, 10)
-        assert isinstance(failed, Error)
-        assert isinstance(failed.error, EventStoreError)
-        assert "'Nope'" in failed.error.message
-        assert "'acc-1'" in failed.error.message
-        assert "sequence 2" in failed.error.message
-
-
-async def test_read_log_checks_its_arguments(dsn: str, schema: str) -> None:
-    async with running_store(dsn, schema) as store:
-        with pytest.raises(ValueError, match="start_from"):
-            await postgres_store.read_log(store, -1)
-        with pytest.raises(ValueError, match="limit"):
-            await postgres_store.read_log(store, 0, 0)
-        with pytest.raises(TypeError, match="read_log"):
-            await postgres_store.read_log(object())  # type: ignore[arg-type]
-
-
-async def test_read_log_is_a_checkpoint(dsn: str, schema: str) -> None:
-    async with running_store(dsn, schema) as store:
-        with trio.testing.assert_checkpoints():
-            await postgres_store.read_log(store)
-    with trio.testing.assert_checkpoints():
-        await postgres_store.read_log(store)  # not running: still a checkpoint

@@ -3,18 +3,16 @@ transaction, one runner per projection across processes, and a takeover when it 
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-import trio_eventsourcing
+from tests.contracts.durable_support import ROOT, child_environment
 from tests.contracts.store_contract import BankStore, append, deposited, opened
 from tests.postgres import projection_process
 from tests.postgres.helpers import (
@@ -34,8 +32,6 @@ if TYPE_CHECKING:
     import psycopg
 
 Entry = projections.LogRecord[BankAccountEvent]
-SCRIPT = Path(projection_process.__file__)
-SOURCE = Path(trio_eventsourcing.__file__).parents[1]
 
 
 def make_applied(dsn: str, schema: str) -> None:
@@ -213,13 +209,14 @@ async def test_one_runner_at_a_time_and_a_standby_takes_over(
 async def test_a_killed_holder_is_taken_over_from_its_checkpoint(
     dsn: str, schema: str, nursery: trio.Nursery
 ) -> None:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE), env.get("PYTHONPATH")]))
     async with running_store(dsn, schema) as store:
         make_applied(dsn, schema)
         await deposits(store, "acc-1", 10)
         child = await trio.lowlevel.open_process(
-            [sys.executable, str(SCRIPT), dsn, schema], stdout=subprocess.PIPE, env=env
+            [sys.executable, "-m", "tests.postgres.projection_process", dsn, schema],
+            stdout=subprocess.PIPE,
+            env=child_environment(),
+            cwd=ROOT,
         )
         try:
             assert child.stdout is not None

@@ -1,4 +1,9 @@
-"""The store's tables, their version, and the store's lifetime and arguments."""
+"""The store's tables, their version, its connections and its arguments.
+
+What every durable store promises of its storage and lifetime (refusing newer or damaged
+tables, not running before its start or after its stop) is ``DurableStoreContract``, run
+by ``tests/test_postgres_store.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +18,22 @@ import trio
 
 import trio_eventsourcing
 from tests.contracts.store_contract import append, load, opened
-from tests.postgres.helpers import CODEC, execute, rows, running_store, store_backends, wait_until
+from tests.postgres.helpers import (
+    CODEC,
+    execute,
+    rows,
+    running_store,
+    started_at_once,
+    store_backends,
+    wait_until,
+)
 from trio_eventsourcing import (
-    Aggregate,
     Error,
     EventStoreError,
     Ok,
-    Result,
-    StoreFailure,
-    StoreResult,
     postgres_store,
 )
 from trio_eventsourcing.actor import StartError
-from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 
 SOURCE = Path(trio_eventsourcing.__file__).parents[1]
 
@@ -90,36 +98,12 @@ async def test_two_prefixes_are_two_stores_side_by_side(dsn: str, schema: str) -
 
 
 async def test_stores_starting_at_once_create_the_tables_once(dsn: str, schema: str) -> None:
-    stores = [postgres_store.supervised(dsn, CODEC, schema=schema) for _ in range(6)]
-    results: list[object] = []
-
-    async def start(index: int, nursery: trio.Nursery) -> None:
-        results.append(await stores[index][1].start(nursery))
-
-    async with trio.open_nursery() as nursery:
-        async with trio.open_nursery() as starting:
-            for index in range(len(stores)):
-                starting.start_soon(start, index, nursery)
-        assert all(isinstance(result, Ok) for result in results), results
-        for index, (store, _) in enumerate(stores):
+    async with started_at_once(dsn, schema, 6) as stores:
+        for index, store in enumerate(stores):
             assert isinstance(await append(store, f"acc-{index}", 0, [opened("x")]), Ok)
-        nursery.cancel_scope.cancel()
     assert rows(dsn, f'SELECT schema_version, last_position FROM "{schema}".trio_es_store') == [
         (postgres_store.SCHEMA_VERSION, len(stores))
     ]
-
-
-async def test_tables_of_a_newer_version_are_refused_and_left_untouched(
-    dsn: str, schema: str
-) -> None:
-    async with running_store(dsn, schema) as store:
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-    execute(dsn, f'UPDATE "{schema}".trio_es_store SET schema_version = 99')
-    reason = await start_error(dsn, schema)
-    assert "schema version 99" in reason
-    assert "newer trio-eventsourcing" in reason
-    assert rows(dsn, f'SELECT schema_version FROM "{schema}".trio_es_store') == [(99,)]
-    assert rows(dsn, f'SELECT count(*) FROM "{schema}".trio_es_events') == [(1,)]
 
 
 async def test_tables_that_are_not_a_store_are_refused_and_left_untouched(
@@ -137,15 +121,6 @@ async def test_tables_that_are_not_a_store_are_refused_and_left_untouched(
     assert tables(dsn, schema) == ["other_store", "trio_es_events"]
 
 
-async def test_a_damaged_store_is_refused(dsn: str, schema: str) -> None:
-    async with running_store(dsn, schema):
-        pass
-    execute(dsn, f'DROP TABLE "{schema}".trio_es_snapshots')
-    reason = await start_error(dsn, schema)
-    assert "damaged" in reason
-    assert "trio_es_snapshots" in reason
-
-
 async def test_a_server_that_is_down_gives_a_clear_error_at_the_start(schema: str) -> None:
     reason = await start_error("postgresql://postgres@127.0.0.1:1/test", schema, connect_timeout=2)
     assert "connecting failed on PostgreSQL postgres@127.0.0.1:1/test:" in reason
@@ -153,61 +128,6 @@ async def test_a_server_that_is_down_gives_a_clear_error_at_the_start(schema: st
 
 
 # --- the store's lifetime -----------------------------------------------------------------
-
-
-async def test_store_functions_before_the_start_and_after_the_stop_say_not_running(
-    dsn: str, schema: str
-) -> None:
-    store, spec = postgres_store.supervised(dsn, CODEC, schema=schema)
-
-    async def every_function() -> list[Result[object, object]]:
-        async def load_body(
-            tx: postgres_store.PostgresTransaction[BankAccount, BankAccountEvent],
-        ) -> StoreResult[Aggregate[BankAccount]]:
-            snapshot = await store.load_snapshot(tx, "acc-1")
-            assert isinstance(snapshot, Error)
-            events = await store.load_events(store.eventstore, tx, "acc-1", 0)
-            assert isinstance(events, Error)
-            return events
-
-        return [
-            await append(store, "acc-1", 1, [opened("acc-1")]),
-            await store.load_aggregate_transaction(load_body),
-            await postgres_store.read_log(store),
-        ]
-
-    assert not store.eventstore.statistics().running
-    outcomes = await every_function()
-    async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        assert store.eventstore.statistics().running
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-        supervisor.shutdown()
-    assert not store.eventstore.statistics().running
-    after_stop = await every_function()
-    for outcome, said in [(o, "is not started") for o in outcomes] + [
-        (o, "has stopped") for o in after_stop
-    ]:
-        assert isinstance(outcome, Error), outcome
-        assert isinstance(outcome.error, EventStoreError)
-        assert outcome.error.kind is StoreFailure.NOT_RUNNING
-        assert said in outcome.error.message
-    # The store can be started again and finds what it stored.
-    async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        assert [e.sequence for e in await load(store, "acc-1")] == [1]
-        supervisor.shutdown()
-
-
-async def test_one_store_cannot_run_twice_at_once(dsn: str, schema: str) -> None:
-    store, spec = postgres_store.supervised(dsn, CODEC, schema=schema)
-    async with trio.open_nursery() as nursery:
-        first = (await spec.start(nursery)).unwrap().data
-        second = await spec.start(nursery)
-        assert isinstance(second, Error)
-        assert "already running" in second.error.reason
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-        first.shutdown()
 
 
 async def test_stopping_closes_every_connection(dsn: str, schema: str) -> None:
@@ -221,36 +141,6 @@ async def test_stopping_closes_every_connection(dsn: str, schema: str) -> None:
         assert 2 <= len(names) <= 4  # the writer, and 1 to max_readers readers
     # The server ends a backend a moment after its client closes the connection.
     await wait_until(lambda: store_backends(dsn, schema) == [])
-
-
-async def test_cancelling_the_store_child_stops_it_cleanly(dsn: str, schema: str) -> None:
-    store, spec = postgres_store.supervised(dsn, CODEC, schema=schema)
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            (await spec.start(nursery)).unwrap()
-            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-            scope.cancel()
-    assert not store.eventstore.statistics().running
-    await wait_until(lambda: store_backends(dsn, schema) == [])
-    assert rows(dsn, f'SELECT count(*) FROM "{schema}".trio_es_events') == [(1,)]
-
-
-async def test_commit_events_outside_a_write_transaction_is_an_error(dsn: str, schema: str) -> None:
-    async with running_store(dsn, schema) as store:
-
-        async def body(
-            tx: postgres_store.PostgresTransaction[BankAccount, BankAccountEvent],
-        ) -> StoreResult[None]:
-            committed = await store.commit_events(
-                tx, Aggregate("acc-1", BankAccount(), 0), [opened("acc-1")], [], None
-            )
-            assert isinstance(committed, Error)
-            assert isinstance(committed.error, EventStoreError)
-            assert "outside a write transaction" in committed.error.message
-            return Ok(None)
-
-        assert await store.load_events_transaction(body) == Ok(None)  # type: ignore[arg-type]
-        assert await load(store, "acc-1") == []
 
 
 async def test_server_errors_become_event_store_errors(dsn: str, schema: str) -> None:

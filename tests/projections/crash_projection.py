@@ -1,8 +1,9 @@
 """The process of the crash test: a transactional projection killed inside its transaction.
 
-Usage: ``python crash_projection.py DATABASE KILL_AT``. Runs the SQLite store on the file
-(whose events and ``applied`` table the test made) and a transactional projection, in
-batches of 5, whose handler records each position in ``applied``. When a batch holds
+Usage (from the repository): ``python -m tests.projections.crash_projection DATABASE
+KILL_AT``. Runs the SQLite store on the file (whose events and ``applied`` table the test
+made) and a transactional projection, in batches of 5, whose handler records each
+position in ``applied``. When a batch holds
 ``KILL_AT``, the handler sends SIGKILL to its own process after writing and before the
 commit: the process dies between the handler and the commit.
 """
@@ -17,21 +18,10 @@ from collections.abc import Sequence
 
 import trio
 
+from tests.contracts.durable_support import CODEC as CODEC
 from trio_eventsourcing import projections, sqlite_store, static_supervisor
-from trio_eventsourcing.codec import JsonCodec
-from trio_eventsourcing.examples.bank_account import (
-    AccountOpened,
-    BankAccount,
-    BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
-)
+from trio_eventsourcing.examples.bank_account import BankAccountEvent
 
-CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-    entities=[BankAccount],
-    aggregate_type="bank_account",
-)
 NAME = "applied"
 BATCH = 5
 

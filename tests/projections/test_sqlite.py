@@ -3,9 +3,7 @@ the schema upgrade from version 1, and a projection that waits out a store that 
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import signal
 import sqlite3
 import sys
@@ -16,11 +14,12 @@ import pytest
 import trio
 import trio.testing
 
-import trio_eventsourcing
+from tests.contracts.durable_support import ROOT, child_environment
 from tests.contracts.log_contract import write_concurrently
 from tests.projections import crash_projection
 from tests.projections.helpers import ReadModel, deposit_many, running
-from tests.sqlite.helpers import CODEC, execute, rows, running_store
+from tests.sqlite.helpers import CODEC, STORE_TABLES, execute, rows, running_store, tables
+from tests.sqlite.old_versions import version_1_file
 from trio_eventsourcing import Ok, projections, sqlite_store, static_supervisor
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import ProjectionState, Retry, Skip, Stop
@@ -61,7 +60,7 @@ async def test_the_read_model_and_the_checkpoint_commit_together(tmp_path: Path)
     async with running_store(path) as store:
         execute(path, APPLIED)
         async with running(store, projection) as handle:
-            total = await write_concurrently(store, writers=6, commits=8)
+            total = await write_concurrently([store], writers=6, commits=8)
             with trio.fail_after(10):
                 await handle.wait_for_position(total)
             stats = handle.statistics()
@@ -78,13 +77,11 @@ async def test_a_kill_between_the_handler_and_the_commit_applies_nothing(tmp_pat
     async with running_store(path, crash_projection.CODEC) as store:
         await deposit_many(store, "acc-1", 30)
         execute(path, APPLIED)
-    source = Path(trio_eventsourcing.__file__).parents[1]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with trio.fail_after(30):
         child = await trio.run_process(
-            [sys.executable, crash_projection.__file__, str(path), "13"],
-            env=env,
+            [sys.executable, "-m", "tests.projections.crash_projection", str(path), "13"],
+            env=child_environment(),
+            cwd=ROOT,
             check=False,
             capture_stderr=True,
         )
@@ -197,60 +194,6 @@ async def test_a_projection_waits_out_a_store_that_is_not_running(
 
 # --- the schema: version 1 files are upgraded ----------------------------------------------
 
-# What version 1 of the store wrote, kept as it was: the upgrade must take these files.
-VERSION_1 = (
-    """
-    CREATE TABLE events (
-        position INTEGER PRIMARY KEY,
-        aggregate_type TEXT NOT NULL,
-        aggregate_id TEXT NOT NULL,
-        sequence INTEGER NOT NULL CHECK (sequence >= 1),
-        event_type TEXT NOT NULL,
-        event_version INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        metadata TEXT NOT NULL,
-        recorded_at TEXT NOT NULL
-            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
-        UNIQUE (aggregate_id, sequence)
-    )
-    """,
-    """
-    CREATE TABLE snapshots (
-        aggregate_id TEXT PRIMARY KEY,
-        aggregate_type TEXT NOT NULL,
-        sequence INTEGER NOT NULL,
-        entity_type TEXT NOT NULL,
-        entity_version INTEGER NOT NULL,
-        payload TEXT NOT NULL,
-        taken_at TEXT NOT NULL
-    ) WITHOUT ROWID
-    """,
-    f"PRAGMA application_id = {sqlite_store.APPLICATION_ID}",
-    "PRAGMA user_version = 1",
-)
-
-
-def version_1_file(path: Path, events: int) -> None:
-    """A store file as version 1 left it, with ``events`` events of one account."""
-    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("BEGIN")
-        for statement in VERSION_1:
-            connection.execute(statement)
-        connection.execute(
-            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,"
-            " event_version, payload, metadata) VALUES ('bank_account', 'acc-1', 1,"
-            " 'AccountOpened', 1, '{\"account_id\":\"acc-1\"}', '[]')"
-        )
-        for sequence in range(2, events + 1):
-            connection.execute(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,"
-                " event_version, payload, metadata) VALUES ('bank_account', 'acc-1', ?,"
-                " 'CustomerDepositedCash', 1, ?, '[]')",
-                (sequence, f'{{"amount":"1","new_balance":"{sequence - 1}"}}'),
-            )
-        connection.execute("COMMIT")
-
 
 async def test_a_version_1_file_is_upgraded_when_opened(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
@@ -267,14 +210,7 @@ async def test_a_version_1_file_is_upgraded_when_opened(
                 await handle.wait_for_position(5)
     assert model.positions == [1, 2, 3, 4, 5]
     assert sqlite_store.SCHEMA_VERSION == 3
-    tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert tables == [
-        ("command_keys",),
-        ("events",),
-        ("projection_checkpoints",),
-        ("projection_dead_letters",),
-        ("snapshots",),
-    ]
+    assert tables(path) == STORE_TABLES
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
     assert "from schema version 1 to 3" in caplog.text
 
@@ -290,8 +226,7 @@ async def test_an_upgrade_that_fails_leaves_version_1_whole(tmp_path: Path) -> N
     assert not isinstance(started, Ok)
     assert "projection_dead_letters" in started.error.reason
     assert rows(path, "PRAGMA user_version") == [(1,)]
-    tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert ("projection_checkpoints",) not in tables
+    assert "projection_checkpoints" not in tables(path)
     assert rows(path, "SELECT count(*) FROM events") == [(2,)]
 
 

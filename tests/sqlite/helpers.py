@@ -1,33 +1,21 @@
-"""What the SQLite store tests share: the bank-account codec and a running store."""
+"""What the SQLite store tests share: the bank-account codec, a running store, the file."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import trio
-import trio.testing
-
+from tests.contracts import durable_support
+from tests.contracts.durable_support import CODEC as CODEC
+from tests.contracts.durable_support import BankCodec, started
+from tests.contracts.durable_support import wait_until_taken as wait_until_taken
 from trio_eventsourcing import sqlite_store
-from trio_eventsourcing.codec import JsonCodec
-from trio_eventsourcing.examples.bank_account import (
-    AccountOpened,
-    BankAccount,
-    BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
-)
+from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
 from trio_eventsourcing.sqlite_store import Synchronous
-
-CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-    entities=[BankAccount],
-    aggregate_type="bank_account",
-)
 
 BankSqliteStore = sqlite_store.SqliteEventStore[BankAccount, BankAccountEvent]
 
@@ -36,25 +24,36 @@ T = TypeVar("T")
 WRITER_THREAD_PREFIX = "trio-eventsourcing SQLite writer"
 
 
-@contextlib.asynccontextmanager
-async def running_store(
+def running_store(
     path: Path,
-    codec: JsonCodec[BankAccountEvent, BankAccount] = CODEC,
+    codec: BankCodec = CODEC,
     *,
     synchronous: Synchronous = "FULL",
     busy_timeout: float = 5.0,
     max_readers: int = 4,
-) -> AsyncIterator[BankSqliteStore]:
+) -> contextlib.AbstractAsyncContextManager[BankSqliteStore]:
     """An SQLite store on ``path`` whose child runs for the duration of the block."""
-    store, spec = sqlite_store.supervised(
-        path, codec, synchronous=synchronous, busy_timeout=busy_timeout, max_readers=max_readers
+    return started(
+        *sqlite_store.supervised(
+            path, codec, synchronous=synchronous, busy_timeout=busy_timeout, max_readers=max_readers
+        )
     )
-    async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        try:
-            yield store
-        finally:
-            supervisor.shutdown()
+
+
+STORE_TABLES = [
+    "command_keys",
+    "events",
+    "projection_checkpoints",
+    "projection_dead_letters",
+    "snapshots",
+]
+"""The tables of a store file of this version, by name."""
+
+
+def tables(path: Path) -> list[str]:
+    """The names of the tables in the file, in order."""
+    found = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    return [name for (name,) in found]
 
 
 def rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -87,12 +86,14 @@ def write_lock_held(path: Path) -> Iterator[None]:
         connection.close()
 
 
-async def wait_until_taken(store: BankSqliteStore, batches_before: int) -> None:
-    """Wait until the writer thread has closed a new batch and begun storing it."""
-    counters = store.eventstore._counters
-    # The writer is a real thread with no Trio event to wait on: poll its counter.
-    while counters.batches_begun <= batches_before:  # noqa: ASYNC110
-        await trio.sleep(0.001)
+def file_bytes(path: Path) -> dict[str, bytes]:
+    """The bytes of the database file and any companion (-wal, -shm) files."""
+    found = {}
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        candidate = path.with_name(path.name + suffix)
+        if candidate.exists():
+            found[suffix] = candidate.read_bytes()
+    return found
 
 
 async def in_one_batch(
@@ -107,19 +108,11 @@ async def in_one_batch(
     waits, and ``writes`` queue behind it, in order, to be taken together once the lock
     is free.
     """
-    outcomes: dict[int, T] = {}
-
-    async def write(index: int) -> None:
-        outcomes[index] = await writes[index]()
-
-    batches = store.eventstore._counters.batches_begun
-    async with trio.open_nursery() as nursery:
-        with write_lock_held(Path(store.eventstore.path)):
-            nursery.start_soon(barrier)
-            await wait_until_taken(store, batches)
-            for index in range(len(writes)):
-                # One at a time, so that they queue in this order (Trio may start the
-                # tasks of one batch in any order).
-                nursery.start_soon(write, index)
-                await trio.testing.wait_all_tasks_blocked()
-    return [outcomes[index] for index in range(len(writes))]
+    path = Path(store.eventstore.path)
+    return await durable_support.in_one_batch(
+        store,
+        lambda: write_lock_held(path),
+        lambda batches: wait_until_taken(store, batches),
+        barrier,
+        writes,
+    )

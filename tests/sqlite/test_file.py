@@ -1,4 +1,8 @@
-"""The database file: created on first use, recognised as ours, refused when it is not."""
+"""The database file: created on first use, recognised as ours, refused when it is not.
+
+What every durable store promises of its storage (refusing a newer or damaged one, the
+store's lifetime) is ``DurableStoreContract``, run by ``tests/test_sqlite_store.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +13,23 @@ import pytest
 import trio
 
 from tests.contracts.store_contract import append, load, opened
-from tests.sqlite.helpers import CODEC, execute, rows, running_store, writer_threads
+from tests.sqlite.helpers import (
+    CODEC,
+    STORE_TABLES,
+    execute,
+    file_bytes,
+    rows,
+    running_store,
+    tables,
+    writer_threads,
+)
 from trio_eventsourcing import (
-    Aggregate,
     Error,
     EventStoreError,
     Ok,
     StoreFailure,
-    StoreResult,
     sqlite_store,
 )
-from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
-from trio_eventsourcing.result import Result
-
-
-def file_bytes(path: Path) -> dict[str, bytes]:
-    """The bytes of the database file and any companion (-wal, -shm) files."""
-    found = {}
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        candidate = path.with_name(path.name + suffix)
-        if candidate.exists():
-            found[suffix] = candidate.read_bytes()
-    return found
 
 
 async def start_error(path: Path) -> str:
@@ -61,14 +60,7 @@ async def test_a_new_file_gets_the_schema_in_wal_mode(tmp_path: Path) -> None:
     assert rows(path, "PRAGMA application_id") == [(sqlite_store.APPLICATION_ID,)]
     assert rows(path, "PRAGMA user_version") == [(sqlite_store.SCHEMA_VERSION,)]
     assert rows(path, "PRAGMA journal_mode") == [("wal",)]
-    tables = rows(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-    assert tables == [
-        ("command_keys",),
-        ("events",),
-        ("projection_checkpoints",),
-        ("projection_dead_letters",),
-        ("snapshots",),
-    ]
+    assert tables(path) == STORE_TABLES
     stored = rows(
         path,
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,"
@@ -142,30 +134,6 @@ async def test_a_database_with_another_application_id_is_refused(tmp_path: Path)
     assert file_bytes(path) == before
 
 
-async def test_a_database_from_a_newer_schema_version_is_refused_and_left_untouched(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "newer.db"
-    async with running_store(path) as store:
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-    execute(path, f"PRAGMA user_version = {sqlite_store.SCHEMA_VERSION + 1}")
-    before = file_bytes(path)
-    reason = await start_error(path)
-    assert f"schema version {sqlite_store.SCHEMA_VERSION + 1}" in reason
-    assert "newer" in reason
-    assert file_bytes(path) == before
-
-
-async def test_a_damaged_database_of_ours_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "damaged.db"
-    async with running_store(path):
-        pass
-    execute(path, "DROP TABLE snapshots")
-    reason = await start_error(path)
-    assert "damaged" in reason
-    assert "snapshots" in reason
-
-
 async def test_a_file_in_a_missing_directory_fails_to_start_clearly(tmp_path: Path) -> None:
     path = tmp_path / "no" / "such" / "dir.db"
     reason = await start_error(path)
@@ -187,63 +155,6 @@ async def test_extra_tables_in_our_database_are_left_alone(tmp_path: Path) -> No
 # --- the store's lifetime -----------------------------------------------------------------
 
 
-async def test_store_functions_before_the_start_and_after_the_stop_say_not_running(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "lifetime.db"
-    store, spec = sqlite_store.supervised(path, CODEC)
-
-    async def every_function() -> list[Result[object, object]]:
-        async def load_body(
-            tx: sqlite_store.SqliteTransaction[BankAccount, BankAccountEvent],
-        ) -> StoreResult[Aggregate[BankAccount]]:
-            snapshot = await store.load_snapshot(tx, "acc-1")
-            assert isinstance(snapshot, Error)
-            events = await store.load_events(store.eventstore, tx, "acc-1", 0)
-            assert isinstance(events, Error)
-            return events
-
-        return [
-            await append(store, "acc-1", 1, [opened("acc-1")]),
-            await store.load_aggregate_transaction(load_body),
-            await sqlite_store.read_log(store),
-        ]
-
-    assert not store.eventstore.statistics().running
-    outcomes = await every_function()
-    async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        assert store.eventstore.statistics().running
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-        supervisor.shutdown()
-    assert not store.eventstore.statistics().running
-    after_stop = await every_function()
-    for outcome, said in [(o, "is not started") for o in outcomes] + [
-        (o, "has stopped") for o in after_stop
-    ]:
-        assert isinstance(outcome, Error), outcome
-        assert isinstance(outcome.error, EventStoreError)
-        assert outcome.error.kind is StoreFailure.NOT_RUNNING
-        assert said in outcome.error.message
-    assert writer_threads() == []
-    # The store can be started again and finds what it stored.
-    async with trio.open_nursery() as nursery:
-        supervisor = (await spec.start(nursery)).unwrap().data
-        assert [e.sequence for e in await load(store, "acc-1")] == [1]
-        supervisor.shutdown()
-
-
-async def test_one_store_cannot_run_twice_at_once(tmp_path: Path) -> None:
-    store, spec = sqlite_store.supervised(tmp_path / "twice.db", CODEC)
-    async with trio.open_nursery() as nursery:
-        first = (await spec.start(nursery)).unwrap().data
-        second = await spec.start(nursery)
-        assert isinstance(second, Error)
-        assert "already running" in second.error.reason
-        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-        first.shutdown()
-
-
 async def test_stopping_closes_every_connection_and_ends_the_writer_thread(
     tmp_path: Path,
 ) -> None:
@@ -256,19 +167,6 @@ async def test_stopping_closes_every_connection_and_ends_the_writer_thread(
     assert writer_threads() == []
     # SQLite removes the WAL file when the last connection to the database closes.
     assert not path.with_name("stop.db-wal").exists()
-
-
-async def test_cancelling_the_store_child_stops_it_cleanly(tmp_path: Path) -> None:
-    path = tmp_path / "cancel.db"
-    store, spec = sqlite_store.supervised(path, CODEC)
-    with trio.CancelScope() as scope:
-        async with trio.open_nursery() as nursery:
-            (await spec.start(nursery)).unwrap()
-            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-            scope.cancel()
-    assert writer_threads() == []
-    assert not store.eventstore.statistics().running
-    assert rows(path, "SELECT count(*) FROM events") == [(1,)]
 
 
 # --- arguments ----------------------------------------------------------------------------
@@ -302,26 +200,6 @@ def test_store_and_transaction_have_no_public_constructor() -> None:
         sqlite_store.SqliteStore(None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="no public constructor"):
         sqlite_store.SqliteTransaction(None)  # type: ignore[arg-type]
-
-
-async def test_commit_events_outside_a_write_transaction_is_an_error(tmp_path: Path) -> None:
-    async with running_store(tmp_path / "misuse.db") as store:
-
-        async def body(tx: object) -> StoreResult[None]:
-            result = await store.commit_events(
-                tx,  # type: ignore[arg-type]
-                Aggregate("acc-1", BankAccount(), 0),
-                [opened("acc-1")],
-                [],
-                None,
-            )
-            assert isinstance(result, Error)
-            assert isinstance(result.error, EventStoreError)
-            assert "outside a write transaction" in result.error.message
-            return Ok(None)
-
-        assert await store.load_events_transaction(body) == Ok(None)  # type: ignore[arg-type]
-        assert await load(store, "acc-1") == []
 
 
 def test_driver_errors_are_not_exported() -> None:

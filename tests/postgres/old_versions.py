@@ -1,0 +1,63 @@
+"""The store's tables as older versions of the PostgreSQL store created them.
+
+The statements are kept as those versions ran them: the upgrades must take these tables.
+"""
+
+from __future__ import annotations
+
+from tests.postgres.helpers import connect
+
+
+def version_1_tables(dsn: str, schema: str) -> None:
+    """The store's tables as version 1 created them, with one account of two events."""
+    with connect(dsn) as connection, connection.transaction():
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+        connection.execute(
+            f"""
+            CREATE TABLE "{schema}".trio_es_store (
+                singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                schema_version integer NOT NULL,
+                last_position bigint NOT NULL CHECK (last_position >= 0),
+                created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            )
+            """
+        )
+        connection.execute(
+            f"""
+            CREATE TABLE "{schema}".trio_es_events (
+                position bigint PRIMARY KEY CHECK (position >= 1),
+                aggregate_type text NOT NULL,
+                aggregate_id text NOT NULL,
+                sequence bigint NOT NULL CHECK (sequence >= 1),
+                event_type text NOT NULL,
+                event_version integer NOT NULL,
+                payload text NOT NULL,
+                metadata text NOT NULL,
+                recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                UNIQUE (aggregate_id, sequence)
+            )
+            """
+        )
+        connection.execute(
+            f"""
+            CREATE TABLE "{schema}".trio_es_snapshots (
+                aggregate_id text PRIMARY KEY,
+                aggregate_type text NOT NULL,
+                sequence bigint NOT NULL,
+                entity_type text NOT NULL,
+                entity_version integer NOT NULL,
+                payload text NOT NULL,
+                taken_at timestamptz NOT NULL
+            )
+            """
+        )
+        connection.execute(
+            f'INSERT INTO "{schema}".trio_es_store (schema_version, last_position) VALUES (1, 2)'
+        )
+        connection.execute(
+            f'INSERT INTO "{schema}".trio_es_events (position, aggregate_type, aggregate_id,'
+            " sequence, event_type, event_version, payload, metadata) VALUES"
+            " (1, 'bank_account', 'acc-1', 1, 'AccountOpened', 1, %s, '[]'),"
+            " (2, 'bank_account', 'acc-1', 2, 'CustomerDepositedCash', 1, %s, '[]')",
+            ('{"account_id":"acc-1"}', '{"amount":"5","new_balance":"5"}'),
+        )

@@ -1,0 +1,118 @@
+"""Store files as older versions of the SQLite store wrote them: the upgrades must take them.
+
+The statements are kept as those versions ran them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from trio_eventsourcing import sqlite_store
+
+EVENTS_AND_SNAPSHOTS = (
+    """
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL CHECK (sequence >= 1),
+        event_type TEXT NOT NULL,
+        event_version INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+        UNIQUE (aggregate_id, sequence)
+    )
+    """,
+    """
+    CREATE TABLE snapshots (
+        aggregate_id TEXT PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        entity_type TEXT NOT NULL,
+        entity_version INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        taken_at TEXT NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+"""Version 1: the events and the snapshots."""
+
+PROJECTION_TABLES = (
+    """
+    CREATE TABLE projection_checkpoints (
+        aggregate_type TEXT NOT NULL,
+        name TEXT NOT NULL,
+        position INTEGER NOT NULL CHECK (position >= 0),
+        reset_pending INTEGER NOT NULL DEFAULT 0 CHECK (reset_pending IN (0, 1)),
+        updated_at TEXT NOT NULL
+            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+        PRIMARY KEY (aggregate_type, name)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE projection_dead_letters (
+        id INTEGER PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        projection TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        event_type TEXT NOT NULL,
+        error TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE INDEX projection_dead_letters_by_projection
+        ON projection_dead_letters (aggregate_type, projection, position)
+    """,
+)
+"""Version 2 added the projections' tables."""
+
+
+def stamp(version: int) -> tuple[str, ...]:
+    """The statements that mark a file as the store's, of schema ``version``."""
+    return (
+        f"PRAGMA application_id = {sqlite_store.APPLICATION_ID}",
+        f"PRAGMA user_version = {version}",
+    )
+
+
+VERSION_1 = (*EVENTS_AND_SNAPSHOTS, *stamp(1))
+VERSION_2 = (*EVENTS_AND_SNAPSHOTS, *PROJECTION_TABLES, *stamp(2))
+
+
+def old_file(path: Path, statements: tuple[str, ...], events: list[tuple[str, str]]) -> None:
+    """A store file made by ``statements``, with ``events`` (type, payload) of account acc-1."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("BEGIN")
+        for statement in statements:
+            connection.execute(statement)
+        connection.executemany(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,"
+            " event_version, payload, metadata) VALUES ('bank_account', 'acc-1', ?, ?, 1, ?, '[]')",
+            [(sequence, *event) for sequence, event in enumerate(events, start=1)],
+        )
+        connection.execute("COMMIT")
+
+
+OPENED = ("AccountOpened", '{"account_id":"acc-1"}')
+
+
+def deposit(amount: int, new_balance: int) -> tuple[str, str]:
+    return ("CustomerDepositedCash", f'{{"amount":"{amount}","new_balance":"{new_balance}"}}')
+
+
+def version_1_file(path: Path, events: int) -> None:
+    """A store file as version 1 left it, with ``events`` events of one account."""
+    old_file(path, VERSION_1, [OPENED] + [deposit(1, n) for n in range(1, events)])
+
+
+def version_2_file(path: Path) -> None:
+    """A store file as version 2 left it, with one account of two events."""
+    old_file(path, VERSION_2, [OPENED, deposit(5, 5)])
