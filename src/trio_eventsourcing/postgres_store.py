@@ -29,22 +29,26 @@ every durable store.
 from ._core.log import LogEntry as LogEntry
 from ._runtime.public import publish as _publish
 from ._stores.postgres.schema import SCHEMA_VERSION as SCHEMA_VERSION
+from ._stores.postgres.store import PostgresDatabase as PostgresDatabase
 from ._stores.postgres.store import PostgresEventStore as PostgresEventStore
 from ._stores.postgres.store import PostgresStore as PostgresStore
 from ._stores.postgres.store import PostgresStoreStatistics as PostgresStoreStatistics
 from ._stores.postgres.store import PostgresTransaction as PostgresTransaction
 from ._stores.postgres.store import read_log as read_log
 from ._stores.postgres.store import supervised as supervised
+from ._stores.postgres.store import supervised_database as supervised_database
 
 __all__ = [
     "SCHEMA_VERSION",
     "LogEntry",
+    "PostgresDatabase",
     "PostgresEventStore",
     "PostgresStore",
     "PostgresStoreStatistics",
     "PostgresTransaction",
     "read_log",
     "supervised",
+    "supervised_database",
 ]
 
 # Not all of __all__: publishing sets ``__module__``, and ``LogEntry`` belongs to
@@ -54,11 +58,13 @@ _publish(
     __name__,
     globals(),
     [
+        "PostgresDatabase",
         "PostgresStore",
         "PostgresStoreStatistics",
         "PostgresTransaction",
         "read_log",
         "supervised",
+        "supervised_database",
     ],
 )
 

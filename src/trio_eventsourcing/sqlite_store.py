@@ -25,17 +25,20 @@ from ._runtime.public import publish as _publish
 from ._stores.sqlite.schema import APPLICATION_ID as APPLICATION_ID
 from ._stores.sqlite.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._stores.sqlite.schema import Synchronous as Synchronous
+from ._stores.sqlite.store import SqliteDatabase as SqliteDatabase
 from ._stores.sqlite.store import SqliteEventStore as SqliteEventStore
 from ._stores.sqlite.store import SqliteStore as SqliteStore
 from ._stores.sqlite.store import SqliteStoreStatistics as SqliteStoreStatistics
 from ._stores.sqlite.store import SqliteTransaction as SqliteTransaction
 from ._stores.sqlite.store import read_log as read_log
 from ._stores.sqlite.store import supervised as supervised
+from ._stores.sqlite.store import supervised_database as supervised_database
 
 __all__ = [
     "APPLICATION_ID",
     "SCHEMA_VERSION",
     "LogEntry",
+    "SqliteDatabase",
     "SqliteEventStore",
     "SqliteStore",
     "SqliteStoreStatistics",
@@ -43,6 +46,7 @@ __all__ = [
     "Synchronous",
     "read_log",
     "supervised",
+    "supervised_database",
 ]
 
 _publish(
@@ -50,10 +54,12 @@ _publish(
     globals(),
     [
         "LogEntry",
+        "SqliteDatabase",
         "SqliteStore",
         "SqliteStoreStatistics",
         "SqliteTransaction",
         "read_log",
         "supervised",
+        "supervised_database",
     ],
 )

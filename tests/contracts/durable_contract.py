@@ -669,7 +669,7 @@ class DurableStoreContract(DurableBackend):
     ) -> None:
         async with self.open_store() as store:
             assert isinstance(await append(store, "warm", 0, [opened("warm")]), Ok)
-            batches = store.eventstore._counters.batches_begun
+            batches = store.eventstore.database._counters.batches_begun
             with self.write_lock_held():
                 # The writer takes the request and waits for the lock; the waiter does not:
                 # cancelling it returns at once (or this test would never end).
@@ -690,7 +690,7 @@ class DurableStoreContract(DurableBackend):
     ) -> None:
         async with self.open_store() as store:
             before = store.eventstore.statistics()
-            batches = store.eventstore._counters.batches_begun
+            batches = store.eventstore.database._counters.batches_begun
             second = trio.CancelScope()
 
             async def second_append() -> None:

@@ -82,7 +82,7 @@ async def started(store: StoreT, spec: Spec) -> AsyncIterator[StoreT]:
 
 async def wait_until_taken(store: Any, batches_before: int) -> None:
     """Wait until the writer thread of ``store`` has closed a new batch and begun storing it."""
-    counters = store.eventstore._counters
+    counters = store.eventstore.database._counters
     # The writer is a real thread with no Trio event to wait on: poll its counter.
     while counters.batches_begun <= batches_before:  # noqa: ASYNC110
         await trio.sleep(0.001)
@@ -107,7 +107,7 @@ async def in_one_batch(
     async def write(index: int) -> None:
         outcomes[index] = await writes[index]()
 
-    batches = store.eventstore._counters.batches_begun
+    batches = store.eventstore.database._counters.batches_begun
     async with trio.open_nursery() as nursery:
         with lock_held():
             nursery.start_soon(barrier)

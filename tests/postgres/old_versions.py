@@ -61,3 +61,23 @@ def version_1_tables(dsn: str, schema: str) -> None:
             " (2, 'bank_account', 'acc-1', 2, 'CustomerDepositedCash', 1, %s, '[]')",
             ('{"account_id":"acc-1"}', '{"amount":"5","new_balance":"5"}'),
         )
+
+
+def version_2_tables(dsn: str, schema: str) -> None:
+    """The store's tables as version 2 left them: version 1's, the key column and its index
+    (keys unique per aggregate id, whatever its type), the key ``"opening"`` on acc-1's
+    first event, and a snapshot of acc-1 at sequence 2."""
+    version_1_tables(dsn, schema)
+    with connect(dsn) as connection, connection.transaction():
+        events = f'"{schema}".trio_es_events'
+        connection.execute(f"ALTER TABLE {events} ADD COLUMN IF NOT EXISTS command_key text")
+        connection.execute(
+            f'CREATE UNIQUE INDEX IF NOT EXISTS "trio_es_events_by_command_key" ON {events}'
+            " (aggregate_id, command_key) WHERE command_key IS NOT NULL"
+        )
+        connection.execute(f"UPDATE {events} SET command_key = 'opening' WHERE sequence = 1")
+        connection.execute(
+            f"INSERT INTO \"{schema}\".trio_es_snapshots VALUES ('acc-1', 'bank_account', 2,"
+            " 'BankAccount', 1, '{\"balance\":\"5\",\"opened\":true}', '2024-05-06T00:00:00Z')"
+        )
+        connection.execute(f'UPDATE "{schema}".trio_es_store SET schema_version = 2')

@@ -82,8 +82,20 @@ def stamp(version: int) -> tuple[str, ...]:
     )
 
 
+COMMAND_KEYS = (
+    """
+    CREATE TABLE command_keys (
+        aggregate_id TEXT NOT NULL,
+        command_key TEXT NOT NULL,
+        PRIMARY KEY (aggregate_id, command_key)
+    ) WITHOUT ROWID
+    """,
+)
+"""Version 3 added the idempotency keys, unique per aggregate id whatever its type."""
+
 VERSION_1 = (*EVENTS_AND_SNAPSHOTS, *stamp(1))
 VERSION_2 = (*EVENTS_AND_SNAPSHOTS, *PROJECTION_TABLES, *stamp(2))
+VERSION_3 = (*EVENTS_AND_SNAPSHOTS, *PROJECTION_TABLES, *COMMAND_KEYS, *stamp(3))
 
 
 def old_file(path: Path, statements: tuple[str, ...], events: list[tuple[str, str]]) -> None:
@@ -116,3 +128,20 @@ def version_1_file(path: Path, events: int) -> None:
 def version_2_file(path: Path) -> None:
     """A store file as version 2 left it, with one account of two events."""
     old_file(path, VERSION_2, [OPENED, deposit(5, 5)])
+
+
+def version_3_file(path: Path) -> None:
+    """A store file as version 3 left it: account acc-1 of two events, the key
+    ``"opening"`` of its first command, a snapshot at sequence 2 and a projection's
+    checkpoint."""
+    old_file(path, VERSION_3, [OPENED, deposit(5, 5)])
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute("INSERT INTO command_keys VALUES ('acc-1', 'opening')")
+        connection.execute(
+            "INSERT INTO snapshots VALUES ('acc-1', 'bank_account', 2, 'BankAccount', 1,"
+            ' \'{"balance":"5","opened":true}\', \'2024-05-06T07:08:09+00:00\')'
+        )
+        connection.execute(
+            "INSERT INTO projection_checkpoints (aggregate_type, name, position)"
+            " VALUES ('bank_account', 'balances', 2)"
+        )

@@ -93,4 +93,7 @@ async def test_a_read_whose_caller_is_cancelled_is_abandoned(tmp_path: Path) -> 
 def test_codec_is_exposed_by_the_store(tmp_path: Path) -> None:
     store, _ = sqlite_store.supervised(tmp_path / "codec.db", CODEC)
     assert store.eventstore.codec is CODEC
-    assert repr(store.eventstore) == f"<SqliteStore {str(tmp_path / 'codec.db')!r} not running>"
+    assert (
+        repr(store.eventstore)
+        == f"<SqliteStore {str(tmp_path / 'codec.db')!r} 'bank_account' not running>"
+    )

@@ -52,11 +52,12 @@ async def test_the_table_refuses_a_second_copy_of_a_key_even_from_outside(tmp_pa
     path = tmp_path / "unique.db"
     async with running_store(path) as store:
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")], key="k"), Ok)
-    insert = "INSERT INTO command_keys (aggregate_id, command_key) VALUES (?, ?)"
+    insert = "INSERT INTO command_keys (aggregate_type, aggregate_id, command_key) VALUES (?, ?, ?)"
     with contextlib.closing(sqlite3.connect(path)) as connection:
         with pytest.raises(sqlite3.IntegrityError, match="command_keys"):
-            connection.execute(insert, ("acc-1", "k"))
-        connection.execute(insert, ("acc-2", "k"))  # another aggregate
+            connection.execute(insert, ("bank_account", "acc-1", "k"))
+        connection.execute(insert, ("bank_account", "acc-2", "k"))  # another aggregate
+        connection.execute(insert, ("bank_statement", "acc-1", "k"))  # another type
         connection.commit()
 
 
@@ -66,10 +67,11 @@ async def test_looking_a_key_up_is_one_seek(tmp_path: Path) -> None:
         pass
     plan = rows(
         path,
-        "EXPLAIN QUERY PLAN SELECT 1 FROM command_keys WHERE aggregate_id = 'a'"
-        " AND command_key = 'k'",
+        "EXPLAIN QUERY PLAN SELECT 1 FROM command_keys WHERE aggregate_type = 't'"
+        " AND aggregate_id = 'a' AND command_key = 'k'",
     )
-    assert any("USING PRIMARY KEY (aggregate_id=? AND command_key=?)" in str(r) for r in plan), plan
+    seek = "USING PRIMARY KEY (aggregate_type=? AND aggregate_id=? AND command_key=?)"
+    assert any(seek in str(r) for r in plan), plan
 
 
 # --- keys in a large batch --------------------------------------------------------------------

@@ -33,7 +33,6 @@ from .serialized import encode_metadata
 from .writer import OK, Append, EventRow, SnapshotRow, Writer, WriterCounters, WriteRequest
 
 EntityT = TypeVar("EntityT")
-EntityT_co = TypeVar("EntityT_co", covariant=True)
 EventT = TypeVar("EventT")
 ValueT = TypeVar("ValueT")
 StoreT = TypeVar("StoreT")
@@ -68,40 +67,6 @@ class DurableTransaction(Generic[EntityT, EventT]):
         self._prefetch = prefetch
         self._prefetched = None
         return self
-
-
-class Running(Protocol[EntityT_co, EventT]):
-    """The connections of a started durable store: its writer and its readers."""
-
-    def write(
-        self, appends: list[Append], snapshots: list[SnapshotRow]
-    ) -> Awaitable[StoreResult[None]]:
-        """Store one write transaction's rows, all or none."""
-        ...
-
-    def read_snapshot(
-        self, aggregate_id: str
-    ) -> Awaitable[StoreResult[Snapshot[EntityT_co] | None]]:
-        """The latest snapshot of ``aggregate_id``, or ``None``."""
-        ...
-
-    def read_aggregate(
-        self, aggregate_id: str
-    ) -> Awaitable[
-        StoreResult[tuple[Snapshot[EntityT_co] | None, StoreResult[list[EventEnvelop[EventT]]]]]
-    ]:
-        """The latest snapshot of ``aggregate_id`` and the events after it, in one read."""
-        ...
-
-    def read_events(
-        self, aggregate_id: str, start_from: int
-    ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
-        """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
-        ...
-
-    def read_command(self, aggregate_id: str, idempotency_key: str) -> Awaitable[StoreResult[bool]]:
-        """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
-        ...
 
 
 class ReadRunner(Protocol[ConnectionT_co]):
@@ -159,11 +124,12 @@ def _refused(rules: ColumnRules, doing: str, aggregate_id: str) -> Error[EventSt
     )
 
 
-class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
-    """A started store's connections: its writer and the reads on its reader connections.
+class DurableRunning(Generic[ConnectionT]):
+    """A started database's connections: its writer and the reads on its reader connections.
 
-    Each store's class gives ``writer``, ``readers``, ``rules`` and how to read on one
-    connection (``_snapshot``, ``_aggregate``, ``_events``, ``_command``). Each read first
+    Each backend's class gives ``writer``, ``readers``, ``rules`` and how to read on one
+    connection (``_snapshot``, ``_aggregate``, ``_events``, ``_command``, ``_log``), for
+    any aggregate type: each read takes the codec of the type it reads. Each read first
     refuses an id the backend cannot take (``rules``), which the driver would otherwise
     fail to encode. Each method returns the writer's or readers' awaitable as it is, so
     that the shared store functions add no coroutine of their own to a call.
@@ -175,12 +141,12 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
     rules: ColumnRules
 
     def _snapshot(
-        self, connection: ConnectionT, aggregate_id: str
+        self, connection: ConnectionT, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> Result[Snapshot[EntityT] | None, EventStoreError]:
         raise NotImplementedError
 
     def _aggregate(
-        self, connection: ConnectionT, aggregate_id: str
+        self, connection: ConnectionT, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> Result[
         tuple[Snapshot[EntityT] | None, Result[list[EventEnvelop[EventT]], EventStoreError]],
         EventStoreError,
@@ -188,17 +154,21 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
         raise NotImplementedError
 
     def _events(
-        self, connection: ConnectionT, aggregate_id: str, start_from: int
+        self,
+        connection: ConnectionT,
+        codec: Codec[EventT, EntityT],
+        aggregate_id: str,
+        start_from: int,
     ) -> Result[list[EventEnvelop[EventT]], EventStoreError]:
         raise NotImplementedError
 
     def _command(
-        self, connection: ConnectionT, aggregate_id: str, idempotency_key: str
+        self, connection: ConnectionT, aggregate_type: str, aggregate_id: str, key: str
     ) -> Result[bool, EventStoreError]:
         raise NotImplementedError
 
     def _log(
-        self, connection: ConnectionT, after: int, most: int
+        self, connection: ConnectionT, codec: Codec[EventT, EntityT], after: int, most: int
     ) -> Result[list[LogEntry[EventT]], EventStoreError]:
         raise NotImplementedError
 
@@ -209,22 +179,27 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
         return self.writer.write(WriteRequest(appends, snapshots))
 
     def read_log(
-        self, after: int, most: int
+        self, codec: Codec[EventT, EntityT], after: int, most: int
     ) -> Awaitable[Result[list[LogEntry[EventT]], EventStoreError]]:
-        """At most ``most`` entries of the global log after position ``after``."""
+        """At most ``most`` entries of the codec's type in the global log after ``after``."""
         read = self._log
-        return self.readers.run("reading the log", lambda connection: read(connection, after, most))
+        return self.readers.run(
+            "reading the log", lambda connection: read(connection, codec, after, most)
+        )
 
-    def read_snapshot(self, aggregate_id: str) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
+    def read_snapshot(
+        self, codec: Codec[EventT, EntityT], aggregate_id: str
+    ) -> Awaitable[StoreResult[Snapshot[EntityT] | None]]:
         """The latest snapshot of ``aggregate_id``, or ``None``."""
         read = self._snapshot
         refused = _refused(self.rules, "load the snapshot of", aggregate_id)
         return self.readers.run(
-            "loading a snapshot", lambda connection: refused or read(connection, aggregate_id)
+            "loading a snapshot",
+            lambda connection: refused or read(connection, codec, aggregate_id),
         )
 
     def read_aggregate(
-        self, aggregate_id: str
+        self, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> Awaitable[
         StoreResult[tuple[Snapshot[EntityT] | None, StoreResult[list[EventEnvelop[EventT]]]]]
     ]:
@@ -232,22 +207,25 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
         read = self._aggregate
         refused = _refused(self.rules, "load", aggregate_id)
         return self.readers.run(
-            "loading an aggregate", lambda connection: refused or read(connection, aggregate_id)
+            "loading an aggregate",
+            lambda connection: refused or read(connection, codec, aggregate_id),
         )
 
     def read_events(
-        self, aggregate_id: str, start_from: int
+        self, codec: Codec[EventT, EntityT], aggregate_id: str, start_from: int
     ) -> Awaitable[StoreResult[list[EventEnvelop[EventT]]]]:
         """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
         read = self._events
         refused = _refused(self.rules, "load the events of", aggregate_id)
         return self.readers.run(
             "loading events",
-            lambda connection: refused or read(connection, aggregate_id, start_from),
+            lambda connection: refused or read(connection, codec, aggregate_id, start_from),
         )
 
-    def read_command(self, aggregate_id: str, idempotency_key: str) -> Awaitable[StoreResult[bool]]:
-        """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
+    def read_command(
+        self, aggregate_type: str, aggregate_id: str, idempotency_key: str
+    ) -> Awaitable[StoreResult[bool]]:
+        """Whether a command with ``idempotency_key`` is stored for the aggregate."""
         read = self._command
         refused = _refused(self.rules, "look up an idempotency key of", aggregate_id)
         problem = self.rules.text_problem(idempotency_key)
@@ -261,7 +239,9 @@ class DurableRunning(Generic[EntityT, EventT, ConnectionT]):
             )
         return self.readers.run(
             "looking up an idempotency key",
-            lambda connection: refused or read(connection, aggregate_id, idempotency_key),
+            lambda connection: (
+                refused or read(connection, aggregate_type, aggregate_id, idempotency_key)
+            ),
         )
 
 
@@ -283,42 +263,63 @@ class WriterStatistics:
     conflicts: int
 
 
-RunningT = TypeVar("RunningT", bound="DurableRunning[Any, Any, Any]")
-ShellT = TypeVar("ShellT", bound="DurableStore[Any, Any, Any]")
+RunningT = TypeVar("RunningT", bound="DurableRunning[Any]")
+DatabaseT = TypeVar("DatabaseT", bound="DurableDatabase[Any, Any]")
+ViewT = TypeVar("ViewT", bound="DurableStore[Any, Any, Any]")
 
 
-class DurableStore(Generic[EntityT, EventT, RunningT]):
-    """The shell of a durable store: its codec, counters and, while its child runs, connections.
+class DurableDatabase(Generic[RunningT, ViewT]):
+    """A durable database: its counters, its stores (one per aggregate type), its connections.
 
-    Each store's class adds its options, its public properties (``codec`` among them, so
-    that the API reference shows them) and the task that runs it (``_serve``), which
-    sets ``_running`` while the store runs.
+    The connections are there while its child runs. One writer and one group commit
+    serve every aggregate type of the database. Each backend's class adds its options,
+    its public properties and the task that runs it (``_serve``), which sets ``_running``
+    while it runs; its ``event_store(codec)`` makes the store of an aggregate type with
+    :meth:`_store_for`.
     """
 
-    __slots__ = ("_claimed", "_codec", "_counters", "_has_run", "_running")
-    _codec: Codec[EventT, EntityT]
+    __slots__ = ("_claimed", "_counters", "_has_run", "_running", "_stores")
     _counters: WriterCounters
     _running: RunningT | None
-    # Whether the store's task is running (a store runs once at a time).
+    # Whether the database's task is running (a database runs once at a time).
     _claimed: bool
-    # Whether the store ever ran, so that a stopped store says so.
+    # Whether the database ever ran, so that a stopped one says so.
     _has_run: bool
+    # The store of each aggregate type, by type.
+    _stores: dict[str, ViewT]
 
-    def _init_shell(self, codec: Codec[EventT, EntityT]) -> None:
-        self._codec = codec
+    def _init_database(self) -> None:
         self._counters = WriterCounters()
         self._running = None
         self._claimed = False
         self._has_run = False
+        self._stores = {}
 
-    def _connections(self) -> RunningT | None:
-        return self._running
+    def _store_for(self, codec: object, make: Callable[[], ViewT]) -> ViewT:
+        """The store of ``codec``'s aggregate type, made by ``make()`` the first time.
+
+        Raises:
+            TypeError: ``codec`` is not a codec.
+            ValueError: Another codec already serves that aggregate type here.
+        """
+        if not isinstance(codec, Codec):
+            raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
+        aggregate_type = codec.aggregate_type
+        store = self._stores.get(aggregate_type)
+        if store is None:
+            store = self._stores[aggregate_type] = make()
+        elif store._codec is not codec:
+            raise ValueError(
+                f"the aggregate type {aggregate_type!r} already has a store on this database, "
+                "with another codec: give each aggregate type one codec"
+            )
+        return store
 
     def _not_started(self) -> Error[EventStoreError]:
         raise NotImplementedError
 
     def _writer_counts(self) -> tuple[bool, int, int, int, int]:
-        """The first fields of the store's statistics, in their order.
+        """The first fields of the statistics, in their order.
 
         They are ``running``, ``transactions``, ``commits``, ``largest_batch`` and
         ``conflicts``.
@@ -333,9 +334,32 @@ class DurableStore(Generic[EntityT, EventT, RunningT]):
         )
 
 
+class DurableStore(Generic[EntityT, EventT, DatabaseT]):
+    """The store of one aggregate type on a durable database: the database and its codec.
+
+    Each backend's class adds its public properties (``codec`` among them, so that the
+    API reference shows them), and ``_running``, the database's connections typed.
+    """
+
+    __slots__ = ("_codec", "_database")
+    _database: DatabaseT
+    _codec: Codec[EventT, EntityT]
+
+    def _init_store(self, database: DatabaseT, codec: Codec[EventT, EntityT]) -> None:
+        self._database = database
+        self._codec = codec
+
+    def _connections(self) -> DurableRunning[Any] | None:
+        running: DurableRunning[Any] | None = self._database._running
+        return running
+
+    def _not_started(self) -> Error[EventStoreError]:
+        return self._database._not_started()
+
+
 async def read_log(
     store: object,
-    kind: type[ShellT],
+    kind: type[ViewT],
     module: str,
     start_from: int,
     limit: int,
@@ -345,12 +369,12 @@ async def read_log(
     ``store`` is the store or its event store, checked, as ``start_from`` and ``limit``
     are, by ``log_request``.
     """
-    shell, after, most = log_request(store, kind, module, start_from, limit)
-    running: DurableRunning[Any, Any, Any] | None = shell._running
+    view, after, most = log_request(store, kind, module, start_from, limit)
+    running = view._connections()
     if running is None:
         await trio.lowlevel.checkpoint()
-        return shell._not_started()
-    return await running.read_log(after, most)
+        return view._not_started()
+    return await running.read_log(view._codec, after, most)
 
 
 def running_state(running: object) -> str:
@@ -410,7 +434,7 @@ def outside_write(function: str, store: str) -> Error[EventStoreError]:
 def make_event_store(
     store: StoreT,
     transaction: type[TxT],
-    running: Callable[[StoreT], Running[EntityT, EventT] | None],
+    running: Callable[[StoreT], DurableRunning[Any] | None],
     not_started: Callable[[StoreT], Error[EventStoreError]],
     codec: Codec[EventT, EntityT],
     described: str,
@@ -474,7 +498,17 @@ def make_event_store(
                         raise ValueError(
                             f"the encoded event {type_name!r} cannot be stored: {problem}"
                         )
-                rows.append((aggregate_id, sequence, type_name, version, data, metadata_text))
+                rows.append(
+                    (
+                        aggregate_type,
+                        aggregate_id,
+                        sequence,
+                        type_name,
+                        version,
+                        data,
+                        metadata_text,
+                    )
+                )
                 envelopes.append(
                     SerializedEventEnvelop(
                         aggregate_id,
@@ -492,7 +526,9 @@ def make_event_store(
                 f"cannot encode event {sequence} of aggregate {aggregate_id!r} for "
                 f"{described}: {exc}"
             )
-        tx._appends.append(Append(aggregate_id, aggregate.sequence, rows, idempotency_key))
+        tx._appends.append(
+            Append(aggregate_id, aggregate.sequence, rows, idempotency_key, aggregate_type)
+        )
         return Ok((envelopes, sequence))
 
     async def save_snapshot(tx: TxT, snapshot: Snapshot[EntityT]) -> StoreResult[None]:
@@ -520,6 +556,7 @@ def make_event_store(
             )
         tx._snapshots.append(
             (
+                codec.aggregate_type,
                 aggregate_id,
                 snapshot.sequence,
                 encoded.type_name,
@@ -557,11 +594,11 @@ def make_event_store(
             await checkpoint()
             return not_started(store)
         if not tx._prefetch:
-            return await connections.read_snapshot(aggregate_id)
+            return await connections.read_snapshot(codec, aggregate_id)
         # Loading an aggregate: its events follow at once, so read them in the same
         # thread round trip and the same read (see load_events).
         tx._prefetch = False
-        loaded = await connections.read_aggregate(aggregate_id)
+        loaded = await connections.read_aggregate(codec, aggregate_id)
         if isinstance(loaded, Error):
             return loaded
         snapshot, events = loaded.value
@@ -583,7 +620,7 @@ def make_event_store(
         if connections is None:
             await checkpoint()
             return not_started(eventstore)
-        return await connections.read_events(aggregate_id, start_from)
+        return await connections.read_events(codec, aggregate_id, start_from)
 
     async def command_stored(
         eventstore: StoreT, aggregate_id: str, idempotency_key: str
@@ -592,7 +629,7 @@ def make_event_store(
         if connections is None:
             await checkpoint()
             return not_started(eventstore)
-        return await connections.read_command(aggregate_id, idempotency_key)
+        return await connections.read_command(codec.aggregate_type, aggregate_id, idempotency_key)
 
     return EventStore(
         execute_transaction=execute_transaction,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Container, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol, TypeVar
 
@@ -49,14 +49,17 @@ from .handoff import Job, JobQueue
 ValueT = TypeVar("ValueT")
 ErrorT = TypeVar("ErrorT")
 
-EventRow = tuple[str, int, str, int, str, str]
-"""``(aggregate_id, sequence, event_type, event_version, payload, metadata)``.
+EventRow = tuple[str, str, int, str, int, str, str]
+"""``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
 
-The aggregate type is the store's, one for all its rows: the writer adds it.
-"""
+SnapshotRow = tuple[str, str, int, str, int, str, datetime]
+"""``(aggregate_type, aggregate_id, sequence, entity_type, entity_version, payload, taken_at)``."""
 
-SnapshotRow = tuple[str, int, str, int, str, datetime]
-"""``(aggregate_id, sequence, entity_type, entity_version, payload, taken_at)``."""
+AggregateKey = tuple[str, str]
+"""An aggregate, as the tables key it: ``(aggregate_type, aggregate_id)``."""
+
+CommandKey = tuple[str, str, str]
+"""A stored command, as the tables key it: ``(aggregate_type, aggregate_id, key)``."""
 
 MAX_BATCH = 1_000
 """Most requests in one transaction, so one batch never holds the write lock for long."""
@@ -71,13 +74,15 @@ Refusal = CommandAlreadyStored | ConcurrencyConflict
 class Append(NamedTuple):
     """Events to append after ``expected_sequence``, which must be the stored sequence.
 
-    ``key`` is the command's idempotency key (``None``: it has none).
+    ``key`` is the command's idempotency key (``None``: it has none). An aggregate is
+    its type and id together: ids are scoped by aggregate type.
     """
 
     aggregate_id: str
     expected_sequence: int
     rows: list[EventRow]
     key: str | None
+    aggregate_type: str
 
 
 @final
@@ -179,9 +184,9 @@ class WriteConnection(Protocol):
 
 def check_request(
     appends: list[Append],
-    last: dict[str, int],
-    taken: set[tuple[str, str]],
-    stored: Container[tuple[str, str]] = (),
+    last: dict[AggregateKey, int],
+    taken: set[CommandKey],
+    stored: Container[CommandKey] = (),
 ) -> tuple[Refusal | None, int]:
     """Whether ``appends``, one request's, may be stored after the sequences in ``last``.
 
@@ -194,34 +199,40 @@ def check_request(
     stored already (its sequence moved on with it): the caller then looks up the keys of
     the first ``n`` appends, if it did not give them in ``stored``.
     """
-    after: dict[str, int] = {}
-    keys: list[tuple[str, str]] = []
-    for index, (aggregate_id, expected, rows, key) in enumerate(appends):
+    after: dict[AggregateKey, int] = {}
+    keys: list[CommandKey] = []
+    for index, (aggregate_id, expected, rows, key, aggregate_type) in enumerate(appends):
         if key is not None:
-            pair = (aggregate_id, key)
-            if pair in stored or pair in taken or pair in keys:
+            command = (aggregate_type, aggregate_id, key)
+            if command in stored or command in taken or command in keys:
                 return CommandAlreadyStored(aggregate_id, key), index + 1
-            keys.append(pair)
-        actual = after.get(aggregate_id, last.get(aggregate_id, 0))
+            keys.append(command)
+        aggregate = (aggregate_type, aggregate_id)
+        actual = after.get(aggregate, last.get(aggregate, 0))
         if actual != expected:
             return ConcurrencyConflict(aggregate_id, expected, actual), index + 1
-        after[aggregate_id] = expected + len(rows)
+        after[aggregate] = expected + len(rows)
     last.update(after)
     taken.update(keys)
     return None, len(appends)
 
 
-def keyed(appends: Sequence[Append]) -> list[tuple[str, str]]:
-    """The ``(aggregate_id, key)`` pairs of the ``appends`` that have a key."""
-    return [(a.aggregate_id, a.key) for a in appends if a.key is not None]
+def aggregates(appends: Iterable[Append]) -> set[AggregateKey]:
+    """The aggregates ``appends`` append to."""
+    return {(a.aggregate_type, a.aggregate_id) for a in appends}
+
+
+def keyed(appends: Iterable[Append]) -> list[CommandKey]:
+    """The commands of the ``appends`` that have a key."""
+    return [(a.aggregate_type, a.aggregate_id, a.key) for a in appends if a.key is not None]
 
 
 def outcome_unknown(request: WriteRequest, message: str) -> StoreResult[None]:
     """The result of ``request`` when its commit failed and may have been stored."""
     doubt = f"{message}; the commit may have been stored all the same"
-    for aggregate_id, _, _, key in request.appends:
-        if key is not None:
-            return Error(OutcomeUnknown(aggregate_id, key, doubt))
+    for append in request.appends:
+        if append.key is not None:
+            return Error(OutcomeUnknown(append.aggregate_id, append.key, doubt))
     # No key to ask about later: say it in words.
     return Error(EventStoreError(f"{doubt}: the outcome is unknown", StoreFailure.FAILED))
 

@@ -160,16 +160,22 @@ def read_events(
 ) -> ReadResult[list[EventEnvelop[EventT]]]:
     """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
     rows = connection.execute(
-        names.select_events, (aggregate_id, start_from), binary=True
+        names.select_events, (codec.aggregate_type, aggregate_id, start_from), binary=True
     ).fetchall()
     return _decode_events(codec, options, rows)
 
 
 def read_command(
-    connection: Connection, names: Names, aggregate_id: str, idempotency_key: str
+    connection: Connection,
+    names: Names,
+    aggregate_type: str,
+    aggregate_id: str,
+    idempotency_key: str,
 ) -> ReadResult[bool]:
-    """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
-    row = connection.execute(names.select_command, (aggregate_id, idempotency_key)).fetchone()
+    """Whether a command with ``idempotency_key`` is stored for the aggregate."""
+    row = connection.execute(
+        names.select_command, (aggregate_type, aggregate_id, idempotency_key)
+    ).fetchone()
     return Ok(bool(row is not None and row[0]))
 
 
@@ -181,7 +187,7 @@ def read_snapshot(
     aggregate_id: str,
 ) -> ReadResult[Snapshot[EntityT] | None]:
     """The latest snapshot of ``aggregate_id``, or ``None`` (also when it is unreadable)."""
-    row = connection.execute(names.select_snapshot, (aggregate_id,)).fetchone()
+    row = connection.execute(names.select_snapshot, (codec.aggregate_type, aggregate_id)).fetchone()
     return Ok(None if row is None else _decode_snapshot(codec, options, aggregate_id, row))
 
 
@@ -198,7 +204,7 @@ def read_aggregate(
     events are exactly those that follow the snapshot seen.
     """
     rows: list[tuple[Any, ...]] = connection.execute(
-        names.select_aggregate, {"id": aggregate_id}, binary=True
+        names.select_aggregate, {"type": codec.aggregate_type, "id": aggregate_id}, binary=True
     ).fetchall()
     # SQL does not promise the order of UNION ALL: the snapshot row (kind 0) first, then
     # the events by sequence. Sorting rows that are already in order is linear.

@@ -8,9 +8,10 @@ A store lives in one schema (``public`` unless told) under one table prefix
   before it reads a sequence and holds the lock until it commits: that is what assigns
   positions in commit order (see ``docs/postgres.rst``).
 - ``<prefix>events``: one row per event, ``position`` its place in the global log,
-  ``UNIQUE (aggregate_id, sequence)`` the backstop of optimistic concurrency.
-  ``command_key`` is the command's idempotency key on its first event (``NULL`` on the
-  others), unique per aggregate (the partial index ``<prefix>events_by_command_key``).
+  ``UNIQUE (aggregate_type, aggregate_id, sequence)`` the backstop of optimistic
+  concurrency: an aggregate is its type and id together. ``command_key`` is the
+  command's idempotency key on its first event (``NULL`` on the others), unique per
+  aggregate (the partial index ``<prefix>events_by_command_key``).
 - ``<prefix>snapshots``: the latest snapshot of each aggregate.
 
 Starting a store creates the tables if they do not exist, in one transaction under a
@@ -22,7 +23,8 @@ untouched. Every function here blocks: the store runs them in threads, never on 
 Trio thread.
 
 Versions: 1 has the store row, the events and the snapshots; 2 adds ``command_key`` and
-its index.
+its index; 3 scopes aggregate ids by aggregate type (in the unique constraint, the key
+index and the snapshots' primary key), so that one database serves many aggregate types.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the tables this module creates, kept in ``<prefix>store``."""
 
 LOCK_CLASS = int.from_bytes(b"TrES", "big")
@@ -166,37 +168,38 @@ class Names:
         )
         # A correlated max() per id is one backward index seek each.
         self.last_sequences = (
-            f"SELECT ids.id, (SELECT max(e.sequence) FROM {self.events} e"
-            " WHERE e.aggregate_id = ids.id) FROM unnest(%b::text[]) AS ids(id)"
+            f"SELECT ids.type, ids.id, (SELECT max(e.sequence) FROM {self.events} e"
+            " WHERE e.aggregate_type = ids.type AND e.aggregate_id = ids.id)"
+            " FROM unnest(%b::text[], %b::text[]) AS ids(type, id)"
         )
         # Whether each of the batch's (aggregate, key) pairs is stored already, in their
         # order: one seek of the key index each (the condition implies `command_key IS
         # NOT NULL`). A subquery per pair, like last_sequences, rather than a semi-join:
         # nothing to plan but the index seek.
         self.stored_keys = (
-            f"SELECT EXISTS (SELECT FROM {self.events} e"
-            " WHERE e.aggregate_id = k.id AND e.command_key = k.key)"
-            " FROM unnest(%b::text[], %b::text[]) AS k(id, key)"
+            f"SELECT EXISTS (SELECT FROM {self.events} e WHERE e.aggregate_type = k.type"
+            " AND e.aggregate_id = k.id AND e.command_key = k.key)"
+            " FROM unnest(%b::text[], %b::text[], %b::text[]) AS k(type, id, key)"
         )
         # One statement for the whole batch, its columns as arrays (binary parameters:
         # the cheapest way to send many rows short of COPY).
         self.insert_events = (
             f"INSERT INTO {self.events} (position, aggregate_type, aggregate_id, sequence,"
             " event_type, event_version, payload, metadata, command_key)"
-            " SELECT r.position, %b, r.aggregate_id, r.sequence, r.event_type,"
+            " SELECT r.position, r.aggregate_type, r.aggregate_id, r.sequence, r.event_type,"
             " r.event_version, r.payload, r.metadata, r.command_key FROM unnest(%b::int8[],"
-            " %b::text[], %b::int8[], %b::text[], %b::int4[], %b::text[], %b::text[],"
-            " %b::text[]) AS r(position, aggregate_id, sequence, event_type, event_version,"
-            " payload, metadata, command_key)"
+            " %b::text[], %b::text[], %b::int8[], %b::text[], %b::int4[], %b::text[],"
+            " %b::text[], %b::text[]) AS r(position, aggregate_type, aggregate_id, sequence,"
+            " event_type, event_version, payload, metadata, command_key)"
         )
         self.upsert_snapshots = (
             f"INSERT INTO {self.snapshots} (aggregate_id, aggregate_type, sequence,"
             " entity_type, entity_version, payload, taken_at)"
-            " SELECT r.aggregate_id, %b, r.sequence, r.entity_type, r.entity_version,"
-            " r.payload, r.taken_at FROM unnest(%b::text[], %b::int8[], %b::text[],"
-            " %b::int4[], %b::text[], %b::timestamptz[])"
-            " AS r(aggregate_id, sequence, entity_type, entity_version, payload, taken_at)"
-            " ON CONFLICT (aggregate_id) DO UPDATE SET aggregate_type = excluded.aggregate_type,"
+            " SELECT r.aggregate_id, r.aggregate_type, r.sequence, r.entity_type,"
+            " r.entity_version, r.payload, r.taken_at FROM unnest(%b::text[], %b::text[],"
+            " %b::int8[], %b::text[], %b::int4[], %b::text[], %b::timestamptz[])"
+            " AS r(aggregate_type, aggregate_id, sequence, entity_type, entity_version,"
+            " payload, taken_at) ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE SET"
             " sequence = excluded.sequence, entity_type = excluded.entity_type,"
             " entity_version = excluded.entity_version, payload = excluded.payload,"
             " taken_at = excluded.taken_at"
@@ -209,11 +212,12 @@ class Names:
         )
         self.select_events = (
             f"SELECT {event_columns} FROM {self.events}"
-            " WHERE aggregate_id = %s AND sequence > %s ORDER BY sequence"
+            " WHERE aggregate_type = %s AND aggregate_id = %s AND sequence > %s"
+            " ORDER BY sequence"
         )
         self.select_snapshot = (
             "SELECT sequence, entity_type, entity_version, payload, taken_at"
-            f" FROM {self.snapshots} WHERE aggregate_id = %s"
+            f" FROM {self.snapshots} WHERE aggregate_type = %s AND aggregate_id = %s"
         )
         # The latest snapshot and the events after it in one statement, so one round
         # trip and one MVCC snapshot: the events are exactly those that follow it. Rows
@@ -221,13 +225,13 @@ class Names:
         # kind 0 for the snapshot and 1 for events.
         self.select_aggregate = (
             "WITH s AS (SELECT sequence, entity_type, entity_version, payload, taken_at"
-            f" FROM {self.snapshots} WHERE aggregate_id = %(id)s)"
+            f" FROM {self.snapshots} WHERE aggregate_type = %(type)s AND aggregate_id = %(id)s)"
             " SELECT 0, sequence, entity_type, entity_version, payload, NULL::text,"
             " taken_at, NULL::text FROM s"
             " UNION ALL"
             " SELECT 1, e.sequence, e.event_type, e.event_version, e.payload, e.metadata,"
             f" NULL::timestamptz, e.aggregate_type FROM {self.events} e"
-            " WHERE e.aggregate_id = %(id)s"
+            " WHERE e.aggregate_type = %(type)s AND e.aggregate_id = %(id)s"
             " AND e.sequence > coalesce((SELECT sequence FROM s), 0)"
         )
         self.select_log = (
@@ -236,7 +240,7 @@ class Names:
         )
         self.select_command = (
             f"SELECT EXISTS (SELECT FROM {self.events}"
-            " WHERE aggregate_id = %s AND command_key = %s)"
+            " WHERE aggregate_type = %s AND aggregate_id = %s AND command_key = %s)"
         )
 
     def ddl(self) -> list[str]:
@@ -264,19 +268,20 @@ class Names:
                 metadata text NOT NULL,
                 recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                 command_key text,
-                UNIQUE (aggregate_id, sequence)
+                UNIQUE (aggregate_type, aggregate_id, sequence)
             )
             """,
             self._command_key_index(),
             f"""
             CREATE TABLE {self.snapshots} (
-                aggregate_id text PRIMARY KEY,
+                aggregate_id text NOT NULL,
                 aggregate_type text NOT NULL,
                 sequence bigint NOT NULL,
                 entity_type text NOT NULL,
                 entity_version integer NOT NULL,
                 payload text NOT NULL,
-                taken_at timestamptz NOT NULL
+                taken_at timestamptz NOT NULL,
+                PRIMARY KEY (aggregate_type, aggregate_id)
             )
             """,
             f"INSERT INTO {self.store} (schema_version, last_position)"
@@ -290,13 +295,23 @@ class Names:
 
         Run in one transaction: the tables are either wholly of the old version or of
         the new one. Adding a column without a default only changes the catalog (no row
-        is rewritten); the index is built with one pass over the events, during which
-        writes wait.
+        is rewritten); an index or constraint is built with one pass over its table,
+        during which writes wait.
         """
         statements: list[str] = []
         if version < 2:
             statements += [
                 f"ALTER TABLE {self.events} ADD COLUMN IF NOT EXISTS command_key text",
+                self._command_key_index(),
+            ]
+        if version < 3:
+            # The constraints' names were chosen by the server: found in the catalog.
+            statements += [
+                _drop_constraints(self.events, "u"),
+                f"ALTER TABLE {self.events} ADD UNIQUE (aggregate_type, aggregate_id, sequence)",
+                _drop_constraints(self.snapshots, "p"),
+                f"ALTER TABLE {self.snapshots} ADD PRIMARY KEY (aggregate_type, aggregate_id)",
+                f'DROP INDEX IF EXISTS {self.schema}."{self.command_key_index}"',
                 self._command_key_index(),
             ]
         return [*statements, f"UPDATE {self.store} SET schema_version = {SCHEMA_VERSION}"]
@@ -305,8 +320,18 @@ class Names:
         # Partial: the events after a command's first carry no key and cost it nothing.
         return (
             f'CREATE UNIQUE INDEX IF NOT EXISTS "{self.command_key_index}"'
-            f" ON {self.events} (aggregate_id, command_key) WHERE command_key IS NOT NULL"
+            f" ON {self.events} (aggregate_type, aggregate_id, command_key)"
+            " WHERE command_key IS NOT NULL"
         )
+
+
+def _drop_constraints(table: str, kind: str) -> str:
+    """A statement dropping every constraint of kind ``kind`` (``"u"``, ``"p"``) of ``table``."""
+    return (
+        "DO $$ DECLARE name text; BEGIN FOR name IN SELECT conname FROM pg_constraint"
+        f" WHERE conrelid = '{table}'::regclass AND contype = '{kind}' LOOP"
+        f" EXECUTE format('ALTER TABLE {table} DROP CONSTRAINT %I', name); END LOOP; END $$"
+    )
 
 
 def _inspect(connection: Connection, names: Names, options: Options) -> int:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from typing_extensions import Never, final
@@ -34,6 +34,7 @@ from ..._runtime.static_supervisor import Supervisor
 from ..._runtime.supervision import ChildSpecification
 from ..durable import (
     ColumnRules,
+    DurableDatabase,
     DurableRunning,
     DurableStore,
     DurableTransaction,
@@ -114,66 +115,160 @@ a time: text with NUL or a lone surrogate, versions beyond ``integer``, naive ti
 
 
 @final
-class _Running(DurableRunning[EntityT, EventT, "Connection"]):
-    """The connections of a started store: its writer and its readers.
+class _Running(DurableRunning["Connection"]):
+    """The connections of a started database: its writer and its readers.
 
     The writes and reads themselves are those of ``DurableRunning``; the reads run on a
     pooled read connection.
     """
 
-    __slots__ = ("codec", "names", "options", "readers", "writer")
+    __slots__ = ("names", "options", "readers", "writer")
     rules = _RULES
 
-    def __init__(
-        self,
-        writer: Writer,
-        readers: ReaderPool,
-        names: Names,
-        codec: Codec[EventT, EntityT],
-        options: Options,
-    ) -> None:
+    def __init__(self, writer: Writer, readers: ReaderPool, names: Names, options: Options) -> None:
         self.writer = writer
         self.readers = readers
         self.names = names
-        self.codec = codec
         self.options = options
 
     def _snapshot(
-        self, connection: Connection, aggregate_id: str
+        self, connection: Connection, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> ReadResult[Snapshot[EntityT] | None]:
-        return read_snapshot(connection, self.codec, self.options, self.names, aggregate_id)
+        return read_snapshot(connection, codec, self.options, self.names, aggregate_id)
 
     def _aggregate(
-        self, connection: Connection, aggregate_id: str
+        self, connection: Connection, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
         # The events after the snapshot come with it, in the same statement.
-        return read_aggregate(connection, self.codec, self.options, self.names, aggregate_id)
+        return read_aggregate(connection, codec, self.options, self.names, aggregate_id)
 
     def _events(
-        self, connection: Connection, aggregate_id: str, start_from: int
+        self,
+        connection: Connection,
+        codec: Codec[EventT, EntityT],
+        aggregate_id: str,
+        start_from: int,
     ) -> ReadResult[list[EventEnvelop[EventT]]]:
-        return read_events(
-            connection, self.codec, self.options, self.names, aggregate_id, start_from
-        )
+        return read_events(connection, codec, self.options, self.names, aggregate_id, start_from)
 
     def _command(
-        self, connection: Connection, aggregate_id: str, idempotency_key: str
+        self, connection: Connection, aggregate_type: str, aggregate_id: str, key: str
     ) -> ReadResult[bool]:
-        return read_command(connection, self.names, aggregate_id, idempotency_key)
+        return read_command(connection, self.names, aggregate_type, aggregate_id, key)
 
     def _log(
-        self, connection: Connection, after: int, most: int
+        self, connection: Connection, codec: Codec[EventT, EntityT], after: int, most: int
     ) -> ReadResult[list[LogEntry[EventT]]]:
-        return read_log_rows(connection, self.codec, self.options, self.names, after, most)
+        return read_log_rows(connection, codec, self.options, self.names, after, most)
 
 
 @final
-class PostgresStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
-    """One PostgreSQL store: its server, tables, codec and, while its child runs, connections.
+class PostgresStore(DurableStore[EntityT, EventT, "PostgresDatabase"]):
+    """The store of one aggregate type in a PostgreSQL database: the database and a codec.
 
-    Made by :func:`supervised`, and found in the ``eventstore`` field of the
-    :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
-    Its ``repr`` and messages name the server without the DSN's password.
+    Made by :func:`supervised` or :meth:`PostgresDatabase.event_store`, and found in the
+    ``eventstore`` field of the :class:`~trio_eventsourcing.EventStore` they return.
+    Pass it to :func:`read_log`. Its ``repr`` and messages name the server without the
+    DSN's password.
+    """
+
+    __slots__ = ("_event_store",)
+    _event_store: PostgresEventStore[EntityT, EventT]
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("PostgresStore has no public constructor: use postgres_store.supervised()")
+
+    @classmethod
+    def _make(
+        cls, database: PostgresDatabase, codec: Codec[EventT, EntityT]
+    ) -> PostgresStore[EntityT, EventT]:
+        self = object.__new__(cls)
+        self._init_store(database, codec)
+        self._event_store = _make_event_store(self)
+        return self
+
+    @property
+    def database(self) -> PostgresDatabase:
+        """The database this store is one aggregate type of."""
+        return self._database
+
+    @property
+    def server(self) -> str:
+        """The database's :attr:`~PostgresDatabase.server`: ``user@host:port/dbname``."""
+        return self._database.server
+
+    @property
+    def schema(self) -> str:
+        """The database's :attr:`~PostgresDatabase.schema`."""
+        return self._database.schema
+
+    @property
+    def table_prefix(self) -> str:
+        """The database's :attr:`~PostgresDatabase.table_prefix`."""
+        return self._database.table_prefix
+
+    @property
+    def channel(self) -> str:
+        """The database's :attr:`~PostgresDatabase.channel`, notified by every commit."""
+        return self._database.channel
+
+    @property
+    def codec(self) -> Codec[EventT, EntityT]:
+        """The codec that encodes and decodes this store's events and snapshots."""
+        return self._codec
+
+    def statistics(self) -> PostgresStoreStatistics:
+        """Return the database's writer counters (all its aggregate types) and whether it runs.
+
+        Example::
+
+            stats = store.eventstore.statistics()
+            print(stats.transactions / max(stats.commits, 1), "commands per commit")
+        """
+        return self._database.statistics()
+
+    def __repr__(self) -> str:
+        database = self._database
+        state = running_state(database._running)
+        return (
+            f"<PostgresStore {database.server} tables {database._names.events}"
+            f" {self._codec.aggregate_type!r} {state}>"
+        )
+
+    @property
+    def _running(self) -> _Running | None:
+        return self._database._running
+
+    @property
+    def _options(self) -> Options:
+        return self._database._options
+
+    @property
+    def _names(self) -> Names:
+        return self._database._names
+
+    def _log_source(self) -> LogSource[LogEntry[EventT], Connection]:
+        """The store's log and projection tables, as projections use them."""
+        # Imported here: it imports this module (and is only needed for projections).
+        from .projection import PostgresLogSource
+
+        return PostgresLogSource(self)
+
+
+@final
+class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
+    """One PostgreSQL store's tables and, while its child runs, its writer and readers.
+
+    Made by :func:`supervised_database`; :meth:`event_store` gives the store of each
+    aggregate type, all of them written by the one writer, in one group commit, into one
+    global log. Aggregate ids are scoped by aggregate type. Its ``repr`` and messages
+    name the server without the DSN's password.
+
+    Example::
+
+        database, database_spec = postgres_store.supervised_database(dsn)
+        carts = database.event_store(cart_codec)
+        orders = database.event_store(order_codec)
     """
 
     __slots__ = ("_names", "_options")
@@ -181,16 +276,16 @@ class PostgresStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
     _names: Names
 
     def __init__(self, _private: Never) -> None:
-        raise TypeError("PostgresStore has no public constructor: use postgres_store.supervised()")
+        raise TypeError(
+            "PostgresDatabase has no public constructor: use postgres_store.supervised_database()"
+        )
 
     @classmethod
-    def _make(
-        cls, options: Options, codec: Codec[EventT, EntityT]
-    ) -> PostgresStore[EntityT, EventT]:
+    def _make(cls, options: Options) -> PostgresDatabase:
         self = object.__new__(cls)
         self._options = options
         self._names = Names(options.schema, options.table_prefix)
-        self._init_shell(codec)
+        self._init_database()
         return self
 
     @property
@@ -219,17 +314,31 @@ class PostgresStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
         """
         return self._names.channel
 
-    @property
-    def codec(self) -> Codec[EventT, EntityT]:
-        """The codec that encodes and decodes this store's events and snapshots."""
-        return self._codec
+    def event_store(self, codec: Codec[EventT, EntityT]) -> PostgresEventStore[EntityT, EventT]:
+        """The event store of ``codec``'s aggregate type in this database.
 
-    def statistics(self) -> PostgresStoreStatistics:
-        """Return the writer's counters and whether the store is running.
+        Pass it to ``eventsourcing.supervised``, one event-sourcing system per aggregate
+        type. Asking again with the same codec gives the same store.
+
+        Raises:
+            TypeError: ``codec`` is not a codec.
+            ValueError: Another codec already serves that aggregate type here.
 
         Example::
 
-            stats = store.eventstore.statistics()
+            accounts = database.event_store(account_codec)
+        """
+        store: PostgresStore[EntityT, EventT] = self._store_for(
+            codec, lambda: PostgresStore._make(self, codec)
+        )
+        return store._event_store
+
+    def statistics(self) -> PostgresStoreStatistics:
+        """Return the writer's counters (all aggregate types) and whether it is running.
+
+        Example::
+
+            stats = database.statistics()
             print(stats.transactions / max(stats.commits, 1), "commands per commit")
         """
         counters = self._counters
@@ -237,14 +346,7 @@ class PostgresStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
 
     def __repr__(self) -> str:
         state = running_state(self._running)
-        return f"<PostgresStore {self._options.server} tables {self._names.events} {state}>"
-
-    def _log_source(self) -> LogSource[LogEntry[EventT], Connection]:
-        """The store's log and projection tables, as projections use them."""
-        # Imported here: it imports this module (and is only needed for projections).
-        from .projection import PostgresLogSource
-
-        return PostgresLogSource(self)
+        return f"<PostgresDatabase {self._options.server} tables {self._names.events} {state}>"
 
     def _not_started(self) -> Error[EventStoreError]:
         return not_started(
@@ -319,16 +421,14 @@ class PostgresStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
                     await trio.to_thread.run_sync(connection.close)
                 raise
             writer = Writer(
-                PostgresWriteConnection(
-                    connection, self._options, names, self._codec.aggregate_type, self._counters
-                ),
+                PostgresWriteConnection(connection, self._options, names, self._counters),
                 f"trio-eventsourcing PostgreSQL writer {server} {names.events}",
                 trio.lowlevel.current_trio_token(),
                 self._counters,
             )
             writer.start()
             try:
-                self._running = _Running(writer, readers, names, self._codec, self._options)
+                self._running = _Running(writer, readers, names, self._options)
                 self._has_run = True
                 task_status.started()
                 await writer.exited.wait()
@@ -485,7 +585,85 @@ def supervised(
     conninfo, server, secrets, keys = parse_dsn(dsn)
     if not isinstance(codec, Codec):
         raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
-    options = Options(
+    database = PostgresDatabase._make(
+        _options(
+            conninfo,
+            server,
+            secrets,
+            keys,
+            schema=schema,
+            table_prefix=table_prefix,
+            max_readers=max_readers,
+            connect_timeout=connect_timeout,
+            retry_timeout=retry_timeout,
+        )
+    )
+    return database.event_store(codec), store_child(database, database._serve, StoreRefused)
+
+
+def supervised_database(
+    dsn: str,
+    *,
+    schema: str = "public",
+    table_prefix: str = "trio_es_",
+    max_readers: int = 4,
+    connect_timeout: float = 10.0,
+    retry_timeout: float = 10.0,
+) -> tuple[PostgresDatabase, ChildSpecification[Supervisor]]:
+    """Create a PostgreSQL database for many aggregate types, and the child that runs it.
+
+    Get the event store of each aggregate type with :meth:`PostgresDatabase.event_store`:
+    they share the tables, the one writer (one group commit for all of them) and the
+    global log. Everything else is as :func:`supervised` says, which is this function and
+    one ``event_store(codec)``.
+
+    Returns:
+        ``(database, child_specification)``: add the specification to your supervisor
+        before the event-sourcing systems of the database's stores.
+
+    Raises:
+        ImportError: psycopg is not installed (``pip install "trio-eventsourcing[postgres]"``).
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``dsn`` cannot be parsed, or an option is out of range.
+
+    Example::
+
+        database, database_spec = postgres_store.supervised_database("postgresql://app@db/shop")
+        carts = database.event_store(cart_codec)
+        orders = database.event_store(order_codec)
+    """
+    require_driver()
+    conninfo, server, secrets, keys = parse_dsn(dsn)
+    database = PostgresDatabase._make(
+        _options(
+            conninfo,
+            server,
+            secrets,
+            keys,
+            schema=schema,
+            table_prefix=table_prefix,
+            max_readers=max_readers,
+            connect_timeout=connect_timeout,
+            retry_timeout=retry_timeout,
+        )
+    )
+    return database, store_child(database, database._serve, StoreRefused)
+
+
+def _options(
+    conninfo: str,
+    server: str,
+    secrets: tuple[str, ...],
+    keys: frozenset[str],
+    *,
+    schema: str,
+    table_prefix: str,
+    max_readers: int,
+    connect_timeout: float,
+    retry_timeout: float,
+) -> Options:
+    """The options of a database, checked."""
+    return Options(
         conninfo=conninfo,
         server=server,
         secrets=secrets,
@@ -496,5 +674,3 @@ def supervised(
         connect_timeout=check_seconds("connect_timeout", connect_timeout),
         retry_timeout=check_seconds("retry_timeout", retry_timeout),
     )
-    store: PostgresStore[EntityT, EventT] = PostgresStore._make(options, codec)
-    return _make_event_store(store), store_child(store, store._serve, StoreRefused)

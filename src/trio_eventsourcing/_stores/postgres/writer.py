@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +68,13 @@ from ..._runtime.result import Error
 from ..handoff import Job
 from ..writer import (
     OK,
+    AggregateKey,
     Append,
+    CommandKey,
     SnapshotRow,
     WriterCounters,
     WriteRequest,
+    aggregates,
     check_request,
     keyed,
     outcome_unknown,
@@ -128,6 +131,7 @@ class _Columns:
 
     __slots__ = (
         "aggregate_ids",
+        "aggregate_types",
         "command_keys",
         "event_types",
         "event_versions",
@@ -139,6 +143,7 @@ class _Columns:
 
     def __init__(self) -> None:
         self.positions: list[int] = []
+        self.aggregate_types: list[str] = []
         self.aggregate_ids: list[str] = []
         self.sequences: list[int] = []
         self.event_types: list[str] = []
@@ -153,9 +158,13 @@ class _Columns:
         The command's key goes on its first event only (see ``schema``).
         """
         key = append.key
-        for aggregate_id, sequence, event_type, event_version, payload, metadata in append.rows:
+        for row in append.rows:
+            aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata = (
+                row
+            )
             position += 1
             self.positions.append(position)
+            self.aggregate_types.append(aggregate_type)
             self.aggregate_ids.append(aggregate_id)
             self.sequences.append(sequence)
             self.event_types.append(event_type)
@@ -178,11 +187,11 @@ class _Columns:
             self.payloads[0],
         )
 
-    def parameters(self, aggregate_type: str) -> tuple[object, ...]:
+    def parameters(self) -> tuple[object, ...]:
         """The parameters of ``Names.insert_events``."""
         return (
-            aggregate_type,
             self.positions,
+            self.aggregate_types,
             self.aggregate_ids,
             self.sequences,
             self.event_types,
@@ -193,20 +202,18 @@ class _Columns:
         )
 
 
-def _keys(appends: Iterable[Append]) -> tuple[list[str], list[str]]:
-    """The ids and keys of the keyed ``appends``: the parameters of ``Names.stored_keys``."""
-    pairs = keyed(list(appends))
-    return [pair[0] for pair in pairs], [pair[1] for pair in pairs]
+def _columns(rows: Sequence[tuple[str, ...]], width: int) -> tuple[list[str], ...]:
+    """``rows`` as ``width`` columns: the parameters of an ``unnest`` of text arrays."""
+    return tuple([row[index] for row in rows] for index in range(width))
 
 
 def _stored(
-    ids: list[str], keys: list[str], found: psycopg.Cursor[tuple[Any, ...]] | None
-) -> set[tuple[str, str]]:
-    """The ``(aggregate_id, key)`` pairs that ``Names.stored_keys`` found stored."""
+    commands: list[CommandKey], found: psycopg.Cursor[tuple[Any, ...]] | None
+) -> set[CommandKey]:
+    """The commands, asked in this order of ``Names.stored_keys``, that it found stored."""
     if found is None:
         return set()
-    pairs = zip(ids, keys, strict=True)
-    return {pair for pair, (stored,) in zip(pairs, found, strict=True) if stored}
+    return {command for command, (stored,) in zip(commands, found, strict=True) if stored}
 
 
 def _commit_skipped(connection: Connection) -> bool:
@@ -227,9 +234,9 @@ def _commit_skipped(connection: Connection) -> bool:
 
 def _snapshot_columns(
     snapshots: list[SnapshotRow],
-) -> tuple[list[str], list[int], list[str], list[int], list[str], list[datetime]]:
+) -> tuple[list[str], list[str], list[int], list[str], list[int], list[str], list[datetime]]:
     # One row per aggregate, the last saved winning: an upsert may not touch a row twice.
-    latest = {row[0]: row for row in snapshots}
+    latest = {(row[0], row[1]): row for row in snapshots}
     rows = list(latest.values())
     return (
         [row[0] for row in rows],
@@ -238,6 +245,7 @@ def _snapshot_columns(
         [row[3] for row in rows],
         [row[4] for row in rows],
         [row[5] for row in rows],
+        [row[6] for row in rows],
     )
 
 
@@ -254,7 +262,6 @@ class PostgresWriteConnection:
         connection: Connection,
         options: Options,
         names: Names,
-        aggregate_type: str,
         counters: WriterCounters,
     ) -> None:
         self._connection: Connection | None = connection
@@ -262,7 +269,6 @@ class PostgresWriteConnection:
         self._pid = connection.info.backend_pid
         self._options = options
         self._names = names
-        self._aggregate_type = aggregate_type
         self._counters = counters
         self.described = f"the PostgreSQL store {options.server}"
         # After a batch failed because the server could not be reached, the next ones
@@ -448,20 +454,24 @@ class PostgresWriteConnection:
         xid: str | None = None
         started: str | None = None
         columns = _Columns()
-        ids = list(dict.fromkeys(a.aggregate_id for r in batch for a in r.appends))
+        wanted = list(aggregates(a for r in batch for a in r.appends))
         try:
             with connection.pipeline():
                 connection.execute("BEGIN")
                 locked = connection.execute(names.lock)
-                known = connection.execute(names.last_sequences, (ids,)) if ids else None
+                known = (
+                    connection.execute(names.last_sequences, _columns(wanted, 2))
+                    if wanted
+                    else None
+                )
             lock_row = locked.fetchone()
             assert lock_row is not None, "the store row is missing"
             last_position: int = lock_row[0]
             xid, started = lock_row[1], lock_row[2]
-            last: dict[str, int] = {}
+            last: dict[AggregateKey, int] = {}
             if known is not None:
-                last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
-            taken: set[tuple[str, str]] = set()
+                last = {(kind, id_): sequence or 0 for kind, id_, sequence in known}
+            taken: set[CommandKey] = set()
             stale: list[tuple[WriteRequest, list[Append]]] = []
             snapshots: list[SnapshotRow] = []
             position = last_position
@@ -477,14 +487,9 @@ class PostgresWriteConnection:
             committing = self.in_doubt = True
             with connection.pipeline():
                 if columns.positions:
-                    connection.execute(
-                        names.insert_events, columns.parameters(self._aggregate_type)
-                    )
+                    connection.execute(names.insert_events, columns.parameters())
                 if snapshots:
-                    connection.execute(
-                        names.upsert_snapshots,
-                        (self._aggregate_type, *_snapshot_columns(snapshots)),
-                    )
+                    connection.execute(names.upsert_snapshots, _snapshot_columns(snapshots))
                 if columns.positions:
                     connection.execute(names.update_position, (position,))
                     connection.execute(names.notify)
@@ -519,9 +524,9 @@ class PostgresWriteConnection:
     def _decide(
         self,
         request: WriteRequest,
-        last: dict[str, int],
-        stored: set[tuple[str, str]],
-        taken: set[tuple[str, str]],
+        last: dict[AggregateKey, int],
+        stored: set[CommandKey],
+        taken: set[CommandKey],
         stale: list[tuple[WriteRequest, list[Append]]] | None = None,
     ) -> bool:
         """Check ``request`` against the stored sequences and keys; take them if it fits.
@@ -555,12 +560,13 @@ class PostgresWriteConnection:
         Raises:
             psycopg.Error: The server failed (the caller handles it).
         """
-        ids, keys = _keys(append for _, appends in stale for append in appends)
-        stored = _stored(ids, keys, connection.execute(self._names.stored_keys, (ids, keys)))
+        commands = keyed(append for _, appends in stale for append in appends)
+        found = connection.execute(self._names.stored_keys, _columns(commands, 3))
+        stored = _stored(commands, found)
         for request, appends in stale:
-            for aggregate_id, _, _, key in appends:
-                if key is not None and (aggregate_id, key) in stored:
-                    request.result = Error(CommandAlreadyStored(aggregate_id, key))
+            for command in keyed(appends):
+                if command in stored:
+                    request.result = Error(CommandAlreadyStored(command[1], command[2]))
                     break
 
     def _rollback(self, connection: Connection) -> None:
@@ -603,19 +609,19 @@ class PostgresWriteConnection:
             for request in batch:
                 connection.execute("SAVEPOINT request")
                 try:
-                    ids = [append.aggregate_id for append in request.appends]
-                    keyed_ids, keys = _keys(request.appends)
+                    wanted = list(aggregates(request.appends))
+                    commands = keyed(request.appends)
                     with connection.pipeline():
-                        known = connection.execute(names.last_sequences, (ids,))
+                        known = connection.execute(names.last_sequences, _columns(wanted, 2))
                         found = (
-                            connection.execute(names.stored_keys, (keyed_ids, keys))
-                            if keys
+                            connection.execute(names.stored_keys, _columns(commands, 3))
+                            if commands
                             else None
                         )
-                    last = {aggregate_id: sequence or 0 for aggregate_id, sequence in known}
+                    last = {(kind, id_): sequence or 0 for kind, id_, sequence in known}
                     # The requests stored before in this transaction are in the tables
                     # now: the lookup sees their keys.
-                    stored = _stored(keyed_ids, keys, found)
+                    stored = _stored(commands, found)
                     if not self._decide(request, last, stored, set()):
                         connection.execute("RELEASE SAVEPOINT request")
                         continue
@@ -624,13 +630,10 @@ class PostgresWriteConnection:
                     for append in request.appends:
                         end = columns.add(end, append)
                     if columns.positions:
-                        connection.execute(
-                            names.insert_events, columns.parameters(self._aggregate_type)
-                        )
+                        connection.execute(names.insert_events, columns.parameters())
                     if request.snapshots:
                         connection.execute(
-                            names.upsert_snapshots,
-                            (self._aggregate_type, *_snapshot_columns(request.snapshots)),
+                            names.upsert_snapshots, _snapshot_columns(request.snapshots)
                         )
                     connection.execute("RELEASE SAVEPOINT request")
                     position = end

@@ -32,13 +32,16 @@ _EVENT_COLUMNS = (
     "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
 )
 _SELECT_EVENTS = (
-    f"SELECT {_EVENT_COLUMNS} FROM events WHERE aggregate_id = ? AND sequence > ? ORDER BY sequence"
+    f"SELECT {_EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ?"
+    " AND sequence > ? ORDER BY sequence"
 )
 _SELECT_SNAPSHOT = (
     "SELECT sequence, entity_type, entity_version, payload, taken_at FROM snapshots"
-    " WHERE aggregate_id = ?"
+    " WHERE aggregate_type = ? AND aggregate_id = ?"
 )
-_SELECT_COMMAND = "SELECT 1 FROM command_keys WHERE aggregate_id = ? AND command_key = ?"
+_SELECT_COMMAND = (
+    "SELECT 1 FROM command_keys WHERE aggregate_type = ? AND aggregate_id = ? AND command_key = ?"
+)
 _SELECT_LOG = (
     f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
     " WHERE position > ? AND aggregate_type = ? ORDER BY position LIMIT ?"
@@ -53,15 +56,19 @@ def read_events(
     start_from: int,
 ) -> ReadResult[list[EventEnvelop[EventT]]]:
     """The events of ``aggregate_id`` with a sequence greater than ``start_from``."""
-    rows = connection.execute(_SELECT_EVENTS, (aggregate_id, start_from)).fetchall()
+    rows = connection.execute(
+        _SELECT_EVENTS, (codec.aggregate_type, aggregate_id, start_from)
+    ).fetchall()
     return decode_events(codec, repr(path), rows)
 
 
 def read_command(
-    connection: sqlite3.Connection, aggregate_id: str, idempotency_key: str
+    connection: sqlite3.Connection, aggregate_type: str, aggregate_id: str, idempotency_key: str
 ) -> ReadResult[bool]:
-    """Whether a command with ``idempotency_key`` is stored for ``aggregate_id``."""
-    row = connection.execute(_SELECT_COMMAND, (aggregate_id, idempotency_key)).fetchone()
+    """Whether a command with ``idempotency_key`` is stored for the aggregate."""
+    row = connection.execute(
+        _SELECT_COMMAND, (aggregate_type, aggregate_id, idempotency_key)
+    ).fetchone()
     return Ok(row is not None)
 
 
@@ -72,7 +79,7 @@ def read_snapshot(
     aggregate_id: str,
 ) -> ReadResult[Snapshot[EntityT] | None]:
     """The latest snapshot of ``aggregate_id``, or ``None`` (also when it is unreadable)."""
-    row = connection.execute(_SELECT_SNAPSHOT, (aggregate_id,)).fetchone()
+    row = connection.execute(_SELECT_SNAPSHOT, (codec.aggregate_type, aggregate_id)).fetchone()
     return Ok(None if row is None else _snapshot(codec, path, aggregate_id, row))
 
 
@@ -88,10 +95,11 @@ def read_aggregate(
     transaction is needed: events are only ever appended, so events read after the
     snapshot include every event that follows it (and perhaps newer ones).
     """
-    row = connection.execute(_SELECT_SNAPSHOT, (aggregate_id,)).fetchone()
+    key = (codec.aggregate_type, aggregate_id)
+    row = connection.execute(_SELECT_SNAPSHOT, key).fetchone()
     snapshot = None if row is None else _snapshot(codec, path, aggregate_id, row)
     start = 0 if snapshot is None else snapshot.sequence
-    rows = connection.execute(_SELECT_EVENTS, (aggregate_id, start)).fetchall()
+    rows = connection.execute(_SELECT_EVENTS, (*key, start)).fetchall()
     return Ok((snapshot, decode_events(codec, repr(path), rows)))
 
 

@@ -10,9 +10,10 @@ the store runs them in threads, never on the Trio thread.
 
 Versions: 1 has the events and snapshots; 2 adds the projections' checkpoints and dead
 letters; 3 adds each command's idempotency key, unique per aggregate (the table
-``command_keys``). A file of an older version is upgraded when the
-store opens it, in one transaction, so it is either wholly of the old version or wholly
-of the new one.
+``command_keys``); 4 scopes aggregate ids by aggregate type (an ``"acc-1"`` account and
+an ``"acc-1"`` statement are two aggregates), so that one file serves many aggregate
+types. A file of an older version is upgraded when the store opens it, in one
+transaction, so it is either wholly of the old version or wholly of the new one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 APPLICATION_ID = int.from_bytes(b"TrES", "big")
 """``PRAGMA application_id`` of every trio-eventsourcing SQLite database ("TrES")."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """``PRAGMA user_version`` of the schema this module creates (older files are upgraded)."""
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
@@ -53,10 +54,9 @@ _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTT
 # connection writes at a time, so positions grow in commit order. Events are never
 # deleted, so a position is never reused (AUTOINCREMENT would add a table for nothing).
 # The UNIQUE index serves the per-aggregate reads, the conflict check (max(sequence)) and
-# is the backstop of optimistic concurrency.
-_EVENTS_TABLES = (
-    """
-    CREATE TABLE events (
+# is the backstop of optimistic concurrency. An aggregate is its type and id together.
+_EVENTS_TABLE = """
+    CREATE TABLE {name} (
         position INTEGER PRIMARY KEY,
         aggregate_type TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
@@ -67,20 +67,24 @@ _EVENTS_TABLES = (
         metadata TEXT NOT NULL,
         recorded_at TEXT NOT NULL
             DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
-        UNIQUE (aggregate_id, sequence)
+        UNIQUE (aggregate_type, aggregate_id, sequence)
     )
-    """,
     """
-    CREATE TABLE snapshots (
-        aggregate_id TEXT PRIMARY KEY,
+_SNAPSHOTS_TABLE = """
+    CREATE TABLE {name} (
+        aggregate_id TEXT NOT NULL,
         aggregate_type TEXT NOT NULL,
         sequence INTEGER NOT NULL,
         entity_type TEXT NOT NULL,
         entity_version INTEGER NOT NULL,
         payload TEXT NOT NULL,
-        taken_at TEXT NOT NULL
+        taken_at TEXT NOT NULL,
+        PRIMARY KEY (aggregate_type, aggregate_id)
     ) WITHOUT ROWID
-    """,
+    """
+_EVENTS_TABLES = (
+    _EVENTS_TABLE.format(name="events"),
+    _SNAPSHOTS_TABLE.format(name="snapshots"),
 )
 
 # Version 2: the projections' tables. A checkpoint is keyed by the aggregate type too, as
@@ -127,14 +131,38 @@ COMMAND_KEYS_TABLE = "command_keys"
 # generated keys), it adds 58 bytes a command to the file, where a column of `events`
 # with a unique index on it adds 84 (the key is then kept twice, in the row and in the
 # index); the one more INSERT per batch costs no throughput that could be measured.
-_COMMAND_KEYS = (
-    f"""
-    CREATE TABLE {COMMAND_KEYS_TABLE} (
+_COMMAND_KEYS_TABLE = """
+    CREATE TABLE {name} (
+        aggregate_type TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
         command_key TEXT NOT NULL,
-        PRIMARY KEY (aggregate_id, command_key)
+        PRIMARY KEY (aggregate_type, aggregate_id, command_key)
     ) WITHOUT ROWID
-    """,
+    """
+_COMMAND_KEYS = (_COMMAND_KEYS_TABLE.format(name=COMMAND_KEYS_TABLE),)
+
+# Version 4: the tables of version 3 rebuilt with the aggregate type in their keys (SQLite
+# cannot change a table's constraints in place). Rows keep their positions. A key takes
+# the type of its aggregate's events: in a file of version 3 an id had one type at most,
+# since two types could not both store an event at sequence 1 of the same id.
+_TYPE_SCOPED = (
+    _EVENTS_TABLE.format(name="events_v4"),
+    "INSERT INTO events_v4 SELECT position, aggregate_type, aggregate_id, sequence, event_type,"
+    " event_version, payload, metadata, recorded_at FROM events ORDER BY position",
+    "DROP TABLE events",
+    "ALTER TABLE events_v4 RENAME TO events",
+    _SNAPSHOTS_TABLE.format(name="snapshots_v4"),
+    "INSERT INTO snapshots_v4 SELECT aggregate_id, aggregate_type, sequence, entity_type,"
+    " entity_version, payload, taken_at FROM snapshots",
+    "DROP TABLE snapshots",
+    "ALTER TABLE snapshots_v4 RENAME TO snapshots",
+    _COMMAND_KEYS_TABLE.format(name="command_keys_v4"),
+    "INSERT INTO command_keys_v4 SELECT coalesce("
+    "(SELECT e.aggregate_type FROM events e WHERE e.aggregate_id = k.aggregate_id LIMIT 1),"
+    " (SELECT s.aggregate_type FROM snapshots s WHERE s.aggregate_id = k.aggregate_id LIMIT 1),"
+    " ''), k.aggregate_id, k.command_key FROM command_keys k",
+    "DROP TABLE command_keys",
+    "ALTER TABLE command_keys_v4 RENAME TO command_keys",
 )
 
 _SCHEMA = (
@@ -145,11 +173,12 @@ _SCHEMA = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 
-# What takes a file of version n (the key) to version n + 1. None of them rewrites a row:
-# the upgrade of a large file is as quick as that of a small one.
+# What takes a file of version n (the key) to version n + 1. Only the step to 4 rewrites
+# rows (a copy of each table, in commit order).
 _UPGRADES: dict[int, tuple[str, ...]] = {
     1: (*_PROJECTION_TABLES, "PRAGMA user_version = 2"),
     2: (*_COMMAND_KEYS, "PRAGMA user_version = 3"),
+    3: (*_TYPE_SCOPED, "PRAGMA user_version = 4"),
 }
 
 # The tables each version has.
@@ -160,6 +189,7 @@ _OUR_TABLES = {
     1: frozenset({"events", "snapshots"}),
     2: _VERSION_2_TABLES,
     3: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
+    4: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
 }
 
 

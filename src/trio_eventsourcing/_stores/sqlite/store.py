@@ -17,7 +17,7 @@ import logging
 import os
 import sqlite3
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trio
 from typing_extensions import Never, final
@@ -35,6 +35,7 @@ from ..._runtime.static_supervisor import Supervisor
 from ..._runtime.supervision import ChildSpecification
 from ..durable import (
     ColumnRules,
+    DurableDatabase,
     DurableRunning,
     DurableStore,
     DurableTransaction,
@@ -84,77 +85,84 @@ _RULES = ColumnRules(lone_surrogate, checks_rows=False)
 
 
 @final
-class _Running(DurableRunning[EntityT, EventT, sqlite3.Connection]):
-    """The connections of a started store: its writer and its readers.
+class _Running(DurableRunning[sqlite3.Connection]):
+    """The connections of a started database: its writer and its readers.
 
     The writes and reads themselves are those of ``DurableRunning``; the reads run on a
     reader thread's connection.
     """
 
-    __slots__ = ("codec", "path", "readers", "writer")
+    __slots__ = ("path", "readers", "writer")
     rules = _RULES
 
-    def __init__(
-        self, writer: Writer, readers: Readers, codec: Codec[EventT, EntityT], path: str
-    ) -> None:
+    def __init__(self, writer: Writer, readers: Readers, path: str) -> None:
         self.writer = writer
         self.readers = readers
-        self.codec = codec
         self.path = path
 
     def _snapshot(
-        self, connection: sqlite3.Connection, aggregate_id: str
+        self, connection: sqlite3.Connection, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> ReadResult[Snapshot[EntityT] | None]:
-        return read_snapshot(connection, self.codec, self.path, aggregate_id)
+        return read_snapshot(connection, codec, self.path, aggregate_id)
 
     def _aggregate(
-        self, connection: sqlite3.Connection, aggregate_id: str
+        self, connection: sqlite3.Connection, codec: Codec[EventT, EntityT], aggregate_id: str
     ) -> ReadResult[tuple[Snapshot[EntityT] | None, ReadResult[list[EventEnvelop[EventT]]]]]:
-        return read_aggregate(connection, self.codec, self.path, aggregate_id)
+        return read_aggregate(connection, codec, self.path, aggregate_id)
 
     def _events(
-        self, connection: sqlite3.Connection, aggregate_id: str, start_from: int
+        self,
+        connection: sqlite3.Connection,
+        codec: Codec[EventT, EntityT],
+        aggregate_id: str,
+        start_from: int,
     ) -> ReadResult[list[EventEnvelop[EventT]]]:
-        return read_events(connection, self.codec, self.path, aggregate_id, start_from)
+        return read_events(connection, codec, self.path, aggregate_id, start_from)
 
     def _command(
-        self, connection: sqlite3.Connection, aggregate_id: str, idempotency_key: str
+        self, connection: sqlite3.Connection, aggregate_type: str, aggregate_id: str, key: str
     ) -> ReadResult[bool]:
-        return read_command(connection, aggregate_id, idempotency_key)
+        return read_command(connection, aggregate_type, aggregate_id, key)
 
     def _log(
-        self, connection: sqlite3.Connection, after: int, most: int
+        self, connection: sqlite3.Connection, codec: Codec[EventT, EntityT], after: int, most: int
     ) -> ReadResult[list[LogEntry[EventT]]]:
-        return read_log_rows(connection, self.codec, self.path, after, most)
+        return read_log_rows(connection, codec, self.path, after, most)
 
 
 @final
-class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
-    """One SQLite store: its file, its codec and, while its child runs, its connections.
+class SqliteStore(DurableStore[EntityT, EventT, "SqliteDatabase"]):
+    """The store of one aggregate type in an SQLite file: the file's database and a codec.
 
-    Made by :func:`supervised`, and found in the ``eventstore`` field of the
-    :class:`~trio_eventsourcing.EventStore` it returns. Pass it to :func:`read_log`.
+    Made by :func:`supervised` or :meth:`SqliteDatabase.event_store`, and found in the
+    ``eventstore`` field of the :class:`~trio_eventsourcing.EventStore` they return.
+    Pass it to :func:`read_log`.
     """
 
-    __slots__ = ("_options", "_watchers")
-    _options: Options
-    _watchers: LogWatchers
+    __slots__ = ("_event_store",)
+    _event_store: SqliteEventStore[EntityT, EventT]
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("SqliteStore has no public constructor: use sqlite_store.supervised()")
 
     @classmethod
-    def _make(cls, options: Options, codec: Codec[EventT, EntityT]) -> SqliteStore[EntityT, EventT]:
+    def _make(
+        cls, database: SqliteDatabase, codec: Codec[EventT, EntityT]
+    ) -> SqliteStore[EntityT, EventT]:
         self = object.__new__(cls)
-        self._options = options
-        self._init_shell(codec)
-        self._watchers = LogWatchers()
+        self._init_store(database, codec)
+        self._event_store = _make_event_store(self)
         return self
+
+    @property
+    def database(self) -> SqliteDatabase:
+        """The database this store is one aggregate type of."""
+        return self._database
 
     @property
     def path(self) -> str:
         """The absolute path of the database file."""
-        return self._options.path
+        return self._database.path
 
     @property
     def codec(self) -> Codec[EventT, EntityT]:
@@ -162,17 +170,26 @@ class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
         return self._codec
 
     def statistics(self) -> SqliteStoreStatistics:
-        """Return the writer's counters and whether the store is running.
+        """Return the database's writer counters (all its aggregate types) and whether it runs.
 
         Example::
 
             stats = store.eventstore.statistics()
             print(stats.transactions / max(stats.commits, 1), "commands per fsync")
         """
-        return SqliteStoreStatistics(*self._writer_counts())
+        return self._database.statistics()
 
     def __repr__(self) -> str:
-        return f"<SqliteStore {self._options.path!r} {running_state(self._running)}>"
+        state = running_state(self._database._running)
+        return f"<SqliteStore {self.path!r} {self._codec.aggregate_type!r} {state}>"
+
+    @property
+    def _running(self) -> _Running | None:
+        return self._database._running
+
+    @property
+    def _watchers(self) -> LogWatchers:
+        return self._database._watchers
 
     def _log_source(self) -> LogSource[LogEntry[EventT], sqlite3.Connection]:
         """The store's log and projection tables, as projections use them."""
@@ -180,6 +197,77 @@ class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
         from .projection import SqliteLogSource
 
         return SqliteLogSource(self)
+
+
+@final
+class SqliteDatabase(DurableDatabase[_Running, SqliteStore[Any, Any]]):
+    """One SQLite file and, while its child runs, its writer and readers.
+
+    Made by :func:`supervised_database`; :meth:`event_store` gives the store of each
+    aggregate type, all of them written by the one writer, in one group commit, into one
+    global log. Aggregate ids are scoped by aggregate type: an ``"acc-1"`` account and
+    an ``"acc-1"`` statement are two aggregates.
+
+    Example::
+
+        database, database_spec = sqlite_store.supervised_database("shop.db")
+        carts = database.event_store(cart_codec)
+        orders = database.event_store(order_codec)
+    """
+
+    __slots__ = ("_options", "_watchers")
+    _options: Options
+    _watchers: LogWatchers
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError(
+            "SqliteDatabase has no public constructor: use sqlite_store.supervised_database()"
+        )
+
+    @classmethod
+    def _make(cls, options: Options) -> SqliteDatabase:
+        self = object.__new__(cls)
+        self._options = options
+        self._watchers = LogWatchers()
+        self._init_database()
+        return self
+
+    @property
+    def path(self) -> str:
+        """The absolute path of the database file."""
+        return self._options.path
+
+    def event_store(self, codec: Codec[EventT, EntityT]) -> SqliteEventStore[EntityT, EventT]:
+        """The event store of ``codec``'s aggregate type on this file.
+
+        Pass it to ``eventsourcing.supervised``, one event-sourcing system per aggregate
+        type. Asking again with the same codec gives the same store.
+
+        Raises:
+            TypeError: ``codec`` is not a codec.
+            ValueError: Another codec already serves that aggregate type here.
+
+        Example::
+
+            accounts = database.event_store(account_codec)
+        """
+        store: SqliteStore[EntityT, EventT] = self._store_for(
+            codec, lambda: SqliteStore._make(self, codec)
+        )
+        return store._event_store
+
+    def statistics(self) -> SqliteStoreStatistics:
+        """Return the writer's counters (all aggregate types) and whether it is running.
+
+        Example::
+
+            stats = database.statistics()
+            print(stats.transactions / max(stats.commits, 1), "commands per fsync")
+        """
+        return SqliteStoreStatistics(*self._writer_counts())
+
+    def __repr__(self) -> str:
+        return f"<SqliteDatabase {self._options.path!r} {running_state(self._running)}>"
 
     def _not_started(self) -> Error[EventStoreError]:
         return not_started(
@@ -189,7 +277,7 @@ class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
     async def _serve(
         self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        """Own the store's connections until cancelled (the child's task)."""
+        """Own the file's connections until cancelled (the child's task)."""
         path = self._options.path
         if self._claimed:
             raise DatabaseRefused(f"the SQLite store {path!r} is already running")
@@ -202,7 +290,7 @@ class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
                 raise
             token = trio.lowlevel.current_trio_token()
             writer = Writer(
-                SqliteWriteConnection(connection, path, self._codec.aggregate_type),
+                SqliteWriteConnection(connection, path),
                 f"trio-eventsourcing SQLite writer {path}",
                 token,
                 self._counters,
@@ -212,7 +300,7 @@ class SqliteStore(DurableStore[EntityT, EventT, "_Running[EntityT, EventT]"]):
             try:
                 writer.start()
                 readers.start()
-                self._running = _Running(writer, readers, self._codec, path)
+                self._running = _Running(writer, readers, path)
                 self._has_run = True
                 task_status.started()
                 await writer.exited.wait()
@@ -298,6 +386,40 @@ async def read_log(
     return await shared_read_log(store, SqliteStore, "sqlite_store", start_from, limit)
 
 
+def supervised_database(
+    path: str | os.PathLike[str],
+    *,
+    synchronous: Synchronous = "FULL",
+    busy_timeout: float = 5.0,
+    max_readers: int = 4,
+) -> tuple[SqliteDatabase, ChildSpecification[Supervisor]]:
+    """Create an SQLite database for many aggregate types, and the child that runs it.
+
+    The database is the file at ``path``. Get the event store of each aggregate type with
+    :meth:`SqliteDatabase.event_store`: they share the file's one writer (one group commit
+    for all of them) and its global log. Everything else is as :func:`supervised` says,
+    which is this function and one ``event_store(codec)``.
+
+    Returns:
+        ``(database, child_specification)``: add the specification to your supervisor
+        before the event-sourcing systems of the database's stores.
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If ``path`` names an in-memory database, or an option is out of range.
+
+    Example::
+
+        database, database_spec = sqlite_store.supervised_database("shop.db")
+        carts = database.event_store(cart_codec)
+        orders = database.event_store(order_codec)
+    """
+    database = SqliteDatabase._make(
+        _options(path, synchronous=synchronous, busy_timeout=busy_timeout, max_readers=max_readers)
+    )
+    return database, store_child(database, database._serve, DatabaseRefused)
+
+
 def supervised(
     path: str | os.PathLike[str],
     codec: Codec[EventT, EntityT],
@@ -342,6 +464,19 @@ def supervised(
         codec = JsonCodec(events=[Opened, Deposited], entities=[Account], aggregate_type="account")
         store, store_spec = sqlite_store.supervised("bank.db", codec)
     """
+    options = _options(
+        path, synchronous=synchronous, busy_timeout=busy_timeout, max_readers=max_readers
+    )
+    if not isinstance(codec, Codec):
+        raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
+    database = SqliteDatabase._make(options)
+    return database.event_store(codec), store_child(database, database._serve, DatabaseRefused)
+
+
+def _options(
+    path: object, *, synchronous: Synchronous, busy_timeout: float, max_readers: int
+) -> Options:
+    """The options of a database, checked."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or a path, got {type(path).__name__}")
     name = os.fspath(path)
@@ -352,17 +487,13 @@ def supervised(
             f"path must name a file (got {name!r}): the store needs WAL and several "
             "connections, which in-memory databases and URIs do not give it"
         )
-    if not isinstance(codec, Codec):
-        raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
     if synchronous not in SYNCHRONOUS_LEVELS:
         raise ValueError(
             f"synchronous must be one of {', '.join(SYNCHRONOUS_LEVELS)}, got {synchronous!r}"
         )
-    options = Options(
+    return Options(
         path=absolute(name),
         synchronous=synchronous,
         busy_timeout=require_seconds("busy_timeout", busy_timeout, zero=True),
         max_readers=require_positive_int("max_readers", max_readers),
     )
-    store: SqliteStore[EntityT, EventT] = SqliteStore._make(options, codec)
-    return _make_event_store(store), store_child(store, store._serve, DatabaseRefused)

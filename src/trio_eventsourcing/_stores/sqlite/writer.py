@@ -51,10 +51,13 @@ from ..._runtime.result import Error, Ok, Result
 from ..handoff import Job
 from ..writer import (
     OK,
+    AggregateKey,
     Append,
+    CommandKey,
     EventRow,
     SnapshotRow,
     WriteRequest,
+    aggregates,
     check_request,
     keyed,
     outcome_unknown,
@@ -69,11 +72,13 @@ _EVENT_COLUMNS = (
     "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
 )
 _SAVE_SNAPSHOT = (
-    "INSERT OR REPLACE INTO snapshots (aggregate_id, aggregate_type, sequence, entity_type,"
+    "INSERT OR REPLACE INTO snapshots (aggregate_type, aggregate_id, sequence, entity_type,"
     " entity_version, payload, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_LAST_SEQUENCE = "SELECT max(sequence) FROM events WHERE aggregate_id = ?"
-_KEY_STORED = "SELECT 1 FROM command_keys WHERE aggregate_id = ? AND command_key = ?"
+_LAST_SEQUENCE = "SELECT max(sequence) FROM events WHERE aggregate_type = ? AND aggregate_id = ?"
+_KEY_STORED = (
+    "SELECT 1 FROM command_keys WHERE aggregate_type = ? AND aggregate_id = ? AND command_key = ?"
+)
 
 # The fast path makes as few calls into SQLite per batch as it can: the driver releases the
 # GIL around every step of a statement, and while the Trio thread is busy, getting it
@@ -82,30 +87,29 @@ _KEY_STORED = "SELECT 1 FROM command_keys WHERE aggregate_id = ? AND command_key
 # where a statement per request, or `executemany` (a step per row), would make dozens;
 # and one INSERT for all its keys. The statements are padded to a power of two (a
 # repeated id; rows of NULLs, filtered out), so that a handful of statement texts serve
-# every batch from SQLite's statement cache. The aggregate type, the same for every row,
-# is one parameter: 128 rows of 6 parameters and that one make 769, below the 999 that
-# SQLite builds before 3.32 allow (SQLITE_MAX_VARIABLE_NUMBER; 32766 since).
+# every batch from SQLite's statement cache. 128 rows of 7 parameters make 896, below the
+# 999 that SQLite builds before 3.32 allow (SQLITE_MAX_VARIABLE_NUMBER; 32766 since).
 _MOST_ROWS = 128
-_PADDING_ROW = (None,) * 6
-_PADDING_KEY = (None, None)
+_PADDING_ROW = (None,) * 7
+_PADDING_KEY = (None, None, None)
 
 
 @functools.cache
 def _insert_events_query(rows: int) -> str:
-    values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?)" for n in range(rows))
+    values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?, ?)" for n in range(rows))
     return (
-        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT ?, column2, column3, column4, column5,"
-        f" column6, column7 FROM (VALUES {values})"
+        f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT column2, column3, column4, column5,"
+        f" column6, column7, column8 FROM (VALUES {values})"
         " WHERE column2 IS NOT NULL ORDER BY column1"
     )
 
 
 @functools.cache
 def _insert_keys_query(rows: int) -> str:
-    values = ", ".join("(?, ?)" for _ in range(rows))
+    values = ", ".join("(?, ?, ?)" for _ in range(rows))
     return (
-        "INSERT INTO command_keys (aggregate_id, command_key) SELECT column1, column2"
-        f" FROM (VALUES {values}) WHERE column1 IS NOT NULL"
+        "INSERT INTO command_keys (aggregate_type, aggregate_id, command_key)"
+        f" SELECT column1, column2, column3 FROM (VALUES {values}) WHERE column1 IS NOT NULL"
     )
 
 
@@ -113,10 +117,11 @@ def _insert_keys_query(rows: int) -> str:
 def _last_sequences_query(count: int) -> str:
     # A correlated max() per id is one index seek; `IN (...) GROUP BY` would read every
     # index entry of each aggregate. The answer is one text, "index sequence,...".
-    values = ", ".join(f"({n}, ?)" for n in range(count))
+    values = ", ".join(f"({n}, ?, ?)" for n in range(count))
     return (
-        f"WITH ids(n, id) AS (VALUES {values}) SELECT group_concat(n || ' ' || coalesce("
-        "(SELECT max(sequence) FROM events WHERE aggregate_id = id), 0)) FROM ids"
+        f"WITH ids(n, type, id) AS (VALUES {values}) SELECT group_concat(n || ' ' || coalesce("
+        "(SELECT max(sequence) FROM events WHERE aggregate_type = type AND aggregate_id = id),"
+        " 0)) FROM ids"
     )
 
 
@@ -166,10 +171,9 @@ class SqliteWriteConnection:
     The ``WriteConnection`` of ``_stores.writer``: used by the writer thread only.
     """
 
-    def __init__(self, connection: sqlite3.Connection, path: str, aggregate_type: str) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: str) -> None:
         self._connection = connection
         self._path = path
-        self._aggregate_type = aggregate_type
         self.described = f"the SQLite store {path!r}"
         # True from the COMMIT of a batch until its requests have their final answers.
         self.in_doubt = False
@@ -246,8 +250,8 @@ class SqliteWriteConnection:
         """
         connection = self._connection
         try:
-            last = self._last_sequences({a.aggregate_id for r in batch for a in r.appends})
-            taken: set[tuple[str, str]] = set()
+            last = self._last_sequences(aggregates(a for r in batch for a in r.appends))
+            taken: set[CommandKey] = set()
             events: list[EventRow] = []
             snapshots: list[SnapshotRow] = []
             for request in batch:
@@ -280,8 +284,8 @@ class SqliteWriteConnection:
         execute = connection.execute
         execute("SAVEPOINT request")
         try:
-            last = self._last_sequences({a.aggregate_id for a in request.appends})
-            keys: set[tuple[str, str]] = set()
+            last = self._last_sequences(aggregates(request.appends))
+            keys: set[CommandKey] = set()
             refused = self._refusal(request.appends, last, keys)
             if refused is not None:
                 execute("ROLLBACK TO request")
@@ -310,7 +314,7 @@ class SqliteWriteConnection:
         return OK
 
     def _refusal(
-        self, appends: list[Append], last: dict[str, int], taken: set[tuple[str, str]]
+        self, appends: list[Append], last: dict[AggregateKey, int], taken: set[CommandKey]
     ) -> CommandAlreadyStored | ConcurrencyConflict | None:
         """Why ``appends`` may not be stored (see ``check_request``), or ``None``.
 
@@ -322,18 +326,14 @@ class SqliteWriteConnection:
         return refused
 
     def _insert(
-        self, events: list[EventRow], keys: list[tuple[str, str]], snapshots: list[SnapshotRow]
+        self, events: list[EventRow], keys: list[CommandKey], snapshots: list[SnapshotRow]
     ) -> None:
         """Insert ``events``, ``keys`` and ``snapshots`` in a few multi-row statements."""
         execute = self._connection.execute
-        aggregate_type = [self._aggregate_type]
         for start, stop, size in _padded_chunks(len(events)):
             rows = events[start:stop]
             rows += [_PADDING_ROW] * (size - len(rows))  # type: ignore[list-item]
-            execute(
-                _insert_events_query(size),
-                aggregate_type + [value for row in rows for value in row],
-            )
+            execute(_insert_events_query(size), [value for row in rows for value in row])
         for start, stop, size in _padded_chunks(len(keys)):
             pairs = keys[start:stop]
             pairs += [_PADDING_KEY] * (size - len(pairs))  # type: ignore[list-item]
@@ -341,37 +341,27 @@ class SqliteWriteConnection:
         if snapshots:
             self._connection.executemany(
                 _SAVE_SNAPSHOT,
-                [
-                    (
-                        aggregate_id,
-                        aggregate_type[0],
-                        sequence,
-                        kind,
-                        version,
-                        payload,
-                        taken.isoformat(),
-                    )
-                    for aggregate_id, sequence, kind, version, payload, taken in snapshots
-                ],
+                [(*row[:6], row[6].isoformat()) for row in snapshots],
             )
 
     def _stored_key(self, appends: list[Append]) -> CommandAlreadyStored | None:
         """The first key of ``appends`` that the file holds for its aggregate, if any."""
         execute = self._connection.execute
-        for aggregate_id, key in keyed(appends):
-            if execute(_KEY_STORED, (aggregate_id, key)).fetchone():
-                return CommandAlreadyStored(aggregate_id, key)
+        for command in keyed(appends):
+            if execute(_KEY_STORED, command).fetchone():
+                return CommandAlreadyStored(command[1], command[2])
         return None
 
-    def _last_sequences(self, aggregate_ids: set[str]) -> dict[str, int]:
+    def _last_sequences(self, keys: set[AggregateKey]) -> dict[AggregateKey, int]:
         """The stored sequence of each aggregate (0 if it has no events), in few steps."""
         execute = self._connection.execute
-        found: dict[str, int] = {}
-        pending = list(aggregate_ids)
+        found: dict[AggregateKey, int] = {}
+        pending = list(keys)
         for start, stop, size in _padded_chunks(len(pending)):
             chunk = pending[start:stop]
             chunk += chunk[-1:] * (size - len(chunk))  # the same id again changes nothing
-            (answer,) = execute(_last_sequences_query(size), chunk).fetchone()
+            parameters = [part for key in chunk for part in key]
+            (answer,) = execute(_last_sequences_query(size), parameters).fetchone()
             for pair in answer.split(","):
                 index, sequence = pair.split(" ")
                 found[chunk[int(index)]] = int(sequence)
@@ -444,10 +434,13 @@ class SqliteWriteConnection:
         if stored is not None:
             return Error(stored)
         execute = self._connection.execute
-        for aggregate_id, expected, _, _ in request.appends:
-            actual = execute(_LAST_SEQUENCE, (aggregate_id,)).fetchone()[0] or 0
-            if actual != expected:
-                return Error(ConcurrencyConflict(aggregate_id, expected, actual))
+        for append in request.appends:
+            key = (append.aggregate_type, append.aggregate_id)
+            actual = execute(_LAST_SEQUENCE, key).fetchone()[0] or 0
+            if actual != append.expected_sequence:
+                return Error(
+                    ConcurrencyConflict(append.aggregate_id, append.expected_sequence, actual)
+                )
         logger.error("storing a write transaction on %r failed", self._path, exc_info=exc)
         return Error(
             EventStoreError(driver_error("storing events", self._path, exc), StoreFailure.REFUSED)
