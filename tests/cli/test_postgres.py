@@ -172,3 +172,35 @@ def test_the_inspection_session_is_read_only(dsn: str, schema: str) -> None:
             inspector.rows(f"DELETE FROM {Names(schema, PREFIX).events}")
     finally:
         inspector.close()
+
+
+def test_aggregates_page_through_one_id_in_two_types(dsn: str, schema: str) -> None:
+    from trio_eventsourcing._stores.postgres.inspector import PostgresInspector
+
+    names = Names(schema, PREFIX)
+    _execute(
+        dsn,
+        f"INSERT INTO {names.events} (position, aggregate_type, aggregate_id, sequence,"
+        " event_type, event_version, payload, metadata) VALUES (5, 'bank_statement', 'acc-1',"
+        " 1, 'AccountOpened', 1, '{\"account_id\":\"acc-1\"}', '[]')",
+        f"UPDATE {names.store} SET last_position = 5",
+    )
+    inspector = PostgresInspector.open(dsn, schema=schema, table_prefix=None)
+    try:
+        pages = list(inspector.aggregates(batch=1))
+        both = inspector.events("acc-1", None)
+        statement = inspector.events("acc-1", "bank_statement")
+    finally:
+        inspector.close()
+    assert [[(a.aggregate_id, a.aggregate_type, a.events) for a in page] for page in pages] == [
+        [("acc-1", "bank_account", 3)],
+        [("acc-1", "bank_statement", 1)],
+        [("acc-2", "bank_account", 1)],
+    ]
+    assert [(e.aggregate_type, e.sequence) for e in both] == [
+        ("bank_account", 1),
+        ("bank_account", 2),
+        ("bank_account", 3),
+        ("bank_statement", 1),
+    ]
+    assert [(e.aggregate_type, e.sequence) for e in statement] == [("bank_statement", 1)]

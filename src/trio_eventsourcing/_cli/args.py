@@ -236,6 +236,13 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
         ),
     )
     events.add_argument("aggregate_id", metavar="AGGREGATE_ID", help="the aggregate's id")
+    events.add_argument(
+        "--type",
+        dest="aggregate_type",
+        default=None,
+        metavar="TYPE",
+        help="the aggregate's type, needed when its id is in several types",
+    )
 
     log = commands.add_parser(
         "log",

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from .._stores.inspection.records import Inspector, StoredEvent, StoreStats
 from .demo import DemoOptions, run_demo
-from .errors import CliError
+from .errors import USAGE, CliError
 from .output import (
     Column,
     JsonValue,
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, prog: str) -> int:
         if command == "aggregates":
             return aggregates(store, out, as_json=args.json)
         if command == "events":
-            return events(store, out, args.aggregate_id, as_json=args.json)
+            return events(store, out, args.aggregate_id, args.aggregate_type, as_json=args.json)
         if command == "log":
             return log(
                 store,
@@ -135,11 +135,33 @@ def aggregates(store: Inspector, out: TextIO, *, as_json: bool) -> int:
     return 0
 
 
-def events(store: Inspector, out: TextIO, aggregate_id: str, *, as_json: bool) -> int:
-    """``events DB AGGREGATE_ID``: one aggregate's events in sequence order."""
-    found = store.events(aggregate_id)
+def events(
+    store: Inspector,
+    out: TextIO,
+    aggregate_id: str,
+    aggregate_type: str | None,
+    *,
+    as_json: bool,
+) -> int:
+    """``events DB AGGREGATE_ID [--type TYPE]``: one aggregate's events in sequence order.
+
+    An aggregate is its type and id: an id found in several types needs ``--type``.
+
+    Raises:
+        CliError: The aggregate has no events, or its id is in several types and no
+            ``--type`` says which.
+    """
+    found = store.events(aggregate_id, aggregate_type)
     if not found:
-        raise CliError(f"{store.description} has no events for aggregate {aggregate_id!r}")
+        of_type = "" if aggregate_type is None else f" of type {aggregate_type!r}"
+        raise CliError(f"{store.description} has no events for aggregate {aggregate_id!r}{of_type}")
+    types = sorted({event.aggregate_type for event in found})
+    if len(types) > 1:
+        raise CliError(
+            f"aggregate id {aggregate_id!r} is in several aggregate types of "
+            f"{store.description} ({', '.join(types)}): choose one with --type",
+            USAGE,
+        )
     if as_json:
         for event in found:
             json_line(out, _event_record(event))

@@ -135,11 +135,14 @@ class Inspector(Protocol):
         ...
 
     def aggregates(self, batch: int) -> Iterator[list[AggregateSummary]]:
-        """Every aggregate, by id, in batches of at most ``batch``."""
+        """Every aggregate (an id of one type), by id then type, in batches of at most ``batch``."""
         ...
 
-    def events(self, aggregate_id: str) -> list[StoredEvent]:
-        """The events of one aggregate by sequence (empty if it has none)."""
+    def events(self, aggregate_id: str, aggregate_type: str | None) -> list[StoredEvent]:
+        """The events of ``aggregate_id``, by type and sequence (empty if there are none).
+
+        ``aggregate_type`` picks one type; ``None``: of any type.
+        """
         ...
 
     def log(self, after: int, limit: int) -> list[StoredEvent]:

@@ -169,30 +169,37 @@ class PostgresInspector:
     def aggregates(self, batch: int) -> Iterator[list[AggregateSummary]]:
         """Every aggregate, by id, in batches of at most ``batch``."""
         names = self._names
-        # Keyset pagination on the unique (aggregate_id, sequence) index: each batch is
-        # one short statement, and no cursor stays open between them.
-        after: str | None = None
+        # Keyset pagination by (id, type): each batch is one short statement, and no
+        # cursor stays open between them.
+        after: tuple[str, str] | None = None
         while True:
             rows = self.rows(
-                "SELECT e.aggregate_id, min(e.aggregate_type), count(*), max(e.sequence),"
+                "SELECT e.aggregate_id, e.aggregate_type, count(*), max(e.sequence),"
                 f" (SELECT s.sequence FROM {names.snapshots} s"
-                " WHERE s.aggregate_id = e.aggregate_id)"
+                " WHERE s.aggregate_type = e.aggregate_type AND s.aggregate_id = e.aggregate_id)"
                 f" FROM {names.events} e"
-                " WHERE %(after)s::text IS NULL OR e.aggregate_id > %(after)s"
-                " GROUP BY e.aggregate_id ORDER BY e.aggregate_id LIMIT %(limit)s",
-                {"after": after, "limit": batch},
+                " WHERE %(id)s::text IS NULL OR (e.aggregate_id, e.aggregate_type)"
+                " > (%(id)s, %(type)s)"
+                " GROUP BY e.aggregate_id, e.aggregate_type"
+                " ORDER BY e.aggregate_id, e.aggregate_type LIMIT %(limit)s",
+                {
+                    "id": None if after is None else after[0],
+                    "type": None if after is None else after[1],
+                    "limit": batch,
+                },
             )
             if not rows:
                 return
             yield aggregate_summaries(rows)
-            after = str(rows[-1][0])
+            after = (str(rows[-1][0]), str(rows[-1][1]))
 
-    def events(self, aggregate_id: str) -> list[StoredEvent]:
-        """The events of one aggregate by sequence."""
+    def events(self, aggregate_id: str, aggregate_type: str | None) -> list[StoredEvent]:
+        """The events of ``aggregate_id`` (of ``aggregate_type``, or any), by type and sequence."""
         rows = self.rows(
             f"SELECT {EVENT_COLUMNS} FROM {self._names.events}"
-            " WHERE aggregate_id = %s ORDER BY sequence",
-            (aggregate_id,),
+            " WHERE aggregate_id = %(id)s AND (%(type)s::text IS NULL OR aggregate_type = %(type)s)"
+            " ORDER BY aggregate_type, sequence",
+            {"id": aggregate_id, "type": aggregate_type},
         )
         return [stored_event(row, _time) for row in rows]
 

@@ -102,11 +102,13 @@ class SqliteInspector:
         self._connection.close()
 
     def aggregates(self, batch: int) -> Iterator[list[AggregateSummary]]:
-        """Every aggregate, by id, in batches (the unique index gives that order for free)."""
+        """Every aggregate (an id of one type), by id then type, in batches."""
         cursor = self._run(
-            "SELECT e.aggregate_id, min(e.aggregate_type), count(*), max(e.sequence),"
-            " (SELECT s.sequence FROM snapshots s WHERE s.aggregate_id = e.aggregate_id)"
-            " FROM events e GROUP BY e.aggregate_id ORDER BY e.aggregate_id"
+            "SELECT e.aggregate_id, e.aggregate_type, count(*), max(e.sequence),"
+            " (SELECT s.sequence FROM snapshots s WHERE s.aggregate_type = e.aggregate_type"
+            " AND s.aggregate_id = e.aggregate_id)"
+            " FROM events e GROUP BY e.aggregate_type, e.aggregate_id"
+            " ORDER BY e.aggregate_id, e.aggregate_type"
         )
         while True:
             try:
@@ -117,11 +119,12 @@ class SqliteInspector:
                 return
             yield aggregate_summaries(rows)
 
-    def events(self, aggregate_id: str) -> list[StoredEvent]:
-        """The events of one aggregate by sequence."""
+    def events(self, aggregate_id: str, aggregate_type: str | None) -> list[StoredEvent]:
+        """The events of ``aggregate_id`` (of ``aggregate_type``, or any), by type and sequence."""
         rows = self.rows(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = ? ORDER BY sequence",
-            (aggregate_id,),
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = ?"
+            " AND (? IS NULL OR aggregate_type = ?) ORDER BY aggregate_type, sequence",
+            (aggregate_id, aggregate_type, aggregate_type),
         )
         return [stored_event(row, str) for row in rows]
 
