@@ -52,6 +52,12 @@ CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
     entities=[BankAccount],
     aggregate_type="bank_account",
 )
+STATEMENT_CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
+    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
+    entities=[BankAccount],
+    aggregate_type="bank_statement",
+)
+"""A second aggregate type with the same events, for the runs of several types."""
 LOG_PAGE = 1_000
 WITHIN_MS = 600_000  # no answer takes this long: a hung run fails instead of stalling
 BUILD_BATCH = 1_000  # events per transaction when a long aggregate is written directly
@@ -250,6 +256,38 @@ def w1(target: Target, quick: bool, clients: int, run: str, read_log: bool) -> F
                 figures["log_events_per_s"] = count / seconds
                 figures["log_events"] = count
         return figures
+
+    return trio.run(main)
+
+
+def w1_types(target: Target, quick: bool, clients: int, run: str) -> Figures:
+    """W1 on one SQLite file of two aggregate types, ``clients // 2`` clients each.
+
+    The workload of :func:`w1` with ``clients`` clients, its accounts dealt out to two
+    aggregate types (two event-sourcing systems on one database): the commands of both
+    share the file's one writer and its group commits.
+    """
+    workload = sizes(quick)
+    script = w1_script(workload, clients, run)
+    halves = (script[0::2], script[1::2])
+
+    async def main() -> Figures:
+        database, spec = sqlite_store.supervised_database(target.location, synchronous="FULL")
+        async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+            stores = (database.event_store(CODEC), database.event_store(STATEMENT_CODEC))
+            async with open_system(stores[0]) as first, open_system(stores[1]) as second:
+                before = database.statistics()
+                started = time.perf_counter()
+                async with trio.open_nursery() as nursery:
+                    for actor, half in zip((first, second), halves, strict=True):
+                        nursery.start_soon(run_script, actor, half)
+                elapsed = time.perf_counter() - started
+                after = database.statistics()
+        transactions = after.transactions - before.transactions
+        return {
+            "commands_per_s": workload.commands / elapsed,
+            "commands_per_commit": transactions / (after.commits - before.commits),
+        }
 
     return trio.run(main)
 

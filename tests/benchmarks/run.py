@@ -175,6 +175,17 @@ def _store_section(
         plan.measure(
             "sqlite.durability", "peer SQLite durability", Job("peer", "durability", "sqlite", {})
         )
+        # The concurrent W1 dealt out to two aggregate types on one file (one database).
+        plan.measure(
+            "sqlite.w1_types",
+            f"sqlite W1, {workload.clients} clients over 2 aggregate types",
+            Job(
+                "ours",
+                "w1_types",
+                "sqlite",
+                {"quick": quick, "clients": workload.clients, "run": "types"},
+            ),
+        )
     rows = [
         ("w1_seq", "commands_per_s", "W1, 1 sequential client", "commands/s"),
         (
@@ -758,6 +769,21 @@ def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[C
                 detail,
             )
         )
+
+    one_type = _outcomes(plan, "sqlite.w1_conc")
+    two_types = _outcomes(plan, "sqlite.w1_types")
+    for figure, what in (("commands_per_s", "commands/s"), ("commands_per_commit", "per commit")):
+        alone, shared = _median_of(one_type, figure), _median_of(two_types, figure)
+        if alone is not None and shared is not None:
+            found.append(
+                Check(
+                    f"SQLite, 2 aggregate types x {workload.clients // 2} clients: "
+                    f"{what} >= 0.9x one type x {workload.clients}",
+                    shared >= 0.9 * alone,
+                    f"{shared:,.1f} vs {alone:,.1f} {what}: {shared / alone:.2f}x "
+                    "(>= 0.9 passes: one run, a noisy machine)",
+                )
+            )
 
     if memory is not None and memory.bytes_per_cached is not None and memory.store:
         small_cap = workload.caps[0]

@@ -14,6 +14,9 @@ alike:
   ``clients`` concurrent clients; commands per second.
 - W2: a cold load of one aggregate of ``replay_events`` events, without and with
   snapshots every 100; seconds.
+- W1 across types: the concurrent W1 dealt out to two aggregate types in one file (two
+  systems on one database, half the clients each); commands per second and per commit,
+  beside one type's.
 - Log: reading the whole global log (every event of W1, decoded), in pages of 1,000;
   events per second.
 
@@ -84,6 +87,12 @@ def run(quick: bool, repeat: int = 1, directory: Path | None = None) -> dict[str
                     record(f"peer_{key}", theirs["commands_per_s"])
                     if read_log:
                         record("peer_log", theirs["log_events_per_s"])
+            # The same commands as w1_concurrent, dealt out to two aggregate types on one
+            # file: group commit must serve them as well as one type.
+            where = ours.Target("sqlite", _fresh(root / "ours-w1_types.db"))
+            mine = ours.w1_types(where, quick, workload.clients, f"types-{repetition}")
+            record("ours_w1_types", mine["commands_per_s"])
+            record("ours_w1_types_per_commit", mine["commands_per_commit"])
             for key, every in (("w2_replay", None), ("w2_snapshots", workload.snapshot_every)):
                 where = ours.Target("sqlite", _fresh(root / f"ours-{key}.db"))
                 record(
@@ -139,8 +148,12 @@ def main() -> None:
         if f"peer_{key}" in result:
             line += f"  peer {result[f'peer_{key}']:>10.4g}  ratio {result[f'ratio_{key}']:6.2f}x"
         print(line)
-    for key in ("w1_sequential", "w1_concurrent"):
+    for key in ("w1_sequential", "w1_concurrent", "w1_types"):
         print(f"  {key}: {result[f'ours_{key}_per_commit']:.1f} commands per commit (group commit)")
+    print(
+        f"  w1_types: {result['ours_w1_types']:,.0f} commands/s over two aggregate types, "
+        f"{result['ours_w1_types'] / result['ours_w1_concurrent']:.2f}x one type's"
+    )
     if "peer_synchronous" in result:
         print(f"  peer PRAGMA synchronous = {int(result['peer_synchronous'])} (2 = FULL), WAL")
     else:

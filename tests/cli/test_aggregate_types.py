@@ -11,6 +11,7 @@ from tests.cli.helpers import assert_one_line_error, cli
 from tests.contracts.aggregate_types_contract import ACCOUNTS, STATEMENTS
 from tests.contracts.store_contract import append, deposited, opened
 from trio_eventsourcing import Ok, sqlite_store
+from trio_eventsourcing.examples.bank_account import BankAccountEvent
 
 
 @pytest.fixture
@@ -25,7 +26,7 @@ def two_types(tmp_path: Path) -> Path:
             accounts = database.event_store(ACCOUNTS)
             statements = database.event_store(STATEMENTS)
             assert isinstance(await append(accounts, "acc-1", 0, [opened("acc-1")]), Ok)
-            both = [opened("acc-1"), deposited(5, 5)]
+            both: list[BankAccountEvent] = [opened("acc-1"), deposited(5, 5)]
             assert isinstance(await append(statements, "acc-1", 0, both), Ok)
             supervisor.shutdown()
 
