@@ -117,6 +117,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     # The layering of docs/architecture.rst: an import that points up fails here.
     session.run("lint-imports")
+    # And no import cycle, within a layer either.
+    session.run("python", "-m", "tests.import_cycles")
 
 
 @nox.session(python=NEWEST_PYTHON)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import trio
 from typing_extensions import Never, final
@@ -25,7 +25,10 @@ from ..._core.log_source import (
     LogWatch,
 )
 from ..._runtime.result import Error, Ok, Result
-from .store import MemoryLogEntry, MemoryStore, log_entries
+
+if TYPE_CHECKING:
+    # The store imports this module when it is asked for its log source.
+    from .store import MemoryLogEntry, MemoryStore
 
 EntityT = TypeVar("EntityT")
 EventT = TypeVar("EventT")
@@ -61,7 +64,7 @@ class MemoryLogSource(Generic[EntityT, EventT]):
         self, after: int, limit: int
     ) -> Result[Sequence[MemoryLogEntry[EventT]], EventStoreError]:
         await trio.lowlevel.checkpoint()
-        return Ok(log_entries(self._tables, after, limit))
+        return Ok(self._tables._entries(after, limit))
 
     async def head(self) -> Result[int, EventStoreError]:
         await trio.lowlevel.checkpoint()

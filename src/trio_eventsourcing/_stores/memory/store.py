@@ -120,9 +120,23 @@ class MemoryStore(Generic[EntityT, EventT]):
         self.dead_letters: list[DeadLetter] = []
         self.watchers: LogWatchers = LogWatchers()
 
+    def _entries(self, after: int, limit: int) -> list[MemoryLogEntry[EventT]]:
+        """The entries of the log after position ``after``, at most ``limit`` (no checkpoint)."""
+        stop = after + limit
+        # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
+        return [
+            MemoryLogEntry(position, recorded_at, envelope)
+            for position, recorded_at, envelope in zip(
+                range(after + 1, stop + 1),
+                self.recorded[after:stop],
+                self.log[after:stop],
+                strict=False,
+            )
+        ]
+
     def _log_source(self) -> LogSource[MemoryLogEntry[EventT], Never]:
         """The store's log and projection tables, as projections use them."""
-        # Imported here: it imports this module.
+        # Imported here: only projections need it.
         from .projection import MemoryLogSource
 
         return MemoryLogSource(self)
@@ -301,24 +315,7 @@ async def read_log(
     """
     tables, after, most = log_request(store, MemoryStore, "memory_store", start_from, limit)
     await trio.lowlevel.checkpoint()
-    return Ok(log_entries(tables, after, most))
-
-
-def log_entries(
-    tables: MemoryStore[EntityT, EventT], after: int, limit: int
-) -> list[MemoryLogEntry[EventT]]:
-    """The entries of the log after position ``after``, at most ``limit`` (no checkpoint)."""
-    stop = after + limit
-    # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
-    return [
-        MemoryLogEntry(position, recorded_at, envelope)
-        for position, recorded_at, envelope in zip(
-            range(after + 1, stop + 1),
-            tables.recorded[after:stop],
-            tables.log[after:stop],
-            strict=False,
-        )
-    ]
+    return Ok(tables._entries(after, most))
 
 
 def supervised(

@@ -50,10 +50,10 @@ from .connection import connect, failure_kind, is_connection_lost
 from .projection_listen import listening
 from .projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
 from .reader import read_log as _read_log_rows
-from .store import PostgresStore
 
 if TYPE_CHECKING:
     from .connection import Connection
+    from .store import PostgresStore
 
 EntityT = TypeVar("EntityT")
 EventT = TypeVar("EventT")

@@ -249,7 +249,7 @@ class PostgresStore(DurableStore[EntityT, EventT, "PostgresDatabase"]):
 
     def _log_source(self) -> LogSource[LogEntry[EventT], Connection]:
         """The store's log and projection tables, as projections use them."""
-        # Imported here: it imports this module (and is only needed for projections).
+        # Imported here: only projections need it.
         from .projection import PostgresLogSource
 
         return PostgresLogSource(self)

@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import trio
 from typing_extensions import final
@@ -36,8 +36,11 @@ from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
 from .readers import ReadResult
 from .reads import read_log
-from .store import SqliteStore
 from .writer import TransactionJob
+
+if TYPE_CHECKING:
+    # The store imports this module when it is asked for its log source.
+    from .store import SqliteStore
 
 EntityT = TypeVar("EntityT")
 EventT = TypeVar("EventT")

@@ -193,7 +193,7 @@ class SqliteStore(DurableStore[EntityT, EventT, "SqliteDatabase"]):
 
     def _log_source(self) -> LogSource[LogEntry[EventT], sqlite3.Connection]:
         """The store's log and projection tables, as projections use them."""
-        # Imported here: it imports this module.
+        # Imported here: only projections need it.
         from .projection import SqliteLogSource
 
         return SqliteLogSource(self)
