@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 
+from tests.contracts.aggregate_types_contract import AggregateTypesContract
 from tests.contracts.durable_support import started
 from tests.contracts.log_contract import LogContract, LogPage
 from tests.contracts.projection_contract import ProjectionContract
@@ -30,12 +33,15 @@ from trio_eventsourcing import (
     EventStoreError,
     MemoryStoreEventEnvelop,
     Ok,
+    Result,
     Snapshot,
     StoreResult,
     memory_store,
     process,
 )
+from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
+from trio_eventsourcing.projections import LogRecord
 from trio_eventsourcing.static_supervisor import OneForOne
 
 EventsName = process.Name[memory_store.GetEvents[BankAccountEvent]]
@@ -55,6 +61,74 @@ def open_memory_store(
         OneForOne,
     )
     return started(store, spec)
+
+
+class _MemoryTypes:
+    """Memory stores on one ``MemoryDatabase``, one per codec's aggregate type: the
+    ``event_store(codec)`` of the aggregate-types contract."""
+
+    def __init__(self, nursery: trio.Nursery) -> None:
+        self.database = memory_store.MemoryDatabase()
+        self._nursery = nursery
+        self._stores: dict[object, BankStore] = {}
+
+    def event_store(self, codec: JsonCodec[BankAccountEvent, BankAccount]) -> BankStore:
+        store = self._stores.get(codec)
+        if store is None:
+            store, spec = memory_store.supervised(
+                process.new_name("events"),
+                process.new_name("snapshots"),
+                OneForOne,
+                database=self.database,
+                aggregate_type=codec.aggregate_type,
+            )
+            # The store's tables work at once; its two query actors start meanwhile.
+            self._nursery.start_soon(spec.start, self._nursery)
+            self._stores[codec] = store
+        return store
+
+
+@contextlib.asynccontextmanager
+async def _memory_types() -> AsyncIterator[_MemoryTypes]:
+    async with trio.open_nursery() as nursery:
+        yield _MemoryTypes(nursery)
+        nursery.cancel_scope.cancel()
+
+
+class TestMemoryAggregateTypes(AggregateTypesContract):
+    has_writer = False
+
+    def open_database(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[Any]:
+        return _memory_types()
+
+    async def read_log(
+        self, store: BankStore, start_from: int = 0, limit: int = 1_000
+    ) -> Result[Sequence[LogRecord[BankAccountEvent]], Any]:
+        return await memory_store.read_log(store, start_from, limit)
+
+
+def test_a_store_on_a_memory_database_needs_its_own_aggregate_type() -> None:
+    database = memory_store.MemoryDatabase()
+    with pytest.raises(ValueError, match="needs an aggregate_type"):
+        memory_store.supervised(
+            process.new_name("e"), process.new_name("s"), OneForOne, database=database
+        )
+    memory_store.supervised(
+        process.new_name("e"), process.new_name("s"), OneForOne, database=database,
+        aggregate_type="account",
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="'account' already has a store"):
+        memory_store.supervised(
+            process.new_name("e"), process.new_name("s"), OneForOne, database=database,
+            aggregate_type="account",
+        )  # fmt: skip
+    with pytest.raises(TypeError, match="database must be a MemoryDatabase"):
+        memory_store.supervised(
+            process.new_name("e"), process.new_name("s"), OneForOne,
+            database="shared", aggregate_type="x",  # type: ignore[arg-type]
+        )  # fmt: skip
+    assert repr(database) == "<MemoryDatabase [account], 0 events>"
+    assert database.last_position == 0
 
 
 class TestMemoryStore(StoreContract):

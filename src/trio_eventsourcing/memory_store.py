@@ -15,6 +15,7 @@ from ._runtime.public import publish as _publish
 from ._stores.memory.store import EventsMessage as EventsMessage
 from ._stores.memory.store import GetEvents as GetEvents
 from ._stores.memory.store import GetSnapshot as GetSnapshot
+from ._stores.memory.store import MemoryDatabase as MemoryDatabase
 from ._stores.memory.store import MemoryEventStore as MemoryEventStore
 from ._stores.memory.store import MemoryLogEntry as MemoryLogEntry
 from ._stores.memory.store import MemoryStore as MemoryStore
@@ -27,6 +28,7 @@ __all__ = [
     "EventsMessage",
     "GetEvents",
     "GetSnapshot",
+    "MemoryDatabase",
     "MemoryEventStore",
     "MemoryLogEntry",
     "MemoryStore",

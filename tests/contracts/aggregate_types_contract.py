@@ -1,20 +1,22 @@
 """The contract of a durable database that serves many aggregate types, run by each one.
 
-A database (``sqlite_store.supervised_database``, ``postgres_store.supervised_database``)
-gives one event store per aggregate type; they share one writer, one group commit and one
-global log, and an aggregate is its type and id together. A backend's test module
-subclasses :class:`AggregateTypesContract` and gives :meth:`open_database` and
-:meth:`read_log`. The second aggregate type is a bank statement: the bank account's
-events under another type name, so that the same ids and the same events meet in one
-database.
+A database (``sqlite_store.supervised_database``, ``postgres_store.supervised_database``,
+or memory stores sharing a ``memory_store.MemoryDatabase``) gives one event store per
+aggregate type; they share one global log, and an aggregate is its type and id
+together; the durable ones also share one writer and its group commits. A backend's
+test module subclasses :class:`AggregateTypesContract` and gives :meth:`open_database`
+(something with ``event_store(codec)``) and :meth:`read_log`. The second aggregate
+type is a bank statement: the bank account's events under another type name, so that
+the same ids and the same events meet in one database.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import pytest
 import trio
@@ -51,7 +53,7 @@ from trio_eventsourcing.examples.bank_account import (
     DepositMoney,
     OpenAccount,
 )
-from trio_eventsourcing.sqlite_store import LogEntry
+from trio_eventsourcing.projections import LogRecord
 
 ACCOUNTS: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
     events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
@@ -82,13 +84,16 @@ class Database(Protocol):
 class AggregateTypesContract:
     """What a database of many aggregate types promises, whatever its backend."""
 
+    has_writer: ClassVar[bool] = True
+    """Whether the database has a writer that counts commits, and knows codecs."""
+
     def open_database(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[Any]:
         """A running database (a fresh one for each test) for the duration of the block."""
         raise NotImplementedError
 
     async def read_log(
         self, store: BankStore, start_from: int = 0, limit: int = 1_000
-    ) -> Result[list[LogEntry[BankAccountEvent]], Any]:
+    ) -> Result[Sequence[LogRecord[BankAccountEvent]], Any]:
         """The backend's ``read_log``."""
         raise NotImplementedError
 
@@ -155,6 +160,8 @@ class AggregateTypesContract:
             assert [e.position for e in account_log] == positions[0::2]
 
     async def test_one_writer_commits_the_aggregate_types_together(self, tmp_path: Path) -> None:
+        if not self.has_writer:
+            pytest.skip(f"{type(self).__name__} has no writer: commands commit one by one")
         async with self.open_database(tmp_path) as database:
             accounts = database.event_store(ACCOUNTS)
             statements = database.event_store(STATEMENTS)
@@ -188,8 +195,9 @@ class AggregateTypesContract:
             )
             with pytest.raises(ValueError, match="'bank_account' already has a store"):
                 database.event_store(other)
-            with pytest.raises(TypeError, match="codec must be a Codec"):
-                database.event_store("bank_account")
+            if self.has_writer:
+                with pytest.raises(TypeError, match="codec must be a Codec"):
+                    database.event_store("bank_account")
 
     async def test_two_systems_run_on_one_database(self, tmp_path: Path) -> None:
         async with (

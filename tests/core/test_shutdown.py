@@ -45,7 +45,9 @@ async def test_commands_queued_at_shutdown_are_run_before_it_ends() -> None:
         await system.supervisor.wait_finished()
         for subject in replies:
             assert await reply(subject) == Ok(None)
-    assert [e.payload for e in system.store.eventstore.log] == [Added(n) for n in range(1, 7)]
+    assert [e.payload for e in system.store.eventstore.database._log] == [
+        Added(n) for n in range(1, 7)
+    ]
 
 
 async def test_a_request_sent_while_draining_is_refused_with_an_error() -> None:
@@ -64,7 +66,7 @@ async def test_a_request_sent_while_draining_is_refused_with_an_error() -> None:
         gate.set()
         assert await reply(first) == Ok(None)
         await system.supervisor.wait_finished()
-    assert [e.payload for e in system.store.eventstore.log] == [Added(1)]
+    assert [e.payload for e in system.store.eventstore.database._log] == [Added(1)]
 
 
 async def test_after_the_shutdown_timeout_what_is_left_is_answered_and_logged(

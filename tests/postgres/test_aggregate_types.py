@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tests.postgres.helpers import require_server, rows, throwaway_schema
 from tests.postgres.old_versions import version_2_tables
 from trio_eventsourcing import Ok, Result, postgres_store
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
-from trio_eventsourcing.postgres_store import LogEntry
+from trio_eventsourcing.projections import LogRecord
 
 
 @contextlib.asynccontextmanager
@@ -60,7 +60,7 @@ class TestPostgresAggregateTypes(AggregateTypesContract):
 
     async def read_log(
         self, store: BankStore, start_from: int = 0, limit: int = 1_000
-    ) -> Result[list[LogEntry[BankAccountEvent]], Any]:
+    ) -> Result[Sequence[LogRecord[BankAccountEvent]], Any]:
         return await postgres_store.read_log(store, start_from, limit)
 
 

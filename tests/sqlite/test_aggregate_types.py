@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from tests.contracts.store_contract import BankStore, append, is_stored, load, l
 from tests.sqlite.old_versions import version_3_file
 from trio_eventsourcing import Ok, Result, sqlite_store
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
-from trio_eventsourcing.sqlite_store import LogEntry
+from trio_eventsourcing.projections import LogRecord
 
 
 @contextlib.asynccontextmanager
@@ -40,7 +40,7 @@ class TestSqliteAggregateTypes(AggregateTypesContract):
 
     async def read_log(
         self, store: BankStore, start_from: int = 0, limit: int = 1_000
-    ) -> Result[list[LogEntry[BankAccountEvent]], Any]:
+    ) -> Result[Sequence[LogRecord[BankAccountEvent]], Any]:
         return await sqlite_store.read_log(store, start_from, limit)
 
 

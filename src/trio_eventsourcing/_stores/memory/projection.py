@@ -68,11 +68,11 @@ class MemoryLogSource(Generic[EntityT, EventT]):
 
     async def head(self) -> Result[int, EventStoreError]:
         await trio.lowlevel.checkpoint()
-        return Ok(len(self._tables.log))
+        return Ok(self._tables._last_position())
 
     async def count_after(self, position: int) -> Result[int, EventStoreError]:
         await trio.lowlevel.checkpoint()
-        return Ok(max(0, len(self._tables.log) - position))
+        return Ok(self._tables._count_after(position))
 
     async def load_checkpoint(self, name: str) -> Result[Checkpoint | None, EventStoreError]:
         await trio.lowlevel.checkpoint()

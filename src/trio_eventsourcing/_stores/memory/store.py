@@ -12,9 +12,10 @@ projections' checkpoints and dead letters are tables of the store too.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import trio
 from typing_extensions import Never, final
@@ -86,6 +87,55 @@ class MemoryLogEntry(Generic[EventT_co]):
 
 
 @final
+class MemoryDatabase:
+    """The global log that the memory stores of several aggregate types share.
+
+    Give it to :func:`supervised` with each store's ``aggregate_type``: their events get
+    positions in one log, in commit order, and an aggregate is its type and id together
+    (each store keeps its own aggregates). Each store's log (:func:`read_log`, its
+    projections) holds the events of its own type, at their positions in the shared log.
+
+    Example::
+
+        database = memory_store.MemoryDatabase()
+        carts, carts_spec = memory_store.supervised(
+            cart_events, cart_snapshots, OneForOne, database=database, aggregate_type="cart"
+        )
+        orders, orders_spec = memory_store.supervised(
+            order_events, order_snapshots, OneForOne, database=database, aggregate_type="order"
+        )
+    """
+
+    __slots__ = ("_log", "_recorded", "_types")
+
+    def __init__(self) -> None:
+        # Every event in commit order; an event's position is its index plus one.
+        self._log: list[MemoryStoreEventEnvelop[Any]] = []
+        # When each event of the log was committed (the same index). Kept apart from the
+        # log so that a commit stays a list extend: log entries are made when read.
+        self._recorded: list[datetime] = []
+        # The aggregate types of its stores.
+        self._types: set[str] = set()
+
+    @property
+    def last_position(self) -> int:
+        """The position of the last event committed to the database (``0``: none yet)."""
+        return len(self._log)
+
+    def _register(self, aggregate_type: str) -> None:
+        if aggregate_type in self._types:
+            raise ValueError(
+                f"the aggregate type {aggregate_type!r} already has a store on this database: "
+                "give each aggregate type one store"
+            )
+        self._types.add(aggregate_type)
+
+    def __repr__(self) -> str:
+        types = ", ".join(sorted(self._types))
+        return f"<MemoryDatabase [{types}], {len(self._log)} events>"
+
+
+@final
 class MemoryStore(Generic[EntityT, EventT]):
     """The tables of a memory store: events, snapshots, the log, projection checkpoints.
 
@@ -95,43 +145,57 @@ class MemoryStore(Generic[EntityT, EventT]):
     """
 
     __slots__ = (
+        "aggregate_type",
         "checkpoints",
         "commands",
+        "database",
         "dead_letters",
         "events",
-        "log",
-        "recorded",
+        "positions",
         "snapshots",
         "watchers",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, database: MemoryDatabase | None = None, aggregate_type: str = "") -> None:
+        self.database = MemoryDatabase() if database is None else database
+        self.aggregate_type = aggregate_type
         self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
         self.snapshots: dict[str, Snapshot[EntityT]] = {}
         # The idempotency keys of the stored commands, per aggregate.
         self.commands: dict[str, set[str]] = {}
-        # Every event in commit order; an event's position is its index plus one.
-        self.log: list[MemoryStoreEventEnvelop[EventT]] = []
-        # When each event of the log was committed (the same index). Kept apart from the
-        # log so that a commit stays a list extend: log entries are made when read.
-        self.recorded: list[datetime] = []
+        # The positions of this store's events in the database's log, in order.
+        self.positions: list[int] = []
         # The projections' checkpoints by name, and the events they skipped.
         self.checkpoints: dict[str, Checkpoint] = {}
         self.dead_letters: list[DeadLetter] = []
         self.watchers: LogWatchers = LogWatchers()
 
+    def _last_position(self) -> int:
+        """The position of this store's last event (``0``: none yet)."""
+        return self.positions[-1] if self.positions else 0
+
+    def _count_after(self, position: int) -> int:
+        """How many of this store's events have a position after ``position``."""
+        return len(self.positions) - bisect.bisect_right(self.positions, position)
+
     def _entries(self, after: int, limit: int) -> list[MemoryLogEntry[EventT]]:
         """The entries of the log after position ``after``, at most ``limit`` (no checkpoint)."""
-        stop = after + limit
-        # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
+        log, recorded = self.database._log, self.database._recorded
+        positions = self.positions
+        if len(positions) == len(log):
+            # The database's only store: its positions are 1, 2, 3, ... (no search).
+            stop = after + limit
+            # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
+            return [
+                MemoryLogEntry(position, recorded_at, envelope)
+                for position, recorded_at, envelope in zip(
+                    range(after + 1, stop + 1), recorded[after:stop], log[after:stop], strict=False
+                )
+            ]
+        start = bisect.bisect_right(positions, after)
         return [
-            MemoryLogEntry(position, recorded_at, envelope)
-            for position, recorded_at, envelope in zip(
-                range(after + 1, stop + 1),
-                self.recorded[after:stop],
-                self.log[after:stop],
-                strict=False,
-            )
+            MemoryLogEntry(position, recorded[position - 1], log[position - 1])
+            for position in positions[start : start + limit]
         ]
 
     def _log_source(self) -> LogSource[MemoryLogEntry[EventT], Never]:
@@ -203,8 +267,11 @@ def _make_event_store(
                     if stored_keys is None:
                         commands[aggregate_id] = stored_keys = set()
                     stored_keys.add(key)
-                tables.log.extend(envelopes)
-                tables.recorded.extend([now] * len(envelopes))
+                database = tables.database
+                first = len(database._log) + 1
+                database._log.extend(envelopes)
+                database._recorded.extend([now] * len(envelopes))
+                tables.positions.extend(range(first, first + len(envelopes)))
         for snapshot in tx.snapshots:
             tables.snapshots[snapshot.aggregate_id] = snapshot
         if tx.appends:
@@ -322,6 +389,9 @@ def supervised(
     events_name: Name[GetEvents[EventT]],
     snapshot_name: Name[GetSnapshot[EntityT]],
     strategy: Strategy,
+    *,
+    database: MemoryDatabase | None = None,
+    aggregate_type: str = "",
 ) -> tuple[MemoryEventStore[EntityT, EventT], ChildSpecification[Supervisor]]:
     """Create a memory store and the child specification of its two actors.
 
@@ -329,6 +399,14 @@ def supervised(
         events_name: The Name of the actor that answers :class:`GetEvents`.
         snapshot_name: The Name of the actor that answers :class:`GetSnapshot`.
         strategy: The restart strategy of the store's supervisor.
+        database: The :class:`MemoryDatabase` whose global log the store shares with
+            the stores of other aggregate types (``None``: a log of its own).
+        aggregate_type: The store's aggregate type in ``database``, a non-empty name
+            that no other store of it has (unused without a database).
+
+    Raises:
+        TypeError: If an argument has the wrong type.
+        ValueError: If the two Names are one, or ``aggregate_type`` is empty or taken.
 
     Returns:
         ``(event_store, child_specification)``: pass the store to
@@ -345,7 +423,17 @@ def supervised(
         raise TypeError("events_name and snapshot_name must be Names from process.new_name()")
     if names[0] is names[1]:
         raise ValueError("events_name and snapshot_name must be two different Names")
-    tables: MemoryStore[EntityT, EventT] = MemoryStore()
+    if database is not None:
+        if not isinstance(database, MemoryDatabase):
+            raise TypeError(f"database must be a MemoryDatabase, got {database!r}")
+        kind: object = aggregate_type
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(
+                "a store on a MemoryDatabase needs an aggregate_type, a non-empty str, "
+                f"got {aggregate_type!r}"
+            )
+        database._register(aggregate_type)
+    tables: MemoryStore[EntityT, EventT] = MemoryStore(database, aggregate_type)
 
     async def serve_events(
         store: MemoryStore[EntityT, EventT], message: GetEvents[EventT]
