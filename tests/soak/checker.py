@@ -36,22 +36,26 @@ SHOWN = 8
 """Most examples of one kind of problem in a failure message."""
 
 
+# An aggregate is its type and id together: the checker names it "<type>:<id>".
+_AGGREGATE = "aggregate_type || ':' || aggregate_id"
+
+
 def events_query(table: str) -> str:
     """The query of every event row of ``table`` (the same columns in both stores)."""
     return (
-        "SELECT position, aggregate_id, sequence, event_type, event_version, payload, metadata"
+        f"SELECT position, {_AGGREGATE}, sequence, event_type, event_version, payload, metadata"
         f" FROM {table} ORDER BY position"
     )
 
 
 def snapshots_query(table: str) -> str:
     """The query of every snapshot row of ``table``."""
-    return f"SELECT aggregate_id, sequence, entity_type, entity_version, payload FROM {table}"
+    return f"SELECT {_AGGREGATE}, sequence, entity_type, entity_version, payload FROM {table}"
 
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """One row of the events table, as stored."""
+    """One row of the events table, as stored; ``aggregate_id`` is ``"<type>:<id>"``."""
 
     position: int
     aggregate_id: str
@@ -215,7 +219,9 @@ def _check_histories(ordered: list[StoredEvent], findings: Findings) -> None:
                     f"balance of {entity.balance}"
                 )
             entity = apply(entity, decoded)
-        findings.folded[aggregate_id] = Aggregate(aggregate_id, entity, len(events))
+        # As the system serves it: by its id alone (its type is the system's).
+        _, _, plain_id = aggregate_id.partition(":")
+        findings.folded[aggregate_id] = Aggregate(plain_id, entity, len(events))
 
 
 def _expected_balance(entity: BankAccount, event: BankAccountEvent) -> Decimal | None:
@@ -265,7 +271,8 @@ def compare_served(
 ) -> None:
     """Record where an aggregate the system serves differs from its stored events.
 
-    ``served[id]`` is what ``load_aggregate`` answered (``None`` for ``EntityNotFound``).
+    ``served["<type>:<id>"]`` is what ``load_aggregate`` answered (``None`` for
+    ``EntityNotFound``).
     """
     for aggregate_id, aggregate in sorted(served.items()):
         folded = findings.folded.get(aggregate_id)

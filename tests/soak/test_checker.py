@@ -22,12 +22,15 @@ from trio_eventsourcing.examples.bank_account import (
     OpenAccount,
 )
 
+ACC = f"{CODEC.aggregate_type}:acc"
+"""Account "acc" as the checker names an aggregate: its type and id."""
+
 
 def row(position: int, sequence: int, op_id: str, event: BankAccountEvent) -> StoredEvent:
     encoded = CODEC.encode_event(event)
     return StoredEvent(
         position,
-        "acc",
+        ACC,
         sequence,
         encoded.type_name,
         encoded.version,
@@ -38,7 +41,7 @@ def row(position: int, sequence: int, op_id: str, event: BankAccountEvent) -> St
 
 def snapshot(sequence: int, entity: BankAccount) -> StoredSnapshot:
     encoded = CODEC.encode_entity(entity)
-    return StoredSnapshot("acc", sequence, encoded.type_name, encoded.version, encoded.data)
+    return StoredSnapshot(ACC, sequence, encoded.type_name, encoded.version, encoded.data)
 
 
 def history() -> tuple[Ledger, list[StoredEvent]]:
@@ -65,7 +68,7 @@ def test_a_clean_history_passes() -> None:
     ledger, events = history()
     findings = check_stored(ledger, events, [snapshot(2, BankAccount(True, Decimal(5)))], 3)
     assert findings.problems() == []
-    assert findings.folded == {"acc": Aggregate("acc", BankAccount(True, Decimal(12)), 3)}
+    assert findings.folded == {ACC: Aggregate("acc", BankAccount(True, Decimal(12)), 3)}
 
 
 def test_an_acknowledged_op_stored_twice_is_a_duplicate() -> None:
@@ -144,5 +147,23 @@ def test_a_snapshot_that_differs_from_its_events_is_reported() -> None:
 def test_a_served_aggregate_that_differs_from_its_events_is_reported() -> None:
     ledger, events = history()
     findings = check_stored(ledger, events, [], 3)
-    compare_served(findings, {"acc": Aggregate("acc", BankAccount(True, Decimal(5)), 2)}, "now")
+    compare_served(findings, {ACC: Aggregate("acc", BankAccount(True, Decimal(5)), 2)}, "now")
     assert "cached aggregates" in only_problem(findings)
+
+
+def test_the_same_id_in_two_aggregate_types_is_two_histories() -> None:
+    ledger, events = history()
+    statement = "bank_statement:acc"
+    ledger.new("s-open", "acc", OpenAccount("acc")).verdict = Verdict.ACKNOWLEDGED
+    ledger.new("s-d1", "acc", DepositMoney(Decimal(2))).verdict = Verdict.ACKNOWLEDGED
+    events += [
+        dataclasses.replace(row(4, 1, "s-open", AccountOpened("acc")), aggregate_id=statement),
+        dataclasses.replace(
+            row(5, 2, "s-d1", CustomerDepositedCash(Decimal(2), Decimal(2))),
+            aggregate_id=statement,
+        ),
+    ]
+    findings = check_stored(ledger, events, [], 5)
+    assert findings.problems() == []
+    assert findings.folded[statement] == Aggregate("acc", BankAccount(True, Decimal(2)), 2)
+    assert findings.folded[ACC] == Aggregate("acc", BankAccount(True, Decimal(12)), 3)

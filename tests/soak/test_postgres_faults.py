@@ -1,15 +1,17 @@
 """PostgreSQL under faults: what the store acknowledged is there exactly once.
 
-Thirty clients move money between twenty accounts through a supervised system on
-``postgres_store``, which reaches a private cluster through a :class:`FaultyProxy`, while
-the :class:`Nemesis` terminates backends, cuts TCP streams mid-message either way, loses
-requests and replies, and crashes and restarts the cluster. A second store on the same
-tables, another process as far as the server can tell, connected directly (no proxy) and
-with five clients of its own on five accounts of its own, writes at the same time, as
-the docs say several processes may. Then, faults stopped: the checker compares the
-stored events (read straight from the cluster) with every answer either's clients got,
-each system's cached aggregates with the fold of their events, and both systems must
-serve again without a restart.
+Thirty clients move money between twenty accounts through a supervised system on a
+``postgres_store`` database, which reaches a private cluster through a
+:class:`FaultyProxy`, while the :class:`Nemesis` terminates backends, cuts TCP streams
+mid-message either way, loses requests and replies, and crashes and restarts the
+cluster. Ten more clients do the same to a second aggregate type of that database, bank
+statements with the same twenty ids, through the same writer. A second database on the
+same tables, another process as far as the server can tell, connected directly (no
+proxy) and with five clients of its own on five accounts of its own, writes at the same
+time, as the docs say several processes may. Then, faults stopped: the checker compares
+the stored events (read straight from the cluster, an aggregate being its type and id)
+with every answer the clients got, each system's cached aggregates with the fold of
+their events, and every system must serve again without a restart.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from tests.soak.faulty_proxy import running_proxy
 from tests.soak.nemesis import Nemesis
 from tests.soak.workload import (
     CODEC,
+    STATEMENT_CODEC,
     Asking,
     Bank,
     Deadline,
@@ -50,7 +53,7 @@ from tests.soak.workload import (
     running_bank,
 )
 from trio_eventsourcing import Aggregate, postgres_store
-from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
+from trio_eventsourcing.examples.bank_account import BankAccount
 from trio_eventsourcing.static_supervisor import Supervisor
 from trio_eventsourcing.supervision import ChildSpecification
 
@@ -66,6 +69,8 @@ RECOVERY_S = 30.0
 """The longest the cluster may take to accept connections again after the last fault."""
 NEIGHBOUR_ACCOUNTS = 5
 NEIGHBOUR_CLIENTS = 5
+STATEMENT_CLIENTS = 10
+"""Clients of the second aggregate type, on the bank's database (its writer, its faults)."""
 
 
 def read_stored(
@@ -107,15 +112,22 @@ async def test_postgres_acknowledged_commands_are_stored_exactly_once_under_faul
     try:
         async with running_proxy("127.0.0.1", pg_cluster.port) as proxy:
             through_proxy = f"host=127.0.0.1 port={proxy.port} user=postgres dbname={dbname}"
-            store, store_spec = open_store(through_proxy)
-            neighbour_store, neighbour_spec = open_store(pg_cluster.dsn(dbname))
+            database, database_spec = open_database(through_proxy)
+            store = database.event_store(CODEC)
+            # The same account ids as another aggregate type, through the same writer.
+            statement_store = database.event_store(STATEMENT_CODEC)
+            neighbour_database, neighbour_spec = open_database(pg_cluster.dsn(dbname))
+            neighbour_store = neighbour_database.event_store(CODEC)
             neighbour_accounts = account_ids("nb", NEIGHBOUR_ACCOUNTS)
+            statement_type = STATEMENT_CODEC.aggregate_type
             async with (
-                running_bank(store, store_spec) as bank,
+                running_bank(store, database_spec) as bank,
+                running_bank(statement_store, None, aggregate_type=statement_type) as statements,
                 running_bank(neighbour_store, neighbour_spec, neighbour_accounts) as neighbour,
             ):
                 setup = Asking(keys, REPLY_MS, trio.current_time() + RESOLVE_S)
                 await open_accounts(bank, ledger, "", setup)
+                await open_accounts(statements, ledger, "st-", setup)
                 await open_accounts(neighbour, ledger, "nb-", setup)
                 assert set(ledger.verdicts()) == {Verdict.ACKNOWLEDGED}, ledger.summary()
 
@@ -135,27 +147,36 @@ async def test_postgres_acknowledged_commands_are_stored_exactly_once_under_faul
                         asking,
                         NEIGHBOUR_CLIENTS,
                     )
+                    nursery.start_soon(
+                        run_clients,
+                        statements,
+                        ledger,
+                        soak_seed,
+                        "st-",
+                        until,
+                        asking,
+                        STATEMENT_CLIENTS,
+                    )
                 await wait_for_server(pg_cluster, dbname)
 
                 # Every command of the run has been answered once every load is.
                 findings = Findings()
-                served = await served_by(findings, bank, neighbour)
+                served = await served_by(findings, bank, statements, neighbour)
                 stored = await trio.to_thread.run_sync(read_stored, pg_cluster, dbname)
                 first = check_stored(ledger, *stored)
                 compare_served(first, served, "after the faults")
 
                 after = Asking(keys, REPLY_MS, trio.current_time() + RESOLVE_S)
-                for system, prefix in ((bank, ""), (neighbour, "nb-")):
+                for system, prefix in ((bank, ""), (statements, "st-"), (neighbour, "nb-")):
                     findings.service_problems += await final_commands(system, ledger, prefix, after)
-                served = await served_by(findings, bank, neighbour)
+                served = await served_by(findings, bank, statements, neighbour)
                 stored = await trio.to_thread.run_sync(read_stored, pg_cluster, dbname)
                 final = check_stored(ledger, *stored)
                 final.service_problems += findings.service_problems + first.service_problems
                 final.cache_problems += first.cache_problems
                 compare_served(final, served, "after the final commands")
                 reconnects = (
-                    store.eventstore.statistics().reconnects
-                    + neighbour_store.eventstore.statistics().reconnects
+                    database.statistics().reconnects + neighbour_database.statistics().reconnects
                 )
     finally:
         # Hygiene only (the cluster goes at the end of the session): never mask a failure.
@@ -177,15 +198,12 @@ async def test_postgres_acknowledged_commands_are_stored_exactly_once_under_faul
     )
 
 
-def open_store(
+def open_database(
     dsn: str,
-) -> tuple[
-    postgres_store.PostgresEventStore[BankAccount, BankAccountEvent], ChildSpecification[Supervisor]
-]:
-    """A store of the soak's tables, quick to give up on a lost server."""
-    return postgres_store.supervised(
+) -> tuple[postgres_store.PostgresDatabase, ChildSpecification[Supervisor]]:
+    """A database of the soak's tables, quick to give up on a lost server."""
+    return postgres_store.supervised_database(
         dsn,
-        CODEC,
         schema=SCHEMA,
         connect_timeout=CONNECT_TIMEOUT_S,
         retry_timeout=RETRY_TIMEOUT_S,

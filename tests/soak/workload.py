@@ -82,23 +82,35 @@ BankStore = eventsourcing.EventStore[Any, BankAccount, BankAccountEvent, Any]
 """A store of the bank account, whichever its own state and transaction types."""
 
 
+STATEMENT_CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
+    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
+    entities=[BankAccount],
+    aggregate_type="bank_statement",
+)
+"""A second aggregate type, with the account's events: the same ids meet in one store."""
+
+
 @dataclass(frozen=True)
 class Bank:
-    """A running bank-account system and the accounts its clients use."""
+    """A running bank-account system, its aggregate type and the accounts its clients use."""
 
     actor: BankActor
     accounts: list[str]
+    aggregate_type: str = CODEC.aggregate_type
 
 
 @contextlib.asynccontextmanager
 async def running_bank(
     store: BankStore,
-    store_spec: supervision.ChildSpecification[object],
+    store_spec: supervision.ChildSpecification[object] | None,
     accounts: list[str] | None = None,
+    aggregate_type: str = CODEC.aggregate_type,
 ) -> AsyncIterator[Bank]:
     """The bank-account system on ``store``, under a supervisor, for the block.
 
-    ``accounts``: the aggregates its clients use (by default ``account_ids()``).
+    ``store_spec`` is started first in the same supervisor (``None``: another one runs
+    the store). ``accounts``: the aggregates its clients use (by default
+    ``account_ids()``), of ``aggregate_type``.
     """
     name: process.Name[BankMessage] = process.new_name("soak-bank")
     system = eventsourcing.supervised(
@@ -111,8 +123,14 @@ async def running_bank(
         eventsourcing.SnapshotConfig(eventsourcing.frequency(SNAPSHOT_EVERY).unwrap()),
     ).unwrap()
     supervisor = static_supervisor.new(static_supervisor.OneForOne)
-    async with supervisor.add(store_spec).add(system).open():
-        yield Bank(process.named_subject(name), account_ids() if accounts is None else accounts)
+    if store_spec is not None:
+        supervisor = supervisor.add(store_spec)
+    async with supervisor.add(system).open():
+        yield Bank(
+            process.named_subject(name),
+            account_ids() if accounts is None else accounts,
+            aggregate_type,
+        )
 
 
 def account_ids(prefix: str = "acc", count: int = ACCOUNTS) -> list[str]:
@@ -329,7 +347,8 @@ async def run_clients(
 async def load_served(
     bank: Bank, timeout_ms: int
 ) -> tuple[dict[str, eventsourcing.Aggregate[BankAccount] | None], list[str]]:
-    """What the system serves for each account, and the loads that failed.
+    """What the system serves for each account (by ``"<type>:<id>"``), and the loads that
+    failed.
 
     A load is answered after every command sent to its account before it, so once all
     loads are answered, no command of the run is still in flight.
@@ -342,9 +361,9 @@ async def load_served(
         answer = await process.receive(loading, timeout_ms)
         match answer:
             case Ok(Ok(aggregate)):
-                served[account] = aggregate
+                served[f"{bank.aggregate_type}:{account}"] = aggregate
             case Ok(Error(eventsourcing.EntityNotFound())):
-                served[account] = None
+                served[f"{bank.aggregate_type}:{account}"] = None
             case Ok(Error(error)):
                 failures.append(f"load_aggregate({account!r}): {describe_error(error)}")
             case Error(None):
