@@ -30,6 +30,7 @@ from trio_eventsourcing import (
     StoreFailure,
     sqlite_store,
 )
+from trio_eventsourcing._stores.sqlite import schema as schema_module
 
 
 async def start_error(path: Path) -> str:
@@ -139,6 +140,46 @@ async def test_a_file_in_a_missing_directory_fails_to_start_clearly(tmp_path: Pa
     reason = await start_error(path)
     assert "opening failed" in reason
     assert str(path) in reason
+
+
+def _locked_at_first(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
+    """Make the schema check find the file locked by another start ``times`` times."""
+    inspect = schema_module._inspect
+    raised: list[str] = []
+
+    def locked_then_inspect(connection: sqlite3.Connection) -> tuple[int, int, list[str]]:
+        if len(raised) < times:
+            raised.append("locked")
+            # What SQLite answers at once where waiting for the lock could deadlock.
+            raise sqlite3.OperationalError("database is locked")
+        return inspect(connection)
+
+    monkeypatch.setattr(schema_module, "_inspect", locked_then_inspect)
+    return raised
+
+
+async def test_a_file_another_start_holds_is_opened_once_it_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raised = _locked_at_first(monkeypatch, times=3)
+    path = tmp_path / "busy.db"
+    async with running_store(path) as store:
+        assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+    assert raised == ["locked"] * 3
+    assert tables(path) == STORE_TABLES
+
+
+async def test_a_file_held_longer_than_busy_timeout_fails_to_start_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _locked_at_first(monkeypatch, times=1_000_000)
+    path = tmp_path / "held.db"
+    _, spec = sqlite_store.supervised(path, CODEC, busy_timeout=0.05)
+    async with trio.open_nursery() as nursery:
+        started = await spec.start(nursery)
+    assert isinstance(started, Error), started
+    assert "checking the schema failed" in started.error.reason
+    assert "database is locked" in started.error.reason
 
 
 async def test_extra_tables_in_our_database_are_left_alone(tmp_path: Path) -> None:

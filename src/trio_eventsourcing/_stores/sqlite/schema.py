@@ -22,6 +22,7 @@ import logging
 import os
 import sqlite3
 import stat
+import time
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -354,6 +355,10 @@ def _verdict(path: str, application_id: int, user_version: int, names: list[str]
 def open_writer(options: Options) -> sqlite3.Connection:
     """Open the write connection, creating the schema in a new or empty file.
 
+    Processes that open one file at once may find it locked by each other's start (a
+    switch to WAL, a schema being created): that is retried until ``busy_timeout`` has
+    passed, as a write would wait for the lock.
+
     Raises:
         DatabaseRefused: The file is not ours, is newer, or cannot be opened.
     """
@@ -364,23 +369,90 @@ def open_writer(options: Options) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise DatabaseRefused(driver_error("opening", path, exc)) from exc
     try:
-        try:
-            # Nothing may be written before the file is known to be ours or empty:
-            # even switching to WAL rewrites the header.
-            create = _verdict(path, *_inspect(connection))
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise DatabaseRefused(f"{path!r} cannot use WAL mode (journal_mode is {mode!r})")
-            if create:
-                _create_schema(connection, path)
-            else:
-                _upgrade(connection, path)
-        except sqlite3.Error as exc:
-            raise DatabaseRefused(driver_error("checking the schema", path, exc)) from exc
+        deadline = time.monotonic() + options.busy_timeout
+        delay = _FIRST_RETRY_S
+        while True:
+            try:
+                _prepare(connection, path)
+                return connection
+            except (sqlite3.Error, _NotWal) as exc:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                if _held_by_another(exc) and time.monotonic() + delay <= deadline:
+                    time.sleep(delay)
+                    delay = min(delay * 2, _LONGEST_RETRY_S)
+                    continue
+                if isinstance(exc, _NotWal):
+                    raise DatabaseRefused(
+                        f"{path!r} cannot use WAL mode (journal_mode is {exc.mode!r})"
+                    ) from None
+                if isinstance(exc, sqlite3.Error):
+                    raise DatabaseRefused(driver_error("checking the schema", path, exc)) from exc
+                raise
     except BaseException:
         connection.close()
         raise
-    return connection
+
+
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+"""SQLite's primary result codes (the module names them from Python 3.11 only)."""
+
+_FIRST_RETRY_S = 0.005
+_LONGEST_RETRY_S = 0.1
+"""Backoff while another connection's start holds the file, in seconds."""
+
+
+class _NotWal(Exception):
+    """``PRAGMA journal_mode = WAL`` left the file in another mode."""
+
+    def __init__(self, mode: object) -> None:
+        super().__init__(f"journal_mode is {mode!r}")
+        self.mode = mode
+
+
+def _held_by_another(exc: BaseException) -> bool:
+    """Whether ``exc`` says another connection holds the file for now (worth a retry).
+
+    A switch to WAL that another connection's lock prevents leaves the old mode; a lock
+    that SQLite would deadlock waiting for fails at once with ``SQLITE_BUSY`` or
+    ``SQLITE_LOCKED``, without its busy handler.
+    """
+    if isinstance(exc, _NotWal):
+        return True
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    message = str(exc)
+    return "database is locked" in message or "database table is locked" in message
+
+
+def _prepare(connection: sqlite3.Connection, path: str) -> None:
+    """Check the file and create or upgrade its schema.
+
+    Raises:
+        DatabaseRefused: The file is not ours, or is newer.
+        _NotWal: The switch to WAL did not take.
+        sqlite3.Error: SQLite failed (the file may be locked by another connection).
+    """
+    # Nothing may be written before the file is known to be ours or empty: even
+    # switching to WAL rewrites the header. One read transaction, so that the header
+    # and the tables are seen as of one commit (another process may be creating them).
+    connection.execute("BEGIN")
+    try:
+        found = _inspect(connection)
+    finally:
+        connection.execute("COMMIT")
+    create = _verdict(path, *found)
+    mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise _NotWal(mode)
+    if create:
+        _create_schema(connection, path)
+    else:
+        _upgrade(connection, path)
 
 
 def _create_schema(connection: sqlite3.Connection, path: str) -> None:
