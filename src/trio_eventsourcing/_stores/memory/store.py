@@ -157,8 +157,8 @@ class MemoryStore(Generic[EntityT, EventT]):
     )
 
     def __init__(self, database: MemoryDatabase | None = None, aggregate_type: str = "") -> None:
-        self.database = MemoryDatabase() if database is None else database
-        self.aggregate_type = aggregate_type
+        self.database: MemoryDatabase = MemoryDatabase() if database is None else database
+        self.aggregate_type: str = aggregate_type
         self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
         self.snapshots: dict[str, Snapshot[EntityT]] = {}
         # The idempotency keys of the stored commands, per aggregate.
