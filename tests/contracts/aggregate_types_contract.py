@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 import pytest
 import trio
 
+from tests.contracts.durable_support import CODEC, bank_codec
 from tests.contracts.store_contract import (
     SNAPSHOT_TIME,
     BankStore,
@@ -45,26 +46,15 @@ from trio_eventsourcing import (
 )
 from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import (
-    AccountOpened,
     BankAccount,
     BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
     DepositMoney,
     OpenAccount,
 )
 from trio_eventsourcing.projections import LogRecord
 
-ACCOUNTS: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-    entities=[BankAccount],
-    aggregate_type="bank_account",
-)
-STATEMENTS: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-    events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-    entities=[BankAccount],
-    aggregate_type="bank_statement",
-)
+ACCOUNTS = CODEC
+STATEMENTS = bank_codec("bank_statement")
 
 
 class Statistics(Protocol):
@@ -188,11 +178,7 @@ class AggregateTypesContract:
         async with self.open_database(tmp_path) as database:
             accounts = database.event_store(ACCOUNTS)
             assert database.event_store(ACCOUNTS) is accounts
-            other: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
-                events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-                entities=[BankAccount],
-                aggregate_type="bank_account",
-            )
+            other = bank_codec()
             with pytest.raises(ValueError, match="'bank_account' already has a store"):
                 database.event_store(other)
             if self.has_writer:

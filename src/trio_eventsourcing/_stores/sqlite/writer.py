@@ -75,7 +75,6 @@ _SAVE_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (aggregate_type, aggregate_id, sequence, entity_type,"
     " entity_version, payload, taken_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
-_LAST_SEQUENCE = "SELECT max(sequence) FROM events WHERE aggregate_type = ? AND aggregate_id = ?"
 _KEY_STORED = (
     "SELECT 1 FROM command_keys WHERE aggregate_type = ? AND aggregate_id = ? AND command_key = ?"
 )
@@ -433,10 +432,9 @@ class SqliteWriteConnection:
         stored = self._stored_key(request.appends)
         if stored is not None:
             return Error(stored)
-        execute = self._connection.execute
+        last = self._last_sequences(aggregates(request.appends))
         for append in request.appends:
-            key = (append.aggregate_type, append.aggregate_id)
-            actual = execute(_LAST_SEQUENCE, key).fetchone()[0] or 0
+            actual = last[(append.aggregate_type, append.aggregate_id)]
             if actual != append.expected_sequence:
                 return Error(
                     ConcurrencyConflict(append.aggregate_id, append.expected_sequence, actual)
