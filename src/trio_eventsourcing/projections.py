@@ -58,6 +58,8 @@ from ._projections.policies import TransactionalResetHook as TransactionalResetH
 from ._projections.policies import per_batch as per_batch
 from ._projections.policies import per_event as per_event
 from ._projections.policies import transactional as transactional
+from ._projections.selection import LogSelection as LogSelection
+from ._projections.selection import select as select
 from ._runtime.public import publish as _publish
 
 Origin: _Final[Start] = _Origin
@@ -74,6 +76,7 @@ __all__ = [
     "EventHandler",
     "LogReadFailed",
     "LogRecord",
+    "LogSelection",
     "Origin",
     "Projection",
     "ProjectionHandle",
@@ -92,6 +95,7 @@ __all__ = [
     "per_batch",
     "per_event",
     "reset",
+    "select",
     "supervised",
     "transactional",
 ]
@@ -104,6 +108,7 @@ _publish(
         "DeadLetter",
         "LogReadFailed",
         "LogRecord",
+        "LogSelection",
         "Projection",
         "ProjectionHandle",
         "ProjectionState",
@@ -118,6 +123,7 @@ _publish(
         "per_batch",
         "per_event",
         "reset",
+        "select",
         "supervised",
         "transactional",
     ],

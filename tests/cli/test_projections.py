@@ -103,6 +103,30 @@ def test_stats_shows_projections_with_checkpoint_lag_and_dead_letters(
     ]  # fmt: skip
 
 
+def test_a_projection_of_several_aggregate_types_shows_as_such_with_its_lag(
+    capsys: pytest.CaptureFixture[str], projected_db: Path
+) -> None:
+    _execute(
+        projected_db,
+        "INSERT INTO projection_checkpoints (aggregate_type, name, position)"
+        " VALUES ('', 'ledger', 10)",
+    )
+    ((events,),) = _query(projected_db, "SELECT count(*) FROM events")
+    (record,) = cli(capsys, "stats", str(projected_db), "--json").json_lines()
+    projections = record["projections"]
+    assert isinstance(projections, list)
+    ledger = next(p for p in projections if p["name"] == "ledger")
+    # Its selection is not stored: the lag counts every event after its checkpoint.
+    assert (ledger["aggregate_type"], ledger["lag"]) == ("", events - 10)
+    table = cli(capsys, "stats", str(projected_db)).out.splitlines()
+    assert next(line for line in table if line.startswith("ledger")).split()[:4] == [
+        "ledger", "several", "types", "10"
+    ]  # fmt: skip
+    outcome = cli(capsys, "projections", "reset", str(projected_db), "ledger")
+    assert outcome.status == 0, outcome.err
+    assert outcome.out.startswith("projection 'ledger' (several types) reset: checkpoint 10 -> 0")
+
+
 def test_reset_sets_the_checkpoint_back_and_drops_the_dead_letters(
     capsys: pytest.CaptureFixture[str], projected_db: Path
 ) -> None:

@@ -43,18 +43,24 @@ from trio_eventsourcing import (
     Ok,
     Result,
     Snapshot,
+    projections,
+    static_supervisor,
 )
-from trio_eventsourcing.codec import JsonCodec
+from trio_eventsourcing.codec import Codec, EncodedValue, JsonCodec
 from trio_eventsourcing.examples.bank_account import (
+    AccountOpened,
     BankAccount,
     BankAccountEvent,
+    CustomerDepositedCash,
     DepositMoney,
     OpenAccount,
 )
-from trio_eventsourcing.projections import LogRecord
+from trio_eventsourcing.projections import LogRecord, ProjectionState
 
 ACCOUNTS = CODEC
 STATEMENTS = bank_codec("bank_statement")
+WAIT_S = 20
+"""How long a test waits for a projection (only a failing test waits)."""
 
 
 class Statistics(Protocol):
@@ -198,3 +204,214 @@ class AggregateTypesContract:
             statement_events = await load(database.event_store(STATEMENTS), "acc-1")
             assert [e.sequence for e in account_events] == [1, 2]
             assert [e.sequence for e in statement_events] == [1]
+
+    # --- selections: projections and followers across aggregate types ----------------------
+
+    async def test_a_projection_of_two_aggregate_types_sees_both_in_commit_order(
+        self, tmp_path: Path
+    ) -> None:
+        seen: list[tuple[int, str, str]] = []
+
+        def on_entry(entry: LogRecord[BankAccountEvent]) -> None:
+            seen.append((entry.position, entry.aggregate_type, entry.envelope.aggregate_id))
+
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            statements = database.event_store(STATEMENTS)
+            both = projections.select(accounts) | projections.select(statements)
+            assert both.aggregate_types == ("bank_account", "bank_statement")
+            projection = projections.per_event("joined", on_entry, batch_size=2)
+            handle, spec = projections.supervised(both, projection)
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                for n in range(3):
+                    assert isinstance(await append(accounts, f"a-{n}", 0, [opened(f"a-{n}")]), Ok)
+                    assert isinstance(await append(statements, "a-0", n, [opened("a-0")]), Ok)
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for_position(6)
+            assert await projections.checkpoint(both, "joined") == Ok(6)
+            # Kept under its name alone: no single aggregate type's projection has it.
+            assert await projections.checkpoint(accounts, "joined") == Ok(None)
+        assert [position for position, _, _ in seen] == sorted(p for p, _, _ in seen)
+        assert len(seen) == 6
+        assert [kind for _, kind, _ in seen] == ["bank_account", "bank_statement"] * 3
+
+    async def test_only_the_selected_event_types_reach_the_handler(self, tmp_path: Path) -> None:
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            statements = database.event_store(STATEMENTS)
+            for n in range(3):
+                assert isinstance(await append(accounts, "acc-1", n, [deposited(1, n + 1)]), Ok)
+            assert isinstance(await append(accounts, "acc-2", 0, [opened("acc-2")]), Ok)
+            assert isinstance(await append(statements, "acc-1", 0, [opened("acc-1")]), Ok)
+            assert isinstance(await append(statements, "acc-1", 1, [deposited(1, 1)]), Ok)
+            selection = projections.select(accounts).only(AccountOpened) | projections.select(
+                statements
+            ).only(CustomerDepositedCash)
+            entries = await _follow(selection, 2)
+            payloads = [(e.position, e.envelope.payload) for e in entries]
+            assert payloads == [(4, opened("acc-2")), (6, deposited(1, 1))]
+            deposits = projections.select(accounts).only(CustomerDepositedCash)
+            assert [e.position for e in await _follow(deposits, 3)] == [1, 2, 3]
+
+    async def test_events_left_out_by_the_selection_are_never_decoded(self, tmp_path: Path) -> None:
+        if not self.has_writer:
+            pytest.skip(f"{type(self).__name__} keeps events as objects: nothing to decode")
+        counting = DecodeCounter(bank_codec("counted"))
+        async with self.open_database(tmp_path) as database:
+            counted = database.event_store(counting)
+            assert isinstance(await append(counted, "acc-1", 0, [opened("acc-1")]), Ok)
+            for n in range(1, 20):
+                assert isinstance(await append(counted, "acc-1", n, [deposited(1, n)]), Ok)
+            counting.decoded.clear()
+            entries = await _follow(projections.select(counted).only(AccountOpened), 1)
+            assert [e.position for e in entries] == [1]
+            assert counting.decoded == ["AccountOpened"]
+
+    async def test_a_projection_counts_its_lag_in_selected_events_only(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            statements = database.event_store(STATEMENTS)
+            assert isinstance(await append(statements, "s-1", 0, [opened("s-1")]), Ok)
+            for n in range(4):
+                assert isinstance(await append(accounts, "acc-1", n, [deposited(1, n + 1)]), Ok)
+            gate = trio.Event()
+
+            async def on_entry(entry: LogRecord[object]) -> None:
+                await gate.wait()
+
+            selection = projections.select(statements) | projections.select(accounts).only(
+                AccountOpened
+            )
+            projection = projections.per_event("opened", on_entry)
+            handle, spec = projections.supervised(selection, projection)
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                with trio.fail_after(WAIT_S):
+                    stats = await handle.wait_for(lambda s: s.state is ProjectionState.LIVE)
+                # The deposits are after the checkpoint, but not selected.
+                assert stats.lag == 1
+                gate.set()
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for_position(1)
+
+    async def test_projections_of_one_name_on_two_aggregate_types_run_side_by_side(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            statements = database.event_store(STATEMENTS)
+            assert isinstance(await append(accounts, "a", 0, [opened("a")]), Ok)
+            assert isinstance(await append(statements, "s", 0, [opened("s")]), Ok)
+            seen: dict[str, list[str]] = {"accounts": [], "statements": []}
+            first, first_spec = projections.supervised(
+                accounts,
+                projections.per_event(
+                    "tally", lambda e: seen["accounts"].append(e.envelope.aggregate_id)
+                ),
+            )
+            second, second_spec = projections.supervised(
+                statements,
+                projections.per_event(
+                    "tally", lambda e: seen["statements"].append(e.envelope.aggregate_id)
+                ),
+            )
+            supervisor = static_supervisor.new(static_supervisor.OneForOne)
+            async with supervisor.add(first_spec).add(second_spec).open():
+                with trio.fail_after(WAIT_S):
+                    await first.wait_for_position(1)
+                    await second.wait_for_position(2)
+        assert seen == {"accounts": ["a"], "statements": ["s"]}
+
+    async def test_a_reset_of_a_selection_rebuilds_it(self, tmp_path: Path) -> None:
+        handled: list[int] = []
+        resets: list[int] = []
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            statements = database.event_store(STATEMENTS)
+            assert isinstance(await append(accounts, "a", 0, [opened("a")]), Ok)
+            assert isinstance(await append(statements, "s", 0, [opened("s")]), Ok)
+            both = projections.select(accounts) | projections.select(statements)
+            projection: projections.Projection[LogRecord[BankAccountEvent], object]
+            projection = projections.per_event(
+                "rebuilt",
+                lambda e: handled.append(e.position),
+                on_reset=lambda: resets.append(len(handled)),
+            )
+            handle, spec = projections.supervised(both, projection)
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for_position(2)
+                assert await projections.reset(both, "rebuilt") == Ok(None)
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for(lambda s: s.handled == 4 and s.position == 2)
+        assert handled == [1, 2, 1, 2]
+        assert resets == [2]
+
+    async def test_a_selection_refuses_what_it_cannot_read(self, tmp_path: Path) -> None:
+        (tmp_path / "other").mkdir()
+        async with (
+            self.open_database(tmp_path) as database,
+            self.open_database(tmp_path / "other") as other,
+        ):
+            accounts = projections.select(database.event_store(ACCOUNTS))
+            statements = projections.select(database.event_store(STATEMENTS))
+            with pytest.raises(ValueError, match="share one database"):
+                _ = accounts | projections.select(other.event_store(STATEMENTS))
+            with pytest.raises(ValueError, match="'bank_account' is selected twice"):
+                _ = accounts | accounts.only(AccountOpened)
+            with pytest.raises(TypeError, match="call it on each select"):
+                (accounts | statements).only(AccountOpened)
+            with pytest.raises(TypeError, match="narrowed already"):
+                accounts.only(AccountOpened).only(AccountOpened)
+            with pytest.raises(TypeError, match="at least one event class"):
+                accounts.only()
+            with pytest.raises(TypeError, match="takes event classes"):
+                accounts.only("AccountOpened")  # type: ignore[call-overload]
+            if self.has_writer:
+                with pytest.raises(ValueError, match="not an event class of the aggregate type"):
+                    accounts.only(BankAccount)
+        with pytest.raises(TypeError, match="select\\(\\) takes a store"):
+            projections.select("accounts")  # type: ignore[call-overload]
+
+
+async def _follow(
+    selection: projections.LogSelection[Any, Any], count: int
+) -> list[LogRecord[BankAccountEvent]]:
+    """The first ``count`` entries of ``selection``, and no more within a short wait."""
+    entries: list[LogRecord[BankAccountEvent]] = []
+    async with projections.follow_log(selection, batch_size=2) as followed:
+        with trio.fail_after(WAIT_S):
+            async for entry in followed:
+                entries.append(entry)
+                if len(entries) == count:
+                    break
+    return entries
+
+
+class DecodeCounter(Codec[BankAccountEvent, BankAccount]):
+    """A codec that records the type name of every event it decodes."""
+
+    def __init__(self, inner: JsonCodec[BankAccountEvent, BankAccount]) -> None:
+        self._inner = inner
+        self.decoded: list[str] = []
+
+    @property
+    def aggregate_type(self) -> str:
+        return self._inner.aggregate_type
+
+    def encode_event(self, event: BankAccountEvent) -> EncodedValue:
+        return self._inner.encode_event(event)
+
+    def decode_event(self, type_name: str, version: int, data: str) -> BankAccountEvent:
+        self.decoded.append(type_name)
+        return self._inner.decode_event(type_name, version, data)
+
+    def encode_entity(self, entity: BankAccount) -> EncodedValue:
+        return self._inner.encode_entity(entity)
+
+    def decode_entity(self, type_name: str, version: int, data: str) -> BankAccount:
+        return self._inner.decode_entity(type_name, version, data)
+
+    def event_type_name(self, cls: type[object]) -> str:
+        return self._inner.event_type_name(cls)

@@ -350,7 +350,7 @@ def stats(store: Inspector, out: TextIO, *, as_json: bool) -> int:
             [
                 [
                     p.name,
-                    *([p.aggregate_type or ""] if typed else []),
+                    *([_projection_scope(p.aggregate_type)] if typed else []),
                     str(p.checkpoint),
                     f"{p.lag:,}",
                     "-" if p.dead_letters is None else f"{p.dead_letters:,}",
@@ -361,6 +361,11 @@ def stats(store: Inspector, out: TextIO, *, as_json: bool) -> int:
         )
         table.finish("no projections")
     return 0
+
+
+def _projection_scope(aggregate_type: str | None) -> str:
+    # A projection of several aggregate types keeps its checkpoint under an empty type.
+    return "several types" if aggregate_type == "" else aggregate_type or ""
 
 
 def reset_projection(
@@ -381,7 +386,7 @@ def reset_projection(
             },
         )
         return 0
-    of_type = "" if done.aggregate_type is None else f" ({done.aggregate_type})"
+    of_type = "" if done.aggregate_type is None else f" ({_projection_scope(done.aggregate_type)})"
     print(
         f"projection {done.name!r}{of_type} reset: checkpoint {done.previous_checkpoint} -> 0, "
         f"dead letters removed: {done.dead_letters_removed}. It runs its reset hook and "

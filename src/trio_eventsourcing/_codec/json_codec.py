@@ -148,6 +148,26 @@ class Codec(ABC, Generic[EventT, EntityT]):
                 upcaster lifts (stores then ignore the snapshot and replay the events).
         """
 
+    def event_type_name(self, cls: type[object]) -> str:
+        """The type name stored with the events of class ``cls``.
+
+        Projections that select event types (``projections.select(store).only(...)``)
+        ask it, so that the store's query, not Python, leaves the other events out. This
+        default refuses: a codec of another format overrides it to filter by event type.
+
+        Raises:
+            TypeError: Always, in this default.
+
+        Example::
+
+            codec.event_type_name(Deposited)  # "Deposited"
+        """
+        raise TypeError(
+            f"{type(self).__name__} cannot name the stored type of event class "
+            f"{getattr(cls, '__qualname__', cls)!r}: override Codec.event_type_name to "
+            "select events by type"
+        )
+
 
 @final
 @dataclass(frozen=True)
@@ -335,6 +355,19 @@ class JsonCodec(Codec[EventT, EntityT]):
         """
         return cast("EventT", self._events.decode(type_name, version, data))
 
+    def event_type_name(self, cls: type[object]) -> str:
+        """The type name stored with the events of class ``cls``: its registered name.
+
+        Raises:
+            ValueError: If ``cls`` is not one of the codec's event classes.
+
+        Example::
+
+            codec = JsonCodec(events=[Registration(Deposited, type_name="deposit")], ...)
+            codec.event_type_name(Deposited)  # "deposit"
+        """
+        return self._events.type_name_of(cls, self._aggregate_type)
+
     def encode_entity(self, entity: EntityT) -> EncodedValue:
         """Encode an entity as a JSON object of its fields.
 
@@ -463,6 +496,15 @@ class _Namespace:
                 f"from version {upcaster.from_version}"
             )
         entry.upcasters[upcaster.from_version] = upcaster.upcast
+
+    def type_name_of(self, cls: type[object], aggregate_type: str) -> str:
+        entry = self._by_class.get(cls)
+        if entry is None:
+            raise ValueError(
+                f"{_type_repr(cls)} is not an {self._kind} class of the aggregate type "
+                f"{aggregate_type!r}; its {self._kind} types: {self._known_names()}"
+            )
+        return entry.type_name
 
     def _known_names(self) -> str:
         return ", ".join(repr(name) for name in self._by_name) or "none"

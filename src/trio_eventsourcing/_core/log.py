@@ -34,6 +34,11 @@ class LogEntry(Generic[EventT_co]):
     recorded_at: datetime
     envelope: SerializedEventEnvelop[EventT_co]
 
+    @property
+    def aggregate_type(self) -> str:
+        """The aggregate type of the event's aggregate (the envelope's)."""
+        return self.envelope.aggregate_type
+
 
 def log_request(
     store: object, kind: type[StoreT], module: str, start_from: int, limit: int

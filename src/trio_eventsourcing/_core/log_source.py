@@ -22,6 +22,11 @@ A source can:
 - keep one runner per projection (:meth:`~LogSource.hold`: a lock in this process for
   memory and SQLite, an advisory lock across processes for PostgreSQL);
 - reset a projection (:meth:`~LogSource.reset`) and list its dead letters.
+
+What a source reads is a :class:`Selection`: one or more aggregate types of one
+database, each with all its events or only some event types. The store filters in its
+query, so events left out are neither read into Python nor decoded. A projection's
+checkpoint and dead letters belong to its name within the selection's :attr:`scope`.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from typing_extensions import final
 
@@ -42,6 +47,56 @@ EventT_co = TypeVar("EventT_co", covariant=True)
 EntryT_co = TypeVar("EntryT_co", covariant=True)
 TxT_co = TypeVar("TxT_co", covariant=True)
 TxT_contra = TypeVar("TxT_contra", contravariant=True)
+ViewT_co = TypeVar("ViewT_co", covariant=True)
+
+SEVERAL_TYPES = ""
+"""The scope of a selection of several aggregate types (no aggregate type is empty)."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class SelectedType(Generic[ViewT_co]):
+    """One aggregate type of a :class:`Selection`: its store, and the event classes wanted.
+
+    ``event_classes`` is ``None`` for every event of the type.
+    """
+
+    store: ViewT_co
+    aggregate_type: str
+    event_classes: tuple[type[object], ...] | None = None
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Selection(Generic[ViewT_co]):
+    """What a log source reads: aggregate types of one database, in the order given.
+
+    A selection of one aggregate type keeps its projections' checkpoints under that
+    type, as a projection given the store itself does; one of several types keeps them
+    under :data:`SEVERAL_TYPES`, so a projection's name alone identifies it there.
+    """
+
+    parts: tuple[SelectedType[ViewT_co], ...]
+
+    @property
+    def scope(self) -> str:
+        """The key its projections' checkpoints and dead letters are kept under."""
+        parts = self.parts
+        return parts[0].aggregate_type if len(parts) == 1 else SEVERAL_TYPES
+
+    @property
+    def filtered(self) -> bool:
+        """Whether some event types of a selected aggregate type are left out."""
+        return any(part.event_classes is not None for part in self.parts)
+
+    def describe(self) -> str:
+        """The selection for messages: ``account``, ``account[Deposited], transfer``."""
+        return ", ".join(
+            part.aggregate_type
+            if part.event_classes is None
+            else f"{part.aggregate_type}[{', '.join(c.__qualname__ for c in part.event_classes)}]"
+            for part in self.parts
+        )
 
 
 class LogRecord(Protocol[EventT_co]):
@@ -54,7 +109,7 @@ class LogRecord(Protocol[EventT_co]):
     Example::
 
         def on_event(entry: projections.LogRecord[BankAccountEvent]) -> None:
-            print(entry.position, entry.envelope.aggregate_id, entry.envelope.payload)
+            print(entry.position, entry.aggregate_type, entry.envelope.aggregate_id)
     """
 
     @property
@@ -70,6 +125,11 @@ class LogRecord(Protocol[EventT_co]):
     @property
     def envelope(self) -> EventEnvelop[EventT_co]:
         """The event, with its aggregate, sequence and metadata."""
+        ...
+
+    @property
+    def aggregate_type(self) -> str:
+        """The aggregate type of the event's aggregate (ids are unique within a type)."""
         ...
 
 
@@ -233,6 +293,10 @@ class HasLogSource(Protocol[EntryT_co, TxT_co]):
     plugs in by providing this method, and nothing else in the projections changes.
     """
 
-    def _log_source(self) -> LogSource[EntryT_co, TxT_co]:
-        """The store's log and projection tables, as the projection engine uses them."""
+    def _log_source(self, selection: Selection[Any] | None = None) -> LogSource[EntryT_co, TxT_co]:
+        """The log and projection tables, as the projection engine uses them.
+
+        ``selection``: what to read, of this store's database (its parts are stores of
+        this store's class); ``None``: every event of this store's aggregate type.
+        """
         ...

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import trio
-from typing_extensions import TypeAliasType
+from typing_extensions import Never, TypeAliasType
 
 from .._core.errors import EventStoreError
 from .._core.log import LogEntry
@@ -30,12 +30,14 @@ from .._stores.sqlite.store import SqliteEventStore, SqliteStore
 from .engine import ProjectionHandle, Runner
 from .follow import following
 from .policies import Projection, Start
+from .selection import LogSelection
 
 if TYPE_CHECKING:
     from .._stores.postgres.connection import Connection as PostgresConnection
 
 EntityT = TypeVar("EntityT")
 EventT = TypeVar("EventT")
+TxT = TypeVar("TxT")
 
 AnyStore = TypeAliasType(
     "AnyStore",
@@ -44,9 +46,11 @@ AnyStore = TypeAliasType(
     | SqliteEventStore[Any, Any]
     | SqliteStore[Any, Any]
     | PostgresEventStore[Any, Any]
-    | PostgresStore[Any, Any],
+    | PostgresStore[Any, Any]
+    | LogSelection[Any, Any],
 )
-"""Any store projections run on, as its ``supervised`` returned it or its ``eventstore``."""
+"""Any store projections run on, as its ``supervised`` returned it or its ``eventstore``,
+or a :class:`LogSelection` of its log."""
 
 
 def log_source(store: object) -> LogSource[Any, Any]:
@@ -56,7 +60,8 @@ def log_source(store: object) -> LogSource[Any, Any]:
         return state._log_source()
     raise TypeError(
         "projections run on a store from memory_store.supervised(), "
-        f"sqlite_store.supervised() or postgres_store.supervised(), got {store!r}"
+        "sqlite_store.supervised() or postgres_store.supervised(), or on a selection "
+        f"from projections.select(), got {store!r}"
     )
 
 
@@ -81,6 +86,16 @@ def supervised(
     store: PostgresEventStore[EntityT, EventT] | PostgresStore[EntityT, EventT],
     projection: Projection[LogEntry[EventT], PostgresConnection],
 ) -> tuple[ProjectionHandle, ChildSpecification[ProjectionHandle]]: ...
+@overload
+def supervised(
+    store: LogSelection[EventT, Never],
+    projection: Projection[MemoryLogEntry[EventT], object],
+) -> tuple[ProjectionHandle, ChildSpecification[ProjectionHandle]]: ...
+@overload
+def supervised(
+    store: LogSelection[EventT, TxT],
+    projection: Projection[LogEntry[EventT], TxT],
+) -> tuple[ProjectionHandle, ChildSpecification[ProjectionHandle]]: ...
 def supervised(
     store: AnyStore, projection: Projection[Any, Any]
 ) -> tuple[ProjectionHandle, ChildSpecification[ProjectionHandle]]:
@@ -97,7 +112,9 @@ def supervised(
     Args:
         store: The event store from ``memory_store.supervised``,
             ``sqlite_store.supervised`` or ``postgres_store.supervised`` (or its
-            ``eventstore`` field).
+            ``eventstore`` field): the events of its aggregate type; or a
+            :class:`LogSelection` from :func:`select`: the events it selects, of one or
+            several aggregate types.
         projection: From :func:`per_event`, :func:`per_batch` or :func:`transactional`
             (the latter for stores with transactions only).
 
@@ -205,6 +222,22 @@ def follow_log(
 @overload
 def follow_log(
     store: PostgresEventStore[EntityT, EventT] | PostgresStore[EntityT, EventT],
+    start_from: int | Start = 0,
+    *,
+    batch_size: int = 100,
+    poll_interval: float | None = None,
+) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[LogEntry[EventT]]]: ...
+@overload
+def follow_log(
+    store: LogSelection[EventT, Never],
+    start_from: int | Start = 0,
+    *,
+    batch_size: int = 100,
+    poll_interval: float | None = None,
+) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[MemoryLogEntry[EventT]]]: ...
+@overload
+def follow_log(
+    store: LogSelection[EventT, Any],
     start_from: int | Start = 0,
     *,
     batch_size: int = 100,

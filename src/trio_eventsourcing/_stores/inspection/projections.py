@@ -138,13 +138,15 @@ def projections(db: Database) -> tuple[ProjectionInfo, ...] | None:
     result = []
     for row in db.rows(f"SELECT {selected} FROM {found.table} ORDER BY 1, 2"):
         name, scope, position = str(row[0]), str(row[1]), _int(row[2] or 0)
-        if found.scope:
+        if found.scope and scope:
             ((lag,),) = db.rows(
                 f"SELECT count(*) FROM {db.events_table}"
                 f" WHERE position > {mark} AND aggregate_type = {mark}",
                 (position, scope),
             )
         else:
+            # No scope, or a projection of several aggregate types (its scope is empty):
+            # every event after its checkpoint, at most what it selects.
             ((lag,),) = db.rows(
                 f"SELECT count(*) FROM {db.events_table} WHERE position > {mark}", (position,)
             )

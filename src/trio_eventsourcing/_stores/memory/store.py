@@ -22,7 +22,7 @@ from typing_extensions import Never, final
 
 from ..._core.errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError
 from ..._core.log import log_request
-from ..._core.log_source import Checkpoint, DeadLetter, LogSource
+from ..._core.log_source import Checkpoint, DeadLetter, LogSource, SelectedType, Selection
 from ..._core.log_watchers import LogWatchers
 from ..._core.records import Aggregate, EventEnvelop, MemoryStoreEventEnvelop, Metadata, Snapshot
 from ..._core.store import EventStore, StoreResult, Transaction
@@ -80,10 +80,12 @@ class MemoryLogEntry(Generic[EventT_co]):
         print(entries[0].position, entries[0].envelope.payload)
     """
 
-    __slots__ = ("envelope", "position", "recorded_at")
+    __slots__ = ("aggregate_type", "envelope", "position", "recorded_at")
     position: int
     recorded_at: datetime
     envelope: MemoryStoreEventEnvelop[EventT_co]
+    aggregate_type: str
+    """The aggregate type of the event's store (``""`` for a store without a database)."""
 
 
 @final
@@ -106,7 +108,7 @@ class MemoryDatabase:
         )
     """
 
-    __slots__ = ("_log", "_recorded", "_types")
+    __slots__ = ("_log", "_recorded", "_types", "checkpoints", "dead_letters", "watchers")
 
     def __init__(self) -> None:
         # Every event in commit order; an event's position is its index plus one.
@@ -116,6 +118,12 @@ class MemoryDatabase:
         self._recorded: list[datetime] = []
         # The aggregate types of its stores.
         self._types: set[str] = set()
+        # The checkpoints and dead letters of projections of several aggregate types (a
+        # projection of one type keeps them in its store).
+        self.checkpoints: dict[str, Checkpoint] = {}
+        self.dead_letters: list[DeadLetter] = []
+        # Wake-ups, runner locks and resets, for every store of the database.
+        self.watchers: LogWatchers = LogWatchers()
 
     @property
     def last_position(self) -> int:
@@ -168,7 +176,7 @@ class MemoryStore(Generic[EntityT, EventT]):
         # The projections' checkpoints by name, and the events they skipped.
         self.checkpoints: dict[str, Checkpoint] = {}
         self.dead_letters: list[DeadLetter] = []
-        self.watchers: LogWatchers = LogWatchers()
+        self.watchers: LogWatchers = self.database.watchers
 
     def _last_position(self) -> int:
         """The position of this store's last event (``0``: none yet)."""
@@ -182,28 +190,33 @@ class MemoryStore(Generic[EntityT, EventT]):
         """The entries of the log after position ``after``, at most ``limit`` (no checkpoint)."""
         log, recorded = self.database._log, self.database._recorded
         positions = self.positions
+        kind = self.aggregate_type
         if len(positions) == len(log):
             # The database's only store: its positions are 1, 2, 3, ... (no search).
             stop = after + limit
             # Not strict: the range runs to ``stop``, the slices only as far as the log goes.
             return [
-                MemoryLogEntry(position, recorded_at, envelope)
+                MemoryLogEntry(position, recorded_at, envelope, kind)
                 for position, recorded_at, envelope in zip(
                     range(after + 1, stop + 1), recorded[after:stop], log[after:stop], strict=False
                 )
             ]
         start = bisect.bisect_right(positions, after)
         return [
-            MemoryLogEntry(position, recorded[position - 1], log[position - 1])
+            MemoryLogEntry(position, recorded[position - 1], log[position - 1], kind)
             for position in positions[start : start + limit]
         ]
 
-    def _log_source(self) -> LogSource[MemoryLogEntry[EventT], Never]:
-        """The store's log and projection tables, as projections use them."""
+    def _log_source(
+        self, selection: Selection[Any] | None = None
+    ) -> LogSource[MemoryLogEntry[EventT], Never]:
+        """The log and projection tables, as projections use them (see ``HasLogSource``)."""
         # Imported here: only projections need it.
         from .projection import MemoryLogSource
 
-        return MemoryLogSource(self)
+        if selection is None:
+            selection = Selection((SelectedType(self, self.aggregate_type),))
+        return MemoryLogSource(self, selection)
 
 
 @final

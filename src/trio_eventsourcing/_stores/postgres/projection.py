@@ -27,7 +27,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import timezone
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from typing_extensions import final
@@ -42,21 +42,21 @@ from ..._core.log_source import (
     DeadLetter,
     HandlerRaised,
     LogWatch,
+    Selection,
 )
 from ..._core.log_watchers import LogWatchers
 from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
+from ..selection import QueriedSelection, runner_key
 from .connection import connect, failure_kind, is_connection_lost
 from .projection_listen import listening
 from .projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
-from .reader import read_log as _read_log_rows
+from .reader import log_query, read_selected_log
 
 if TYPE_CHECKING:
     from .connection import Connection
     from .store import PostgresStore
 
-EntityT = TypeVar("EntityT")
-EventT = TypeVar("EventT")
 ValueT = TypeVar("ValueT")
 
 logger = logging.getLogger("trio_eventsourcing.projections")
@@ -88,26 +88,27 @@ class _Local:
         self.holders: dict[str, Connection] = {}
 
 
-# One entry per PostgresStore object that a projection or follower of this process is
-# using right now, keyed by the store's id: the store's own class cannot carry them (it
-# belongs to the PostgreSQL store, and has no room for a weak reference). An entry goes
-# when its last user does, so a store that stops being used is collected like any other.
+# One entry per PostgresDatabase object that a projection or follower of this process is
+# using right now, keyed by the database's id: the database's own class cannot carry them
+# (it belongs to the PostgreSQL store, and has no room for a weak reference). An entry goes
+# when its last user does, so a database that stops being used is collected like any other.
 _LOCAL: dict[int, _Local] = {}
 
 
 @contextmanager
-def _using(store: PostgresStore[EntityT, EventT]) -> Iterator[_Local]:
-    """The store's entry for the duration of the block (made by the first user)."""
-    local = _LOCAL.get(id(store))
+def _using(store: PostgresStore[Any, Any]) -> Iterator[_Local]:
+    """The entry of the store's database for the duration of the block (made by the first user)."""
+    database = store.database
+    local = _LOCAL.get(id(database))
     if local is None:
-        _LOCAL[id(store)] = local = _Local(store)
+        _LOCAL[id(database)] = local = _Local(database)
     local.users += 1
     try:
         yield local
     finally:
         local.users -= 1
         if not local.users:
-            del _LOCAL[id(store)]
+            del _LOCAL[id(database)]
 
 
 class _Rollback(Exception):
@@ -119,19 +120,37 @@ class _Rollback(Exception):
 
 
 @final
-class PostgresLogSource(Generic[EntityT, EventT]):
+class PostgresLogSource:
     """A PostgreSQL store's log and projection tables (see ``LogSource``)."""
 
-    __slots__ = ("_names", "_store", "_tables_ready")
+    __slots__ = (
+        "_count_after",
+        "_head",
+        "_log_query",
+        "_names",
+        "_scope",
+        "_selected",
+        "_store",
+        "_tables_ready",
+    )
 
     transactional = True
     # Every commit notifies: the poll only covers a lost notification or connection.
     poll_interval = 5.0
 
-    def __init__(self, store: PostgresStore[EntityT, EventT]) -> None:
+    def __init__(self, store: PostgresStore[Any, Any], selection: Selection[Any]) -> None:
+        # Any store of the database: the server, its pools and its channel are theirs.
         self._store = store
         self._names = ProjectionNames(store._names, store.table_prefix, store.schema)
         self._tables_ready = False
+        self._selected = selected = QueriedSelection(selection, "%s")
+        self._scope = selected.scope
+        condition, events = selected.condition, store._names.events
+        self._log_query = log_query(store._names, condition)
+        self._head = (
+            f"SELECT position FROM {events} WHERE {condition} ORDER BY position DESC LIMIT 1"
+        )
+        self._count_after = f"SELECT count(*) FROM {events} WHERE position > %s AND {condition}"
 
     @property
     def description(self) -> str:
@@ -156,13 +175,14 @@ class PostgresLogSource(Generic[EntityT, EventT]):
     async def _holding(self, name: str) -> AsyncIterator[None]:
         # In this process first, so that two runners here do not both hold a connection.
         with _using(self._store) as local:
-            async with local.watchers.runner(name):
+            key = runner_key(self._scope, name)
+            async with local.watchers.runner(key):
                 connection = await self._lock(name)
-                local.holders[name] = connection
+                local.holders[key] = connection
                 try:
                     yield
                 finally:
-                    del local.holders[name]
+                    del local.holders[key]
                     # Closing the session releases its advisory lock.
                     with trio.CancelScope(shield=True):
                         await trio.to_thread.run_sync(connection.close)
@@ -172,7 +192,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
         import psycopg
 
         store = self._store
-        key = f"{self._names.lock_key} {store.codec.aggregate_type} {name}"
+        key = f"{self._names.lock_key} {self._scope} {name}"
         options = store._options
 
         def try_lock(connection: Connection) -> bool:
@@ -247,34 +267,30 @@ class PostgresLogSource(Generic[EntityT, EventT]):
 
     async def read(
         self, after: int, limit: int
-    ) -> Result[Sequence[LogEntry[EventT]], EventStoreError]:
-        store = self._store
-        codec, options = store.codec, store._options
-        running = store._running
-        if running is None:
-            await trio.lowlevel.checkpoint()
-            return store._not_started()
-        names = running.names
-        entries = await running.readers.run(
+    ) -> Result[Sequence[LogEntry[Any]], EventStoreError]:
+        selected, query, options = self._selected, self._log_query, self._store._options
+        entries = await self._read(
             "reading the log",
-            lambda connection: _read_log_rows(connection, codec, options, names, after, limit),
+            lambda connection: read_selected_log(
+                connection, selected, query, options, after, limit
+            ),
         )
         return entries  # a list is a Sequence: mypy needs the name to widen it
 
     async def head(self) -> Result[int, EventStoreError]:
-        sql, aggregate_type = self._names.head, self._store.codec.aggregate_type
+        sql, parameters = self._head, self._selected.parameters
 
         def work(connection: Connection) -> Result[int, EventStoreError]:
-            row = connection.execute(sql, (aggregate_type,)).fetchone()
+            row = connection.execute(sql, parameters).fetchone()
             return Ok(0 if row is None else int(row[0]))
 
         return await self._read("finding the end of the log", work)
 
     async def count_after(self, position: int) -> Result[int, EventStoreError]:
-        sql, aggregate_type = self._names.count_after, self._store.codec.aggregate_type
+        sql, parameters = self._count_after, (position, *self._selected.parameters)
 
         def work(connection: Connection) -> Result[int, EventStoreError]:
-            row = connection.execute(sql, (position, aggregate_type)).fetchone()
+            row = connection.execute(sql, parameters).fetchone()
             return Ok(0 if row is None else int(row[0]))
 
         return await self._read("counting the log", work)
@@ -283,7 +299,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
         ready = await self._ready()
         if isinstance(ready, Error):
             return ready
-        sql, key = self._names.load_checkpoint, (self._store.codec.aggregate_type, name)
+        sql, key = self._names.load_checkpoint, (self._scope, name)
 
         def work(connection: Connection) -> Result[Checkpoint | None, EventStoreError]:
             row = connection.execute(sql, key).fetchone()
@@ -295,7 +311,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
         ready = await self._ready()
         if isinstance(ready, Error):
             return ready
-        sql, key = self._names.list_dead_letters, (self._store.codec.aggregate_type, name)
+        sql, key = self._names.list_dead_letters, (self._scope, name)
 
         def work(connection: Connection) -> Result[list[DeadLetter], EventStoreError]:
             return Ok(
@@ -328,7 +344,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
         if isinstance(ready, Error):
             return ready
         store, names = self._store, self._names
-        aggregate_type = store.codec.aggregate_type
+        scope = self._scope
         options = store._options
         operation = f"writing the checkpoint of projection {name!r}"
         statements = CheckpointStatements(
@@ -346,7 +362,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
                                 raise  # the store's failure, not the handler's
                             raise _Rollback(HandlerRaised(exc)) from None
                     moved = compare_and_set(
-                        connection.execute, statements, aggregate_type, name, write, _same
+                        connection.execute, statements, scope, name, write, _same
                     )
                     if moved is not None:
                         raise _Rollback(moved)
@@ -354,8 +370,8 @@ class PostgresLogSource(Generic[EntityT, EventT]):
                 return Error(rollback.answer)
             return _OK
 
-        local = _LOCAL.get(id(store))
-        holder = None if local is None else local.holders.get(name)
+        local = _LOCAL.get(id(store.database))
+        holder = None if local is None else local.holders.get(runner_key(scope, name))
         if holder is None:
             # Not from a runner holding the lock (there is none): any connection will do.
             outer = await self._read(operation, lambda connection: Ok(work(connection)))
@@ -378,7 +394,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
         ready = await self._ready()
         if isinstance(ready, Error):
             return ready
-        names, key = self._names, (self._store.codec.aggregate_type, name)
+        names, key = self._names, (self._scope, name)
 
         def work(connection: Connection) -> Result[None, EventStoreError]:
             with connection.transaction():
@@ -387,7 +403,7 @@ class PostgresLogSource(Generic[EntityT, EventT]):
             return _OK
 
         result = await self._read(f"resetting projection {name!r}", work)
-        local = _LOCAL.get(id(self._store))
+        local = _LOCAL.get(id(self._store.database))
         if isinstance(result, Ok) and local is not None:
             # A projection of this process runs on the store: it rebuilds at once.
             local.watchers.request_reset(name)

@@ -30,11 +30,9 @@ class ProjectionNames:
     __slots__ = (
         "add_dead_letter",
         "checkpoints",
-        "count_after",
         "create_checkpoint",
         "dead_letters",
         "drop_dead_letters",
-        "head",
         "list_dead_letters",
         "load_checkpoint",
         "lock_key",
@@ -48,14 +46,6 @@ class ProjectionNames:
         self.dead_letters = f'"{schema}"."{prefix}projection_dead_letters"'
         self.store_lock_key = names.lock_key
         self.lock_key = f"{names.lock_key} projection"
-        events = names.events
-        self.head = (
-            f"SELECT position FROM {events} WHERE aggregate_type = %s"
-            " ORDER BY position DESC LIMIT 1"
-        )
-        self.count_after = (
-            f"SELECT count(*) FROM {events} WHERE position > %s AND aggregate_type = %s"
-        )
         self.load_checkpoint = (
             f"SELECT position, reset_pending FROM {self.checkpoints}"
             " WHERE aggregate_type = %s AND name = %s"

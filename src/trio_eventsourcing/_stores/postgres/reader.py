@@ -28,6 +28,7 @@ from ..._core.errors import EventStoreError
 from ..._core.log import LogEntry
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok, Result
+from ..selection import QueriedSelection
 from ..serialized import EventRow, decode_events, decode_snapshot
 from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
@@ -240,7 +241,39 @@ def read_log(
     rows: list[tuple[Any, ...]] = connection.execute(
         names.select_log, (start_from, codec.aggregate_type, limit), binary=True
     ).fetchall()
-    decoded = _decode_events(codec, options, [row[2:] for row in rows])
+    return _log_entries(rows, _decode_events(codec, options, [row[2:] for row in rows]))
+
+
+def log_query(names: Names, condition: str) -> str:
+    """The query of :func:`read_selected_log` for a selection's SQL ``condition``."""
+    return (
+        f"SELECT position, recorded_at, {names.event_columns} FROM {names.events}"
+        f" WHERE position > %s AND {condition} ORDER BY position LIMIT %s"
+    )
+
+
+def read_selected_log(
+    connection: Connection,
+    selected: QueriedSelection,
+    query: str,
+    options: Options,
+    start_from: int,
+    limit: int,
+) -> ReadResult[list[LogEntry[Any]]]:
+    """Up to ``limit`` events of ``selected`` after position ``start_from``.
+
+    ``query`` is :func:`log_query` of the selection's condition.
+    """
+    rows: list[tuple[Any, ...]] = connection.execute(
+        query, (start_from, *selected.parameters, limit), binary=True
+    ).fetchall()
+    where = f"PostgreSQL {options.server}"
+    return _log_entries(rows, selected.decode(where, [row[2:] for row in rows], options.scrub))
+
+
+def _log_entries(
+    rows: list[tuple[Any, ...]], decoded: ReadResult[list[EventEnvelop[EventT]]]
+) -> ReadResult[list[LogEntry[EventT]]]:
     if isinstance(decoded, Error):
         return decoded
     entries: list[LogEntry[EventT]] = []

@@ -109,6 +109,7 @@ class Names:
     __slots__ = (
         "channel",
         "command_key_index",
+        "event_columns",
         "events",
         "events_table",
         "insert_events",
@@ -207,7 +208,7 @@ class Names:
         self.update_position = f"UPDATE {self.store} SET last_position = %b"
 
         # -- the readers --------------------------------------------------------------
-        event_columns = (
+        self.event_columns = event_columns = (
             "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
         )
         self.select_events = (

@@ -25,7 +25,7 @@ from typing_extensions import Never, final
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError
 from ..._core.log import LogEntry
-from ..._core.log_source import LogSource
+from ..._core.log_source import LogSource, SelectedType, Selection
 from ..._core.records import EventEnvelop, Snapshot
 from ..._core.store import EventStore
 from ..._runtime.checks import require_positive_int
@@ -247,12 +247,16 @@ class PostgresStore(DurableStore[EntityT, EventT, "PostgresDatabase"]):
     def _names(self) -> Names:
         return self._database._names
 
-    def _log_source(self) -> LogSource[LogEntry[EventT], Connection]:
-        """The store's log and projection tables, as projections use them."""
+    def _log_source(
+        self, selection: Selection[Any] | None = None
+    ) -> LogSource[LogEntry[EventT], Connection]:
+        """The log and projection tables, as projections use them (see ``HasLogSource``)."""
         # Imported here: only projections need it.
         from .projection import PostgresLogSource
 
-        return PostgresLogSource(self)
+        if selection is None:
+            selection = Selection((SelectedType(self, self._codec.aggregate_type),))
+        return PostgresLogSource(self, selection)
 
 
 @final

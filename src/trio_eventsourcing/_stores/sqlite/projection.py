@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from typing_extensions import final
@@ -31,28 +31,24 @@ from ..._core.log_source import (
     DeadLetter,
     HandlerRaised,
     LogWatch,
+    Selection,
 )
 from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
+from ..selection import QueriedSelection, runner_key
 from .readers import ReadResult
-from .reads import read_log
+from .reads import log_query, read_selected_log
 from .writer import TransactionJob
 
 if TYPE_CHECKING:
     # The store imports this module when it is asked for its log source.
     from .store import SqliteStore
 
-EntityT = TypeVar("EntityT")
-EventT = TypeVar("EventT")
 ValueT = TypeVar("ValueT")
 
 _OK: Ok[None] = Ok(None)
 _NOW = "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
 
-# The newest event of one aggregate type: a backward walk of the rowid that stops at the
-# first match (max() with a WHERE would read the whole table).
-_HEAD = "SELECT position FROM events WHERE aggregate_type = ? ORDER BY position DESC LIMIT 1"
-_COUNT_AFTER = "SELECT count(*) FROM events WHERE position > ? AND aggregate_type = ?"
 _LOAD_CHECKPOINT = (
     "SELECT position, reset_pending FROM projection_checkpoints"
     " WHERE aggregate_type = ? AND name = ?"
@@ -84,17 +80,26 @@ _LIST_DEAD_LETTERS = (
 
 
 @final
-class SqliteLogSource(Generic[EntityT, EventT]):
+class SqliteLogSource:
     """An SQLite store's log and projection tables (see ``LogSource``)."""
 
-    __slots__ = ("_store",)
+    __slots__ = ("_count_after", "_head", "_log_query", "_scope", "_selected", "_store")
 
     transactional = True
     # Other processes may write to the file, and only the poll sees their commits.
     poll_interval = 1.0
 
-    def __init__(self, store: SqliteStore[EntityT, EventT]) -> None:
+    def __init__(self, store: SqliteStore[Any, Any], selection: Selection[Any]) -> None:
+        # Any store of the database: the file, its connections and its wake-ups are theirs.
         self._store = store
+        self._selected = selected = QueriedSelection(selection, "?")
+        self._scope = selected.scope
+        condition = selected.condition
+        self._log_query = log_query(condition)
+        # The newest selected event: a backward walk of the rowid that stops at the first
+        # match (max() with a WHERE would read the whole table).
+        self._head = f"SELECT position FROM events WHERE {condition} ORDER BY position DESC LIMIT 1"
+        self._count_after = f"SELECT count(*) FROM events WHERE position > ? AND {condition}"
 
     @property
     def description(self) -> str:
@@ -104,7 +109,7 @@ class SqliteLogSource(Generic[EntityT, EventT]):
         return _watching(self._store)
 
     def hold(self, name: str) -> AbstractAsyncContextManager[None]:
-        return self._store._watchers.runner(name)
+        return self._store._watchers.runner(runner_key(self._scope, name))
 
     async def _read(
         self, operation: str, work: Callable[[sqlite3.Connection], ReadResult[ValueT]]
@@ -117,34 +122,33 @@ class SqliteLogSource(Generic[EntityT, EventT]):
 
     async def read(
         self, after: int, limit: int
-    ) -> Result[Sequence[LogEntry[EventT]], EventStoreError]:
-        codec, path = self._store.codec, self._store.path
+    ) -> Result[Sequence[LogEntry[Any]], EventStoreError]:
+        selected, query, path = self._selected, self._log_query, self._store.path
         entries = await self._read(
-            "reading the log", lambda connection: read_log(connection, codec, path, after, limit)
+            "reading the log",
+            lambda connection: read_selected_log(connection, selected, query, path, after, limit),
         )
         return entries  # a list is a Sequence: mypy needs the name to widen it
 
     async def head(self) -> Result[int, EventStoreError]:
-        aggregate_type = self._store.codec.aggregate_type
+        sql, parameters = self._head, self._selected.parameters
 
         def work(connection: sqlite3.Connection) -> ReadResult[int]:
-            row = connection.execute(_HEAD, (aggregate_type,)).fetchone()
+            row = connection.execute(sql, parameters).fetchone()
             return Ok(0 if row is None else int(row[0]))
 
         return await self._read("finding the end of the log", work)
 
     async def count_after(self, position: int) -> Result[int, EventStoreError]:
-        aggregate_type = self._store.codec.aggregate_type
+        sql, parameters = self._count_after, (position, *self._selected.parameters)
 
         def work(connection: sqlite3.Connection) -> ReadResult[int]:
-            return Ok(
-                int(connection.execute(_COUNT_AFTER, (position, aggregate_type)).fetchone()[0])
-            )
+            return Ok(int(connection.execute(sql, parameters).fetchone()[0]))
 
         return await self._read("counting the log", work)
 
     async def load_checkpoint(self, name: str) -> Result[Checkpoint | None, EventStoreError]:
-        key = (self._store.codec.aggregate_type, name)
+        key = (self._scope, name)
 
         def work(connection: sqlite3.Connection) -> ReadResult[Checkpoint | None]:
             row = connection.execute(_LOAD_CHECKPOINT, key).fetchone()
@@ -155,7 +159,7 @@ class SqliteLogSource(Generic[EntityT, EventT]):
     async def write_checkpoint(
         self, name: str, write: CheckpointWrite[sqlite3.Connection]
     ) -> CheckpointResult:
-        aggregate_type = self._store.codec.aggregate_type
+        scope = self._scope
         handler = write.work
 
         def work(connection: sqlite3.Connection) -> Result[None, CheckpointMoved | HandlerRaised]:
@@ -167,7 +171,7 @@ class SqliteLogSource(Generic[EntityT, EventT]):
                 if not connection.in_transaction:
                     return Error(HandlerRaised(_ended_transaction(name)))
             moved = compare_and_set(
-                connection.execute, _CHECKPOINTS, aggregate_type, name, write, datetime.isoformat
+                connection.execute, _CHECKPOINTS, scope, name, write, datetime.isoformat
             )
             if moved is not None:
                 return Error(moved)
@@ -184,7 +188,7 @@ class SqliteLogSource(Generic[EntityT, EventT]):
         return await running.writer.run(job)
 
     async def reset(self, name: str) -> Result[None, EventStoreError]:
-        key = (self._store.codec.aggregate_type, name)
+        key = (self._scope, name)
 
         def work(connection: sqlite3.Connection) -> Result[None, EventStoreError]:
             connection.execute(_RESET_CHECKPOINT, key)
@@ -199,7 +203,7 @@ class SqliteLogSource(Generic[EntityT, EventT]):
         return result
 
     async def dead_letters(self, name: str) -> Result[list[DeadLetter], EventStoreError]:
-        key = (self._store.codec.aggregate_type, name)
+        key = (self._scope, name)
         path = self._store.path
 
         def work(connection: sqlite3.Connection) -> ReadResult[list[DeadLetter]]:
@@ -238,7 +242,7 @@ def _ended_transaction(name: str) -> RuntimeError:
 
 
 @asynccontextmanager
-async def _watching(store: SqliteStore[EntityT, EventT]) -> AsyncIterator[LogWatch]:
+async def _watching(store: SqliteStore[Any, Any]) -> AsyncIterator[LogWatch]:
     # The writer wakes the store's watchers after every commit: nothing to start or stop.
     await trio.lowlevel.checkpoint()
     yield store._watchers

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 import sqlite3
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok
+from ..selection import QueriedSelection
 from ..serialized import decode_events, decode_snapshot
 from .readers import ReadResult
 
@@ -25,8 +26,9 @@ EventT = TypeVar("EventT")
 
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
-# The snapshot row as the schema declares it (the driver types it as Any).
+# The snapshot and log rows as the schema declares them (the driver types them as Any).
 _SnapshotRow = tuple[int, str, int, str, str]
+_LogRow = tuple[int, str, str, str, int, str, int, str, str]
 
 _EVENT_COLUMNS = (
     "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
@@ -111,10 +113,43 @@ def read_log(
     limit: int,
 ) -> ReadResult[list[LogEntry[EventT]]]:
     """Up to ``limit`` events of the codec's aggregate type after position ``start_from``."""
-    rows: list[tuple[int, str, str, str, int, str, int, str, str]] = connection.execute(
+    rows: list[_LogRow] = connection.execute(
         _SELECT_LOG, (start_from, codec.aggregate_type, limit)
     ).fetchall()
-    decoded = decode_events(codec, repr(path), [row[2:] for row in rows])
+    return _log_entries(rows, decode_events(codec, repr(path), [row[2:] for row in rows]), path)
+
+
+def log_query(condition: str) -> str:
+    """The query of :func:`read_selected_log` for a selection's SQL ``condition``."""
+    return (
+        f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
+        f" WHERE position > ? AND {condition} ORDER BY position LIMIT ?"
+    )
+
+
+def read_selected_log(
+    connection: sqlite3.Connection,
+    selected: QueriedSelection,
+    query: str,
+    path: str,
+    start_from: int,
+    limit: int,
+) -> ReadResult[list[LogEntry[Any]]]:
+    """Up to ``limit`` events of ``selected`` after position ``start_from``.
+
+    ``query`` is :func:`log_query` of the selection's condition.
+    """
+    rows: list[_LogRow] = connection.execute(
+        query, (start_from, *selected.parameters, limit)
+    ).fetchall()
+    return _log_entries(rows, selected.decode(repr(path), [row[2:] for row in rows]), path)
+
+
+def _log_entries(
+    rows: list[_LogRow],
+    decoded: ReadResult[list[EventEnvelop[EventT]]],
+    path: str,
+) -> ReadResult[list[LogEntry[EventT]]]:
     if isinstance(decoded, Error):
         return decoded
     entries: list[LogEntry[EventT]] = []

@@ -25,7 +25,7 @@ from typing_extensions import Never, final
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError
 from ..._core.log import LogEntry
-from ..._core.log_source import LogSource
+from ..._core.log_source import LogSource, SelectedType, Selection
 from ..._core.log_watchers import LogWatchers
 from ..._core.records import EventEnvelop, Snapshot
 from ..._core.store import EventStore
@@ -191,12 +191,16 @@ class SqliteStore(DurableStore[EntityT, EventT, "SqliteDatabase"]):
     def _watchers(self) -> LogWatchers:
         return self._database._watchers
 
-    def _log_source(self) -> LogSource[LogEntry[EventT], sqlite3.Connection]:
-        """The store's log and projection tables, as projections use them."""
+    def _log_source(
+        self, selection: Selection[Any] | None = None
+    ) -> LogSource[LogEntry[EventT], sqlite3.Connection]:
+        """The log and projection tables, as projections use them (see ``HasLogSource``)."""
         # Imported here: only projections need it.
         from .projection import SqliteLogSource
 
-        return SqliteLogSource(self)
+        if selection is None:
+            selection = Selection((SelectedType(self, self._codec.aggregate_type),))
+        return SqliteLogSource(self, selection)
 
 
 @final

@@ -1,0 +1,90 @@
+"""Static type tests of log selections: checked by mypy, never run.
+
+A selection's entries are typed by what it selects: ``only`` narrows the event type to
+the classes given, ``|`` joins two selections into the union of their events, and the
+store's kind gives the entry and transaction types. Each ``# type: ignore[code]`` line is
+a negative test (mypy runs with ``--warn-unused-ignores``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from typing_extensions import Never, assert_type
+
+from trio_eventsourcing import memory_store, projections, sqlite_store
+from trio_eventsourcing.codec import JsonCodec
+from trio_eventsourcing.examples.bank_account import (
+    AccountOpened,
+    BankAccount,
+    BankAccountEvent,
+    CustomerDepositedCash,
+    CustomerWithdrewCash,
+)
+
+
+@dataclass(frozen=True)
+class TransferStarted:
+    amount: int
+
+
+@dataclass(frozen=True)
+class Transfer:
+    amount: int
+
+
+def sqlite_selections(
+    accounts: sqlite_store.SqliteEventStore[BankAccount, BankAccountEvent],
+    transfers: sqlite_store.SqliteEventStore[Transfer, TransferStarted],
+) -> None:
+    every = projections.select(accounts)
+    assert_type(every, projections.LogSelection[BankAccountEvent, sqlite3.Connection])
+    deposits = every.only(CustomerDepositedCash)
+    assert_type(deposits, projections.LogSelection[CustomerDepositedCash, sqlite3.Connection])
+    moves = every.only(CustomerDepositedCash, CustomerWithdrewCash)
+    assert_type(
+        moves,
+        projections.LogSelection[CustomerDepositedCash | CustomerWithdrewCash, sqlite3.Connection],
+    )
+    joined = deposits | projections.select(transfers)
+    assert_type(
+        joined,
+        projections.LogSelection[CustomerDepositedCash | TransferStarted, sqlite3.Connection],
+    )
+
+    def on_joined(entry: sqlite_store.LogEntry[CustomerDepositedCash | TransferStarted]) -> None:
+        assert_type(entry.envelope.payload, CustomerDepositedCash | TransferStarted)
+
+    def on_transfers(entry: sqlite_store.LogEntry[TransferStarted]) -> None: ...
+
+    def in_transaction(
+        db: sqlite3.Connection,
+        entries: Sequence[sqlite_store.LogEntry[CustomerDepositedCash | TransferStarted]],
+    ) -> None: ...
+
+    projections.supervised(joined, projections.per_event("joined", on_joined))
+    projections.supervised(joined, projections.transactional("joined", in_transaction))
+    # A handler of less than the selection reads is refused.
+    projections.supervised(joined, projections.per_event("t", on_transfers))  # type: ignore[arg-type]
+
+
+def memory_selections(
+    accounts: memory_store.MemoryEventStore[BankAccount, BankAccountEvent],
+) -> None:
+    opened = projections.select(accounts).only(AccountOpened)
+    assert_type(opened, projections.LogSelection[AccountOpened, Never])
+
+    def on_opened(entry: memory_store.MemoryLogEntry[AccountOpened]) -> None: ...
+
+    projections.supervised(opened, projections.per_event("opened", on_opened))
+
+
+def mixed_stores(
+    accounts: memory_store.MemoryEventStore[BankAccount, BankAccountEvent],
+    codec: JsonCodec[TransferStarted, Transfer],
+) -> None:
+    transfers, _ = sqlite_store.supervised("bank.db", codec)
+    # Two kinds of store are never one database.
+    _ = projections.select(accounts) | projections.select(transfers)  # type: ignore[operator]
