@@ -24,9 +24,12 @@ from . import process as process
 from . import result as result
 from . import static_supervisor as static_supervisor
 from . import supervision as supervision
+from ._core.api import PositionWaiter as PositionWaiter
 from ._core.api import aggregate_stats as aggregate_stats
 from ._core.api import execute as execute
+from ._core.api import execute_and_wait as execute_and_wait
 from ._core.api import execute_with_metadata as execute_with_metadata
+from ._core.api import execute_with_receipt as execute_with_receipt
 from ._core.api import execute_with_response as execute_with_response
 from ._core.api import latest_snapshot as latest_snapshot
 from ._core.api import load_aggregate as load_aggregate
@@ -65,6 +68,7 @@ from ._core.records import Metadata as Metadata
 from ._core.records import ProcessEvents as ProcessEvents
 from ._core.records import QueryActor as QueryActor
 from ._core.records import QueryMessage as QueryMessage
+from ._core.records import Receipt as Receipt
 from ._core.records import SerializedEventEnvelop as SerializedEventEnvelop
 from ._core.records import Snapshot as Snapshot
 from ._core.records import SnapshotConfig as SnapshotConfig
@@ -130,11 +134,13 @@ __all__ = [
     "NonPositiveArgument",
     "Ok",
     "OutcomeUnknown",
+    "PositionWaiter",
     "ProcessEvents",
     "Query",
     "QueryActor",
     "QueryActorStarted",
     "QueryMessage",
+    "Receipt",
     "Result",
     "SerializedEventEnvelop",
     "Snapshot",
@@ -150,7 +156,9 @@ __all__ = [
     "aggregate_stats",
     "describe_error",
     "execute",
+    "execute_and_wait",
     "execute_with_metadata",
+    "execute_with_receipt",
     "execute_with_response",
     "frequency",
     "latest_snapshot",

@@ -18,10 +18,40 @@ import pytest
 import trio
 import trio.testing
 
-from tests.contracts.store_contract import BankStore, append, deposited, opened
+import trio_eventsourcing as eventsourcing
+from tests.contracts.store_contract import (
+    BankMessage,
+    BankStore,
+    answer,
+    append,
+    deposited,
+    open_bank,
+    opened,
+)
 from tests.projections.helpers import deposit_many
-from trio_eventsourcing import Error, EventStoreError, Ok, Result, projections
-from trio_eventsourcing.examples.bank_account import BankAccountEvent, CustomerDepositedCash
+from trio_eventsourcing import (
+    DomainError,
+    Error,
+    EventStoreError,
+    Ok,
+    Receipt,
+    Result,
+    process,
+    projections,
+    static_supervisor,
+)
+from trio_eventsourcing.examples.bank_account import (
+    BankAccount,
+    BankAccountCommand,
+    BankAccountError,
+    BankAccountEvent,
+    CantOperateOnUnopenedAccount,
+    CustomerDepositedCash,
+    CustomerWithdrewCash,
+    DepositMoney,
+    OpenAccount,
+    handle,
+)
 from trio_eventsourcing.projections import LogRecord
 
 Entry = LogRecord[BankAccountEvent]
@@ -290,3 +320,156 @@ class LogContract:
         assert [e.position for e in seen] == list(range(1, total + 1))
         assert all(s == list(range(1, 17)) for s in sequences_by_aggregate(seen).values())
         assert (last.position, last.envelope.aggregate_id) == (total + 1, "last")
+
+    # --- receipts: a command's positions, and reading one's own writes ----------------------
+
+    async def test_a_receipt_names_the_positions_and_sequence_of_what_was_stored(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            await self.fill(store)
+            receipt = await run_for_receipt(bank, "acc-3", OpenAccount("acc-3"))
+            assert receipt == Receipt("acc-3", 1, (5,))
+            receipt = await run_for_receipt(bank, "acc-3", DepositMoney(Decimal(4)))
+            assert (receipt.sequence, receipt.positions, receipt.position) == (2, (6,), 6)
+            assert receipt.stored_events
+            assert not receipt.already_stored
+            log = await self.whole_log(store)
+        assert [(e.position, e.envelope.aggregate_id, e.envelope.sequence) for e in log[-2:]] == [
+            (5, "acc-3", 1),
+            (6, "acc-3", 2),
+        ]
+
+    async def test_receipts_of_concurrent_commands_match_the_log(self, tmp_path: Path) -> None:
+        receipts: list[Receipt] = []
+
+        async def customer(bank: process.Subject[BankMessage], index: int) -> None:
+            aggregate_id = f"acc-{index}"
+            receipts.append(await run_for_receipt(bank, aggregate_id, OpenAccount(aggregate_id)))
+            for _ in range(5):
+                deposit = DepositMoney(Decimal(1))
+                receipts.append(await run_for_receipt(bank, aggregate_id, deposit))
+
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            async with trio.open_nursery() as nursery:
+                for index in range(20):
+                    nursery.start_soon(customer, bank, index)
+            log = await self.whole_log(store, limit=50)
+        by_position = {e.position: (e.envelope.aggregate_id, e.envelope.sequence) for e in log}
+        claimed = [(p, (r.aggregate_id, r.sequence)) for r in receipts for p in r.positions]
+        assert sorted(claimed) == sorted(by_position.items())
+
+    async def test_a_command_of_no_events_has_a_receipt_that_says_so(self, tmp_path: Path) -> None:
+        def zero_is_nothing(
+            account: BankAccount, command: BankAccountCommand
+        ) -> Result[list[BankAccountEvent], BankAccountError]:
+            if command == DepositMoney(Decimal(0)):
+                return Ok([])
+            return handle(account, command)
+
+        async with (
+            self.open_store(tmp_path) as store,
+            open_bank(store, decide=zero_is_nothing) as bank,
+        ):
+            await run_for_receipt(bank, "acc-1", OpenAccount("acc-1"))
+            receipt = await run_for_receipt(bank, "acc-1", DepositMoney(Decimal(0)))
+        assert receipt == Receipt("acc-1", 1, ())
+        assert (receipt.position, receipt.stored_events) == (0, False)
+
+    async def test_a_retried_command_s_receipt_says_it_was_stored_already(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            first = await run_for_receipt(bank, "acc-1", OpenAccount("acc-1"), key="open-1")
+            again = await run_for_receipt(bank, "acc-1", OpenAccount("acc-1"), key="open-1")
+        assert first == Receipt("acc-1", 1, (1,))
+        assert again == Receipt("acc-1", None, (), already_stored=True)
+
+    async def test_a_rejected_command_has_no_receipt(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            reply = eventsourcing.execute_with_receipt(bank, "acc-1", DepositMoney(Decimal(1)), [])
+            outcome = await answer(reply)
+        assert outcome == Error(DomainError(CantOperateOnUnopenedAccount()))
+
+    async def test_execute_and_wait_returns_once_the_projection_holds_the_write(
+        self, tmp_path: Path
+    ) -> None:
+        balances: dict[str, Decimal] = {}
+
+        async def on_event(entry: Entry) -> None:
+            # Slow on purpose: many scheduler rounds between the commit and the update.
+            for _ in range(20):
+                await trio.lowlevel.checkpoint()
+            payload = entry.envelope.payload
+            if isinstance(payload, CustomerDepositedCash):
+                balances[entry.envelope.aggregate_id] = payload.new_balance
+
+        projection = projections.per_event("balances", on_event)
+        async with (
+            self.open_store(tmp_path) as store,
+            open_bank(store) as bank,
+        ):
+            handle, spec = projections.supervised(store, projection)
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                with trio.fail_after(WAIT_S):
+                    await eventsourcing.execute_and_wait(bank, "acc-1", OpenAccount("acc-1"))
+                    for amount in range(1, 6):
+                        outcome = await eventsourcing.execute_and_wait(
+                            bank, "acc-1", DepositMoney(Decimal(amount)), consistency=[handle]
+                        )
+                        assert isinstance(outcome, Ok)
+                        # Read at once, no waiting: the write is in the read model.
+                        assert balances["acc-1"] == Decimal(amount * (amount + 1) // 2)
+
+    async def test_waiting_for_a_projection_that_selects_none_of_the_events_returns(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            withdrawals = projections.select(store).only(CustomerWithdrewCash)
+            projection: projections.Projection[Entry, object]
+            projection = projections.per_event("withdrawals", lambda entry: None)
+            handle, spec = projections.supervised(withdrawals, projection)
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                with trio.fail_after(WAIT_S):
+                    outcome = await eventsourcing.execute_and_wait(
+                        bank, "acc-1", OpenAccount("acc-1"), consistency=[handle]
+                    )
+                    assert outcome == Ok(Receipt("acc-1", 1, (1,)))
+                    await handle.wait_until_current()
+            assert handle.statistics().position == 0
+
+    async def test_a_consistency_wait_is_bounded_by_the_caller_s_deadline(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            projection: projections.Projection[Entry, object]
+            projection = projections.per_event("never-run", lambda entry: None)
+            # Never started: it will never have the write.
+            handle, _ = projections.supervised(store, projection)
+            with trio.move_on_after(0.2) as scope:
+                await eventsourcing.execute_and_wait(
+                    bank, "acc-1", OpenAccount("acc-1"), consistency=[handle]
+                )
+            assert scope.cancelled_caught
+            # Cancelled while waiting for the read model: the command was stored.
+            assert [e.envelope.sequence for e in await self.whole_log(store)] == [1]
+        with pytest.raises(TypeError, match="consistency takes read models"):
+            await eventsourcing.execute_and_wait(
+                bank,
+                "acc-1",
+                OpenAccount("acc-1"),
+                consistency=[object()],  # type: ignore[list-item]
+            )
+
+
+async def run_for_receipt(
+    bank: process.Subject[BankMessage],
+    aggregate_id: str,
+    command: BankAccountCommand,
+    key: str | None = None,
+) -> Receipt:
+    """Run ``command`` and return its receipt (the command must succeed)."""
+    reply = eventsourcing.execute_with_receipt(bank, aggregate_id, command, [], idempotency_key=key)
+    outcome = await answer(reply)
+    assert isinstance(outcome, Ok), outcome
+    return outcome.value

@@ -179,10 +179,14 @@ async def open_bank(
     snapshot_every: int | None = None,
     shutdown_timeout: float = 60.0,
     max_retries: int = 3,
+    decide: Callable[
+        [BankAccount, BankAccountCommand], Result[list[BankAccountEvent], BankAccountError]
+    ] = handle,
 ) -> AsyncIterator[process.Subject[BankMessage]]:
     """Run the bank-account system on ``store`` for the duration of the block.
 
-    ``max_retries``: how often a command that meets a concurrency conflict is retried.
+    ``max_retries``: how often a command that meets a concurrency conflict is retried;
+    ``decide``: the system's ``handle`` (the example's by default).
     """
     name: process.Name[BankMessage] = process.new_name("bank")
     config = (
@@ -193,7 +197,7 @@ async def open_bank(
     spec = eventsourcing.supervised(
         name=name,
         eventstore=store,
-        handle=handle,
+        handle=decide,
         apply=apply,
         empty_state=BankAccount(),
         queries=[],

@@ -2,15 +2,18 @@
 
 Each sends one message to the event-sourcing actor and returns at once; the ones that
 answer return a fresh Subject to ``await process.receive(subject, within)`` on.
+:func:`execute_with_receipt` goes beyond the seed, as does :func:`execute_and_wait`, the
+one that awaits: the command's receipt, then the named read models up to it.
 """
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 from .._runtime.checks import require_non_negative_int
-from .._runtime.process import Subject, new_subject, send
-from .._runtime.result import Result
+from .._runtime.process import Subject, new_subject, receive_forever, send
+from .._runtime.result import Ok, Result
 from .errors import EventSourcingError
 from .records import (
     Aggregate,
@@ -25,6 +28,7 @@ from .records import (
     LoadEvents,
     LoadLatestSnapshot,
     Metadata,
+    Receipt,
     Snapshot,
     SystemStats,
 )
@@ -192,6 +196,115 @@ def execute_with_response(
     )
     send(eventsourcing_actor, message)
     return reply_to
+
+
+def execute_with_receipt(
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+    command: CommandT,
+    metadata: Metadata,
+    *,
+    idempotency_key: str | None = None,
+) -> Subject[Result[Receipt, EventSourcingError[ErrorT]]]:
+    """Run ``command`` and return a Subject that receives its :class:`Receipt`, or why not.
+
+    As :func:`execute_with_response`, but an ``Ok`` answer carries the receipt: the
+    aggregate's new sequence and the global positions of the events stored, so that a
+    read model can be awaited up to them (``ProjectionHandle.wait_for_position``).
+
+    Example::
+
+        reply = eventsourcing.execute_with_receipt(actor, "acc-1", DepositMoney(10), [])
+        receipt = (await process.receive(reply, 1000)).unwrap().unwrap()
+        print(receipt.sequence, receipt.positions)
+    """
+    receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] = new_subject()
+    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
+        _check_id(aggregate_id),
+        command,
+        _check_metadata(metadata),
+        None,
+        _check_key(idempotency_key),
+        receipt_to,
+    )
+    send(eventsourcing_actor, message)
+    return receipt_to
+
+
+class PositionWaiter(Protocol):
+    """What :func:`execute_and_wait` waits on: a read model that reports its position.
+
+    ``projections.ProjectionHandle`` is one.
+    """
+
+    async def wait_for_position(self, position: int) -> None:
+        """Return once every event up to ``position`` that it reads has been handled."""
+        ...
+
+    async def wait_until_current(self) -> None:
+        """Return once every event in the log now that it reads has been handled."""
+        ...
+
+
+async def execute_and_wait(
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: str,
+    command: CommandT,
+    metadata: Metadata | None = None,
+    *,
+    idempotency_key: str | None = None,
+    consistency: Iterable[PositionWaiter] = (),
+) -> Result[Receipt, EventSourcingError[ErrorT]]:
+    """Run ``command``, wait for its receipt, then until ``consistency``'s read models have it.
+
+    The strong consistency of a command: when this returns ``Ok(receipt)``, each
+    projection named in ``consistency`` has handled the command's events (and every
+    event before them), so a read of its read model includes this write. An ``Error``
+    returns at once, without waiting for the projections.
+
+    No timeout argument: the caller's cancel scope bounds the whole wait
+    (``trio.fail_after``/``move_on_after``). A command cancelled while waiting for its
+    receipt may still be stored (retry it with the same ``idempotency_key`` to learn
+    its outcome); one cancelled while waiting for a projection is stored.
+
+    Example::
+
+        with trio.fail_after(5):
+            receipt = (
+                await eventsourcing.execute_and_wait(
+                    actor, "acc-1", DepositMoney(10), consistency=[balances]
+                )
+            ).unwrap()
+        print(balances_model["acc-1"])  # includes the deposit
+    """
+    waiters = list(consistency)
+    for waiter in waiters:
+        if not all(
+            callable(getattr(waiter, method, None))
+            for method in ("wait_for_position", "wait_until_current")
+        ):
+            raise TypeError(
+                "consistency takes read models with wait_for_position() and "
+                f"wait_until_current(), such as projections.ProjectionHandle, got {waiter!r}"
+            )
+    reply = execute_with_receipt(
+        eventsourcing_actor,
+        aggregate_id,
+        command,
+        [] if metadata is None else metadata,
+        idempotency_key=idempotency_key,
+    )
+    outcome = await receive_forever(reply)
+    if isinstance(outcome, Ok):
+        receipt = outcome.value
+        for waiter in waiters:
+            if receipt.already_stored:
+                # Stored by an earlier attempt, at positions this answer does not know:
+                # wait for everything in the log now, which holds them.
+                await waiter.wait_until_current()
+            elif receipt.position:
+                await waiter.wait_for_position(receipt.position)
+    return outcome
 
 
 def load_aggregate(

@@ -7,7 +7,7 @@ has an adapter (``_stores.memory.projection``, ``_stores.sqlite.projection`` and
 (:class:`HasLogSource`): the projections ask the store, and know no backend.
 A source can:
 
-- read a batch of log entries after a position (:meth:`LogSource.read`), and say where
+- read a page of log entries after a position (:meth:`LogSource.read`), and say where
   the log ends (:meth:`~LogSource.head`) and how many entries follow a position
   (:meth:`~LogSource.count_after`);
 - wait until the log may have changed (:meth:`~LogSource.watch`: in-process wake-ups
@@ -135,6 +135,22 @@ class LogRecord(Protocol[EventT_co]):
 
 @final
 @dataclass(frozen=True, slots=True)
+class LogPage(Generic[EntryT_co]):
+    """What one read of a log source returns: entries, and how far the read looked.
+
+    ``scanned_to``: every selected entry with a position up to it is in ``entries`` or
+    before the position read after. It is the last entry's position when the page is
+    full, else the end of the whole log when it was read: a projection that handled the
+    page has then handled everything it selects up to there, although the log's last
+    events may be of types it does not select.
+    """
+
+    entries: Sequence[EntryT_co]
+    scanned_to: int
+
+
+@final
+@dataclass(frozen=True, slots=True)
 class Checkpoint:
     """A projection's stored progress: the last position it handled.
 
@@ -256,7 +272,7 @@ class LogSource(Protocol[EntryT_co, TxT_co]):
         """Wait for, then hold, the right to run projection ``name``, for the block."""
         ...
 
-    async def read(self, after: int, limit: int) -> Result[Sequence[EntryT_co], EventStoreError]:
+    async def read(self, after: int, limit: int) -> Result[LogPage[EntryT_co], EventStoreError]:
         """Up to ``limit`` entries with a position greater than ``after``, oldest first."""
         ...
 

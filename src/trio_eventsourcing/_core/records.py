@@ -184,25 +184,93 @@ class QueryActor(PicklableFrozen, Generic[EventT]):
 
 
 @final
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a command stored, as ``execute_with_receipt`` answers it.
+
+    ``positions`` are the global positions of the events the command stored, in order
+    (empty for a command that decided no events); ``sequence`` is the aggregate's sequence
+    after it. A command whose idempotency key was stored already (a retry of one whose
+    answer was lost) stored nothing this time: ``already_stored`` is true, and its
+    positions and sequence are those of the earlier attempt, which this answer does not
+    know (empty, and ``None``).
+
+    Example::
+
+        receipt = (await process.receive(reply, 1000)).unwrap().unwrap()
+        with trio.fail_after(5):
+            await balances.wait_for_position(receipt.position)
+    """
+
+    aggregate_id: str
+    sequence: int | None
+    positions: tuple[int, ...] = ()
+    already_stored: bool = False
+
+    @property
+    def position(self) -> int:
+        """The position to wait for to read this write: its last event's (``0``: none)."""
+        return self.positions[-1] if self.positions else 0
+
+    @property
+    def stored_events(self) -> bool:
+        """Whether this command stored events now (``False``: none, or a retry)."""
+        return bool(self.positions)
+
+
+@final
+@dataclass(frozen=True, init=False)
 class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
     """Run ``command`` against the aggregate; reply to ``reply_to`` if one is given.
 
-    ``reply_to`` and ``idempotency_key`` go beyond the seed: the first is what
-    :func:`execute_with_response` uses; the second, when given, makes the command run at
-    most once per aggregate (``None``: the system generates a key for it).
+    ``reply_to``, ``idempotency_key`` and ``receipt_to`` go beyond the seed: the first is
+    what :func:`execute_with_response` uses; the second, when given, makes the command run
+    at most once per aggregate (``None``: the system generates a key for it); the third
+    receives the command's :class:`Receipt` instead (:func:`execute_with_receipt`).
 
     Example::
 
         ExecuteCommand("acc-1", DepositMoney(Decimal(10)), [], reply_to, "deposit-42")
     """
 
-    __slots__ = ("aggregate_id", "command", "idempotency_key", "metadata", "reply_to")
+    __slots__ = (
+        "aggregate_id",
+        "command",
+        "idempotency_key",
+        "metadata",
+        "receipt_to",
+        "reply_to",
+    )
     aggregate_id: str
     command: CommandT
     metadata: Metadata
     reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None
     idempotency_key: str | None
+    receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] | None
+
+    def __init__(
+        self,
+        aggregate_id: str,
+        command: CommandT,
+        metadata: Metadata,
+        reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None,
+        idempotency_key: str | None,
+        receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] | None = None,
+    ) -> None:
+        # Frozen, with its slots written by hand (see PicklableFrozen): a default needs
+        # an __init__ of its own.
+        setattr_ = object.__setattr__
+        setattr_(self, "aggregate_id", aggregate_id)
+        setattr_(self, "command", command)
+        setattr_(self, "metadata", metadata)
+        setattr_(self, "reply_to", reply_to)
+        setattr_(self, "idempotency_key", idempotency_key)
+        setattr_(self, "receipt_to", receipt_to)
+
+    @property
+    def answered(self) -> bool:
+        """Whether somebody waits for the command's answer (a reply or a receipt)."""
+        return self.reply_to is not None or self.receipt_to is not None
 
 
 @final

@@ -19,6 +19,11 @@ whose key the store already holds for the aggregate is refused with
 commit went through (the connection broke after ``COMMIT`` was sent and the server
 cannot be asked) answers ``Error(OutcomeUnknown(...))``; every other error means that
 nothing of the transaction was stored.
+
+Positions: a store with a global log gives its transaction handle a
+``committed_positions`` attribute, the positions of the events the transaction stored
+once it has committed (a ``range``; ``None`` before). Commands' receipts report them
+(:func:`committed_positions`); a store without one gives receipts no positions.
 """
 
 from __future__ import annotations
@@ -110,3 +115,9 @@ class EventStore(Generic[StoreT, EntityT, EventT, TxT]):
     """Whether ``(aggregate_id, idempotency_key)`` is stored: ``(eventstore, id, key)``."""
     eventstore: StoreT
     """The store's own state, handed to ``load_events``."""
+
+
+def committed_positions(tx: object) -> range | None:
+    """The positions of the events transaction ``tx`` stored, if its store reports them."""
+    positions = getattr(tx, "committed_positions", None)
+    return positions if isinstance(positions, range) else None

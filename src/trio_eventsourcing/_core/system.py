@@ -71,11 +71,12 @@ from .records import (
     ProcessEvents,
     QueryActor,
     QueryMessage,
+    Receipt,
     Snapshot,
     SnapshotConfig,
     SystemStats,
 )
-from .store import EventStore, StoreResult
+from .store import EventStore, StoreResult, committed_positions
 
 StoreT = TypeVar("StoreT")
 EntityT = TypeVar("EntityT")
@@ -482,7 +483,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT], why: str
     ) -> None:
         """Answer ``message`` with an error, unrun; count a fire-and-forget command dropped."""
-        if isinstance(message, ExecuteCommand) and message.reply_to is None:
+        if isinstance(message, ExecuteCommand) and not message.answered:
             self.dropped += 1
             if len(self.dropped_named) < 10:
                 key = message.idempotency_key
@@ -705,7 +706,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         if key is None:
             key = f"{self.key_prefix}.{next(self.key_counter):x}"
         slot.in_flight_key = key
-        outcome = await self.commit_with_retry(slot, message, key)
+        receipt_to = message.receipt_to
+        outcome = await self.commit_with_retry(slot, message, key, receipt_to is not None)
         if (
             callers_key
             and isinstance(outcome, Error)
@@ -715,9 +717,15 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if isinstance(stored, Error):
                 outcome = stored
             elif stored.value:
-                outcome = _OK
+                outcome = Ok(Receipt(slot.aggregate_id, None, (), True)) if receipt_to else _OK
         if message.reply_to is not None:
-            send(message.reply_to, outcome)
+            send(message.reply_to, _OK if isinstance(outcome, Ok) else outcome)
+        elif receipt_to is not None:
+            if isinstance(outcome, Ok):
+                assert outcome.value is not None
+                send(receipt_to, Ok(outcome.value))
+            else:
+                send(receipt_to, outcome)
         elif isinstance(outcome, Error):
             _log_unanswered(slot.aggregate_id, key, outcome.error)
 
@@ -726,11 +734,13 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
         message: ExecuteCommand[CommandT, ErrorT],
         key: str,
-    ) -> Result[None, EventSourcingError[ErrorT]]:
+        wants_receipt: bool,
+    ) -> Result[Receipt | None, EventSourcingError[ErrorT]]:
         """Decide, apply and commit the command; after a conflict, reload and go again.
 
         Before deciding again, the store is asked whether ``key`` is stored: were an
         earlier attempt's commit to have gone through unreported, the command is done.
+        The answer is ``Ok(None)``, or ``Ok(receipt)`` if ``wants_receipt``.
         """
         es = self.es
         aggregate_id = slot.aggregate_id
@@ -745,6 +755,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             decided = self.decide(slot, aggregate, message.command)
             if isinstance(decided, Ok):
                 self.commands_processed += 1  # no events: nothing to store
+                if wants_receipt:
+                    return Ok(Receipt(aggregate_id, aggregate.sequence))
                 return decided
             if isinstance(decided, Error):
                 if isinstance(decided.error, DomainError):
@@ -759,20 +771,22 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             except Exception as exc:
                 committed = _store_raised("execute_transaction", exc)
             if isinstance(committed, Ok):
-                envelopes = stored[0]
-                slot.state.aggregate = Aggregate(
-                    aggregate_id, entity, aggregate.sequence + len(events)
-                )
+                envelopes, tx = stored[0]
+                sequence = aggregate.sequence + len(events)
+                slot.state.aggregate = Aggregate(aggregate_id, entity, sequence)
                 self.commands_processed += 1
                 for query_name, _ in es.queries:
                     send(named_subject(query_name), ProcessEvents(aggregate_id, envelopes))
+                if wants_receipt:
+                    positions = committed_positions(tx)
+                    return Ok(Receipt(aggregate_id, sequence, tuple(positions or ())))
                 return _OK
             # Whatever went wrong, the cached state may be stale: reload it next time.
             slot.state.aggregate = None
             error = committed.error
             if isinstance(error, CommandAlreadyStored):
                 self.commands_processed += 1
-                return _OK
+                return Ok(Receipt(aggregate_id, None, (), True)) if wants_receipt else _OK
             if isinstance(error, OutcomeUnknown):
                 # Named by this command's key, whatever the store put in it: the key
                 # is what the caller sends again.
@@ -784,7 +798,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 return already
             if already.value:
                 self.commands_processed += 1
-                return _OK
+                return Ok(Receipt(aggregate_id, None, (), True)) if wants_receipt else _OK
             if attempt >= es.max_retries:
                 return Error(error)
             attempt += 1
@@ -847,17 +861,18 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         entity: EntityT,
         metadata: Metadata,
         key: str,
-    ) -> tuple[Awaitable[StoreResult[None]], list[list[EventEnvelop[EventT]]]]:
+    ) -> tuple[Awaitable[StoreResult[None]], list[tuple[list[EventEnvelop[EventT]], TxT]]]:
         """The store transaction committing ``events`` (and maybe a snapshot), not awaited.
 
-        Returns the awaitable and the list that receives the stored envelopes. The caller
-        awaits the store directly: one coroutine frame less to resume at every checkpoint.
+        Returns the awaitable and the list that receives the stored envelopes, with the
+        transaction handle (which knows the positions once committed). The caller awaits
+        the store directly: one coroutine frame less to resume at every checkpoint.
         """
         store = self.store
         new_sequence = aggregate.sequence + len(events)
         every = self.snapshot_every
         take_snapshot = every > 0 and aggregate.sequence // every != new_sequence // every
-        stored: list[list[EventEnvelop[EventT]]] = []
+        stored: list[tuple[list[EventEnvelop[EventT]], TxT]] = []
 
         async def transaction(tx: TxT) -> StoreResult[None]:
             appended = await store.commit_events(tx, aggregate, events, metadata, key)
@@ -871,7 +886,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 saved = await store.save_snapshot(tx, snapshot)
                 if isinstance(saved, Error):
                     return saved
-            stored.append(envelopes)
+            stored.append((envelopes, tx))
             return Ok(None)
 
         return store.execute_transaction(transaction), stored
@@ -977,10 +992,11 @@ def _reply_interrupted(
     """
     key = slot.in_flight_key
     if isinstance(message, ExecuteCommand) and key is not None:
-        if message.reply_to is None:
+        answer = message.reply_to or message.receipt_to
+        if answer is None:
             _log_unanswered(slot.aggregate_id, key, OutcomeUnknown(slot.aggregate_id, key, why))
         else:
-            message.reply_to._mailbox.put(
+            answer._mailbox.put(
                 Error(
                     OutcomeUnknown(
                         slot.aggregate_id,
@@ -1028,7 +1044,7 @@ def _take_all(queue: _Mailbox[ValueT]) -> list[ValueT]:
 
 
 def _reply_error(message: object, error: EventStoreError) -> None:
-    reply_to = getattr(message, "reply_to", None)
+    reply_to = getattr(message, "reply_to", None) or getattr(message, "receipt_to", None)
     if isinstance(message, GetSystemStats) or not isinstance(reply_to, Subject):
         return
     reply_to._mailbox.put(Error(error))

@@ -41,11 +41,13 @@ from .._core.log_source import (
     CheckpointWrite,
     DeadLetter,
     HandlerRaised,
+    LogPage,
     LogRecord,
     LogSource,
     LogWatch,
 )
 from .._runtime.result import Error, Ok, Result
+from .follow import LogReadFailed
 from .policies import Projection, Retry, Skip, Start, Stop
 
 EntryT = TypeVar("EntryT", bound=LogRecord[object])
@@ -108,6 +110,10 @@ class ProjectionStatistics:
     """How many times the projection was started (1 + restarts)."""
     last_error: str | None
     """The last handler or store error, as ``"TypeName: message"``, if any."""
+    handled_to: int = 0
+    """Every event the projection selects up to this position has been handled: its
+    checkpoint, or beyond it when the log's last events are of types it does not select
+    (not stored: a restart starts again from the checkpoint)."""
 
 
 @final
@@ -127,6 +133,8 @@ class ProjectionHandle:
     __slots__ = (
         "_changes",
         "_handled",
+        "_handled_to",
+        "_head",
         "_lag",
         "_last_error",
         "_name",
@@ -148,6 +156,9 @@ class ProjectionHandle:
     _runs: int
     _last_error: str | None
     _changes: trio.lowlevel.ParkingLot
+    _handled_to: int
+    # How to find the end of what it selects: given by its runner when it first runs.
+    _head: Callable[[], Awaitable[Result[int, EventStoreError]]] | None
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("ProjectionHandle has no public constructor: use projections.supervised()")
@@ -158,6 +169,8 @@ class ProjectionHandle:
         self._name = name
         self._state = ProjectionState.NOT_RUNNING
         self._position = 0
+        self._handled_to = 0
+        self._head = None
         self._lag = 0
         self._handled = self._retries = self._skips = self._store_errors = self._runs = 0
         self._last_error = None
@@ -188,21 +201,48 @@ class ProjectionHandle:
             store_errors=self._store_errors,
             runs=self._runs,
             last_error=self._last_error,
+            handled_to=self._handled_to,
         )
 
     async def wait_for_position(self, position: int) -> None:
-        """Wait until the stored checkpoint is at ``position`` or past it.
+        """Wait until the projection has handled every event it selects up to ``position``.
 
-        Useful to read your own writes: after a command, wait for the log's end. It waits
-        for as long as it takes (a stopped projection never gets there): put it in a
-        ``trio.fail_after`` block.
+        That is its checkpoint at ``position`` or past it, or the log read past
+        ``position`` with nothing more it selects. Read your own writes: after a command,
+        wait for its receipt's ``position`` (see ``eventsourcing.execute_with_receipt``),
+        which may be of an event the projection does not select. It waits for as long as
+        it takes (a stopped projection never gets there): put it in a ``trio.fail_after``
+        block.
 
         Example::
 
             with trio.fail_after(5):
-                await handle.wait_for_position(head)
+                await handle.wait_for_position(receipt.position)
         """
-        await self.wait_for(lambda stats: stats.position >= position)
+        await self.wait_for(lambda stats: max(stats.position, stats.handled_to) >= position)
+
+    async def wait_until_current(self) -> None:
+        """Wait until the projection has handled every event it selects in the log now.
+
+        The end of the log is read first (from the store the projection runs on), then
+        :meth:`wait_for_position` waits for it. A projection that has not run yet has no
+        store to ask: this waits until it runs.
+
+        Raises:
+            LogReadFailed: If the store could not be read.
+
+        Example::
+
+            with trio.fail_after(5):
+                await handle.wait_until_current()
+        """
+        await self.wait_for(lambda _: self._head is not None)
+        head = self._head
+        assert head is not None
+        end = await head()
+        if isinstance(end, Error):
+            raise LogReadFailed(end.error)
+        await self.wait_for_position(end.value)
 
     async def wait_for(
         self, predicate: Callable[[ProjectionStatistics], bool]
@@ -235,8 +275,17 @@ class ProjectionHandle:
         self._changes.unpark_all()
 
     def _moved_to(self, position: int) -> None:
+        # Back (a reset): what was handled beyond the checkpoint is to be handled again.
+        self._handled_to = (
+            position if position < self._position else max(self._handled_to, position)
+        )
         self._position = position
         self._changes.unpark_all()
+
+    def _handled_up_to(self, position: int) -> None:
+        if position > self._handled_to:
+            self._handled_to = position
+            self._changes.unpark_all()
 
     def __repr__(self) -> str:
         return f"<ProjectionHandle {self._name!r} {self._state.value} at {self._position}>"
@@ -311,6 +360,7 @@ class Runner(Generic[EntryT, TxT]):
         """Run the projection until cancelled, or until its error policy stops it."""
         handle = self._handle
         handle._runs += 1
+        handle._head = self._source.head
         handle._changed()
         handle._set_state(ProjectionState.STANDBY)
         # Started before holding the right to run: a standby is started too, and waiting
@@ -342,7 +392,7 @@ class Runner(Generic[EntryT, TxT]):
         )
         await self._measure_lag(force=True)
         resets_seen = watch.resets(name)
-        prefetched: Sequence[EntryT] | None = None
+        prefetched: LogPage[EntryT] | None = None
         while True:
             token = watch.token()
             if watch.resets(name) != resets_seen:
@@ -355,11 +405,12 @@ class Runner(Generic[EntryT, TxT]):
                 # Read while the previous batch was handled. Only ever a non-empty one:
                 # an empty read must follow the token noted above, or a commit landing
                 # between that read and the wait below would not wake us.
-                batch, prefetched = prefetched, None
+                page, prefetched = prefetched, None
             else:
-                batch = await self._store_call(
+                page = await self._store_call(
                     "reading the log", partial(source.read, self._checkpoint.position, batch_size)
                 )
+            batch = page.entries
             if batch:
                 full = len(batch) >= batch_size
                 handle._set_state(ProjectionState.CATCHING_UP if full else ProjectionState.LIVE)
@@ -376,11 +427,13 @@ class Runner(Generic[EntryT, TxT]):
                     continue
                 if not handled:
                     return  # stopped by the error policy
+                handle._handled_up_to(page.scanned_to)
                 if full:
                     await self._measure_lag(force=False, handled=len(batch))
                 else:
                     handle._lag = 0
                 continue
+            handle._handled_up_to(page.scanned_to)
             handle._set_state(ProjectionState.LIVE)
             handle._lag = 0
             with trio.move_on_after(self._poll) as poll:
@@ -460,7 +513,7 @@ class Runner(Generic[EntryT, TxT]):
 
     async def _handle_prefetching(
         self, batch: Sequence[EntryT]
-    ) -> tuple[bool, Sequence[EntryT] | None]:
+    ) -> tuple[bool, LogPage[EntryT] | None]:
         """Handle ``batch`` as :meth:`_handle_batch` while reading the batch after it.
 
         Returns whether it was handled, and the next batch if it was read without error
@@ -469,11 +522,11 @@ class Runner(Generic[EntryT, TxT]):
         after = batch[-1].position
         size = self._projection.batch_size
         read = self._source.read
-        following: list[Sequence[EntryT]] = []
+        following: list[LogPage[EntryT]] = []
 
         async def prefetch() -> None:
             result = await read(after, size)
-            if isinstance(result, Ok) and result.value:
+            if isinstance(result, Ok) and result.value.entries:
                 following.append(result.value)
 
         moved = False

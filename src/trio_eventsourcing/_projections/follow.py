@@ -72,8 +72,8 @@ async def _follow(
             page = await source.read(position, batch_size)
             if isinstance(page, Error):
                 raise LogReadFailed(page.error)
-            if page.value:
-                for entry in page.value:
+            if page.value.entries:
+                for entry in page.value.entries:
                     position = entry.position
                     yield entry
                 continue

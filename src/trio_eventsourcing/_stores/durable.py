@@ -48,12 +48,13 @@ class DurableTransaction(Generic[EntityT, EventT]):
     an aggregate keeps the events read together with its snapshot.
     """
 
-    __slots__ = ("_appends", "_prefetch", "_prefetched", "_snapshots", "_writes")
+    __slots__ = ("_appends", "_committed", "_prefetch", "_prefetched", "_snapshots", "_writes")
     _writes: bool
     _appends: list[Append]
     _snapshots: list[SnapshotRow]
     _prefetch: bool
     _prefetched: tuple[str, int, StoreResult[list[EventEnvelop[EventT]]]] | None
+    _committed: range | None
 
     def __init__(self, _private: Never) -> None:
         raise TypeError(f"{type(self).__name__} has no public constructor")
@@ -66,7 +67,17 @@ class DurableTransaction(Generic[EntityT, EventT]):
         self._snapshots = []
         self._prefetch = prefetch
         self._prefetched = None
+        self._committed = None
         return self
+
+    @property
+    def committed_positions(self) -> range | None:
+        """The global positions of the events this transaction stored, once it committed.
+
+        ``None`` before the commit (or if it stored nothing). The system reads it for a
+        command's receipt (see ``_core.store.committed_positions``).
+        """
+        return self._committed
 
 
 class ReadRunner(Protocol[ConnectionT_co]):
@@ -171,12 +182,6 @@ class DurableRunning(Generic[ConnectionT]):
         self, connection: ConnectionT, codec: Codec[EventT, EntityT], after: int, most: int
     ) -> Result[list[LogEntry[EventT]], EventStoreError]:
         raise NotImplementedError
-
-    def write(
-        self, appends: list[Append], snapshots: list[SnapshotRow]
-    ) -> Awaitable[StoreResult[None]]:
-        """Store one write transaction's rows, all or none."""
-        return self.writer.write(WriteRequest(appends, snapshots))
 
     def read_log(
         self, codec: Codec[EventT, EntityT], after: int, most: int
@@ -576,7 +581,12 @@ def make_event_store(
             if isinstance(result, Error):
                 return result
             return not_started(store) if connections is None else OK
-        return await connections.write(tx._appends, tx._snapshots)
+        request = WriteRequest(tx._appends, tx._snapshots)
+        written = await connections.writer.write(request)
+        if written is OK and request.first_position:
+            first = request.first_position
+            tx._committed = range(first, first + request.event_count())
+        return written
 
     async def load_aggregate_transaction(
         body: Transaction[TxT, Aggregate[EntityT]],

@@ -9,17 +9,52 @@ decodes the rows it returns with the codec of each row's aggregate type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from typing_extensions import final
 
 from .._codec.json_codec import Codec
 from .._core.errors import EventStoreError
-from .._core.log_source import Selection
+from .._core.log_source import LogPage, LogRecord, Selection
 from .._core.records import EventEnvelop
 from .._runtime.result import Error, Ok, Result
 from .serialized import EventRow, decode_events
+
+EntryT = TypeVar("EntryT", bound=LogRecord[object])
+
+
+def page_query(events: str, columns: str, condition: str, mark: str) -> str:
+    """The query of one page of the log: where it ends, and selected events after a position.
+
+    Its parameters: the position, the condition's, and the most rows. One statement, so
+    one snapshot of the table: the end it reports and the events it returns are of the
+    same moment, and every event up to that end is visible in it (the stores commit
+    positions in order). Its rows are ``(end, position, recorded_at, *columns)``; with no
+    event selected, one row whose position is ``NULL``.
+    """
+    selected = ", ".join(f"e.{column.strip()}" for column in columns.split(","))
+    return (
+        f"SELECT head.position, e.position, e.recorded_at, {selected}"
+        f" FROM (SELECT coalesce(max(position), 0) AS position FROM {events}) AS head"
+        f" LEFT JOIN (SELECT position, recorded_at, {columns} FROM {events}"
+        f" WHERE position > {mark} AND {condition} ORDER BY position LIMIT {mark}) AS e"
+        " ON 1 = 1 ORDER BY e.position"
+    )
+
+
+def split_page(cursor: Iterable[Sequence[Any]]) -> tuple[int, list[Any]]:
+    """The end of the log and the event rows (without it) of a :func:`page_query`."""
+    rows = list(cursor)
+    head = int(rows[0][0]) if rows else 0
+    return head, [row[1:] for row in rows if row[1] is not None]
+
+
+def page_of(entries: Sequence[EntryT], limit: int, head: int) -> LogPage[EntryT]:
+    """The page of ``entries`` read with at most ``limit`` rows, the log ending at ``head``."""
+    if len(entries) >= limit:
+        return LogPage(entries, entries[-1].position)
+    return LogPage(entries, head)
 
 
 def _unchanged(text: str) -> str:

@@ -87,14 +87,38 @@ class Append(NamedTuple):
 
 @final
 class WriteRequest(Job[StoreResult[None]]):
-    """One write transaction, staged on the Trio side and stored by the writer thread."""
+    """One write transaction, staged on the Trio side and stored by the writer thread.
 
-    __slots__ = ("appends", "snapshots")
+    ``first_position`` is set by the writer as it stores the events: the global position
+    of the first (the others follow it without gaps, in order); ``0`` until then, and for
+    a request of no events. It counts once the result is ``OK``.
+    """
+
+    __slots__ = ("appends", "first_position", "snapshots")
 
     def __init__(self, appends: list[Append], snapshots: list[SnapshotRow]) -> None:
         super().__init__()
         self.appends = appends
         self.snapshots = snapshots
+        self.first_position = 0
+
+    def event_count(self) -> int:
+        """How many events the request appends."""
+        return sum(len(append.rows) for append in self.appends)
+
+
+def number_stored(requests: Iterable[WriteRequest], first_position: int) -> None:
+    """Give the stored ones of ``requests``, in order, their positions from ``first_position``.
+
+    For a batch whose events went in as one sequence of rows, in the order of its requests.
+    """
+    position = first_position
+    for request in requests:
+        if request.result is OK:
+            count = request.event_count()
+            if count:
+                request.first_position = position
+                position += count
 
 
 @final

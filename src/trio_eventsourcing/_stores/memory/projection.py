@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from ..._core.log_source import (
     CheckpointResult,
     CheckpointWrite,
     DeadLetter,
+    LogPage,
     LogWatch,
     Selection,
 )
@@ -92,21 +93,23 @@ class MemoryLogSource:
 
     async def read(
         self, after: int, limit: int
-    ) -> Result[Sequence[MemoryLogEntry[Any]], EventStoreError]:
+    ) -> Result[LogPage[MemoryLogEntry[Any]], EventStoreError]:
         await trio.lowlevel.checkpoint()
         if self._whole:
-            return Ok(self._store._entries(after, limit))
-        from .store import MemoryLogEntry
+            entries = self._store._entries(after, limit)
+        else:
+            from .store import MemoryLogEntry
 
-        log, recorded = self._database._log, self._database._recorded
-        entries = []
-        for position, kind in self._positions(after):
-            entries.append(
-                MemoryLogEntry(position, recorded[position - 1], log[position - 1], kind)
-            )
-            if len(entries) == limit:
-                break
-        return Ok(entries)
+            log, recorded = self._database._log, self._database._recorded
+            entries = []
+            for position, kind in self._positions(after):
+                entries.append(
+                    MemoryLogEntry(position, recorded[position - 1], log[position - 1], kind)
+                )
+                if len(entries) == limit:
+                    break
+        full = len(entries) == limit
+        return Ok(LogPage(entries, entries[-1].position if full else len(self._database._log)))
 
     async def head(self) -> Result[int, EventStoreError]:
         await trio.lowlevel.checkpoint()

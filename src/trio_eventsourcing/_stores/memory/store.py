@@ -223,11 +223,13 @@ class MemoryStore(Generic[EntityT, EventT]):
 class MemoryTransaction(Generic[EntityT, EventT]):
     """Writes staged by one transaction, applied together when it succeeds."""
 
-    __slots__ = ("appends", "snapshots")
+    __slots__ = ("appends", "committed_positions", "snapshots")
 
     def __init__(self) -> None:
         self.appends: list[tuple[str, int, list[MemoryStoreEventEnvelop[EventT]], str | None]] = []
         self.snapshots: list[Snapshot[EntityT]] = []
+        # The global positions of the events stored, once committed (a command's receipt).
+        self.committed_positions: range | None = None
 
 
 MemoryEventStore = EventStore[
@@ -270,6 +272,7 @@ def _make_event_store(
             sequences[aggregate_id] = actual + len(envelopes)
         if tx.appends:
             now = datetime.now(timezone.utc)
+            first_position = len(tables.database._log) + 1
             for aggregate_id, _, envelopes, key in tx.appends:
                 stream = tables.events.get(aggregate_id)
                 if stream is None:
@@ -285,6 +288,7 @@ def _make_event_store(
                 database._log.extend(envelopes)
                 database._recorded.extend([now] * len(envelopes))
                 tables.positions.extend(range(first, first + len(envelopes)))
+            tx.committed_positions = range(first_position, len(tables.database._log) + 1)
         for snapshot in tx.snapshots:
             tables.snapshots[snapshot.aggregate_id] = snapshot
         if tx.appends:

@@ -24,7 +24,7 @@ The projections' tables are created on first use (``_stores.postgres.projection_
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import timezone
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -41,6 +41,7 @@ from ..._core.log_source import (
     CheckpointWrite,
     DeadLetter,
     HandlerRaised,
+    LogPage,
     LogWatch,
     Selection,
 )
@@ -265,9 +266,7 @@ class PostgresLogSource:
             self._tables_ready = True
         return result
 
-    async def read(
-        self, after: int, limit: int
-    ) -> Result[Sequence[LogEntry[Any]], EventStoreError]:
+    async def read(self, after: int, limit: int) -> Result[LogPage[LogEntry[Any]], EventStoreError]:
         selected, query, options = self._selected, self._log_query, self._store._options
         entries = await self._read(
             "reading the log",
@@ -275,7 +274,7 @@ class PostgresLogSource:
                 connection, selected, query, options, after, limit
             ),
         )
-        return entries  # a list is a Sequence: mypy needs the name to widen it
+        return entries
 
     async def head(self) -> Result[int, EventStoreError]:
         sql, parameters = self._head, self._selected.parameters

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,9 +26,10 @@ from typing_extensions import final
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError
 from ..._core.log import LogEntry
+from ..._core.log_source import LogPage
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok, Result
-from ..selection import QueriedSelection
+from ..selection import QueriedSelection, page_of, page_query, split_page
 from ..serialized import EventRow, decode_events, decode_snapshot
 from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
@@ -246,10 +247,7 @@ def read_log(
 
 def log_query(names: Names, condition: str) -> str:
     """The query of :func:`read_selected_log` for a selection's SQL ``condition``."""
-    return (
-        f"SELECT position, recorded_at, {names.event_columns} FROM {names.events}"
-        f" WHERE position > %s AND {condition} ORDER BY position LIMIT %s"
-    )
+    return page_query(names.events, names.event_columns, condition, "%s")
 
 
 def read_selected_log(
@@ -259,20 +257,25 @@ def read_selected_log(
     options: Options,
     start_from: int,
     limit: int,
-) -> ReadResult[list[LogEntry[Any]]]:
-    """Up to ``limit`` events of ``selected`` after position ``start_from``.
+) -> ReadResult[LogPage[LogEntry[Any]]]:
+    """A page of up to ``limit`` events of ``selected`` after position ``start_from``.
 
     ``query`` is :func:`log_query` of the selection's condition.
     """
-    rows: list[tuple[Any, ...]] = connection.execute(
-        query, (start_from, *selected.parameters, limit), binary=True
-    ).fetchall()
+    head, rows = split_page(
+        connection.execute(query, (start_from, *selected.parameters, limit), binary=True)
+    )
     where = f"PostgreSQL {options.server}"
-    return _log_entries(rows, selected.decode(where, [row[2:] for row in rows], options.scrub))
+    entries = _log_entries(
+        rows, selected.decode(where, [tuple(row[2:]) for row in rows], options.scrub)
+    )
+    if isinstance(entries, Error):
+        return entries
+    return Ok(page_of(entries.value, limit, head))
 
 
 def _log_entries(
-    rows: list[tuple[Any, ...]], decoded: ReadResult[list[EventEnvelop[EventT]]]
+    rows: Sequence[Sequence[Any]], decoded: ReadResult[list[EventEnvelop[EventT]]]
 ) -> ReadResult[list[LogEntry[EventT]]]:
     if isinstance(decoded, Error):
         return decoded

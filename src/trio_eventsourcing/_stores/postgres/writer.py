@@ -477,6 +477,7 @@ class PostgresWriteConnection:
             position = last_position
             for request in batch:
                 if self._decide(request, last, set(), taken, stale):
+                    request.first_position = position + 1 if request.event_count() else 0
                     for append in request.appends:
                         position = columns.add(position, append)
                     snapshots += request.snapshots
@@ -627,6 +628,7 @@ class PostgresWriteConnection:
                         continue
                     columns = _Columns()
                     end = position
+                    request.first_position = position + 1 if request.event_count() else 0
                     for append in request.appends:
                         end = columns.add(end, append)
                     if columns.positions:

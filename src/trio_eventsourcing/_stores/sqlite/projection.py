@@ -13,7 +13,7 @@ seen at the next poll.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -30,6 +30,7 @@ from ..._core.log_source import (
     CheckpointWrite,
     DeadLetter,
     HandlerRaised,
+    LogPage,
     LogWatch,
     Selection,
 )
@@ -120,15 +121,13 @@ class SqliteLogSource:
             return self._store._not_started()
         return await running.readers.run(operation, work)
 
-    async def read(
-        self, after: int, limit: int
-    ) -> Result[Sequence[LogEntry[Any]], EventStoreError]:
+    async def read(self, after: int, limit: int) -> Result[LogPage[LogEntry[Any]], EventStoreError]:
         selected, query, path = self._selected, self._log_query, self._store.path
         entries = await self._read(
             "reading the log",
             lambda connection: read_selected_log(connection, selected, query, path, after, limit),
         )
-        return entries  # a list is a Sequence: mypy needs the name to widen it
+        return entries
 
     async def head(self) -> Result[int, EventStoreError]:
         sql, parameters = self._head, self._selected.parameters

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry
+from ..._core.log_source import LogPage
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok
-from ..selection import QueriedSelection
+from ..selection import QueriedSelection, page_of, page_query, split_page
 from ..serialized import decode_events, decode_snapshot
 from .readers import ReadResult
 
@@ -121,10 +123,7 @@ def read_log(
 
 def log_query(condition: str) -> str:
     """The query of :func:`read_selected_log` for a selection's SQL ``condition``."""
-    return (
-        f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
-        f" WHERE position > ? AND {condition} ORDER BY position LIMIT ?"
-    )
+    return page_query("events", _EVENT_COLUMNS, condition, "?")
 
 
 def read_selected_log(
@@ -134,19 +133,20 @@ def read_selected_log(
     path: str,
     start_from: int,
     limit: int,
-) -> ReadResult[list[LogEntry[Any]]]:
-    """Up to ``limit`` events of ``selected`` after position ``start_from``.
+) -> ReadResult[LogPage[LogEntry[Any]]]:
+    """A page of up to ``limit`` events of ``selected`` after position ``start_from``.
 
     ``query`` is :func:`log_query` of the selection's condition.
     """
-    rows: list[_LogRow] = connection.execute(
-        query, (start_from, *selected.parameters, limit)
-    ).fetchall()
-    return _log_entries(rows, selected.decode(repr(path), [row[2:] for row in rows]), path)
+    head, rows = split_page(connection.execute(query, (start_from, *selected.parameters, limit)))
+    entries = _log_entries(rows, selected.decode(repr(path), [row[2:] for row in rows]), path)
+    if isinstance(entries, Error):
+        return entries
+    return Ok(page_of(entries.value, limit, head))
 
 
 def _log_entries(
-    rows: list[_LogRow],
+    rows: Sequence[Sequence[Any]],
     decoded: ReadResult[list[EventEnvelop[EventT]]],
     path: str,
 ) -> ReadResult[list[LogEntry[EventT]]]:

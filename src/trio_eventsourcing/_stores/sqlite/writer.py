@@ -60,6 +60,7 @@ from ..writer import (
     aggregates,
     check_request,
     keyed,
+    number_stored,
     outcome_unknown,
 )
 from .schema import driver_error, failure_kind
@@ -262,7 +263,7 @@ class SqliteWriteConnection:
                     events += append.rows
                 snapshots += request.snapshots
                 request.result = OK
-            self._insert(events, list(taken), snapshots)
+            number_stored(batch, self._insert(events, list(taken), snapshots))
         except Exception as exc:
             # Anything from a bad request (a string SQLite cannot store, a value the
             # driver cannot bind) or from SQLite: find the culprit the slow way.
@@ -290,7 +291,7 @@ class SqliteWriteConnection:
                 execute("ROLLBACK TO request")
                 execute("RELEASE request")
                 return Error(refused)
-            self._insert(
+            request.first_position = self._insert(
                 [row for append in request.appends for row in append.rows],
                 list(keys),
                 request.snapshots,
@@ -326,13 +327,20 @@ class SqliteWriteConnection:
 
     def _insert(
         self, events: list[EventRow], keys: list[CommandKey], snapshots: list[SnapshotRow]
-    ) -> None:
-        """Insert ``events``, ``keys`` and ``snapshots`` in a few multi-row statements."""
+    ) -> int:
+        """Insert ``events``, ``keys`` and ``snapshots`` in a few multi-row statements.
+
+        Returns the position of the first event (``0`` when there are none). The events
+        take consecutive positions, in order: ``position`` is the rowid, each insert takes
+        the largest one plus one, and only this connection writes.
+        """
         execute = self._connection.execute
+        last = 0
         for start, stop, size in _padded_chunks(len(events)):
             rows = events[start:stop]
             rows += [_PADDING_ROW] * (size - len(rows))  # type: ignore[list-item]
-            execute(_insert_events_query(size), [value for row in rows for value in row])
+            cursor = execute(_insert_events_query(size), [value for row in rows for value in row])
+            last = cursor.lastrowid or 0
         for start, stop, size in _padded_chunks(len(keys)):
             pairs = keys[start:stop]
             pairs += [_PADDING_KEY] * (size - len(pairs))  # type: ignore[list-item]
@@ -342,6 +350,7 @@ class SqliteWriteConnection:
                 _SAVE_SNAPSHOT,
                 [(*row[:6], row[6].isoformat()) for row in snapshots],
             )
+        return last - len(events) + 1 if events else 0
 
     def _stored_key(self, appends: list[Append]) -> CommandAlreadyStored | None:
         """The first key of ``appends`` that the file holds for its aggregate, if any."""
