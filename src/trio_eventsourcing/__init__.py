@@ -26,6 +26,7 @@ from . import static_supervisor as static_supervisor
 from . import supervision as supervision
 from ._core.api import PositionWaiter as PositionWaiter
 from ._core.api import aggregate_stats as aggregate_stats
+from ._core.api import event_reference as event_reference
 from ._core.api import execute as execute
 from ._core.api import execute_and_wait as execute_and_wait
 from ._core.api import execute_with_metadata as execute_with_metadata
@@ -155,6 +156,7 @@ __all__ = [
     "TransactionRolledBack",
     "aggregate_stats",
     "describe_error",
+    "event_reference",
     "execute",
     "execute_and_wait",
     "execute_with_metadata",

@@ -63,12 +63,20 @@ def test_events(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
     assert table.status == 0
     rows = _rows(table)
     assert [int(row[0]) for row in rows] == list(range(1, len(rows) + 1))
-    assert rows[0][3:] == ["AccountOpened", "1", "[]", '{"account_id":"account-2"}']
+    event_type, version, correlation, causation, *stored = rows[0][3:]
+    assert (event_type, version, stored) == (
+        "AccountOpened",
+        "1",
+        ["[]", '{"account_id":"account-2"}'],
+    )
+    # The demo's commands give no ids: each event carries its command's generated key.
+    assert correlation == causation != ""
 
     records = cli(capsys, "events", str(demo_db), "account-2", "--json").json_lines()
     assert [r["sequence"] for r in records] == list(range(1, len(rows) + 1))
     assert records[0]["payload"] == {"account_id": "account-2"}
     assert records[0]["metadata"] == []
+    assert records[0]["correlation_id"] == records[0]["causation_id"] == correlation
     assert {r["event_type"] for r in records[1:]} <= {
         "CustomerDepositedCash",
         "CustomerWithdrewCash",
@@ -99,6 +107,18 @@ def test_log(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
     assert past_the_end.status == 0
     assert past_the_end.out == f"(no events after position {count})\n"
     assert cli(capsys, "log", str(demo_db), "--from", str(count), "--json").out == ""
+
+
+def test_log_of_one_aggregate_type(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
+    ((count,),) = _stored(
+        demo_db, "SELECT count(*) FROM events WHERE aggregate_type = 'bank_account'"
+    )
+    records = cli(capsys, "log", str(demo_db), "--type", "bank_account", "--json").json_lines()
+    assert len(records) == count > 0
+    assert {r["aggregate_type"] for r in records} == {"bank_account"}
+    assert cli(capsys, "log", str(demo_db), "--type", "nothing", "--json").out == ""
+    table = cli(capsys, "log", str(demo_db), "--type", "bank_account", "--limit", "1")
+    assert _rows(table)[0][2] == "bank_account"
 
 
 def test_the_log_is_read_in_batches(

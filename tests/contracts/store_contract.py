@@ -51,6 +51,7 @@ from trio_eventsourcing import (
     SnapshotConfig,
     StoreResult,
     process,
+    projections,
     static_supervisor,
 )
 from trio_eventsourcing.examples.bank_account import (
@@ -828,6 +829,76 @@ class StoreContract:
                 [("k", "v")],
                 [],
             ]
+
+    async def test_events_carry_their_command_s_key_as_correlation_and_causation(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            assert await run(bank, "acc-1", OpenAccount("acc-1"), key="open-1") == Ok(None)
+            assert await run(bank, "acc-1", DepositMoney(Decimal(1))) == Ok(None)
+            events = await load(store, "acc-1")
+        assert (events[0].correlation_id, events[0].causation_id) == ("open-1", "open-1")
+        # A generated key names the second command: its own process, caused by itself.
+        assert events[1].correlation_id == events[1].causation_id
+        assert events[1].causation_id not in ("", "open-1")
+
+    async def test_given_correlation_and_causation_ids_are_stored_with_every_event(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            reply = eventsourcing.execute_with_response(
+                bank,
+                "acc-1",
+                OpenAccount("acc-1"),
+                [("user", "alice")],
+                correlation_id="checkout-7",
+                causation_id="click-3",
+            )
+            assert await answer(reply) == Ok(None)
+            (event,) = await load(store, "acc-1")
+        assert (event.metadata, event.correlation_id, event.causation_id) == (
+            [("user", "alice")],
+            "checkout-7",
+            "click-3",
+        )
+
+    async def test_a_command_caused_by_an_event_continues_its_correlation(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            reply = eventsourcing.execute_with_response(
+                bank, "acc-1", OpenAccount("acc-1"), [], correlation_id="order-9"
+            )
+            assert await answer(reply) == Ok(None)
+            async with projections.follow_log(store) as entries:
+                opening = await entries.receive()
+            reply = eventsourcing.execute_with_response(
+                bank, "acc-2", OpenAccount("acc-2"), [], caused_by=opening
+            )
+            assert await answer(reply) == Ok(None)
+            (event,) = await load(store, "acc-2")
+        assert event.correlation_id == "order-9"
+        assert event.causation_id == eventsourcing.event_reference(opening)
+        assert event.causation_id.endswith("/acc-1/1")
+
+    async def test_bad_trace_ids_are_refused_naming_what_is_wrong(self, tmp_path: Path) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as bank:
+            with pytest.raises(ValueError, match="correlation_id must be a non-empty str"):
+                eventsourcing.execute(bank, "acc-1", OpenAccount("acc-1"), correlation_id="")
+            with pytest.raises(ValueError, match="causation_id is 201 characters long"):
+                eventsourcing.execute(bank, "acc-1", OpenAccount("acc-1"), causation_id="c" * 201)
+            with pytest.raises(ValueError, match="metadata key '\\$correlation_id'"):
+                eventsourcing.execute_with_metadata(
+                    bank, "acc-1", OpenAccount("acc-1"), [("$correlation_id", "x")]
+                )
+            with pytest.raises(TypeError, match="caused_by takes an entry of the log"):
+                eventsourcing.execute(
+                    bank,
+                    "acc-1",
+                    OpenAccount("acc-1"),
+                    caused_by="acc-0",  # type: ignore[arg-type]
+                )
+            assert await load(store, "acc-1") == []
 
     async def test_snapshots_through_supervised_are_taken_at_each_multiple(
         self, tmp_path: Path

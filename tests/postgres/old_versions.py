@@ -81,3 +81,33 @@ def version_2_tables(dsn: str, schema: str) -> None:
             " 'BankAccount', 1, '{\"balance\":\"5\",\"opened\":true}', '2024-05-06T00:00:00Z')"
         )
         connection.execute(f'UPDATE "{schema}".trio_es_store SET schema_version = 2')
+
+
+def version_3_tables(dsn: str, schema: str) -> None:
+    """The store's tables as version 3 left them: version 2's with the aggregate type in
+    the events' and snapshots' keys and in the key index, and the metadata
+    ``[("user", "alice")]`` on acc-1's events."""
+    version_2_tables(dsn, schema)
+    events = f'"{schema}".trio_es_events'
+    snapshots = f'"{schema}".trio_es_snapshots'
+    with connect(dsn) as connection, connection.transaction():
+        for table, kind in ((events, "u"), (snapshots, "p")):
+            names = connection.execute(
+                "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = %s",
+                (table, kind),
+            ).fetchall()
+            for (name,) in names:
+                connection.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+        connection.execute(
+            f"ALTER TABLE {events} ADD UNIQUE (aggregate_type, aggregate_id, sequence)"
+        )
+        connection.execute(
+            f"ALTER TABLE {snapshots} ADD PRIMARY KEY (aggregate_type, aggregate_id)"
+        )
+        connection.execute(f'DROP INDEX IF EXISTS "{schema}"."trio_es_events_by_command_key"')
+        connection.execute(
+            f'CREATE UNIQUE INDEX IF NOT EXISTS "trio_es_events_by_command_key" ON {events}'
+            " (aggregate_type, aggregate_id, command_key) WHERE command_key IS NOT NULL"
+        )
+        connection.execute(f'UPDATE {events} SET metadata = \'[["user","alice"]]\'')
+        connection.execute(f'UPDATE "{schema}".trio_es_store SET schema_version = 3')

@@ -25,7 +25,7 @@ from tests.contracts.store_contract import (
     opened,
 )
 from tests.postgres.helpers import require_server, rows, throwaway_schema
-from tests.postgres.old_versions import version_2_tables
+from tests.postgres.old_versions import version_2_tables, version_3_tables
 from trio_eventsourcing import Ok, Result, postgres_store
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import LogRecord
@@ -80,4 +80,28 @@ async def test_version_2_tables_are_upgraded_keeping_everything_they_held(
         both: list[BankAccountEvent] = [opened("acc-1"), deposited(5, 5)]
         assert isinstance(await append(statements, "acc-1", 0, both, key="opening"), Ok)
         assert isinstance(await append(accounts, "acc-1", 2, [deposited(1, 6)]), Ok)
-    assert rows(dsn, f'SELECT schema_version FROM "{schema}"."trio_es_store"') == [(3,)]
+    assert rows(dsn, f'SELECT schema_version FROM "{schema}"."trio_es_store"') == [(4,)]
+
+
+async def test_version_3_tables_are_upgraded_and_their_events_have_no_trace(
+    dsn: str, schema: str
+) -> None:
+    version_3_tables(dsn, schema)
+    async with running_database(dsn, schema) as database:
+        accounts = database.event_store(ACCOUNTS)
+        before = await load(accounts, "acc-1")
+        assert [(e.sequence, e.metadata) for e in before] == [
+            (1, [("user", "alice")]),
+            (2, [("user", "alice")]),
+        ]
+        assert {(e.correlation_id, e.causation_id) for e in before} == {("", "")}
+        assert await is_stored(accounts, "acc-1", "opening")
+        traced = [("$correlation_id", "order-9"), ("$causation_id", "pay-1")]
+        assert isinstance(await append(accounts, "acc-1", 2, [deposited(1, 6)], traced), Ok)
+        after = await load(accounts, "acc-1")
+        assert (after[-1].metadata, after[-1].correlation_id, after[-1].causation_id) == (
+            [],
+            "order-9",
+            "pay-1",
+        )
+    assert rows(dsn, f'SELECT schema_version FROM "{schema}"."trio_es_store"') == [(4,)]

@@ -145,3 +145,59 @@ def version_3_file(path: Path) -> None:
             "INSERT INTO projection_checkpoints (aggregate_type, name, position)"
             " VALUES ('bank_account', 'balances', 2)"
         )
+
+
+TYPE_SCOPED_TABLES = (
+    """
+    CREATE TABLE events (
+        position INTEGER PRIMARY KEY,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        sequence INTEGER NOT NULL CHECK (sequence >= 1),
+        event_type TEXT NOT NULL,
+        event_version INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+        UNIQUE (aggregate_type, aggregate_id, sequence)
+    )
+    """,
+    """
+    CREATE TABLE snapshots (
+        aggregate_id TEXT NOT NULL,
+        aggregate_type TEXT NOT NULL,
+        sequence INTEGER NOT NULL,
+        entity_type TEXT NOT NULL,
+        entity_version INTEGER NOT NULL,
+        payload TEXT NOT NULL,
+        taken_at TEXT NOT NULL,
+        PRIMARY KEY (aggregate_type, aggregate_id)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE command_keys (
+        aggregate_type TEXT NOT NULL,
+        aggregate_id TEXT NOT NULL,
+        command_key TEXT NOT NULL,
+        PRIMARY KEY (aggregate_type, aggregate_id, command_key)
+    ) WITHOUT ROWID
+    """,
+)
+"""Version 4 keyed events, snapshots and keys by the aggregate type too."""
+
+VERSION_4 = (*TYPE_SCOPED_TABLES, *PROJECTION_TABLES, *stamp(4))
+
+
+def version_4_file(path: Path) -> None:
+    """A store file as version 4 left it: account acc-1 of two events with the metadata
+    ``[("user", "alice")]``, the key ``"opening"`` of its first command, and a snapshot at
+    sequence 2."""
+    old_file(path, VERSION_4, [OPENED, deposit(5, 5)])
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as connection:
+        connection.execute('UPDATE events SET metadata = \'[["user","alice"]]\'')
+        connection.execute("INSERT INTO command_keys VALUES ('bank_account', 'acc-1', 'opening')")
+        connection.execute(
+            "INSERT INTO snapshots VALUES ('acc-1', 'bank_account', 2, 'BankAccount', 1,"
+            ' \'{"balance":"5","opened":true}\', \'2024-05-06T07:08:09+00:00\')'
+        )

@@ -15,8 +15,16 @@ from tests.contracts.aggregate_types_contract import (
     STATEMENTS,
     AggregateTypesContract,
 )
-from tests.contracts.store_contract import BankStore, append, is_stored, load, load_snapshot, opened
-from tests.sqlite.old_versions import version_3_file
+from tests.contracts.store_contract import (
+    BankStore,
+    append,
+    deposited,
+    is_stored,
+    load,
+    load_snapshot,
+    opened,
+)
+from tests.sqlite.old_versions import version_3_file, version_4_file
 from trio_eventsourcing import Ok, Result, sqlite_store
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import LogRecord
@@ -62,7 +70,7 @@ async def test_a_version_3_file_is_upgraded_keeping_everything_it_held(tmp_path:
         assert isinstance(await append(accounts, "acc-1", 2, [opened("acc-1")]), Ok)
     connection = sqlite3.connect(path)
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (4,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (5,)
         checkpoints = connection.execute(
             "SELECT aggregate_type, name, position FROM projection_checkpoints"
         ).fetchall()
@@ -89,5 +97,35 @@ async def test_an_upgrade_that_fails_leaves_the_version_3_file_whole(tmp_path: P
         assert connection.execute("PRAGMA user_version").fetchone() == (3,)
         assert connection.execute("SELECT count(*) FROM events").fetchone() == (2,)
         assert connection.execute("SELECT count(*) FROM command_keys").fetchone() == (1,)
+    finally:
+        connection.close()
+
+
+async def test_a_version_4_file_is_upgraded_and_its_events_have_no_trace(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    version_4_file(path)
+    async with running_database(path) as database:
+        accounts = database.event_store(ACCOUNTS)
+        before = await load(accounts, "acc-1")
+        assert [(e.sequence, e.metadata) for e in before] == [
+            (1, [("user", "alice")]),
+            (2, [("user", "alice")]),
+        ]
+        assert {(e.correlation_id, e.causation_id) for e in before} == {("", "")}
+        assert await is_stored(accounts, "acc-1", "opening")
+        snapshot = await load_snapshot(accounts, "acc-1")
+        assert snapshot is not None
+        assert snapshot.sequence == 2
+        traced = [("$correlation_id", "order-9"), ("$causation_id", "pay-1")]
+        assert isinstance(await append(accounts, "acc-1", 2, [deposited(1, 6)], traced), Ok)
+        after = await load(accounts, "acc-1")
+        assert (after[-1].metadata, after[-1].correlation_id, after[-1].causation_id) == (
+            [],
+            "order-9",
+            "pay-1",
+        )
+    connection = sqlite3.connect(path)
+    try:
+        assert connection.execute("PRAGMA user_version").fetchone() == (5,)
     finally:
         connection.close()

@@ -231,7 +231,8 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
         help="show the events of one aggregate",
         description=(
             "Show the events of one aggregate in sequence order: sequence, position in the "
-            "global log, time, event type and version, metadata and payload (stored JSON). "
+            "global log, time, event type and version, the correlation and causation ids of "
+            "the command that stored it, metadata and payload (stored JSON). "
             "Exits 1 if the aggregate has no events."
         ),
     )
@@ -249,8 +250,9 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
         parents=[inspection],
         help="print the global log, and follow it",
         description=(
-            "Print the store's events of every aggregate in the order they were committed, "
-            "with their position in the global log. With --follow, keep waiting for new "
+            "Print the store's events of every aggregate (or of one aggregate type, with "
+            "--type) in the order they were committed, with their position in the global "
+            "log. With --follow, keep waiting for new "
             "events until interrupted (Ctrl-C exits with status 0)."
         ),
     )
@@ -268,6 +270,13 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
         default=None,
         metavar="N",
         help="stop after N events",
+    )
+    log.add_argument(
+        "--type",
+        dest="aggregate_type",
+        default=None,
+        metavar="TYPE",
+        help="print only the events of aggregate type TYPE",
     )
     log.add_argument(
         "--follow", "-f", action="store_true", help="keep polling for new events until stopped"

@@ -37,6 +37,7 @@ AGGREGATES_BATCH = 1_000
 
 _PAYLOAD_WIDTH = 80
 _METADATA_WIDTH = 40
+_TRACE_WIDTH = 24
 
 sleep: Callable[[float], None] = time.sleep
 """How ``log --follow`` waits between polls (tests put their own here)."""
@@ -80,6 +81,7 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, prog: str) -> int:
                 err,
                 after=args.after,
                 limit=args.limit,
+                aggregate_type=args.aggregate_type,
                 follow=args.follow,
                 poll_interval=args.poll_interval,
                 max_polls=args.max_polls,
@@ -174,6 +176,8 @@ def events(
             Column("recorded at"),
             Column("type"),
             Column("version", ">"),
+            Column("correlation", max_width=_TRACE_WIDTH),
+            Column("causation", max_width=_TRACE_WIDTH),
             Column("metadata", max_width=_METADATA_WIDTH),
             Column("payload", max_width=_PAYLOAD_WIDTH),
         ],
@@ -186,6 +190,8 @@ def events(
                 e.recorded_at,
                 e.event_type,
                 str(e.event_version),
+                e.correlation_id,
+                e.causation_id,
                 compact_json(e.metadata),
                 compact_json(e.payload),
             ]
@@ -203,12 +209,15 @@ def log(
     *,
     after: int,
     limit: int | None,
+    aggregate_type: str | None = None,
     follow: bool,
     poll_interval: float,
     max_polls: int | None,
     as_json: bool,
 ) -> int:
     """``log DB``: the global log after a position, in position order; maybe follow it.
+
+    With ``aggregate_type``, only the events of that aggregate type.
 
     Catching up never waits: a full batch is followed at once by the next query. Once the
     log is read to its end, ``--follow`` polls every ``poll_interval`` seconds. Before
@@ -227,6 +236,7 @@ def log(
         [
             Column("position", ">"),
             Column("recorded at"),
+            Column("aggregate type"),
             Column("aggregate id"),
             Column("sequence", ">"),
             Column("type"),
@@ -251,7 +261,7 @@ def log(
                     out.flush()
                     return 0
                 wanted = LOG_BATCH if limit is None else min(LOG_BATCH, limit - printed)
-                batch = store.log(position, wanted)
+                batch = store.log(position, wanted, aggregate_type)
                 if batch:
                     _print_log(out, table, batch, as_json=as_json)
                     position = batch[-1].position
@@ -407,6 +417,7 @@ def _print_log(out: TextIO, table: Table, batch: list[StoredEvent], *, as_json: 
             [
                 str(e.position),
                 e.recorded_at,
+                e.aggregate_type,
                 e.aggregate_id,
                 str(e.sequence),
                 e.event_type,
@@ -429,6 +440,8 @@ def _event_record(event: StoredEvent) -> dict[str, JsonValue]:
         "event_version": event.event_version,
         "metadata": stored_json(event.metadata),
         "payload": stored_json(event.payload),
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
     }
 
 

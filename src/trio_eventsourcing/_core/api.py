@@ -15,7 +15,9 @@ from .._runtime.checks import require_non_negative_int
 from .._runtime.process import Subject, new_subject, receive_forever, send
 from .._runtime.result import Ok, Result
 from .errors import EventSourcingError
+from .log_source import LogRecord
 from .records import (
+    TRACE_KEYS,
     Aggregate,
     AggregateMessage,
     AggregateStats,
@@ -80,6 +82,56 @@ def _check_key(idempotency_key: object) -> str | None:
     return idempotency_key
 
 
+_MAX_TRACE_LENGTH = 200
+"""The longest correlation or causation id: both are stored with every event."""
+
+
+def _check_trace_id(name: str, value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be a non-empty str or None, got {value!r}")
+    if len(value) > _MAX_TRACE_LENGTH:
+        raise ValueError(
+            f"{name} is {len(value)} characters long; at most {_MAX_TRACE_LENGTH} are allowed"
+        )
+    problem = _unstorable_text(value)
+    if problem is not None:
+        raise ValueError(f"{name} {value!r} {problem}")
+    return value
+
+
+def event_reference(entry: LogRecord[object]) -> str:
+    """The id of a logged event, as the causation id of the commands it causes.
+
+    ``"<aggregate type>/<aggregate id>/<sequence>"``: unique within a database, and the
+    same whichever store or process reads it.
+
+    Example::
+
+        event_reference(entry)  # "bank_account/acc-1/3"
+    """
+    envelope = entry.envelope
+    return f"{entry.aggregate_type}/{envelope.aggregate_id}/{envelope.sequence}"
+
+
+def _trace(
+    correlation_id: object, causation_id: object, caused_by: LogRecord[object] | None
+) -> tuple[str | None, str | None]:
+    """The checked ``(correlation_id, causation_id)`` of a command (``None``: the default)."""
+    correlation = _check_trace_id("correlation_id", correlation_id)
+    causation = _check_trace_id("causation_id", causation_id)
+    if caused_by is None:
+        return correlation, causation
+    if not (hasattr(caused_by, "envelope") and hasattr(caused_by, "aggregate_type")):
+        raise TypeError(f"caused_by takes an entry of the log, got {caused_by!r}")
+    if correlation is not None or causation is not None:
+        raise ValueError("give caused_by, or correlation_id and causation_id, not both")
+    reference = event_reference(caused_by)
+    inherited = getattr(caused_by.envelope, "correlation_id", "")
+    return (inherited if isinstance(inherited, str) and inherited else reference), reference
+
+
 def _unstorable_text(text: str) -> str | None:
     """Why a store could not keep ``text`` as an id or key, or ``None`` if every store can.
 
@@ -105,6 +157,11 @@ def _check_metadata(metadata: object) -> Metadata:
         for pair in metadata
     ):
         raise TypeError(f"metadata must be a list of (str, str) pairs, got {metadata!r}")
+    for key, _ in metadata:
+        if key in TRACE_KEYS:
+            raise ValueError(
+                f"metadata key {key!r} is the system's: give correlation_id or causation_id"
+            )
     return list(metadata)
 
 
@@ -114,6 +171,9 @@ def execute(
     command: CommandT,
     *,
     idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    caused_by: LogRecord[object] | None = None,
 ) -> None:
     """Run ``command`` against the aggregate; nothing is reported back.
 
@@ -125,7 +185,13 @@ def execute(
         eventsourcing.execute(actor, "bank-account-123", OpenAccount("123"))
     """
     message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
-        _check_id(aggregate_id), command, [], None, _check_key(idempotency_key)
+        _check_id(aggregate_id),
+        command,
+        [],
+        None,
+        _check_key(idempotency_key),
+        None,
+        *_trace(correlation_id, causation_id, caused_by),
     )
     send(eventsourcing_actor, message)
 
@@ -137,6 +203,9 @@ def execute_with_metadata(
     metadata: Metadata,
     *,
     idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    caused_by: LogRecord[object] | None = None,
 ) -> None:
     """Run ``command``, storing ``metadata`` with every event it produces.
 
@@ -153,6 +222,8 @@ def execute_with_metadata(
         _check_metadata(metadata),
         None,
         _check_key(idempotency_key),
+        None,
+        *_trace(correlation_id, causation_id, caused_by),
     )
     send(eventsourcing_actor, message)
 
@@ -164,6 +235,9 @@ def execute_with_response(
     metadata: Metadata,
     *,
     idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    caused_by: LogRecord[object] | None = None,
 ) -> Subject[Result[None, EventSourcingError[ErrorT]]]:
     """Run ``command`` and return a Subject that receives how it ended.
 
@@ -179,6 +253,13 @@ def execute_with_response(
     after ``OutcomeUnknown``, a reply timeout or a crash, and it is stored at most once.
     Without one, the system generates a key (the one ``OutcomeUnknown`` names).
 
+    Every event the command stores carries its ``correlation_id`` (the business process
+    it belongs to) and ``causation_id`` (what caused it): by default both are the
+    command's idempotency key, so a command starts a process of its own. A command issued
+    because of an event gives ``caused_by=entry`` (an entry of the log): it takes the
+    event's correlation id, and the event's :func:`event_reference` as causation id. The
+    other execute functions take the same three arguments.
+
     Example::
 
         reply = eventsourcing.execute_with_response(
@@ -193,6 +274,8 @@ def execute_with_response(
         _check_metadata(metadata),
         reply_to,
         _check_key(idempotency_key),
+        None,
+        *_trace(correlation_id, causation_id, caused_by),
     )
     send(eventsourcing_actor, message)
     return reply_to
@@ -205,6 +288,9 @@ def execute_with_receipt(
     metadata: Metadata,
     *,
     idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    caused_by: LogRecord[object] | None = None,
 ) -> Subject[Result[Receipt, EventSourcingError[ErrorT]]]:
     """Run ``command`` and return a Subject that receives its :class:`Receipt`, or why not.
 
@@ -226,6 +312,7 @@ def execute_with_receipt(
         None,
         _check_key(idempotency_key),
         receipt_to,
+        *_trace(correlation_id, causation_id, caused_by),
     )
     send(eventsourcing_actor, message)
     return receipt_to
@@ -253,6 +340,9 @@ async def execute_and_wait(
     metadata: Metadata | None = None,
     *,
     idempotency_key: str | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    caused_by: LogRecord[object] | None = None,
     consistency: Iterable[PositionWaiter] = (),
 ) -> Result[Receipt, EventSourcingError[ErrorT]]:
     """Run ``command``, wait for its receipt, then until ``consistency``'s read models have it.
@@ -293,6 +383,9 @@ async def execute_and_wait(
         command,
         [] if metadata is None else metadata,
         idempotency_key=idempotency_key,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        caused_by=caused_by,
     )
     outcome = await receive_forever(reply)
     if isinstance(outcome, Ok):

@@ -84,34 +84,107 @@ class SnapshotConfig:
             )
 
 
+CORRELATION_KEY = "$correlation_id"
+"""The metadata key under which the system hands a command's correlation id to the store."""
+CAUSATION_KEY = "$causation_id"
+"""The metadata key under which the system hands a command's causation id to the store."""
+TRACE_KEYS = frozenset({CORRELATION_KEY, CAUSATION_KEY})
+"""The metadata keys a user's metadata may not use: the system's trace travels under them."""
+
+
+def with_trace(metadata: Metadata, correlation_id: str, causation_id: str) -> Metadata:
+    """``metadata`` and the command's trace, as the system passes both to ``commit_events``.
+
+    The store interface (the seed's) has no parameter for the trace: it travels as the
+    last two pairs of the metadata. The library's stores take it out with
+    :func:`split_trace` and keep it apart; another store keeps it as metadata.
+    """
+    return [*metadata, (CORRELATION_KEY, correlation_id), (CAUSATION_KEY, causation_id)]
+
+
+def split_trace(metadata: Metadata) -> tuple[Metadata, str, str]:
+    """``(metadata, correlation_id, causation_id)`` of what :func:`with_trace` made.
+
+    Metadata without a trace (written by a store's own caller, not by a system) comes
+    back whole, with empty ids.
+    """
+    if (
+        len(metadata) >= 2
+        and metadata[-1][0] == CAUSATION_KEY
+        and metadata[-2][0] == CORRELATION_KEY
+    ):
+        return metadata[:-2], metadata[-2][1], metadata[-1][1]
+    return metadata, "", ""
+
+
 @final
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class MemoryStoreEventEnvelop(PicklableFrozen, Generic[EventT_co]):
     """A stored event as the memory store hands it back.
+
+    ``correlation_id`` and ``causation_id`` are those of the command that stored it
+    (see :func:`~trio_eventsourcing.execute_with_response`); empty for an event
+    written to the store directly, not by a command.
 
     Example::
 
         MemoryStoreEventEnvelop("acc-1", 1, AccountOpened("acc-1"), [("user", "alice")])
     """
 
-    __slots__ = ("aggregate_id", "metadata", "payload", "sequence")
+    __slots__ = (
+        "aggregate_id",
+        "causation_id",
+        "correlation_id",
+        "metadata",
+        "payload",
+        "sequence",
+    )
     aggregate_id: str
     sequence: int
     payload: EventT_co
     metadata: Metadata
+    correlation_id: str
+    causation_id: str
+
+    def __init__(
+        self,
+        aggregate_id: str,
+        sequence: int,
+        payload: EventT_co,
+        metadata: Metadata,
+        correlation_id: str = "",
+        causation_id: str = "",
+    ) -> None:
+        # Frozen, with its slots written by hand (see PicklableFrozen): defaults need an
+        # __init__ of its own.
+        setattr_ = object.__setattr__
+        setattr_(self, "aggregate_id", aggregate_id)
+        setattr_(self, "sequence", sequence)
+        setattr_(self, "payload", payload)
+        setattr_(self, "metadata", metadata)
+        setattr_(self, "correlation_id", correlation_id)
+        setattr_(self, "causation_id", causation_id)
 
 
 @final
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
     """A stored event as a durable store hands it back, with how it was serialized.
 
     ``event_version`` is a string, as in the seed (``"1"``, ``"2"``, ...).
+    ``correlation_id`` and ``causation_id`` are those of the command that stored it;
+    empty for an event written to the store directly, or before the store kept them.
+
+    Example::
+
+        envelope.aggregate_type, envelope.event_type, envelope.correlation_id
     """
 
     __slots__ = (
         "aggregate_id",
         "aggregate_type",
+        "causation_id",
+        "correlation_id",
         "event_type",
         "event_version",
         "metadata",
@@ -125,6 +198,31 @@ class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
     event_type: str
     event_version: str
     aggregate_type: str
+    correlation_id: str
+    causation_id: str
+
+    def __init__(
+        self,
+        aggregate_id: str,
+        sequence: int,
+        payload: EventT_co,
+        metadata: Metadata,
+        event_type: str,
+        event_version: str,
+        aggregate_type: str,
+        correlation_id: str = "",
+        causation_id: str = "",
+    ) -> None:
+        setattr_ = object.__setattr__
+        setattr_(self, "aggregate_id", aggregate_id)
+        setattr_(self, "sequence", sequence)
+        setattr_(self, "payload", payload)
+        setattr_(self, "metadata", metadata)
+        setattr_(self, "event_type", event_type)
+        setattr_(self, "event_version", event_version)
+        setattr_(self, "aggregate_type", aggregate_type)
+        setattr_(self, "correlation_id", correlation_id)
+        setattr_(self, "causation_id", causation_id)
 
 
 EventEnvelop = TypeAliasType(
@@ -223,10 +321,12 @@ class Receipt:
 class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
     """Run ``command`` against the aggregate; reply to ``reply_to`` if one is given.
 
-    ``reply_to``, ``idempotency_key`` and ``receipt_to`` go beyond the seed: the first is
-    what :func:`execute_with_response` uses; the second, when given, makes the command run
-    at most once per aggregate (``None``: the system generates a key for it); the third
-    receives the command's :class:`Receipt` instead (:func:`execute_with_receipt`).
+    The fields after ``metadata`` go beyond the seed: ``reply_to`` is what
+    :func:`execute_with_response` uses; ``idempotency_key``, when given, makes the
+    command run at most once per aggregate (``None``: the system generates a key for it);
+    ``receipt_to`` receives the command's :class:`Receipt` instead of ``reply_to``'s
+    answer (:func:`execute_with_receipt`); ``correlation_id`` and ``causation_id`` are
+    stored with each of its events (``None``: the command's idempotency key).
 
     Example::
 
@@ -235,7 +335,9 @@ class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
 
     __slots__ = (
         "aggregate_id",
+        "causation_id",
         "command",
+        "correlation_id",
         "idempotency_key",
         "metadata",
         "receipt_to",
@@ -247,6 +349,8 @@ class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
     reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None
     idempotency_key: str | None
     receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] | None
+    correlation_id: str | None
+    causation_id: str | None
 
     def __init__(
         self,
@@ -256,9 +360,11 @@ class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
         reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None,
         idempotency_key: str | None,
         receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
     ) -> None:
-        # Frozen, with its slots written by hand (see PicklableFrozen): a default needs
-        # an __init__ of its own.
+        # Frozen, with its slots written by hand (see PicklableFrozen): defaults need an
+        # __init__ of its own.
         setattr_ = object.__setattr__
         setattr_(self, "aggregate_id", aggregate_id)
         setattr_(self, "command", command)
@@ -266,6 +372,8 @@ class ExecuteCommand(PicklableFrozen, Generic[CommandT, ErrorT]):
         setattr_(self, "reply_to", reply_to)
         setattr_(self, "idempotency_key", idempotency_key)
         setattr_(self, "receipt_to", receipt_to)
+        setattr_(self, "correlation_id", correlation_id)
+        setattr_(self, "causation_id", causation_id)
 
     @property
     def answered(self) -> bool:

@@ -75,6 +75,7 @@ from .records import (
     Snapshot,
     SnapshotConfig,
     SystemStats,
+    with_trace,
 )
 from .store import EventStore, StoreResult, committed_positions
 
@@ -763,9 +764,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     self.commands_processed += 1
                 return decided
             events, entity = decided
-            transaction, stored = self.begin_commit(
-                aggregate, events, entity, message.metadata, key
-            )
+            causation = message.causation_id or key
+            metadata = with_trace(message.metadata, message.correlation_id or causation, causation)
+            transaction, stored = self.begin_commit(aggregate, events, entity, metadata, key)
             try:
                 committed = await transaction
             except Exception as exc:

@@ -22,7 +22,14 @@ from typing_extensions import Never, Self, final
 from .._codec.json_codec import Codec
 from .._core.errors import EventStoreError, StoreFailure
 from .._core.log import LogEntry, log_request
-from .._core.records import Aggregate, EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
+from .._core.records import (
+    Aggregate,
+    EventEnvelop,
+    Metadata,
+    SerializedEventEnvelop,
+    Snapshot,
+    split_trace,
+)
 from .._core.store import EventStore, StoreResult, Transaction
 from .._runtime.actor import Started, StartError, StartResult
 from .._runtime.result import Error, Ok, Result
@@ -490,6 +497,14 @@ def make_event_store(
         encode = codec.encode_event
         rows: list[EventRow] = []
         envelopes: list[EventEnvelop[EventT]] = []
+        metadata, correlation_id, causation_id = split_trace(metadata)
+        if problem_of is not None:
+            problem = problem_of(correlation_id) or problem_of(causation_id)
+            if problem is not None:
+                return refused(
+                    f"cannot store events of aggregate {aggregate_id!r} with the correlation "
+                    f"id {correlation_id!r} and causation id {causation_id!r}: {problem}"
+                )
         try:
             metadata_text = encode_metadata(metadata)
             for event in events:
@@ -512,6 +527,8 @@ def make_event_store(
                         version,
                         data,
                         metadata_text,
+                        correlation_id,
+                        causation_id,
                     )
                 )
                 envelopes.append(
@@ -523,6 +540,8 @@ def make_event_store(
                         type_name,
                         str(version),
                         aggregate_type,
+                        correlation_id,
+                        causation_id,
                     )
                 )
         except Exception as exc:

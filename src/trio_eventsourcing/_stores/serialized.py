@@ -29,8 +29,9 @@ TimeT = TypeVar("TimeT")
 
 # A stored event as read. The drivers type rows as Any; data edited by hand may hold
 # other types, which the codec and the checks here refuse.
-EventRow = tuple[str, str, int, str, int, str, str]
-"""``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
+EventRow = tuple[str, str, int, str, int, str, str, str, str]
+"""``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+correlation_id, causation_id)``."""
 
 
 def _unchanged(text: str) -> str:
@@ -75,7 +76,17 @@ def decode_events(
     envelopes: list[EventEnvelop[EventT]] = []
     append = envelopes.append
     for row in rows:
-        aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata = row
+        (
+            aggregate_type,
+            aggregate_id,
+            sequence,
+            event_type,
+            event_version,
+            payload,
+            metadata,
+            correlation_id,
+            causation_id,
+        ) = row
         try:
             event = decode(event_type, event_version, payload)
             decoded_metadata = decode_metadata(metadata)
@@ -101,6 +112,8 @@ def decode_events(
                 event_type,
                 str(event_version),
                 aggregate_type,
+                correlation_id,
+                causation_id,
             )
         )
     return Ok(envelopes)

@@ -49,8 +49,9 @@ from .handoff import Job, JobQueue
 ValueT = TypeVar("ValueT")
 ErrorT = TypeVar("ErrorT")
 
-EventRow = tuple[str, str, int, str, int, str, str]
-"""``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)``."""
+EventRow = tuple[str, str, int, str, int, str, str, str, str]
+"""``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+correlation_id, causation_id)``."""
 
 SnapshotRow = tuple[str, str, int, str, int, str, datetime]
 """``(aggregate_type, aggregate_id, sequence, entity_type, entity_version, payload, taken_at)``."""

@@ -46,6 +46,10 @@ class StoredEvent:
     event_version: int
     metadata: str
     payload: str
+    correlation_id: str
+    """The correlation id of the command that stored it (empty: none was kept)."""
+    causation_id: str
+    """The causation id of the command that stored it (empty: none was kept)."""
 
 
 @final
@@ -145,8 +149,11 @@ class Inspector(Protocol):
         """
         ...
 
-    def log(self, after: int, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` events of every type after position ``after``, by position."""
+    def log(self, after: int, limit: int, aggregate_type: str | None = None) -> list[StoredEvent]:
+        """Up to ``limit`` events after position ``after``, by position.
+
+        Only those of ``aggregate_type``, if given.
+        """
         ...
 
     def stats(self) -> StoreStats:

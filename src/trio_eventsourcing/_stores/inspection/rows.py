@@ -16,12 +16,36 @@ EVENT_COLUMNS = (
     "position, recorded_at, aggregate_type, aggregate_id, sequence, event_type,"
     " event_version, metadata, payload"
 )
-"""The columns :func:`stored_event` reads, in its order."""
+"""The columns :func:`stored_event` reads first, in its order (see :func:`event_columns`)."""
+
+TRACE_COLUMNS = ("correlation_id", "causation_id")
+"""The columns of the commands' trace, which stores of older schema versions lack."""
+
+
+def event_columns(traced: bool) -> str:
+    """What :func:`stored_event` reads: :data:`EVENT_COLUMNS`, then the trace.
+
+    The trace's columns if the table has them (``traced``), else empty texts.
+    """
+    trace = ", ".join(TRACE_COLUMNS) if traced else "'', ''"
+    return f"{EVENT_COLUMNS}, {trace}"
 
 
 def stored_event(row: tuple[object, ...], time: Callable[[object], str]) -> StoredEvent:
-    """One row of :data:`EVENT_COLUMNS`, with ``recorded_at`` shown by ``time``."""
-    position, recorded_at, kind, aggregate_id, sequence, name, version, metadata, payload = row
+    """One row of :func:`event_columns`, with ``recorded_at`` shown by ``time``."""
+    (
+        position,
+        recorded_at,
+        kind,
+        aggregate_id,
+        sequence,
+        name,
+        version,
+        metadata,
+        payload,
+        correlation_id,
+        causation_id,
+    ) = row
     return StoredEvent(
         position=to_int(position),
         recorded_at=time(recorded_at),
@@ -32,6 +56,8 @@ def stored_event(row: tuple[object, ...], time: Callable[[object], str]) -> Stor
         event_version=to_int(version),
         metadata=str(metadata),
         payload=str(payload),
+        correlation_id=str(correlation_id),
+        causation_id=str(causation_id),
     )
 
 

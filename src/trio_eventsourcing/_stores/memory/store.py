@@ -24,7 +24,14 @@ from ..._core.errors import CommandAlreadyStored, ConcurrencyConflict, EventStor
 from ..._core.log import log_request
 from ..._core.log_source import Checkpoint, DeadLetter, LogSource, SelectedType, Selection
 from ..._core.log_watchers import LogWatchers
-from ..._core.records import Aggregate, EventEnvelop, MemoryStoreEventEnvelop, Metadata, Snapshot
+from ..._core.records import (
+    Aggregate,
+    EventEnvelop,
+    MemoryStoreEventEnvelop,
+    Metadata,
+    Snapshot,
+    split_trace,
+)
 from ..._core.store import EventStore, StoreResult, Transaction
 from ..._runtime import actor as actor
 from ..._runtime.frozen import PicklableFrozen
@@ -312,8 +319,11 @@ def _make_event_store(
         await checkpoint()
         aggregate_id = aggregate.aggregate_id
         first = aggregate.sequence + 1
+        metadata, correlation_id, causation_id = split_trace(metadata)
         envelopes = [
-            MemoryStoreEventEnvelop(aggregate_id, first + offset, event, metadata)
+            MemoryStoreEventEnvelop(
+                aggregate_id, first + offset, event, metadata, correlation_id, causation_id
+            )
             for offset, event in enumerate(events)
         ]
         tx.appends.append((aggregate_id, aggregate.sequence, envelopes, idempotency_key))

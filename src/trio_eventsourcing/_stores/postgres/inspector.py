@@ -22,7 +22,14 @@ from typing_extensions import final
 from ..inspection.errors import InspectionError, one_line
 from ..inspection.projections import reset
 from ..inspection.records import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
-from ..inspection.rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from ..inspection.rows import (
+    TRACE_COLUMNS,
+    aggregate_summaries,
+    event_columns,
+    quote,
+    store_stats,
+    stored_event,
+)
 from ..inspection.rows import to_int as _int
 from .connection import (
     INSTALL_HINT,
@@ -53,9 +60,10 @@ _CONNECT_TIMEOUT_S = 10.0
 class PostgresInspector:
     """The inspection queries on one PostgreSQL store (see ``inspection.records.Inspector``)."""
 
-    __slots__ = ("_connection", "_names", "_options")
+    __slots__ = ("_columns", "_connection", "_names", "_options")
 
     def __init__(self, connection: Connection, options: Options, names: Names) -> None:
+        self._columns: str | None = None
         self._connection = connection
         self._options = options
         self._names = names
@@ -196,14 +204,22 @@ class PostgresInspector:
     def events(self, aggregate_id: str, aggregate_type: str | None) -> list[StoredEvent]:
         """The events of ``aggregate_id`` (of ``aggregate_type``, or any), by type and sequence."""
         rows = self.rows(
-            f"SELECT {EVENT_COLUMNS} FROM {self._names.events}"
+            f"SELECT {self._event_columns()} FROM {self._names.events}"
             " WHERE aggregate_id = %(id)s AND (%(type)s::text IS NULL OR aggregate_type = %(type)s)"
             " ORDER BY aggregate_type, sequence",
             {"id": aggregate_id, "type": aggregate_type},
         )
         return [stored_event(row, _time) for row in rows]
 
-    def log(self, after: int, limit: int) -> list[StoredEvent]:
+    def _event_columns(self) -> str:
+        # Tables of an older schema version (read as they are) have no trace columns.
+        if self._columns is None:
+            found = self.find_tables(["events"])
+            columns = found[0][1] if found else []
+            self._columns = event_columns(all(column in columns for column in TRACE_COLUMNS))
+        return self._columns
+
+    def log(self, after: int, limit: int, aggregate_type: str | None = None) -> list[StoredEvent]:
         """Up to ``limit`` events after position ``after``, by position.
 
         Writers take the store row's lock before they number their events and keep it
@@ -211,9 +227,11 @@ class PostgresInspector:
         from the last position it saw never passes over a later commit.
         """
         rows = self.rows(
-            f"SELECT {EVENT_COLUMNS} FROM {self._names.events}"
-            " WHERE position > %s ORDER BY position LIMIT %s",
-            (after, limit),
+            f"SELECT {self._event_columns()} FROM {self._names.events}"
+            " WHERE position > %(after)s"
+            " AND (%(type)s::text IS NULL OR aggregate_type = %(type)s)"
+            " ORDER BY position LIMIT %(limit)s",
+            {"after": after, "type": aggregate_type, "limit": limit},
         )
         return [stored_event(row, _time) for row in rows]
 

@@ -215,7 +215,7 @@ def read_aggregate(
     events = rows
     if rows and rows[0][0] == 0:
         events = rows[1:]
-        sequence, entity_type, entity_version, payload, _, taken_at, _ = rows[0][1:]
+        sequence, entity_type, entity_version, payload, _, taken_at = rows[0][1:7]
         snapshot = _decode_snapshot(
             codec, options, aggregate_id, (sequence, entity_type, entity_version, payload, taken_at)
         )
@@ -225,7 +225,10 @@ def read_aggregate(
     decoded = _decode_events(
         codec,
         options,
-        [(row[7], aggregate_id, row[1], row[2], row[3], row[4], row[5]) for row in events],
+        [
+            (row[7], aggregate_id, row[1], row[2], row[3], row[4], row[5], row[8], row[9])
+            for row in events
+        ],
     )
     return Ok((snapshot, decoded))
 
@@ -266,9 +269,7 @@ def read_selected_log(
         connection.execute(query, (start_from, *selected.parameters, limit), binary=True)
     )
     where = f"PostgreSQL {options.server}"
-    entries = _log_entries(
-        rows, selected.decode(where, [tuple(row[2:]) for row in rows], options.scrub)
-    )
+    entries = _log_entries(rows, selected.decode(where, [row[2:] for row in rows], options.scrub))
     if isinstance(entries, Error):
         return entries
     return Ok(page_of(entries.value, limit, head))

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of the tables this module creates, kept in ``<prefix>store``."""
 
 LOCK_CLASS = int.from_bytes(b"TrES", "big")
@@ -186,12 +186,15 @@ class Names:
         # the cheapest way to send many rows short of COPY).
         self.insert_events = (
             f"INSERT INTO {self.events} (position, aggregate_type, aggregate_id, sequence,"
-            " event_type, event_version, payload, metadata, command_key)"
+            " event_type, event_version, payload, metadata, command_key, correlation_id,"
+            " causation_id)"
             " SELECT r.position, r.aggregate_type, r.aggregate_id, r.sequence, r.event_type,"
-            " r.event_version, r.payload, r.metadata, r.command_key FROM unnest(%b::int8[],"
+            " r.event_version, r.payload, r.metadata, r.command_key, r.correlation_id,"
+            " r.causation_id FROM unnest(%b::int8[],"
             " %b::text[], %b::text[], %b::int8[], %b::text[], %b::int4[], %b::text[],"
-            " %b::text[], %b::text[]) AS r(position, aggregate_type, aggregate_id, sequence,"
-            " event_type, event_version, payload, metadata, command_key)"
+            " %b::text[], %b::text[], %b::text[], %b::text[]) AS r(position, aggregate_type,"
+            " aggregate_id, sequence, event_type, event_version, payload, metadata,"
+            " command_key, correlation_id, causation_id)"
         )
         self.upsert_snapshots = (
             f"INSERT INTO {self.snapshots} (aggregate_id, aggregate_type, sequence,"
@@ -209,7 +212,8 @@ class Names:
 
         # -- the readers --------------------------------------------------------------
         self.event_columns = event_columns = (
-            "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
+            "aggregate_type, aggregate_id, sequence, event_type, event_version, payload,"
+            " metadata, correlation_id, causation_id"
         )
         self.select_events = (
             f"SELECT {event_columns} FROM {self.events}"
@@ -222,16 +226,17 @@ class Names:
         )
         # The latest snapshot and the events after it in one statement, so one round
         # trip and one MVCC snapshot: the events are exactly those that follow it. Rows
-        # are (kind, sequence, type, version, payload, metadata, taken_at, aggregate_type),
-        # kind 0 for the snapshot and 1 for events.
+        # are (kind, sequence, type, version, payload, metadata, taken_at, aggregate_type,
+        # correlation_id, causation_id), kind 0 for the snapshot and 1 for events.
         self.select_aggregate = (
             "WITH s AS (SELECT sequence, entity_type, entity_version, payload, taken_at"
             f" FROM {self.snapshots} WHERE aggregate_type = %(type)s AND aggregate_id = %(id)s)"
             " SELECT 0, sequence, entity_type, entity_version, payload, NULL::text,"
-            " taken_at, NULL::text FROM s"
+            " taken_at, NULL::text, NULL::text, NULL::text FROM s"
             " UNION ALL"
             " SELECT 1, e.sequence, e.event_type, e.event_version, e.payload, e.metadata,"
-            f" NULL::timestamptz, e.aggregate_type FROM {self.events} e"
+            " NULL::timestamptz, e.aggregate_type, e.correlation_id, e.causation_id"
+            f" FROM {self.events} e"
             " WHERE e.aggregate_type = %(type)s AND e.aggregate_id = %(id)s"
             " AND e.sequence > coalesce((SELECT sequence FROM s), 0)"
         )
@@ -269,6 +274,8 @@ class Names:
                 metadata text NOT NULL,
                 recorded_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                 command_key text,
+                correlation_id text NOT NULL DEFAULT '',
+                causation_id text NOT NULL DEFAULT '',
                 UNIQUE (aggregate_type, aggregate_id, sequence)
             )
             """,
@@ -314,6 +321,15 @@ class Names:
                 f"ALTER TABLE {self.snapshots} ADD PRIMARY KEY (aggregate_type, aggregate_id)",
                 f'DROP INDEX IF EXISTS {self.schema}."{self.command_key_index}"',
                 self._command_key_index(),
+            ]
+        if version < 4:
+            # A constant default: the catalog changes, no row is rewritten (events stored
+            # before have empty ids).
+            statements += [
+                f"ALTER TABLE {self.events} ADD COLUMN IF NOT EXISTS correlation_id text"
+                " NOT NULL DEFAULT ''",
+                f"ALTER TABLE {self.events} ADD COLUMN IF NOT EXISTS causation_id text"
+                " NOT NULL DEFAULT ''",
             ]
         return [*statements, f"UPDATE {self.store} SET schema_version = {SCHEMA_VERSION}"]
 

@@ -132,7 +132,9 @@ class _Columns:
     __slots__ = (
         "aggregate_ids",
         "aggregate_types",
+        "causation_ids",
         "command_keys",
+        "correlation_ids",
         "event_types",
         "event_versions",
         "metadata",
@@ -151,6 +153,8 @@ class _Columns:
         self.payloads: list[str] = []
         self.metadata: list[str] = []
         self.command_keys: list[str | None] = []
+        self.correlation_ids: list[str] = []
+        self.causation_ids: list[str] = []
 
     def add(self, position: int, append: Append) -> int:
         """Add the rows of ``append`` at the positions after ``position``; return the last one.
@@ -159,9 +163,17 @@ class _Columns:
         """
         key = append.key
         for row in append.rows:
-            aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata = (
-                row
-            )
+            (
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type,
+                event_version,
+                payload,
+                metadata,
+                correlation_id,
+                causation_id,
+            ) = row
             position += 1
             self.positions.append(position)
             self.aggregate_types.append(aggregate_type)
@@ -172,6 +184,8 @@ class _Columns:
             self.payloads.append(payload)
             self.metadata.append(metadata)
             self.command_keys.append(key)
+            self.correlation_ids.append(correlation_id)
+            self.causation_ids.append(causation_id)
             key = None
         return position
 
@@ -199,6 +213,8 @@ class _Columns:
             self.payloads,
             self.metadata,
             self.command_keys,
+            self.correlation_ids,
+            self.causation_ids,
         )
 
 

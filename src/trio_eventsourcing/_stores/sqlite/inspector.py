@@ -24,7 +24,14 @@ from typing_extensions import final
 from ..inspection.errors import InspectionError, looks_like_keyword_dsn, one_line
 from ..inspection.projections import reset
 from ..inspection.records import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
-from ..inspection.rows import EVENT_COLUMNS, aggregate_summaries, quote, store_stats, stored_event
+from ..inspection.rows import (
+    TRACE_COLUMNS,
+    aggregate_summaries,
+    event_columns,
+    quote,
+    store_stats,
+    stored_event,
+)
 from .schema import APPLICATION_ID, SCHEMA_VERSION, special_file_kind
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -38,11 +45,12 @@ _OUR_TABLES = ("events", "snapshots")
 class SqliteInspector:
     """The inspection queries on one SQLite store (see ``inspection.records.Inspector``)."""
 
-    __slots__ = ("_connection", "_description", "_file", "_path")
+    __slots__ = ("_columns", "_connection", "_description", "_file", "_path")
 
     def __init__(
         self, connection: sqlite3.Connection, description: str, path: str, file: tuple[int, int]
     ) -> None:
+        self._columns: str | None = None
         self._connection = connection
         self._description = description
         self._path = path
@@ -122,19 +130,30 @@ class SqliteInspector:
     def events(self, aggregate_id: str, aggregate_type: str | None) -> list[StoredEvent]:
         """The events of ``aggregate_id`` (of ``aggregate_type``, or any), by type and sequence."""
         rows = self.rows(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE aggregate_id = ?"
+            f"SELECT {self._event_columns()} FROM events WHERE aggregate_id = ?"
             " AND (? IS NULL OR aggregate_type = ?) ORDER BY aggregate_type, sequence",
             (aggregate_id, aggregate_type, aggregate_type),
         )
         return [stored_event(row, str) for row in rows]
 
-    def log(self, after: int, limit: int) -> list[StoredEvent]:
-        """Up to ``limit`` events after position ``after``, in position (commit) order."""
+    def log(self, after: int, limit: int, aggregate_type: str | None = None) -> list[StoredEvent]:
+        """Up to ``limit`` events after position ``after``, in position (commit) order.
+
+        Only those of ``aggregate_type``, if given.
+        """
         rows = self.rows(
-            f"SELECT {EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            (after, limit),
+            f"SELECT {self._event_columns()} FROM events WHERE position > ?"
+            " AND (? IS NULL OR aggregate_type = ?) ORDER BY position LIMIT ?",
+            (after, aggregate_type, aggregate_type, limit),
         )
         return [stored_event(row, str) for row in rows]
+
+    def _event_columns(self) -> str:
+        # A file of an older schema version (read as it is) has no trace columns.
+        if self._columns is None:
+            ((_, columns),) = self.find_tables(["events"])
+            self._columns = event_columns(all(column in columns for column in TRACE_COLUMNS))
+        return self._columns
 
     def stats(self) -> StoreStats:
         """Totals, counts per type, snapshots and projections."""

@@ -30,10 +30,11 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
 # The snapshot and log rows as the schema declares them (the driver types them as Any).
 _SnapshotRow = tuple[int, str, int, str, str]
-_LogRow = tuple[int, str, str, str, int, str, int, str, str]
+_LogRow = tuple[int, str, str, str, int, str, int, str, str, str, str]
 
 _EVENT_COLUMNS = (
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,"
+    " correlation_id, causation_id"
 )
 _SELECT_EVENTS = (
     f"SELECT {_EVENT_COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ?"

@@ -35,7 +35,7 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 APPLICATION_ID = int.from_bytes(b"TrES", "big")
 """``PRAGMA application_id`` of every trio-eventsourcing SQLite database ("TrES")."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """``PRAGMA user_version`` of the schema this module creates (older files are upgraded)."""
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
@@ -56,8 +56,7 @@ _OPEN_HEADER = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTT
 # deleted, so a position is never reused (AUTOINCREMENT would add a table for nothing).
 # The UNIQUE index serves the per-aggregate reads, the conflict check (max(sequence)) and
 # is the backstop of optimistic concurrency. An aggregate is its type and id together.
-_EVENTS_TABLE = """
-    CREATE TABLE {name} (
+_EVENTS_TABLE_COLUMNS = """
         position INTEGER PRIMARY KEY,
         aggregate_type TEXT NOT NULL,
         aggregate_id TEXT NOT NULL,
@@ -67,10 +66,22 @@ _EVENTS_TABLE = """
         payload TEXT NOT NULL,
         metadata TEXT NOT NULL,
         recorded_at TEXT NOT NULL
-            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),
+            DEFAULT (strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')),"""
+_UNIQUE_SEQUENCE = """
         UNIQUE (aggregate_type, aggregate_id, sequence)
     )
     """
+# Version 5 added the command's correlation and causation ids (see `_TRACED`); they are
+# the last columns, where ALTER TABLE puts them in an upgraded file.
+_EVENTS_TABLE = (
+    "CREATE TABLE {name} ("
+    + _EVENTS_TABLE_COLUMNS
+    + """
+        correlation_id TEXT NOT NULL DEFAULT '',
+        causation_id TEXT NOT NULL DEFAULT '',"""
+    + _UNIQUE_SEQUENCE
+)
+_EVENTS_TABLE_V4 = "CREATE TABLE {name} (" + _EVENTS_TABLE_COLUMNS + _UNIQUE_SEQUENCE
 _SNAPSHOTS_TABLE = """
     CREATE TABLE {name} (
         aggregate_id TEXT NOT NULL,
@@ -147,7 +158,7 @@ _COMMAND_KEYS = (_COMMAND_KEYS_TABLE.format(name=COMMAND_KEYS_TABLE),)
 # the type of its aggregate's events: in a file of version 3 an id had one type at most,
 # since two types could not both store an event at sequence 1 of the same id.
 _TYPE_SCOPED = (
-    _EVENTS_TABLE.format(name="events_v4"),
+    _EVENTS_TABLE_V4.format(name="events_v4"),
     "INSERT INTO events_v4 SELECT position, aggregate_type, aggregate_id, sequence, event_type,"
     " event_version, payload, metadata, recorded_at FROM events ORDER BY position",
     "DROP TABLE events",
@@ -166,6 +177,13 @@ _TYPE_SCOPED = (
     "ALTER TABLE command_keys_v4 RENAME TO command_keys",
 )
 
+# Version 5: each event keeps its command's correlation and causation ids. Adding a
+# column with a constant default rewrites no row: events stored before have empty ids.
+_TRACED = (
+    "ALTER TABLE events ADD COLUMN correlation_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE events ADD COLUMN causation_id TEXT NOT NULL DEFAULT ''",
+)
+
 _SCHEMA = (
     *_EVENTS_TABLES,
     *_PROJECTION_TABLES,
@@ -180,6 +198,7 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
     1: (*_PROJECTION_TABLES, "PRAGMA user_version = 2"),
     2: (*_COMMAND_KEYS, "PRAGMA user_version = 3"),
     3: (*_TYPE_SCOPED, "PRAGMA user_version = 4"),
+    4: (*_TRACED, "PRAGMA user_version = 5"),
 }
 
 # The tables each version has.
@@ -191,6 +210,7 @@ _OUR_TABLES = {
     2: _VERSION_2_TABLES,
     3: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
     4: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
+    5: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
 }
 
 

@@ -70,7 +70,8 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 ErrorT = TypeVar("ErrorT")
 
 _EVENT_COLUMNS = (
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata"
+    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,"
+    " correlation_id, causation_id"
 )
 _SAVE_SNAPSHOT = (
     "INSERT OR REPLACE INTO snapshots (aggregate_type, aggregate_id, sequence, entity_type,"
@@ -87,19 +88,19 @@ _KEY_STORED = (
 # where a statement per request, or `executemany` (a step per row), would make dozens;
 # and one INSERT for all its keys. The statements are padded to a power of two (a
 # repeated id; rows of NULLs, filtered out), so that a handful of statement texts serve
-# every batch from SQLite's statement cache. 128 rows of 7 parameters make 896, below the
-# 999 that SQLite builds before 3.32 allow (SQLITE_MAX_VARIABLE_NUMBER; 32766 since).
-_MOST_ROWS = 128
-_PADDING_ROW = (None,) * 7
+# every batch from SQLite's statement cache. 128 rows of 9 parameters make 1,152: SQLite
+# builds before 3.32 allow 999 (SQLITE_MAX_VARIABLE_NUMBER; 32766 since), so they get 64.
+_MOST_ROWS = 128 if sqlite3.sqlite_version_info >= (3, 32, 0) else 64
+_PADDING_ROW = (None,) * 9
 _PADDING_KEY = (None, None, None)
 
 
 @functools.cache
 def _insert_events_query(rows: int) -> str:
-    values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?, ?)" for n in range(rows))
+    values = ", ".join(f"({n}, ?, ?, ?, ?, ?, ?, ?, ?, ?)" for n in range(rows))
     return (
         f"INSERT INTO events ({_EVENT_COLUMNS}) SELECT column2, column3, column4, column5,"
-        f" column6, column7, column8 FROM (VALUES {values})"
+        f" column6, column7, column8, column9, column10 FROM (VALUES {values})"
         " WHERE column2 IS NOT NULL ORDER BY column1"
     )
 
@@ -126,7 +127,7 @@ def _last_sequences_query(count: int) -> str:
 
 
 def _padded_chunks(count: int) -> list[tuple[int, int, int]]:
-    """``(start, stop, padded size)`` of ``count`` items in chunks of at most 128."""
+    """``(start, stop, padded size)`` of ``count`` items in chunks of at most ``_MOST_ROWS``."""
     chunks = []
     for start in range(0, count, _MOST_ROWS):
         stop = min(start + _MOST_ROWS, count)
