@@ -11,6 +11,10 @@ store under test) and checks:
 - each event agrees with the one before it (a balance is the previous one plus or
   minus the amount), so the events of an aggregate are one consistent history;
 - each snapshot equals the fold of the events up to its sequence;
+- each receipt names the position and sequence its op's event is stored at (a receipt
+  saying "stored already" only after an attempt whose outcome was unknown), and each
+  event carries its command's correlation and causation ids (the op's key, when the
+  client gave one);
 - the aggregates the running system serves equal the fold of their stored events.
 """
 
@@ -43,8 +47,8 @@ _AGGREGATE = "aggregate_type || ':' || aggregate_id"
 def events_query(table: str) -> str:
     """The query of every event row of ``table`` (the same columns in both stores)."""
     return (
-        f"SELECT position, {_AGGREGATE}, sequence, event_type, event_version, payload, metadata"
-        f" FROM {table} ORDER BY position"
+        f"SELECT position, {_AGGREGATE}, sequence, event_type, event_version, payload, metadata,"
+        f" correlation_id, causation_id FROM {table} ORDER BY position"
     )
 
 
@@ -65,6 +69,8 @@ class StoredEvent:
     payload: str
     metadata: str
     """The metadata as stored: JSON, a list of ``[key, value]`` pairs."""
+    correlation_id: str = ""
+    causation_id: str = ""
 
     def op_id(self) -> str | None:
         pairs = json.loads(self.metadata)
@@ -110,6 +116,8 @@ class Findings:
     history_problems: list[str] = field(default_factory=list)
     snapshot_problems: list[str] = field(default_factory=list)
     cache_problems: list[str] = field(default_factory=list)
+    receipt_problems: list[str] = field(default_factory=list)
+    trace_problems: list[str] = field(default_factory=list)
     service_problems: list[str] = field(default_factory=list)
     folded: dict[str, Aggregate[BankAccount]] = field(default_factory=dict)
     """Each aggregate as its stored events fold to."""
@@ -142,6 +150,8 @@ class Findings:
         add("inconsistent histories", self.history_problems)
         add("snapshot problems", self.snapshot_problems)
         add("cached aggregates that differ from their events", self.cache_problems)
+        add("receipts that disagree with the stored events", self.receipt_problems)
+        add("events without their command's correlation and causation", self.trace_problems)
         add("the system did not serve again", self.service_problems)
         return found
 
@@ -178,7 +188,54 @@ def check_stored(
     _check_positions(ordered, last_position, findings)
     _check_histories(ordered, findings)
     _check_snapshots(snapshots, ordered, findings)
+    _check_receipts_and_traces(ledger, ordered, findings)
     return findings
+
+
+def _check_receipts_and_traces(
+    ledger: Ledger, ordered: list[StoredEvent], findings: Findings
+) -> None:
+    """Receipts against where their op's event is; every event's correlation and causation.
+
+    Each op stores one event, so its receipt names one position.
+    """
+    where: dict[str, StoredEvent] = {}
+    for event in ordered:
+        op_id = event.op_id()
+        if op_id is None:
+            continue
+        where.setdefault(op_id, event)
+        if not event.causation_id or event.correlation_id != event.causation_id:
+            findings.trace_problems.append(
+                f"{op_id} at position {event.position}: correlation {event.correlation_id!r},"
+                f" causation {event.causation_id!r}"
+            )
+        op = ledger.ops.get(op_id)
+        if op is not None and op.receipt is not None and event.causation_id != op_id:
+            # Asked with its op id as key: the key is its causation.
+            findings.trace_problems.append(
+                f"{op_id} at position {event.position}: causation {event.causation_id!r}"
+            )
+    for op in ledger.ops.values():
+        receipt = op.receipt
+        if receipt is None:
+            continue
+        found = where.get(op.op_id)
+        if receipt.already_stored:
+            if not op.unknowns:
+                findings.receipt_problems.append(
+                    f"{op.describe()}: stored already at its first answer ({receipt!r})"
+                )
+            continue
+        if found is None or receipt.positions != (found.position,):
+            findings.receipt_problems.append(
+                f"{op.describe()}: receipt {receipt!r}, stored at "
+                f"{None if found is None else found.position}"
+            )
+        elif receipt.sequence != found.sequence:
+            findings.receipt_problems.append(
+                f"{op.describe()}: receipt {receipt!r}, stored at sequence {found.sequence}"
+            )
 
 
 def _check_positions(

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 from tests.soak.checker import Findings, StoredEvent, StoredSnapshot, check_stored, compare_served
 from tests.soak.workload import CODEC, OP_KEY, Ledger, Verdict
-from trio_eventsourcing import Aggregate
+from trio_eventsourcing import Aggregate, Receipt
 from trio_eventsourcing.examples.bank_account import (
     AccountOpened,
     BankAccount,
@@ -36,6 +37,8 @@ def row(position: int, sequence: int, op_id: str, event: BankAccountEvent) -> St
         encoded.version,
         encoded.data,
         json.dumps([[OP_KEY, op_id]]),
+        op_id,
+        op_id,
     )
 
 
@@ -167,3 +170,36 @@ def test_the_same_id_in_two_aggregate_types_is_two_histories() -> None:
     assert findings.problems() == []
     assert findings.folded[statement] == Aggregate("acc", BankAccount(True, Decimal(2)), 2)
     assert findings.folded[ACC] == Aggregate("acc", BankAccount(True, Decimal(12)), 3)
+
+
+def test_a_receipt_naming_another_position_is_reported() -> None:
+    ledger, events = history()
+    ledger.ops["d1"].receipt = Receipt("acc", 2, (3,))
+    assert "receipts that disagree" in only_problem(check_stored(ledger, events, [], 3))
+
+
+def test_a_receipt_naming_another_sequence_is_reported() -> None:
+    ledger, events = history()
+    ledger.ops["d1"].receipt = Receipt("acc", 3, (2,))
+    assert "receipts that disagree" in only_problem(check_stored(ledger, events, [], 3))
+
+
+def test_a_stored_already_receipt_at_the_first_answer_is_reported() -> None:
+    ledger, events = history()
+    ledger.ops["d1"].receipt = Receipt("acc", None, (), already_stored=True)
+    assert "stored already at its first answer" in only_problem(check_stored(ledger, events, [], 3))
+    ledger.ops["d1"].unknowns = 1
+    assert check_stored(ledger, events, [], 3).problems() == []
+
+
+def test_an_event_without_its_command_s_trace_is_reported() -> None:
+    ledger, events = history()
+    events[1] = replace(events[1], correlation_id="", causation_id="")
+    assert "correlation and causation" in only_problem(check_stored(ledger, events, [], 3))
+
+
+def test_an_event_of_a_keyed_op_caused_by_another_key_is_reported() -> None:
+    ledger, events = history()
+    ledger.ops["d1"].receipt = Receipt("acc", 2, (2,))
+    events[1] = replace(events[1], correlation_id="other", causation_id="other")
+    assert "correlation and causation" in only_problem(check_stored(ledger, events, [], 3))

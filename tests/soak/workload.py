@@ -35,6 +35,7 @@ from trio_eventsourcing import (
     Error,
     Ok,
     OutcomeUnknown,
+    Receipt,
     describe_error,
     process,
     static_supervisor,
@@ -160,6 +161,8 @@ class Op:
     """Of those, replies that did not come in time."""
     errors: list[str] = field(default_factory=list)
     """Every error answer, described."""
+    receipt: Receipt | None = None
+    """The receipt of its acknowledgement, when it was asked with a key in this process."""
 
     def describe(self) -> str:
         errors = "; ".join(self.errors[-3:])
@@ -249,17 +252,23 @@ async def _ask(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None
     metadata = [(OP_KEY, op.op_id)]
     key = op.op_id if asking.keys else None
     while True:
+        reply: process.Subject[Any]
         if key is None:
             # The control run uses the API as it was before idempotency keys.
             reply = eventsourcing.execute_with_response(actor, op.account, op.command, metadata)
         else:
-            reply = eventsourcing.execute_with_response(
+            # With a key, ask for the receipt: the checker holds it against the stored rows.
+            reply = eventsourcing.execute_with_receipt(
                 actor, op.account, op.command, metadata, idempotency_key=key
             )
-        answer = await process.receive(reply, asking.reply_ms)
+        answer: Any = await process.receive(reply, asking.reply_ms)
         match answer:
             case Ok(Ok(None)):
                 op.verdict = Verdict.ACKNOWLEDGED
+                return
+            case Ok(Ok(Receipt() as receipt)):
+                op.verdict = Verdict.ACKNOWLEDGED
+                op.receipt = receipt
                 return
             case Ok(Error(DomainError() as error)):
                 op.errors.append(describe_error(error))
