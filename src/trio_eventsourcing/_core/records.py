@@ -307,7 +307,7 @@ class Receipt:
 
     @property
     def position(self) -> int:
-        """The position to wait for to read this write: its last event's (``0``: none)."""
+        """The position to wait for to read this write, that of its last event (or 0)."""
         return self.positions[-1] if self.positions else 0
 
     @property
