@@ -210,11 +210,9 @@ async def read_whole_log(target: Target, store: AnyStore) -> tuple[int, float]:
     started = time.perf_counter()
     if target.kind == "memory":
         # The memory store keeps its log as a list of envelopes (decoded already).
-        log: list[es.MemoryStoreEventEnvelop[BankAccountEvent]] = store.eventstore.log
-        while page := log[position : position + LOG_PAGE]:
-            await trio.lowlevel.checkpoint()
+        while page := (await memory_store.read_log(store, position, LOG_PAGE)).unwrap():
             count += len(page)
-            position += len(page)
+            position = page[-1].position
     else:
         from trio_eventsourcing import postgres_store
 
@@ -498,3 +496,17 @@ def runtime(quick: bool) -> Figures:
     from tests.benchmarks import runtime_bench
 
     return runtime_bench.run(quick)
+
+
+def selection(target: Target, events: int, rounds: int) -> Figures:
+    """A projection of one event type in three beside the whole log's (``selection_bench``)."""
+    from tests.benchmarks import selection_bench
+
+    return selection_bench.catch_up(target, events, rounds)
+
+
+def read_your_writes(target: Target, commands: int, block: int) -> Figures:
+    """``execute_and_wait`` beside a plain command, a projection live (``consistency_bench``)."""
+    from tests.benchmarks import consistency_bench
+
+    return consistency_bench.read_your_writes(target, commands, block)

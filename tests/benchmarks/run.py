@@ -18,10 +18,13 @@ a machine shared with other work hurts both alike. Compare ratios within one run
 
 Printed: the table (medians over the repetitions, min-max, this/peer ratios, peak RSS),
 the memory of the bounded-cache check, the per-command budget, the runtime's overhead on
-bare Trio, and the scale checks with PASS or SHORT. Written: every figure of every
-repetition as JSON (``--json``, default ``tests/benchmarks/results/latest.json``) and the
-scaling curves as SVG (``--svg``, default ``docs/performance-scaling.svg``, which the docs
-embed; a ``--quick`` run writes ``tests/benchmarks/results/scaling-quick.svg`` instead).
+bare Trio, a projection of one event type in three beside the whole log's (SQLite and
+PostgreSQL, ``selection_bench.py``), read-your-writes latency with ``execute_and_wait``
+beside a plain command's (every store, ``consistency_bench.py``), and the scale checks
+with PASS or SHORT. Written: every figure of every repetition as JSON (``--json``,
+default ``tests/benchmarks/results/latest.json``) and the scaling curves as SVG
+(``--svg``, default ``docs/performance-scaling.svg``, which the docs embed; a ``--quick``
+run writes ``tests/benchmarks/results/scaling-quick.svg`` instead).
 """
 
 from __future__ import annotations
@@ -186,6 +189,28 @@ def _store_section(
                 {"quick": quick, "clients": workload.clients, "run": "types"},
             ),
         )
+    if ours_store != "memory":
+        # One event type of three (select(store).only) beside the whole log: this library only.
+        plan.measure(
+            f"{prefix}.selection",
+            f"{prefix} projection of 1 event type in 3 vs the whole log",
+            Job(
+                "ours",
+                "selection",
+                ours_store,
+                {"events": workload.selection_events, "rounds": workload.selection_rounds},
+            ),
+        )
+    plan.measure(
+        f"{prefix}.consistency",
+        f"{prefix} read-your-writes (execute_and_wait) vs plain commands",
+        Job(
+            "ours",
+            "read_your_writes",
+            ours_store,
+            {"commands": workload.consistency_commands, "block": workload.consistency_block},
+        ),
+    )
     rows = [
         ("w1_seq", "commands_per_s", "W1, 1 sequential client", "commands/s"),
         (
@@ -610,7 +635,7 @@ FOOTNOTES = [
     "(a) The peer's API is synchronous: its concurrent clients run one after another on one",
     "    thread, its best case. W4 runs it with one thread per client.",
     "(b) The log written by the W1 concurrent run, read in pages of 1,000. The memory store",
-    "    keeps its log as decoded envelopes in a list, so its figure is a list copy; the",
+    "    keeps its log as decoded envelopes in a list, so its pages decode nothing; the",
     "    peer's POPO store decodes every notification.",
     "(c) This library keeps a live aggregate's state in its worker; the peer keeps none",
     "    unless configured (AGGREGATE_CACHE_MAXSIZE), so every command of the peer replays",
@@ -737,6 +762,72 @@ def runtime_report(plan: Plan) -> list[str]:
     return lines
 
 
+def _median_cell(outcomes: list[Outcome], name: str, style: str) -> str:
+    """The median of a figure over the repetitions, with its min-max when there are several."""
+    summary = Summary.of([o.figures[name] for o in outcomes if name in o.figures])
+    if summary is None:
+        return "-"
+    if len(summary.values) == 1:
+        return format(summary.median, style)
+    return f"{summary.median:{style}} ({summary.low:{style}}-{summary.high:{style}})"
+
+
+def selection_report(plan: Plan, workload: Workload) -> list[str]:
+    """The projection of one event type in three beside the whole log's (selection_bench.py)."""
+    lines = [
+        f"Selections: a per_event projection catching up on {workload.selection_events // 3 * 3:,} "
+        "events, a third of each of 3 types (selection_bench.py)",
+        "  whole: select(store), the handler ignores 2 types in 3; only: select(store)"
+        ".only(CustomerWithdrewCash), filtered in the store's query",
+        f"  {'':<9}{'whole, events/s':>26}{'only(), events/s':>26}{'speed-up':>20}"
+        f"{'decoded whole / only':>24}",
+    ]
+    for prefix in ("sqlite", "postgres"):
+        outcomes = _outcomes(plan, f"{prefix}.selection")
+        if not outcomes:
+            continue
+        decoded = (
+            f"{max(o.figures['whole_decoded'] for o in outcomes):,.0f} / "
+            f"{max(o.figures['only_decoded'] for o in outcomes):,.0f}"
+        )
+        lines.append(
+            f"  {prefix:<9}{_median_cell(outcomes, 'whole_events_per_s', ',.0f'):>26}"
+            f"{_median_cell(outcomes, 'only_events_per_s', ',.0f'):>26}"
+            f"{_median_cell(outcomes, 'speedup', '.2f'):>20}{decoded:>24}"
+        )
+    return lines if len(lines) > 3 else []
+
+
+def consistency_report(plan: Plan, workload: Workload) -> list[str]:
+    """Read-your-writes latency beside a plain command's (consistency_bench.py)."""
+    lines = [
+        f"Read-your-writes: 1 sequential client, {workload.consistency_commands:,} commands of "
+        f"each kind in alternated blocks of {workload.consistency_block}, a live per_event "
+        "projection (consistency_bench.py; ms)",
+        "  and_wait: execute_and_wait(..., consistency=[handle]); plain: execute_with_response"
+        " + receive; after handler: and_wait's time after the handler saw the event",
+        f"  {'':<9}{'and_wait p50':>16}{'and_wait p99':>16}{'plain p50':>16}{'plain p99':>16}"
+        f"{'after handler p50':>20}{'receipts right':>16}",
+    ]
+    for prefix in ("memory", "sqlite", "postgres"):
+        outcomes = _outcomes(plan, f"{prefix}.consistency")
+        if not outcomes:
+            continue
+        checked = sum(o.figures["receipts_checked"] for o in outcomes)
+        wrong = sum(o.figures["receipts_wrong"] for o in outcomes)
+        cells = [
+            _median_cell(outcomes, name, ".3f")
+            for name in ("and_wait_p50_ms", "and_wait_p99_ms", "plain_p50_ms", "plain_p99_ms")
+        ]
+        lines.append(
+            f"  {prefix:<9}"
+            + "".join(f"{cell:>16}" for cell in cells)
+            + f"{_median_cell(outcomes, 'after_handler_p50_ms', '.3f'):>20}"
+            + f"{f'{checked - wrong:,.0f}/{checked:,.0f}':>16}"
+        )
+    return lines if len(lines) > 3 else []
+
+
 @dataclass(frozen=True)
 class Check:
     """A scale target of the issue, and whether this run met it."""
@@ -772,8 +863,8 @@ def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[C
 
     one_type = _outcomes(plan, "sqlite.w1_conc")
     two_types = _outcomes(plan, "sqlite.w1_types")
-    for figure, what in (("commands_per_s", "commands/s"), ("commands_per_commit", "per commit")):
-        alone, shared = _median_of(one_type, figure), _median_of(two_types, figure)
+    for name, what in (("commands_per_s", "commands/s"), ("commands_per_commit", "per commit")):
+        alone, shared = _median_of(one_type, name), _median_of(two_types, name)
         if alone is not None and shared is not None:
             found.append(
                 Check(
@@ -827,6 +918,42 @@ def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[C
                 f"commands/s on an aggregate of {workload.long_stream:,} events = on a fresh one",
                 long / fresh >= 0.9,
                 f"{long:,.0f} vs {fresh:,.0f} commands/s: {long / fresh:.2f} (>= 0.9 passes)",
+            )
+        )
+
+    for prefix in ("sqlite", "postgres"):
+        selected = _outcomes(plan, f"{prefix}.selection")
+        if not selected:
+            continue
+        speedup = _median_of(selected, "speedup") or 0.0
+        whole = _median_of(selected, "whole_events_per_s") or 0.0
+        only = _median_of(selected, "only_events_per_s") or 0.0
+        events = max(o.figures["events"] for o in selected)
+        whole_decoded = max(o.figures["whole_decoded"] for o in selected)
+        only_decoded = max(o.figures["only_decoded"] for o in selected)
+        found.append(
+            Check(
+                f"{prefix}: a projection of 1 event type in 3 (only()) catches up >= 2x as fast "
+                "as the whole log's, decoding a third of the events",
+                speedup >= 2.0 and only_decoded * 3 == events and whole_decoded == events,
+                f"{only:,.0f} vs {whole:,.0f} events/s of the log: {speedup:.2f}x (whole's time "
+                f"over only's, per round); decoded {only_decoded:,.0f} vs {whole_decoded:,.0f} "
+                f"of {events:,.0f} events (a third: {events / 3:,.0f})",
+            )
+        )
+    for prefix in ("memory", "sqlite", "postgres"):
+        waited = _outcomes(plan, f"{prefix}.consistency")
+        if not waited:
+            continue
+        checked = sum(o.figures["receipts_checked"] for o in waited)
+        wrong = sum(o.figures["receipts_wrong"] for o in waited)
+        found.append(
+            Check(
+                f"{prefix}: execute_and_wait's receipts: the command's event, handled on return",
+                wrong == 0,
+                f"{checked - wrong:,.0f} of {checked:,.0f} receipts right (one position per "
+                "deposit, holding its aggregate and sequence as the projection saw them, "
+                "increasing; no target on the latency: see the read-your-writes figures)",
             )
         )
 
@@ -1170,6 +1297,10 @@ def report(plan: Plan, workload: Workload, env: dict[str, object]) -> tuple[list
         *budget_report(plan),
         "",
         *runtime_report(plan),
+        "",
+        *selection_report(plan, workload),
+        "",
+        *consistency_report(plan, workload),
         "",
         *check_report(found, bool(env.get("quick"))),
         "",
