@@ -14,6 +14,12 @@ client), so what differs between them is the library alone.
 - Scale checks: ``touched`` aggregates touched once each under a small and a large
   worker cap; commands on an aggregate of ``long_stream`` events against a fresh one;
   cold loads through ``cold_series`` events.
+- Selections (SQLite, PostgreSQL; ``selection_bench.py``): a projection of one event type
+  in three against the whole log's, on a log of ``selection_events`` events, in
+  ``selection_rounds`` alternated rounds.
+- Read-your-writes (every store; ``consistency_bench.py``): ``consistency_commands``
+  commands with ``execute_and_wait`` and as many plain ones, in alternated blocks of
+  ``consistency_block``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,10 @@ class Workload:
     long_commands_peer: int = 20
     cold_series: tuple[int, ...] = (1_000, 10_000, 100_000)
     since_snapshot: int = 50
+    selection_events: int = 100_000
+    selection_rounds: int = 3
+    consistency_commands: int = 2_000
+    consistency_block: int = 100
 
     @property
     def commands(self) -> int:
@@ -64,6 +74,10 @@ QUICK = Workload(
     long_commands=500,
     long_commands_peer=10,
     cold_series=(1_000, 10_000),
+    selection_events=20_000,
+    selection_rounds=2,
+    consistency_commands=300,
+    consistency_block=50,
 )
 
 
