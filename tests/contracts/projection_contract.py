@@ -212,6 +212,25 @@ class ProjectionContract:
         assert first.positions == [1, 2, 3, 4, 5, 6]
         assert second.positions == []
 
+    async def test_a_wait_on_a_standby_follows_the_runner_s_stored_progress(
+        self, tmp_path: Path
+    ) -> None:
+        model = ReadModel()
+        async with self.open_store(tmp_path) as store:
+            await deposit_many(store, "acc-1", 3)
+            async with running(store, projections.per_event("solo", model.on_event)) as one:
+                with trio.fail_after(WAIT_S):
+                    await one.wait_for_position(3)
+                async with running(store, projections.per_event("solo", model.on_event)) as two:
+                    with trio.fail_after(WAIT_S):
+                        await two.wait_for(lambda s: s.state is ProjectionState.STANDBY)
+                    await deposit_many(store, "acc-1", 2, after=3)
+                    with trio.fail_after(WAIT_S):
+                        await two.wait_for_position(5)
+                    stats = two.statistics()
+                    assert (stats.state, stats.position) == (ProjectionState.STANDBY, 5)
+        assert model.positions == [1, 2, 3, 4, 5]
+
     # --- statistics -----------------------------------------------------------------------
 
     async def test_statistics_of_a_live_projection(self, tmp_path: Path) -> None:

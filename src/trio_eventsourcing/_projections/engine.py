@@ -58,6 +58,9 @@ logger = logging.getLogger("trio_eventsourcing.projections")
 
 _STORE_BACKOFF_FIRST = 0.1
 _STORE_BACKOFF_MOST = 5.0
+_STANDBY_POLL = 0.2
+"""Seconds between two looks at the stored progress of a projection another runner runs,
+while a task waits for a position on a standby's handle."""
 _LAG_INTERVAL = 1.0
 """Seconds between two counts of the entries after the checkpoint while catching up."""
 
@@ -135,6 +138,7 @@ class ProjectionHandle:
         "_handled",
         "_handled_to",
         "_head",
+        "_source",
         "_lag",
         "_last_error",
         "_name",
@@ -159,6 +163,8 @@ class ProjectionHandle:
     _handled_to: int
     # How to find the end of what it selects: given by its runner when it first runs.
     _head: Callable[[], Awaitable[Result[int, EventStoreError]]] | None
+    # The source its runner reads: a standby looks there at the other runner's progress.
+    _source: LogSource[LogRecord[object], object] | None
 
     def __init__(self, _private: Never) -> None:
         raise TypeError("ProjectionHandle has no public constructor: use projections.supervised()")
@@ -171,6 +177,7 @@ class ProjectionHandle:
         self._position = 0
         self._handled_to = 0
         self._head = None
+        self._source = None
         self._lag = 0
         self._handled = self._retries = self._skips = self._store_errors = self._runs = 0
         self._last_error = None
@@ -210,16 +217,55 @@ class ProjectionHandle:
         That is its checkpoint at ``position`` or past it, or the log read past
         ``position`` with nothing more it selects. Read your own writes: after a command,
         wait for its receipt's ``position`` (see ``eventsourcing.execute_with_receipt``),
-        which may be of an event the projection does not select. It waits for as long as
-        it takes (a stopped projection never gets there): put it in a ``trio.fail_after``
-        block.
+        which may be of an event the projection does not select. On a standby's handle
+        (another runner runs the projection, in this process or, on PostgreSQL, another
+        one) it follows the stored checkpoint, looked at every 0.2 s while it waits. It
+        waits for as long as it takes (a stopped projection never gets there): put it in
+        a ``trio.fail_after`` block.
 
         Example::
 
             with trio.fail_after(5):
                 await handle.wait_for_position(receipt.position)
         """
-        await self.wait_for(lambda stats: max(stats.position, stats.handled_to) >= position)
+        def there(stats: ProjectionStatistics) -> bool:
+            return max(stats.position, stats.handled_to) >= position
+
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not there(self.statistics()):
+            if self._state is ProjectionState.STANDBY and self._source is not None:
+                # Another runner (PostgreSQL: another process) runs it: follow its stored
+                # progress, looking again every _STANDBY_POLL seconds or at a change here.
+                await self._look_at_the_runner(self._source)
+                if there(self.statistics()):
+                    break
+                with trio.move_on_after(_STANDBY_POLL):
+                    await self._changes.park()
+            else:
+                await self._changes.park()
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def _look_at_the_runner(self, source: LogSource[LogRecord[object], object]) -> None:
+        """Take the stored checkpoint, and how far past it nothing it selects waits.
+
+        The first selected event after the checkpoint is not handled, but every one
+        before it is: a wait for a position of events it does not select ends too. A store
+        error only leaves the figures as they were.
+        """
+        loaded = await source.load_checkpoint(self._name)
+        if not isinstance(loaded, Ok) or loaded.value is None:
+            return
+        position = loaded.value.position
+        page = await source.read(position, 1)
+        if self._state is not ProjectionState.STANDBY:
+            return  # it runs here now: its runner keeps the figures
+        handled = position
+        if isinstance(page, Ok):
+            entries = page.value.entries
+            handled = entries[0].position - 1 if entries else page.value.scanned_to
+        self._position = position
+        self._handled_to = max(position, handled)
+        self._changed()
 
     async def wait_until_current(self) -> None:
         """Wait until the projection has handled every event it selects in the log now.
@@ -361,6 +407,7 @@ class Runner(Generic[EntryT, TxT]):
         handle = self._handle
         handle._runs += 1
         handle._head = self._source.head
+        handle._source = self._source
         handle._changed()
         handle._set_state(ProjectionState.STANDBY)
         # Started before holding the right to run: a standby is started too, and waiting
