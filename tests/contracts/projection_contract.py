@@ -3,7 +3,7 @@
 A store's test module subclasses :class:`ProjectionContract` (its class name starting
 with ``Test``) and implements :meth:`ProjectionContract.open_store`, as for
 ``StoreContract``. The tests run on the real clock, since the durable stores work in
-threads; they wait on the projection's own signals (``wait_for_position``, ``wait_for``)
+threads; they wait on the projection's own signals (its stored checkpoint, ``wait_for``)
 and on events of the handlers, never on a pause, and the retry backoffs are a millisecond.
 How long the backoffs are is a matter of the engine alone, tested on the memory store
 under a ``MockClock`` (``tests/projections/test_policies.py``).
@@ -22,7 +22,7 @@ import trio
 
 from tests.contracts.log_contract import write_concurrently
 from tests.contracts.store_contract import BankStore
-from tests.projections.helpers import Entry, ReadModel, deposit_many, running
+from tests.projections.helpers import Entry, ReadModel, checkpointed, deposit_many, running
 from trio_eventsourcing import Ok, projections, static_supervisor, supervision
 from trio_eventsourcing.actor import Started, StartResult
 from trio_eventsourcing.projections import ProjectionState, Retry, Skip, Stop
@@ -97,7 +97,7 @@ class ProjectionContract:
         async with self.open_store(tmp_path) as store, running(store, projection) as handle:
             total = await write_concurrently([store], writers=8, commits=6)
             with trio.fail_after(WAIT_S):
-                await handle.wait_for_position(total)
+                await checkpointed(handle, total)
             assert await projections.checkpoint(store, "tail") == Ok(total)
         assert [entry.position for entry in seen] == list(range(1, total + 1))
         sequences: dict[str, list[int]] = {}
@@ -112,7 +112,7 @@ class ProjectionContract:
             for count in range(1, 4):
                 with trio.fail_after(WAIT_S):  # an hour's poll would fail this
                     await deposit_many(store, "acc-1", 1, after=count - 1)
-                    await handle.wait_for_position(count)
+                    await checkpointed(handle, count)
         assert model.positions == [1, 2, 3]
 
     async def test_a_projection_stopped_mid_batch_handles_at_most_that_batch_again(
@@ -138,7 +138,7 @@ class ProjectionContract:
             assert await projections.checkpoint(store, "crashy") == Ok(20)
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(50)
+                    await checkpointed(handle, 50)
         assert seen == [*range(1, 28), *range(21, 51)]
 
     async def test_a_restarted_projection_resumes_from_its_checkpoint(self, tmp_path: Path) -> None:
@@ -169,12 +169,12 @@ class ProjectionContract:
             )
             async with supervisor.open():
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(20)
+                    await checkpointed(handle, 20)
                     assert handle.statistics().runs == 1
                     crash.set()  # one for all: the projection is restarted with the sibling
                     await handle.wait_for(lambda s: s.runs == 2 and s.state is ProjectionState.LIVE)
                     await deposit_many(store, "acc-1", 10, after=20)
-                    await handle.wait_for_position(30)
+                    await checkpointed(handle, 30)
         assert model.positions == list(range(1, 31))
         assert handle.statistics().state is ProjectionState.NOT_RUNNING
 
@@ -185,14 +185,14 @@ class ProjectionContract:
             await deposit_many(store, "acc-1", 5)
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(5)  # its first checkpoint: the end
+                    await checkpointed(handle, 5)  # its first checkpoint: the end
                     await deposit_many(store, "acc-1", 2, after=5)
-                    await handle.wait_for_position(7)
+                    await checkpointed(handle, 7)
             await deposit_many(store, "acc-1", 3, after=7)
             # Started again: from its checkpoint, not from the (new) end of the log.
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(10)
+                    await checkpointed(handle, 10)
         assert model.positions == [6, 7, 8, 9, 10]
 
     async def test_a_second_runner_of_a_projection_stands_by(self, tmp_path: Path) -> None:
@@ -201,13 +201,13 @@ class ProjectionContract:
             await deposit_many(store, "acc-1", 5)
             async with running(store, projections.per_event("solo", first.on_event)) as one:
                 with trio.fail_after(WAIT_S):
-                    await one.wait_for_position(5)
+                    await checkpointed(one, 5)
                 async with running(store, projections.per_event("solo", second.on_event)) as two:
                     with trio.fail_after(WAIT_S):
                         await two.wait_for(lambda s: s.state is ProjectionState.STANDBY)
                     await deposit_many(store, "acc-1", 1, after=5)
                     with trio.fail_after(WAIT_S):
-                        await one.wait_for_position(6)
+                        await checkpointed(one, 6)
                     assert two.statistics().state is ProjectionState.STANDBY
         assert first.positions == [1, 2, 3, 4, 5, 6]
         assert second.positions == []
@@ -220,7 +220,7 @@ class ProjectionContract:
             await deposit_many(store, "acc-1", 3)
             async with running(store, projections.per_event("solo", model.on_event)) as one:
                 with trio.fail_after(WAIT_S):
-                    await one.wait_for_position(3)
+                    await checkpointed(one, 3)
                 async with running(store, projections.per_event("solo", model.on_event)) as two:
                     with trio.fail_after(WAIT_S):
                         await two.wait_for(lambda s: s.state is ProjectionState.STANDBY)
@@ -285,7 +285,7 @@ class ProjectionContract:
             await deposit_many(store, "acc-1", 5)
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(5)
+                    await checkpointed(handle, 5)
                 stats = handle.statistics()
         assert model.positions == [1, 2, 3, 4, 5]
         assert flaky.calls[3] == 3
@@ -339,7 +339,7 @@ class ProjectionContract:
             projection = projections.per_event("fixme", fixed.on_event, on_error=Stop())
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(4)
+                    await checkpointed(handle, 4)
         assert broken.positions == [1]
         assert fixed.positions == [2, 3, 4]
 
@@ -355,7 +355,7 @@ class ProjectionContract:
             projection = projections.per_event("skipper", model.on_event, on_error=policy)
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(10)
+                    await checkpointed(handle, 10)
                 stats = handle.statistics()
             letters = (await projections.dead_letters(store, "skipper")).unwrap()
         assert model.positions == [1, 2, 4, 5, 6, 8, 9, 10]
@@ -390,7 +390,7 @@ class ProjectionContract:
             projection = projections.per_batch("batches", on_batch, batch_size=4, on_error=policy)
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(8)
+                    await checkpointed(handle, 8)
             letters = (await projections.dead_letters(store, "batches")).unwrap()
         assert handled == [1, 2, 3, 4, 6, 7, 8]
         assert [d.position for d in letters] == [5]
@@ -424,7 +424,7 @@ class ProjectionContract:
             )
             async with running(store, projection) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(3)
+                    await checkpointed(handle, 3)
                 assert len((await projections.dead_letters(store, "again")).unwrap()) == 1
                 assert model.positions == [1, 3]
                 (await projections.reset(store, "again")).unwrap()
@@ -440,12 +440,12 @@ class ProjectionContract:
             total = await fill(store)
             async with running(store, rebuilt(model)) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(total)
+                    await checkpointed(handle, total)
                     original = (list(model.positions), dict(model.balances))
                     (await projections.reset(store, "balances")).unwrap()
                     await model.reset_done.wait()
                     await model.handled(total)
-                    await handle.wait_for_position(total)
+                    await checkpointed(handle, total)
         assert (model.positions, model.balances) == original
         assert model.balances == {f"acc-{i}": Decimal(2 + i) for i in range(4)}
         assert model.resets == 1
@@ -456,7 +456,7 @@ class ProjectionContract:
             total = await fill(store)
             async with running(store, rebuilt(model)) as handle:
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(total)
+                    await checkpointed(handle, total)
             original = (list(model.positions), dict(model.balances))
             # As the command-line tool does, with the projection not running.
             (await projections.reset(store, "balances")).unwrap()
@@ -465,7 +465,7 @@ class ProjectionContract:
             async with running(store, rebuilt(model)) as handle:
                 with trio.fail_after(WAIT_S):
                     await model.reset_done.wait()
-                    await handle.wait_for_position(total)
+                    await checkpointed(handle, total)
         assert (model.positions, model.balances) == original
         assert model.resets == 1
 

@@ -50,6 +50,15 @@ async def running(
         yield handle
 
 
+async def checkpointed(handle: ProjectionHandle, position: int) -> None:
+    """Wait until the projection's stored checkpoint is at ``position`` or past it.
+
+    Stricter than ``wait_for_position``, which also ends once the events are handled,
+    before their checkpoint is stored: what a test that restarts the projection needs.
+    """
+    await handle.wait_for(lambda stats: stats.position >= position)
+
+
 async def deposit_many(store: BankStore, aggregate_id: str, count: int, after: int = 0) -> None:
     """Open ``aggregate_id`` (when ``after`` is 0), then deposit 1: ``count`` commits in all."""
     sequence = after

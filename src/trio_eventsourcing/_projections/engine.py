@@ -599,6 +599,9 @@ class Runner(Generic[EntryT, TxT]):
         failure = await self._with_policy(batch)
         if failure is None:
             if projection._transactional is None:
+                # Handled: a read model the handler keeps shows these events already,
+                # before their checkpoint is stored (a wait for them may end now).
+                self._handle._handled_up_to(batch[-1].position)
                 await self._commit(batch[-1].position)
             return True
         if isinstance(self._final_policy(), Stop):
@@ -642,9 +645,12 @@ class Runner(Generic[EntryT, TxT]):
                 return False
             # With the checkpoint past the entry: the entries before it were handled.
             await self._skip(entry, failure)
-        handle._changed()
         if not transactional:
+            handle._handled_up_to(entries[-1].position)
+            handle._changed()
             await self._commit(entries[-1].position)
+        else:
+            handle._changed()
         return True
 
     def _final_policy(self) -> Stop | Skip:

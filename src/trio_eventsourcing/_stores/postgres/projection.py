@@ -48,7 +48,7 @@ from ..._core.log_source import (
 from ..._core.log_watchers import LogWatchers
 from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
-from ..selection import QueriedSelection, runner_key
+from ..selection import POSTGRES_KIND, QueriedSelection, runner_key
 from .connection import connect, failure_kind, is_connection_lost
 from .projection_listen import listening
 from .projection_tables import PROJECTION_LOCK_CLASS, ProjectionNames
@@ -131,6 +131,7 @@ class PostgresLogSource:
         "_names",
         "_scope",
         "_selected",
+        "_statistics_checked",
         "_store",
         "_tables_ready",
     )
@@ -144,7 +145,8 @@ class PostgresLogSource:
         self._store = store
         self._names = ProjectionNames(store._names, store.table_prefix, store.schema)
         self._tables_ready = False
-        self._selected = selected = QueriedSelection(selection, "%s")
+        self._statistics_checked = False
+        self._selected = selected = QueriedSelection(selection, "%s", POSTGRES_KIND)
         self._scope = selected.scope
         condition, events = selected.condition, store._names.events
         self._log_query = log_query(store._names, condition)
@@ -268,13 +270,22 @@ class PostgresLogSource:
 
     async def read(self, after: int, limit: int) -> Result[LogPage[LogEntry[Any]], EventStoreError]:
         selected, query, options = self._selected, self._log_query, self._store._options
-        entries = await self._read(
+        page = await self._read(
             "reading the log",
             lambda connection: read_selected_log(
                 connection, selected, query, options, after, limit
             ),
         )
-        return entries
+        if isinstance(page, Ok) and len(page.value.entries) >= limit:
+            # Catching up: where the plan of the page query matters (see _analyse).
+            if not self._statistics_checked:
+                self._statistics_checked = True
+                events = self._store._names.events
+                await self._read(
+                    "gathering the statistics of the events table",
+                    lambda connection: _analyse(connection, events),
+                )
+        return page
 
     async def head(self) -> Result[int, EventStoreError]:
         sql, parameters = self._head, self._selected.parameters
@@ -407,6 +418,35 @@ class PostgresLogSource:
             # A projection of this process runs on the store: it rebuilds at once.
             local.watchers.request_reset(name)
         return result
+
+
+_STALE_STATISTICS = 0.2
+"""The share of a table's rows changed since its statistics were gathered that makes them
+too old for the page query: autovacuum gathers them again after 10 % (and 50 rows), but
+only at its next round."""
+
+
+def _analyse(connection: Connection, events: str) -> Result[None, EventStoreError]:
+    """Gather the statistics of the events table if it has none, or only old ones.
+
+    With them, the page query walks the primary key from the checkpoint and stops after
+    a page; without them (a table just filled, before autovacuum's next round) the
+    planner may read every event of the aggregate type and sort them, for every page. A
+    sample of the table, taken without blocking writes; done once per log source.
+    """
+    row = connection.execute(
+        "SELECT c.reltuples, s.n_mod_since_analyze,"
+        " s.last_analyze IS NULL AND s.last_autoanalyze IS NULL"
+        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_stat_user_tables s ON s.relid = c.oid"
+        " WHERE c.oid = %s::regclass",
+        (events,),
+    ).fetchone()
+    if row is not None:
+        rows, changed, never = max(float(row[0]), 0.0), int(row[1] or 0), bool(row[2])
+        if never or changed > _STALE_STATISTICS * rows + 1_000:
+            logger.info("gathering the statistics of %s for the log's page query", events)
+            connection.execute(f"ANALYZE {events}")
+    return _OK
 
 
 def _same(value: object) -> object:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from typing_extensions import final
 
+from ..selection import POSTGRES_KIND
 from .connection import Options
 
 if TYPE_CHECKING:
@@ -242,7 +243,7 @@ class Names:
         )
         self.select_log = (
             f"SELECT position, recorded_at, {event_columns} FROM {self.events}"
-            " WHERE position > %s AND aggregate_type = %s ORDER BY position LIMIT %s"
+            f" WHERE position > %s AND {POSTGRES_KIND} = %s ORDER BY position LIMIT %s"
         )
         self.select_command = (
             f"SELECT EXISTS (SELECT FROM {self.events}"

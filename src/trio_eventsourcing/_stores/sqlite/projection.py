@@ -36,7 +36,7 @@ from ..._core.log_source import (
 )
 from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
-from ..selection import QueriedSelection, runner_key
+from ..selection import SQLITE_KIND, QueriedSelection, runner_key
 from .readers import ReadResult
 from .reads import log_query, read_selected_log
 from .writer import TransactionJob
@@ -93,7 +93,7 @@ class SqliteLogSource:
     def __init__(self, store: SqliteStore[Any, Any], selection: Selection[Any]) -> None:
         # Any store of the database: the file, its connections and its wake-ups are theirs.
         self._store = store
-        self._selected = selected = QueriedSelection(selection, "?")
+        self._selected = selected = QueriedSelection(selection, "?", SQLITE_KIND)
         self._scope = selected.scope
         condition = selected.condition
         self._log_query = log_query(condition)

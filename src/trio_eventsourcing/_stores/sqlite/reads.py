@@ -19,7 +19,7 @@ from ..._core.log import LogEntry
 from ..._core.log_source import LogPage
 from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok
-from ..selection import QueriedSelection, page_of, page_query, split_page
+from ..selection import SQLITE_KIND, QueriedSelection, page_of, page_query, split_page
 from ..serialized import decode_events, decode_snapshot
 from .readers import ReadResult
 
@@ -49,7 +49,7 @@ _SELECT_COMMAND = (
 )
 _SELECT_LOG = (
     f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
-    " WHERE position > ? AND aggregate_type = ? ORDER BY position LIMIT ?"
+    f" WHERE position > ? AND {SQLITE_KIND} = ? ORDER BY position LIMIT ?"
 )
 
 
