@@ -138,7 +138,6 @@ class ProjectionHandle:
         "_handled",
         "_handled_to",
         "_head",
-        "_source",
         "_lag",
         "_last_error",
         "_name",
@@ -146,6 +145,7 @@ class ProjectionHandle:
         "_retries",
         "_runs",
         "_skips",
+        "_source",
         "_state",
         "_store_errors",
     )

@@ -276,15 +276,18 @@ class PostgresLogSource:
                 connection, selected, query, options, after, limit
             ),
         )
-        if isinstance(page, Ok) and len(page.value.entries) >= limit:
-            # Catching up: where the plan of the page query matters (see _analyse).
-            if not self._statistics_checked:
-                self._statistics_checked = True
-                events = self._store._names.events
-                await self._read(
-                    "gathering the statistics of the events table",
-                    lambda connection: _analyse(connection, events),
-                )
+        # Catching up (a full page): where the plan of the page query matters (_analyse).
+        if (
+            not self._statistics_checked
+            and isinstance(page, Ok)
+            and len(page.value.entries) >= limit
+        ):
+            self._statistics_checked = True
+            events = self._store._names.events
+            await self._read(
+                "gathering the statistics of the events table",
+                lambda connection: _analyse(connection, events),
+            )
         return page
 
     async def head(self) -> Result[int, EventStoreError]:
