@@ -13,6 +13,7 @@ import trio
 import trio.testing
 
 from tests.contracts.aggregate_types_contract import AggregateTypesContract
+from tests.contracts.beside_another_type import beside_statements
 from tests.contracts.durable_support import started
 from tests.contracts.log_contract import LogContract, LogPage
 from tests.contracts.projection_contract import ProjectionContract
@@ -271,6 +272,32 @@ class TestMemoryLog(LogContract):
 class TestMemoryProjections(ProjectionContract):
     def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
         return open_memory_store()
+
+
+def _beside(*, fill: bool) -> contextlib.AbstractAsyncContextManager[BankStore]:
+    return beside_statements(
+        _memory_types(), lambda types, codec: types.event_store(codec), fill=fill
+    )
+
+
+class TestMemoryStoreBesideAnotherType(StoreContract):
+    is_durable = False
+
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return _beside(fill=True)
+
+
+class TestMemoryLogBesideAnotherType(LogContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return _beside(fill=False)
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await memory_store.read_log(store, start_from, limit)
+
+
+class TestMemoryProjectionsBesideAnotherType(ProjectionContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return _beside(fill=False)
 
 
 async def test_the_events_of_one_commit_share_its_time() -> None:

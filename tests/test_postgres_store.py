@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
 from tests.contracts.bad_data_contract import BadDataContract
+from tests.contracts.beside_another_type import beside_statements
 from tests.contracts.durable_contract import DurableBackend, DurableStoreContract
-from tests.contracts.durable_support import CODEC, Spec
+from tests.contracts.durable_support import CODEC, Spec, started
 from tests.contracts.log_contract import LogContract, LogPage
 from tests.contracts.processes_contract import ProcessesContract
 from tests.contracts.projection_contract import ProjectionContract
@@ -56,6 +57,33 @@ class TestPostgresLog(OnThrowawaySchema, LogContract):
 
 
 class TestPostgresProjections(OnThrowawaySchema, ProjectionContract):
+    pass
+
+
+class BesideAnotherType(ThrowawaySchema):
+    """The accounts' store of a database of the test's schema, beside the statements'."""
+
+    statements_hold_events: ClassVar[bool] = False
+
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return beside_statements(
+            started(*postgres_store.supervised_database(self.dsn, schema=self.schema)),
+            lambda database, codec: database.event_store(codec),
+            fill=self.statements_hold_events,
+        )
+
+
+class TestPostgresStoreBesideAnotherType(BesideAnotherType, StoreContract):
+    is_durable = True
+    statements_hold_events = True
+
+
+class TestPostgresLogBesideAnotherType(BesideAnotherType, LogContract):
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await postgres_store.read_log(store, start_from, limit)
+
+
+class TestPostgresProjectionsBesideAnotherType(BesideAnotherType, ProjectionContract):
     pass
 
 

@@ -14,8 +14,9 @@ import pytest
 import trio
 
 from tests.contracts.bad_data_contract import BadDataContract
+from tests.contracts.beside_another_type import beside_statements
 from tests.contracts.durable_contract import DurableBackend, DurableStoreContract
-from tests.contracts.durable_support import CODEC, Spec
+from tests.contracts.durable_support import CODEC, Spec, started
 from tests.contracts.log_contract import LogContract, LogPage
 from tests.contracts.processes_contract import ProcessesContract
 from tests.contracts.projection_contract import ProjectionContract
@@ -52,6 +53,34 @@ class TestSqliteLog(LogContract):
 class TestSqliteProjections(ProjectionContract):
     def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
         return running_store(tmp_path / "projections.db")
+
+
+def _beside(path: Path, *, fill: bool) -> contextlib.AbstractAsyncContextManager[BankStore]:
+    return beside_statements(
+        started(*sqlite_store.supervised_database(path)),
+        lambda database, codec: database.event_store(codec),
+        fill=fill,
+    )
+
+
+class TestSqliteStoreBesideAnotherType(StoreContract):
+    is_durable = True
+
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return _beside(tmp_path / "events.db", fill=True)
+
+
+class TestSqliteLogBesideAnotherType(LogContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return _beside(tmp_path / "log.db", fill=False)
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await sqlite_store.read_log(store, start_from, limit)
+
+
+class TestSqliteProjectionsBesideAnotherType(ProjectionContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return _beside(tmp_path / "projections.db", fill=False)
 
 
 class _CrashAfterCommit:
