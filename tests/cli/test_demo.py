@@ -1,4 +1,4 @@
-"""``demo``: the bank account on an SQLite file, its summary, its check, and reruns."""
+"""``demo``: the bank on an SQLite file, its summary, its checks, and reruns."""
 
 from __future__ import annotations
 
@@ -52,15 +52,19 @@ def test_demo_runs_then_continues_on_the_same_file(
     first = cli(capsys, "demo", "--db", str(db), *SMALL_DEMO, "--seed", "7")
     assert first.status == 0, first.err
     summary = _summary(first.out)
-    assert first.out.startswith(f"bank-account demo on {db} (SQLite)")
+    assert first.out.startswith(f"bank demo on {db} (SQLite: accounts and transfers, one file)")
     assert summary["accounts"] == "5 (5 opened, 0 already open)"
-    assert summary["commands"].startswith("205 in ")
+    assert re.fullmatch(
+        r"200 in [\d.]+ s: [\d,]+ deposits and withdrawals, [\d,]+ transfers",
+        summary["commands"],
+    )
     assert summary["balances"] == "all 5 match the model"
-    assert re.fullmatch(r"[\d,]+", summary["commands/s"])
-    for row in ("events", "snapshots", "commits", "seed"):
+    assert re.fullmatch(r"all [\d,]+ match the model", summary["transfers"])
+    assert summary["ledger check"] == "matches the model"
+    for row in ("sent", "refused", "snapshots", "commits", "ledger", "read your write", "seed"):
         assert summary[row]
     events = _stored_events(capsys, db)
-    assert summary["events"] == f"{events} new, {events} in the file"
+    assert summary["events"].startswith(f"{events} new, {events} in the file: bank_account ")
 
     # The rerun starts its model from the stored balances (else they would differ) and
     # opens no account twice.
@@ -72,7 +76,7 @@ def test_demo_runs_then_continues_on_the_same_file(
     assert summary["balances"] == "all 5 match the model"
     more = _stored_events(capsys, db)
     assert more > events
-    assert summary["events"] == f"{more - events} new, {more} in the file"
+    assert summary["events"].startswith(f"{more - events} new, {more} in the file: ")
 
     # More accounts than before: the new ones are opened, the others continue.
     third = cli(capsys, "demo", "--db", str(db), "--accounts", "7", "--commands", "50")
@@ -97,6 +101,50 @@ def test_a_balance_that_differs_from_the_model_fails_the_demo(
     assert outcome.err.splitlines()[-1] == (
         "trio-eventsourcing: error: 1 of 5 balances differ from the model"
     )
+
+
+_WRONG = "transfer-1: stored requested, expected completed"
+
+
+@pytest.mark.parametrize(
+    ("spoil", "row", "shown", "error"),
+    [
+        (
+            lambda report: dataclasses.replace(report, transfer_mismatches=[_WRONG]),
+            "transfers",
+            re.compile(r"1 of [\d,]+ DIFFER from the model"),
+            re.compile(r"1 of [\d,]+ transfers differ from the model"),
+        ),
+        (
+            lambda report: dataclasses.replace(report, ledger_mismatches=[_WRONG]),
+            "ledger check",
+            re.compile(r"DIFFERS from the model \(1 row\)"),
+            re.compile(r"the ledger differs from the model in 1 row"),
+        ),
+    ],
+    ids=["transfer", "ledger"],
+)
+def test_a_transfer_or_ledger_row_that_differs_from_the_model_fails_the_demo(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spoil: Callable[[DemoReport], DemoReport],
+    row: str,
+    shown: re.Pattern[str],
+    error: re.Pattern[str],
+) -> None:
+    real = run_bank
+
+    async def wrong(*args: object, **kwargs: object) -> DemoReport:
+        return spoil(await real(*args, **kwargs))  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli_demo, "run_bank", wrong)
+    outcome = cli(capsys, "demo", "--db", str(tmp_path / "bank.db"), *SMALL_DEMO)
+    assert outcome.status == 1
+    assert shown.fullmatch(_summary(outcome.out)[row])
+    lines = outcome.err.splitlines()
+    assert lines[:-1] == [f"  {_WRONG}"]
+    assert error.fullmatch(lines[-1].removeprefix("trio-eventsourcing: error: "))
 
 
 def test_the_demo_refuses_a_file_that_is_not_a_store(
@@ -291,7 +339,7 @@ def test_the_demo_refuses_a_store_with_other_aggregate_types(
     before = file_bytes(other_app_db)
     outcome = cli(capsys, "demo", "--db", str(other_app_db), *SMALL_DEMO)
     line = assert_one_line_error(outcome, status=2)
-    assert "holds aggregates of other types than 'bank_account' ('order')" in line
+    assert "holds aggregates of other types than 'bank_account' and 'transfer' ('order')" in line
     assert line.endswith("pass --allow-other-aggregates to run it there anyway")
     assert outcome.out == ""
     assert file_bytes(other_app_db) == before

@@ -1,6 +1,7 @@
-"""``trio-eventsourcing demo``: the bank-account workload on the SQLite store, with a summary.
+"""``trio-eventsourcing demo``: the bank's workload on the SQLite store, with a summary.
 
-The workload itself (accounts, random commands, concurrent clients, the model) is
+The workload itself (accounts and transfers, two aggregate types of one database, the
+ledger projection joining them, random operations, concurrent clients, the model) is
 ``examples.demo.run_bank``; this module gives it an SQLite file, a progress bar and a
 summary table, and decides the exit status. The file is read before and after the run by
 the inspection queries (``_stores.sqlite.inspector``), outside the Trio run: no blocking SQLite
@@ -28,15 +29,8 @@ from typing_extensions import final
 from .. import sqlite_store
 from .._stores.sqlite.inspector import SqliteInspector, is_blank
 from .._stores.sqlite.schema import special_file_kind
-from ..codec import JsonCodec
-from ..examples.bank_account import (
-    AccountOpened,
-    BankAccount,
-    BankAccountEvent,
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
-)
-from ..examples.demo import DemoReport, run_bank
+from ..examples.demo import ACCOUNT_TYPE, TRANSFER_TYPE, DemoReport, run_bank
+from ..examples.transfers import TransferStatus
 from .errors import USAGE, CliError, one_line, store_errors
 from .output import key_values
 from .progress import ProgressBar
@@ -50,6 +44,8 @@ from .signals import (
 
 SNAPSHOT_EVERY = 10
 """The demo snapshots an account every this many events."""
+DEMO_TYPES = (ACCOUNT_TYPE, TRANSFER_TYPE)
+"""The aggregate types the demo stores: a file holding others is another application's."""
 
 STOP_WITHIN_S = 10.0
 """Seconds after Ctrl-C (or SIGTERM) before a stop still under way is given up on.
@@ -73,7 +69,7 @@ class DemoOptions:
     clients: int
     seed: int | None
     allow_other_aggregates: bool = False
-    """Run on a store that also holds aggregates of types other than the bank account's."""
+    """Run on a store that also holds aggregates of types other than the demo's two."""
 
 
 @final
@@ -81,25 +77,19 @@ class DemoOptions:
 class _FileCounts:
     events: int
     snapshots: int
-
-
-def codec() -> JsonCodec[BankAccountEvent, BankAccount]:
-    """The codec of the demo's store: the bank account's events and entity as JSON."""
-    return JsonCodec(
-        events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
-        entities=[BankAccount],
-        aggregate_type="bank_account",
-    )
+    by_type: dict[str, int]
+    """Events per aggregate type."""
 
 
 def run_demo(options: DemoOptions, out: TextIO, err: TextIO, prog: str) -> int:
-    """Run the demo, print its summary on ``out``; return 0, or 1 if a balance is wrong.
+    """Run the demo, print its summary on ``out``; return 0 (a check that fails raises).
 
     ``prog`` names the program in the line printed when a second signal ends the process
     at once, without returning.
 
     Raises:
-        CliError: The file is not a store, or the run failed.
+        CliError: The file is not a store, the run failed, or a balance, a transfer or
+            the ledger differs from the model (status 1).
         Interrupted: SIGINT or SIGTERM stopped the run (the progress line is cleared
             first); the file holds what was committed before.
         KeyboardInterrupt: Ctrl-C where the demo could not take SIGINT (not the main
@@ -113,7 +103,7 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO, prog: str) -> int:
     new = not _has_content(path) or is_blank(path)
     if not new and not options.allow_other_aggregates:
         _refuse_other_aggregates(path)
-    before = _FileCounts(0, 0) if new else _counts(path)
+    before = _FileCounts(0, 0, {}) if new else _counts(path)
     seed = random.SystemRandom().randrange(1_000_000) if options.seed is None else options.seed
     bar = ProgressBar(err, total=options.commands, unit="commands")
 
@@ -145,15 +135,14 @@ def run_demo(options: DemoOptions, out: TextIO, err: TextIO, prog: str) -> int:
     report, statistics = ran
     after = _counts(path)
     _summary(out, options, seed, report, statistics, before, after)
-    if report.mismatches:
-        for line in report.mismatches[:_SHOWN_MISMATCHES]:
+    found = [*report.mismatches, *report.transfer_mismatches, *report.ledger_mismatches]
+    if found:
+        for line in found[:_SHOWN_MISMATCHES]:
             print(f"  {line}", file=err)
-        more = len(report.mismatches) - _SHOWN_MISMATCHES
+        more = len(found) - _SHOWN_MISMATCHES
         if more > 0:
             print(f"  ... and {more} more", file=err)
-        raise CliError(
-            f"{len(report.mismatches)} of {report.accounts} balances differ from the model"
-        )
+        raise CliError("; ".join(_failed_checks(report)))
     return 0
 
 
@@ -161,7 +150,7 @@ async def _run(
     options: DemoOptions, seed: int, bar: ProgressBar, stop: StopSignals
 ) -> tuple[DemoReport, sqlite_store.SqliteStoreStatistics] | None:
     """The run, or ``None`` if a stop signal cancelled it (and it stopped in order)."""
-    store, store_spec = sqlite_store.supervised(options.db, codec())
+    database, database_spec = sqlite_store.supervised_database(options.db)
     done = 0
     report: DemoReport | None = None
 
@@ -178,8 +167,8 @@ async def _run(
                 # Inside `work`: no progress is shown once the stop has begun.
                 running.start_soon(bar.follow, lambda: done)
                 report = await run_bank(
-                    store,
-                    store_spec,
+                    database,
+                    database_spec,
                     accounts=options.accounts,
                     commands=options.commands,
                     clients=options.clients,
@@ -192,7 +181,7 @@ async def _run(
     if report is None:
         return None
     bar.close(done)
-    return report, store.eventstore.statistics()
+    return report, database.statistics()
 
 
 def _check_path(path: str) -> None:
@@ -217,31 +206,32 @@ def _check_path(path: str) -> None:
 def _refuse_other_aggregates(path: str) -> None:
     """Refuse, in one line, a store that holds aggregates of other types than the demo's.
 
-    Such a store belongs to another application: the demo would add its bank accounts
-    to it. It only reads; the connection is read-write, as in :func:`_counts`, so that
-    closing it leaves no -wal or -shm file behind a file that is refused.
+    Such a store belongs to another application: the demo would add its accounts and
+    transfers to it. It only reads; the connection is read-write, as in :func:`_counts`,
+    so that closing it leaves no -wal or -shm file behind a file that is refused.
 
     Raises:
         CliError: The store holds other aggregate types (a usage error).
     """
-    ours = codec().aggregate_type
     with store_errors():
         inspector = SqliteInspector.open(path, write=True)
         try:
             rows = inspector.rows(
-                "SELECT DISTINCT aggregate_type FROM events WHERE aggregate_type <> ? "
-                f"LIMIT {_SHOWN_TYPES + 1}",
-                (ours,),
+                "SELECT DISTINCT aggregate_type FROM events WHERE aggregate_type NOT IN "
+                f"({', '.join('?' for _ in DEMO_TYPES)}) LIMIT {_SHOWN_TYPES + 1}",
+                DEMO_TYPES,
             )
         finally:
             inspector.close()
     if rows:
         others = ", ".join(repr(str(row[0])) for row in rows[:_SHOWN_TYPES])
         more = ", ..." if len(rows) > _SHOWN_TYPES else ""
+        ours = " and ".join(repr(name) for name in DEMO_TYPES)
         raise CliError(
-            f"{path!r} holds aggregates of other types than {ours!r} ({others}{more}): it "
-            "looks like another application's store, which the demo would write its bank "
-            "accounts into; pass --allow-other-aggregates to run it there anyway",
+            f"{path!r} holds aggregates of other types than {ours} ({others}{more}): it "
+            "looks like another application's store, which the demo would write its "
+            "accounts and transfers into; pass --allow-other-aggregates to run it there "
+            "anyway",
             code=USAGE,
         )
 
@@ -278,7 +268,8 @@ def _counts(path: str) -> _FileCounts:
             stats = inspector.stats()
         finally:
             inspector.close()
-    return _FileCounts(stats.events, stats.snapshots)
+    by_type = {count.aggregate_type: count.events for count in stats.aggregate_types}
+    return _FileCounts(stats.events, stats.snapshots, by_type)
 
 
 def _summary(
@@ -293,11 +284,15 @@ def _summary(
     seconds = max(report.seconds, 1e-9)
     already = report.accounts - report.opened
     per_commit = statistics.transactions / max(statistics.commits, 1)
-    if report.mismatches:
-        balances = f"{len(report.mismatches)} of {report.accounts} DIFFER from the model"
+    cash = report.commands - report.transfers
+    sent = sum(report.sent.values())
+    ledger = report.ledger
+    final = report.final
+    if final.seen is not None and final.seen.position == final.position:
+        seen = f"the ledger had it on return (balance {final.seen.balance:,})"
     else:
-        balances = f"all {report.accounts} match the model"
-    print(f"bank-account demo on {options.db} (SQLite)", file=out)
+        seen = "the ledger did NOT have it on return"
+    print(f"bank demo on {options.db} (SQLite: accounts and transfers, one file)", file=out)
     key_values(
         out,
         [
@@ -308,11 +303,24 @@ def _summary(
             ("clients", f"{min(options.clients, report.accounts):,}"),
             (
                 "commands",
-                f"{report.commands:,} in {report.seconds:.2f} s "
-                f"({report.rejected:,} refused: insufficient funds)",
+                f"{report.commands:,} in {report.seconds:.2f} s: {cash:,} deposits and "
+                f"withdrawals, {report.transfers:,} transfers",
             ),
-            ("commands/s", f"{report.commands / seconds:,.0f}"),
-            ("events", f"{after.events - before.events:,} new, {after.events:,} in the file"),
+            (
+                "sent",
+                f"{sent:,} commands ({sent / seconds:,.0f}/s): {_per_type(report.sent)} "
+                "(a transfer takes 3 or 4)",
+            ),
+            (
+                "refused",
+                f"{report.rejected:,} withdrawals, {report.failed:,} transfers failed "
+                "(insufficient funds)",
+            ),
+            (
+                "events",
+                f"{after.events - before.events:,} new, {after.events:,} in the file: "
+                f"{_per_type(after.by_type)}",
+            ),
             (
                 "snapshots",
                 f"{after.snapshots:,} stored (each account's latest; "
@@ -321,12 +329,76 @@ def _summary(
             (
                 "commits",
                 f"{statistics.commits:,} for {statistics.transactions:,} writes "
-                f"({per_commit:.1f} per commit)",
+                f"({per_commit:.1f} per commit, both types together)",
             ),
-            ("balances", balances),
+            (
+                "ledger",
+                f"{ledger.state.value} at position {ledger.position:,} (lag {ledger.lag:,}): "
+                f"{report.ledger_accounts:,} accounts; transfers "
+                f"{_by_status(report.ledger_transfers)}",
+            ),
+            (
+                "read your write",
+                f"deposit of {final.amount:,} to {final.account_id} at position "
+                f"{final.position:,}: {seen}",
+            ),
+            ("balances", _check(report.mismatches, report.accounts)),
+            ("transfers", _transfers_check(report)),
+            ("ledger check", _ledger_check(report.ledger_mismatches)),
             ("seed", f"{seed} (--seed {seed} repeats these commands)"),
         ],
     )
+
+
+def _per_type(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {count:,}" for name, count in sorted(counts.items())) or "none"
+
+
+def _by_status(counts: dict[TransferStatus, int]) -> str:
+    # Settled first, then those a stopped run left pending (settled at the next start).
+    order = (TransferStatus.COMPLETED, TransferStatus.FAILED, TransferStatus.REQUESTED)
+    return ", ".join(f"{counts.get(status, 0):,} {status.value}" for status in order)
+
+
+def _check(mismatches: list[str], total: int) -> str:
+    if mismatches:
+        return f"{len(mismatches):,} of {total:,} DIFFER from the model"
+    return f"all {total:,} match the model"
+
+
+def _ledger_check(mismatches: list[str]) -> str:
+    if mismatches:
+        return f"DIFFERS from the model ({_rows(len(mismatches))})"
+    return "matches the model"
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} row" if count == 1 else f"{count:,} rows"
+
+
+def _transfers_check(report: DemoReport) -> str:
+    checked = _check(report.transfer_mismatches, report.transfers + report.resumed)
+    if report.resumed:
+        return f"{checked} ({report.resumed:,} left pending by a stopped run, settled first)"
+    return checked
+
+
+def _failed_checks(report: DemoReport) -> list[str]:
+    checks = []
+    if report.mismatches:
+        checks.append(
+            f"{len(report.mismatches)} of {report.accounts} balances differ from the model"
+        )
+    if report.transfer_mismatches:
+        checked = report.transfers + report.resumed
+        checks.append(
+            f"{len(report.transfer_mismatches)} of {checked} transfers differ from the model"
+        )
+    if report.ledger_mismatches:
+        checks.append(
+            f"the ledger differs from the model in {_rows(len(report.ledger_mismatches))}"
+        )
+    return checks
 
 
 def _leaves(exc: BaseException) -> Iterator[BaseException]:
