@@ -41,6 +41,7 @@ from ._projections.api import supervised as supervised
 from ._projections.engine import ProjectionHandle as ProjectionHandle
 from ._projections.engine import ProjectionState as ProjectionState
 from ._projections.engine import ProjectionStatistics as ProjectionStatistics
+from ._projections.engine import ProjectionStopped as ProjectionStopped
 from ._projections.follow import LogReadFailed as LogReadFailed
 from ._projections.policies import BatchHandler as BatchHandler
 from ._projections.policies import Current as _Current
@@ -82,6 +83,7 @@ __all__ = [
     "ProjectionHandle",
     "ProjectionState",
     "ProjectionStatistics",
+    "ProjectionStopped",
     "ResetHook",
     "Retry",
     "Skip",
@@ -113,6 +115,7 @@ _publish(
         "ProjectionHandle",
         "ProjectionState",
         "ProjectionStatistics",
+        "ProjectionStopped",
         "Retry",
         "Skip",
         "Start",

@@ -39,17 +39,22 @@ def test_aggregates(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
         "aggregate", "id", "type", "events", "last", "sequence", "snapshot", "at"
     ]  # fmt: skip
     rows = _rows(table)
-    assert [row[0] for row in rows] == [f"account-{index}" for index in range(5)]
-    assert all(row[1] == "bank_account" and row[2] == row[3] for row in rows)
+    accounts = [row for row in rows if row[1] == "bank_account"]
+    assert [row[0] for row in accounts] == [f"account-{index}" for index in range(5)]
+    assert all(row[2] == row[3] for row in rows)
+    # The demo's other aggregate type: its transfers, listed with the accounts.
+    assert {row[1] for row in rows} == {"bank_account", "transfer"}
 
     records = cli(capsys, "aggregates", str(demo_db), "--json").json_lines()
     expected = _stored(
         demo_db,
-        "SELECT aggregate_id, count(*), max(sequence) FROM events GROUP BY 1 ORDER BY 1",
+        "SELECT aggregate_id, aggregate_type, count(*), max(sequence) FROM events"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
     )
-    assert [(r["aggregate_id"], r["events"], r["last_sequence"]) for r in records] == expected
-    assert all(r["aggregate_type"] == "bank_account" for r in records)
-    for record in records:
+    assert [
+        (r["aggregate_id"], r["aggregate_type"], r["events"], r["last_sequence"]) for r in records
+    ] == expected
+    for record in (r for r in records if r["aggregate_type"] == "bank_account"):
         snapshot = record["snapshot_sequence"]
         last = record["last_sequence"]
         assert isinstance(snapshot, int)
@@ -226,27 +231,39 @@ def test_follow_in_a_process_exits_0_on_a_signal(demo_db: Path, signum: signal.S
 
 def test_stats(capsys: pytest.CaptureFixture[str], demo_db: Path) -> None:
     ((count, aggregates),) = _stored(
-        demo_db, "SELECT count(*), count(DISTINCT aggregate_id) FROM events"
+        demo_db,
+        "SELECT count(*), count(DISTINCT aggregate_type || '/' || aggregate_id) FROM events",
     )
     ((snapshots,),) = _stored(demo_db, "SELECT count(*) FROM snapshots")
+    per_type = _stored(
+        demo_db,
+        "SELECT aggregate_type, count(DISTINCT aggregate_id), count(*) FROM events"
+        " GROUP BY 1 ORDER BY 1",
+    )
     (record,) = cli(capsys, "stats", str(demo_db), "--json").json_lines()
     assert record["events"] == count
-    assert record["aggregates"] == aggregates == 5
+    assert record["aggregates"] == aggregates
     assert record["snapshots"] == snapshots
     assert record["last_position"] == count
-    assert record["aggregate_types"] == [
-        {"aggregate_type": "bank_account", "aggregates": 5, "events": count}
-    ]
+    assert [
+        (t["aggregate_type"], t["aggregates"], t["events"]) for t in record["aggregate_types"]
+    ] == per_type
+    assert per_type[0][:2] == ("bank_account", 5)
     event_types = record["event_types"]
     assert isinstance(event_types, list)
-    assert [t["event_type"] for t in event_types] == [
-        "AccountOpened",
-        "CustomerDepositedCash",
-        "CustomerWithdrewCash",
+    assert [(t["aggregate_type"], t["event_type"]) for t in event_types] == [
+        ("bank_account", "AccountOpened"),
+        ("bank_account", "CustomerDepositedCash"),
+        ("bank_account", "CustomerWithdrewCash"),
+        ("transfer", "TransferCompleted"),
+        ("transfer", "TransferFailed"),
+        ("transfer", "TransferRequested"),
     ]
     assert sum(t["events"] for t in event_types) == count
-    # No projection has run on the demo's store: an empty list where the tables exist.
-    assert record["projections"] in ([], None)
+    # The demo's one projection, its ledger, reads both types and is up to date.
+    assert [
+        (p["name"], p["aggregate_type"], p["checkpoint"], p["lag"]) for p in record["projections"]
+    ] == [("ledger", "", count, 0)]
 
     table = cli(capsys, "stats", str(demo_db))
     assert table.status == 0

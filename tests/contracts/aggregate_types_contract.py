@@ -36,6 +36,7 @@ from tests.contracts.store_contract import (
     save_snapshot,
     view,
 )
+from tests.projections.helpers import checkpointed
 from trio_eventsourcing import (
     CommandAlreadyStored,
     ConcurrencyConflict,
@@ -227,7 +228,7 @@ class AggregateTypesContract:
                     assert isinstance(await append(accounts, f"a-{n}", 0, [opened(f"a-{n}")]), Ok)
                     assert isinstance(await append(statements, "a-0", n, [opened("a-0")]), Ok)
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(6)
+                    await checkpointed(handle, 6)
             assert await projections.checkpoint(both, "joined") == Ok(6)
             # Kept under its name alone: no single aggregate type's projection has it.
             assert await projections.checkpoint(accounts, "joined") == Ok(None)
@@ -341,7 +342,7 @@ class AggregateTypesContract:
             handle, spec = projections.supervised(both, projection)
             async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
                 with trio.fail_after(WAIT_S):
-                    await handle.wait_for_position(2)
+                    await checkpointed(handle, 2)
                 assert await projections.reset(both, "rebuilt") == Ok(None)
                 with trio.fail_after(WAIT_S):
                     await handle.wait_for(lambda s: s.handled == 4 and s.position == 2)

@@ -325,6 +325,22 @@ class ProjectionContract:
         assert (stats.position, stats.retries, stats.handled) == (0, 0, 0)
         assert model.positions == []
 
+    async def test_a_wait_past_where_the_policy_stopped_it_raises(self, tmp_path: Path) -> None:
+        model = ReadModel(fail_on=Flaky({2: None}))
+        async with self.open_store(tmp_path) as store:
+            await deposit_many(store, "acc-1", 3)
+            projection = projections.per_event("halt", model.on_event, on_error=Stop())
+            async with running(store, projection) as handle:
+                with (
+                    trio.fail_after(WAIT_S),
+                    pytest.raises(projections.ProjectionStopped) as raised,
+                ):
+                    await handle.wait_for_position(3)
+                # Where it got before it stopped is still a wait that ends.
+                await handle.wait_for_position(1)
+        assert (raised.value.name, raised.value.wanted, raised.value.position) == ("halt", 3, 1)
+        assert "position 1" in str(raised.value)
+
     async def test_a_stopped_projection_started_again_handles_the_failed_event_first(
         self, tmp_path: Path
     ) -> None:

@@ -33,8 +33,9 @@ _DB_HELP = (
 )
 
 _DESCRIPTION = """\
-Run the bank-account demo, and inspect any trio-eventsourcing store (an SQLite file or a
-PostgreSQL database) without your domain types: payloads are shown as stored JSON.
+Run the bank demo (accounts and transfers), and inspect any trio-eventsourcing store (an
+SQLite file or a PostgreSQL database) without your domain types: payloads are shown as
+stored JSON.
 """
 
 _EPILOG = """\
@@ -64,7 +65,8 @@ MAX_POSITION = 2**63 - 1
 MAX_ACCOUNTS = 100_000
 """The demo keeps a model balance per account and opens each one with a command."""
 MAX_COMMANDS = 100_000_000
-"""Drawn one at a time, so memory is no limit; at tens of thousands a second, about an hour."""
+"""Drawn one at a time; the model keeps one status per transfer (a transfer is about one
+command in five). At thousands a second, several hours."""
 MAX_CLIENTS = 10_000
 """One task each; more than the accounts is no use anyway (each account has one client)."""
 MAX_POLL_INTERVAL_S = 86_400.0
@@ -145,14 +147,16 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
 
     demo = commands.add_parser(
         "demo",
-        help="run the bank-account demo on an SQLite file",
+        help="run the bank demo (accounts and transfers) on an SQLite file",
         description=(
-            "Run the bank-account example on the embedded SQLite store: open ACCOUNTS "
-            "accounts, send COMMANDS random deposits and withdrawals from CLIENTS concurrent "
-            "clients, then check every balance against a model the demo keeps itself. "
-            "Rerunning continues on the same file: accounts already open keep their "
-            "balances. A progress bar shows on stderr when it is a terminal; the summary "
-            "goes to stdout. Exits 1 if a balance differs from the model."
+            "Run the bank example on the embedded SQLite store, two aggregate types in one "
+            "file: open ACCOUNTS accounts, carry out COMMANDS random deposits, withdrawals "
+            "and transfers between accounts from CLIENTS concurrent clients, with a ledger "
+            "projection joining accounts and transfers; then check every balance, transfer "
+            "and ledger row against a model the demo keeps itself. Rerunning continues on "
+            "the same file: accounts already open keep their balances. A progress bar "
+            "shows on stderr when it is a terminal; the summary goes to stdout. Exits 1 if "
+            "anything differs from the model."
         ),
     )
     demo.add_argument(
@@ -170,7 +174,10 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
         type=int_between(1, MAX_COMMANDS),
         default=DEFAULT_COMMANDS,
         metavar="N",
-        help=f"deposits and withdrawals to send, 1 to {MAX_COMMANDS:,} (default: %(default)s)",
+        help=(
+            f"deposits, withdrawals and transfers to carry out, 1 to {MAX_COMMANDS:,} "
+            "(default: %(default)s)"
+        ),
     )
     demo.add_argument(
         "--clients",

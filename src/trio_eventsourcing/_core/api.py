@@ -355,7 +355,9 @@ async def execute_and_wait(
     No timeout argument: the caller's cancel scope bounds the whole wait
     (``trio.fail_after``/``move_on_after``). A command cancelled while waiting for its
     receipt may still be stored (retry it with the same ``idempotency_key`` to learn
-    its outcome); one cancelled while waiting for a projection is stored.
+    its outcome); one cancelled while waiting for a projection is stored. A projection
+    stopped by its error policy ends the wait with its ``ProjectionStopped``: the command
+    is stored.
 
     Example::
 

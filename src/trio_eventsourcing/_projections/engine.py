@@ -220,19 +220,26 @@ class ProjectionHandle:
         which may be of an event the projection does not select. On a standby's handle
         (another runner runs the projection, in this process or, on PostgreSQL, another
         one) it follows the stored checkpoint, looked at every 0.2 s while it waits. It
-        waits for as long as it takes (a stopped projection never gets there): put it in
-        a ``trio.fail_after`` block.
+        waits for as long as it takes (a projection that is not running gets there when
+        it runs again): put it in a ``trio.fail_after`` block.
+
+        Raises:
+            ProjectionStopped: If the projection's error policy stopped it before it got
+                there (it stays stopped until it is started again).
 
         Example::
 
             with trio.fail_after(5):
                 await handle.wait_for_position(receipt.position)
         """
+
         def there(stats: ProjectionStatistics) -> bool:
             return max(stats.position, stats.handled_to) >= position
 
         await trio.lowlevel.checkpoint_if_cancelled()
         while not there(self.statistics()):
+            if self._state is ProjectionState.STOPPED:
+                raise ProjectionStopped(self._name, position, self._position, self._last_error)
             if self._state is ProjectionState.STANDBY and self._source is not None:
                 # Another runner (PostgreSQL: another process) runs it: follow its stored
                 # progress, looking again every _STANDBY_POLL seconds or at a change here.
@@ -335,6 +342,34 @@ class ProjectionHandle:
 
     def __repr__(self) -> str:
         return f"<ProjectionHandle {self._name!r} {self._state.value} at {self._position}>"
+
+
+@final
+class ProjectionStopped(Exception):
+    """A wait for a position ended: the projection was stopped by its error policy first.
+
+    Raised by :meth:`ProjectionHandle.wait_for_position` (and so by
+    :meth:`~ProjectionHandle.wait_until_current` and ``execute_and_wait``'s consistency
+    wait) instead of waiting for a projection that will not move until it is started
+    again.
+
+    Example::
+
+        try:
+            await handle.wait_for_position(receipt.position)
+        except projections.ProjectionStopped as stopped:
+            print(stopped.name, stopped.position, stopped.last_error)
+    """
+
+    def __init__(self, name: str, wanted: int, position: int, last_error: str | None) -> None:
+        super().__init__(
+            f"projection {name!r} was stopped at position {position} by its error policy "
+            f"before it reached position {wanted}: {last_error}"
+        )
+        self.name = name
+        self.wanted = wanted
+        self.position = position
+        self.last_error = last_error
 
 
 class _CheckpointMoved(Exception):

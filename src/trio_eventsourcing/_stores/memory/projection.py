@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -98,16 +99,7 @@ class MemoryLogSource:
         if self._whole:
             entries = self._store._entries(after, limit)
         else:
-            from .store import MemoryLogEntry
-
-            log, recorded = self._database._log, self._database._recorded
-            entries = []
-            for position, kind in self._positions(after):
-                entries.append(
-                    MemoryLogEntry(position, recorded[position - 1], log[position - 1], kind)
-                )
-                if len(entries) == limit:
-                    break
+            entries = self._database._entries_at(itertools.islice(self._positions(after), limit))
         full = len(entries) == limit
         return Ok(LogPage(entries, entries[-1].position if full else len(self._database._log)))
 

@@ -13,6 +13,7 @@ projections' checkpoints and dead letters are tables of the store too.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
@@ -136,6 +137,14 @@ class MemoryDatabase:
     def last_position(self) -> int:
         """The position of the last event committed to the database (``0``: none yet)."""
         return len(self._log)
+
+    def _entries_at(self, positions: Iterable[tuple[int, str]]) -> list[MemoryLogEntry[Any]]:
+        """The log's entries at ``positions``, each given with its aggregate type."""
+        log, recorded = self._log, self._recorded
+        return [
+            MemoryLogEntry(position, recorded[position - 1], log[position - 1], kind)
+            for position, kind in positions
+        ]
 
     def _register(self, aggregate_type: str) -> None:
         if aggregate_type in self._types:
