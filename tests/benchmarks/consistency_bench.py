@@ -53,6 +53,7 @@ from tests.benchmarks.ours import (
     Target,
     command,
 )
+from tests.benchmarks.server import answering_dsn, postgres_execute
 from tests.benchmarks.workload import sizes
 from trio_eventsourcing import memory_store, process, projections, sqlite_store, static_supervisor
 from trio_eventsourcing.examples.bank_account import (
@@ -67,7 +68,6 @@ from trio_eventsourcing.examples.bank_account import (
 
 ACCOUNTS = 4  # the client's deposits go round robin over these (cached) accounts
 BATCH = 1_000
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _store(target: Target) -> tuple[AnyStore, Any]:
@@ -222,27 +222,6 @@ def _check(
 # --- alone ----------------------------------------------------------------------------
 
 
-def _postgres_dsn() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    dsn = os.environ.get("TRIO_ES_POSTGRES_DSN") or DEFAULT_DSN
-    try:
-        with psycopg.connect(dsn, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error:
-        return None
-    return dsn
-
-
-def _postgres_execute(dsn: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(sql.encode())
-
-
 def format_line(kind: str, figures: dict[str, float]) -> str:
     """One store's figures on one line."""
     return (
@@ -264,7 +243,7 @@ def main() -> None:
     workload = sizes(args.quick)
     commands, block = workload.consistency_commands, workload.consistency_block
     root = Path(tempfile.mkdtemp(prefix="consistency-bench-", dir=args.dir))
-    dsn = _postgres_dsn()
+    dsn = answering_dsn()
     print(
         f"read-your-writes: {commands:,} execute_and_wait and {commands:,} plain commands, "
         f"1 sequential client, blocks of {block}, pid {os.getpid()}"
@@ -275,12 +254,12 @@ def main() -> None:
             targets.append(Target("postgres", f"trio_es_bench_ryw_{secrets.token_hex(4)}", dsn))
         for target in targets:
             if target.kind == "postgres":
-                _postgres_execute(target.dsn, f'CREATE SCHEMA "{target.location}"')
+                postgres_execute(target.dsn, f'CREATE SCHEMA "{target.location}"')
             try:
                 figures = read_your_writes(target, commands, block)
             finally:
                 if target.kind == "postgres":
-                    _postgres_execute(
+                    postgres_execute(
                         target.dsn, f'DROP SCHEMA IF EXISTS "{target.location}" CASCADE'
                     )
             print(format_line(target.kind, figures))

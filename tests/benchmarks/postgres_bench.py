@@ -35,6 +35,7 @@ import psycopg
 import trio
 
 import trio_eventsourcing as es
+from tests.benchmarks.server import postgres_dsn
 from tests.benchmarks.workload import FULL, QUICK, Workload, account_ids, split
 from trio_eventsourcing import postgres_store, process, static_supervisor
 from trio_eventsourcing.codec import JsonCodec
@@ -63,12 +64,11 @@ CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
     entities=[BankAccount],
     aggregate_type="bank_account",
 )
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 LOG_PAGE = 1_000
 
 
 def server_dsn() -> str:
-    return os.environ.get("TRIO_ES_POSTGRES_DSN") or DEFAULT_DSN
+    return postgres_dsn()
 
 
 def _execute(dsn: str, sql: str) -> None:

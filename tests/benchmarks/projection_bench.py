@@ -43,6 +43,7 @@ from typing import Any
 
 import trio
 
+from tests.benchmarks.server import postgres_dsn
 from trio_eventsourcing import (
     Aggregate,
     Error,
@@ -75,11 +76,10 @@ ACCOUNTS = 100
 PER_COMMIT = 100
 BATCH = 1_000
 WRITERS = 10
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _dsn() -> str:
-    return os.environ.get("TRIO_ES_POSTGRES_DSN") or DEFAULT_DSN
+    return postgres_dsn()
 
 
 def _postgres_problem() -> str | None:

@@ -50,6 +50,7 @@ from typing import Literal
 
 from tests.benchmarks import svgplot
 from tests.benchmarks.measure import MARK
+from tests.benchmarks.server import DEFAULT_DSN, postgres_execute
 from tests.benchmarks.workload import Workload, sizes
 
 HERE = Path(__file__).resolve().parent
@@ -57,7 +58,6 @@ ROOT = HERE.parents[1]
 DEFAULT_JSON = HERE / "results" / "latest.json"
 DEFAULT_SVG = ROOT / "docs" / "performance-scaling.svg"
 QUICK_SVG = HERE / "results" / "scaling-quick.svg"
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 NO_IDLE_TIMEOUT_MS = 600_000  # the same as ours.WITHIN_MS: longer than any run
 IDLE_TIMEOUT_MS = 1_000  # the idle-eviction variant of the bounded-memory check
 MIB = 1024 * 1024
@@ -420,13 +420,6 @@ class JobFailed(Exception):
     """A measurement process failed or printed no figures."""
 
 
-def _postgres_execute(dsn: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(sql.encode())
-
-
 def _postgres_status(dsn: str) -> tuple[dict[str, str], str | None]:
     """The server's version and durability, or why PostgreSQL rows are skipped."""
     try:
@@ -487,7 +480,7 @@ class Runner:
             target = {"kind": "sqlite", "location": str(path)}
         elif job.store == "postgres":
             schema = f"trio_es_bench_{self.tag}_{number}"
-            _postgres_execute(self.dsn, f'CREATE SCHEMA "{schema}"')
+            postgres_execute(self.dsn, f'CREATE SCHEMA "{schema}"')
             target = {"kind": "postgres", "location": schema, "dsn": self.dsn}
         spec = {"side": job.side, "task": job.task, "target": target, "args": job.args}
         try:
@@ -508,7 +501,7 @@ class Runner:
                 for suffix in ("", "-wal", "-shm"):
                     path.with_name(path.name + suffix).unlink(missing_ok=True)
             if schema is not None:
-                _postgres_execute(self.dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                postgres_execute(self.dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         for line in reversed(completed.stdout.splitlines()):
             if line.startswith(MARK):
                 data = json.loads(line[len(MARK) :])

@@ -45,6 +45,7 @@ from typing_extensions import override
 
 import trio_eventsourcing as es
 from tests.benchmarks.ours import Figures, Target
+from tests.benchmarks.server import answering_dsn, postgres_execute
 from tests.benchmarks.workload import sizes
 from trio_eventsourcing import projections, sqlite_store, static_supervisor
 from trio_eventsourcing.codec import Codec, EncodedValue, JsonCodec
@@ -59,7 +60,6 @@ from trio_eventsourcing.examples.bank_account import (
 BATCH = 1_000  # the projections' batch size, as projection_bench's
 ACCOUNTS_PER_COMMIT = 300  # 900 events to a transaction when the log is written
 SELECTED = CustomerWithdrewCash  # the one event class of three that `only` keeps
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 class CountingCodec(Codec[BankAccountEvent, BankAccount]):
@@ -237,28 +237,6 @@ def catch_up(target: Target, events: int, rounds: int) -> Figures:
 # --- alone ----------------------------------------------------------------------------
 
 
-def _postgres_dsn() -> str | None:
-    """The server to measure on, or ``None`` when none answers."""
-    try:
-        import psycopg
-    except ImportError:
-        return None
-    dsn = os.environ.get("TRIO_ES_POSTGRES_DSN") or DEFAULT_DSN
-    try:
-        with psycopg.connect(dsn, connect_timeout=3) as connection:
-            connection.execute("SELECT 1")
-    except psycopg.Error:
-        return None
-    return dsn
-
-
-def _postgres_execute(dsn: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        connection.execute(sql.encode())
-
-
 def main() -> None:
     """Parse the arguments, run on SQLite and PostgreSQL, print one line per store."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -270,7 +248,7 @@ def main() -> None:
     events = workload.selection_events
     rounds = args.rounds or workload.selection_rounds
     root = Path(tempfile.mkdtemp(prefix="selection-bench-", dir=args.dir))
-    dsn = _postgres_dsn()
+    dsn = answering_dsn()
     print(
         f"selection: one event type of three, {events // 3 * 3:,} events, "
         f"batches of {BATCH:,}, {rounds} rounds, pid {os.getpid()}"
@@ -281,12 +259,12 @@ def main() -> None:
             targets.append(Target("postgres", f"trio_es_bench_sel_{secrets.token_hex(4)}", dsn))
         for target in targets:
             if target.kind == "postgres":
-                _postgres_execute(target.dsn, f'CREATE SCHEMA "{target.location}"')
+                postgres_execute(target.dsn, f'CREATE SCHEMA "{target.location}"')
             try:
                 figures = catch_up(target, events, rounds)
             finally:
                 if target.kind == "postgres":
-                    _postgres_execute(
+                    postgres_execute(
                         target.dsn, f'DROP SCHEMA IF EXISTS "{target.location}" CASCADE'
                     )
             print(format_line(target.kind, figures))
