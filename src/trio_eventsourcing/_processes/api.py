@@ -1,0 +1,195 @@
+"""Process managers' public functions: declare one, run it supervised.
+
+Types tie a manager together: its ``route`` takes the entries of its selection; its
+``handle`` must accept every event type the selection selects, and what it is told
+besides (:class:`TimerFired`, :class:`CommandRejected`); each :class:`Send` must fit its
+target system's commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Generic, TypeVar, overload
+
+import trio
+from typing_extensions import Never, final
+
+from .._core.log import LogEntry
+from .._projections.follow import following
+from .._projections.selection import LogSelection
+from .._runtime.actor import Started, StartResult
+from .._runtime.result import Ok
+from .._runtime.supervision import ChildSpecification, Transient, restart, worker
+from .._stores.memory.store import MemoryLogEntry, MemoryStore
+from .decisions import CommandRejected, Decision, TimerFired
+from .engine import Engine, ProcessManagerHandle, ProcessManagerState, check_timeout
+
+EventT = TypeVar("EventT")
+StateT = TypeVar("StateT")
+EntryT = TypeVar("EntryT")
+
+
+@final
+class ProcessManager(Generic[EventT, StateT]):
+    """A process manager: which events, which instance, and what each instance decides.
+
+    Made by :func:`process_manager`; run by :func:`supervised`.
+    """
+
+    __slots__ = ("_engine", "_selection", "name")
+    name: str
+    _selection: LogSelection[Any, Any]
+    _engine: Engine[Any, Any]
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("ProcessManager has no public constructor: use process_manager()")
+
+    @classmethod
+    def _make(
+        cls, selection: LogSelection[Any, Any], engine: Engine[Any, Any]
+    ) -> ProcessManager[Any, Any]:
+        self = object.__new__(cls)
+        self.name = engine.name
+        self._selection = selection
+        self._engine = engine
+        return self
+
+    def __repr__(self) -> str:
+        return f"<ProcessManager {self.name!r} on {self._selection!r}>"
+
+
+@overload
+def process_manager(
+    name: str,
+    selection: LogSelection[EventT, Never],
+    *,
+    route: Callable[[MemoryLogEntry[EventT]], str | None],
+    initial: Callable[[str], StateT],
+    handle: Callable[[StateT, EventT | TimerFired | CommandRejected], Decision[StateT]],
+    command_timeout: float = 10.0,
+) -> ProcessManager[EventT, StateT]: ...
+@overload
+def process_manager(
+    name: str,
+    selection: LogSelection[EventT, Any],
+    *,
+    route: Callable[[LogEntry[EventT]], str | None],
+    initial: Callable[[str], StateT],
+    handle: Callable[[StateT, EventT | TimerFired | CommandRejected], Decision[StateT]],
+    command_timeout: float = 10.0,
+) -> ProcessManager[EventT, StateT]: ...
+def process_manager(
+    name: str,
+    selection: LogSelection[Any, Any],
+    *,
+    route: Callable[[Any], str | None],
+    initial: Callable[[str], Any],
+    handle: Callable[[Any, Any], Decision[Any]],
+    command_timeout: float = 10.0,
+) -> ProcessManager[Any, Any]:
+    """Declare a process manager.
+
+    Args:
+        name: Its name, stable across restarts: it is part of the idempotency keys of
+            the commands it sends.
+        selection: The events it follows (``projections.select(store)``, narrowed with
+            ``only`` and joined with ``|``). For now its stores must be memory stores:
+            the manager keeps its instances in memory.
+        route: The instance an entry is for, or ``None`` to pass it over.
+        initial: The state of a new instance, given its id.
+        handle: Given an instance's state and what happened to it (one of the events
+            selected, :class:`TimerFired` or :class:`CommandRejected`), its
+            :class:`Decision`. It must not block or await: decisions are applied whole.
+        command_timeout: Seconds to wait for a command's answer before sending it again
+            (under the same idempotency key).
+
+    Raises:
+        TypeError, ValueError: For an argument of the wrong type or value.
+
+    Example::
+
+        transfers = process_managers.process_manager(
+            "transfers",
+            projections.select(transfer_store) | projections.select(account_store),
+            route=lambda entry: getattr(entry.envelope.payload, "transfer_id", None),
+            initial=lambda transfer_id: Idle(transfer_id),
+            handle=decide_transfer,
+        )
+    """
+    given: object = name
+    if not isinstance(given, str) or not given:
+        raise ValueError(f"a process manager's name must be a non-empty str, got {name!r}")
+    followed: object = selection
+    if not isinstance(followed, LogSelection):
+        raise TypeError(
+            f"process_manager() follows a selection from projections.select(), got {selection!r}"
+        )
+    for part in selection._selection.parts:
+        if not isinstance(part.store, MemoryStore):
+            raise TypeError(
+                f"process manager {name!r}: it keeps its instances in memory, so it runs on "
+                f"memory stores only for now; {selection!r} is of another store"
+            )
+    callbacks: tuple[object, object, object] = (route, initial, handle)
+    if not all(callable(callback) for callback in callbacks):
+        raise TypeError("route, initial and handle must be callables")
+    engine: Engine[Any, Any] = Engine(name, route, initial, handle, check_timeout(command_timeout))
+    return ProcessManager._make(selection, engine)
+
+
+def supervised(
+    manager: ProcessManager[EventT, StateT],
+) -> tuple[ProcessManagerHandle, ChildSpecification[ProcessManagerHandle]]:
+    """Describe a supervised run of ``manager``: ``(handle, child_specification)``.
+
+    Add the specification to a supervisor after the stores and the systems the manager
+    sends to. A restart by its supervisor continues from where it was (its instances,
+    outbox and timers are kept by the manager object). The child is ``Transient``: a
+    manager stopped by its handler raising stays stopped.
+
+    Example::
+
+        handle, spec = process_managers.supervised(transfers)
+        supervisor = static_supervisor.new(OneForOne).add(store_spec).add(bank_spec).add(spec)
+    """
+    given: object = manager
+    if not isinstance(given, ProcessManager):
+        raise TypeError(f"supervised() takes a process manager, got {manager!r}")
+    engine = manager._engine
+    handle = ProcessManagerHandle._make(engine)
+    source = manager._selection._log_source()
+
+    async def run(
+        *, task_status: trio.TaskStatus[ProcessManagerHandle] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        engine.state = ProcessManagerState.RUNNING
+        engine.changes.unpark_all()
+        try:
+            with trio.CancelScope() as scope:
+                engine.scope = scope
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(engine.dispatch)
+                    nursery.start_soon(engine.run_timers)
+                    task_status.started(handle)
+                    async with following(
+                        source, engine.position, 100, source.poll_interval
+                    ) as entries:
+                        async for entry in entries:
+                            try:
+                                engine.on_entry(entry)
+                            except Exception as exc:
+                                engine._stop(exc, f"deciding on position {entry.position}")
+        finally:
+            engine.scope = None
+            if engine.state is not ProcessManagerState.STOPPED:
+                engine.state = ProcessManagerState.NOT_RUNNING
+            engine.changes.unpark_all()
+
+    async def start(nursery: trio.Nursery) -> StartResult[ProcessManagerHandle]:
+        if engine.state is ProcessManagerState.STOPPED:
+            engine.state = ProcessManagerState.NOT_RUNNING
+        return Ok(Started(await nursery.start(run)))
+
+    spec = restart(worker(start), Transient)
+    return handle, replace(spec, label=f"process manager {manager.name!r}")
