@@ -9,6 +9,7 @@ import trio
 
 from tests.contracts.store_contract import append, opened
 from tests.postgres.helpers import CODEC
+from tests.projections.helpers import checkpointed
 from trio_eventsourcing import Ok, postgres_store, projections, static_supervisor
 from trio_eventsourcing.codec import Codec, EncodedValue
 from trio_eventsourcing.examples.bank_account import BankAccount, BankAccountEvent
@@ -52,7 +53,7 @@ async def _run_a_projection_then_stop(dsn: str, schema: str, codec: WeaklyRefere
     async with supervisor.open():
         assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
         with trio.fail_after(10):
-            await handle.wait_for_position(1)
+            await checkpointed(handle, 1)
         assert isinstance(await projections.reset(store, "tail"), Ok)
     assert seen[0] == 1
 

@@ -24,6 +24,7 @@ from tests.postgres.helpers import (
     wait_until,
     waiting,
 )
+from tests.projections.helpers import checkpointed
 from trio_eventsourcing import Ok, projections, static_supervisor
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import ProjectionHandle, ProjectionState, Skip
@@ -89,7 +90,7 @@ async def test_concurrent_writers_in_two_processes_every_event_once_in_order(
             for index in range(6):
                 writers.start_soon(deposits, first if index % 2 else second, f"acc-{index}", 12)
         with trio.fail_after(10):
-            await handle.wait_for_position(72)
+            await checkpointed(handle, 72)
     assert seen == list(range(1, 73))
 
 
@@ -106,7 +107,7 @@ async def test_a_delayed_commit_is_never_passed_over(
         assert isinstance(await append(first, "before", 0, [opened("before")]), Ok)
         handle, _ = await running(first, projections.per_event("tail", on_event), nursery)
         with trio.fail_after(10):
-            await handle.wait_for_position(1)
+            await checkpointed(handle, 1)
         install_hold(dsn, schema, "trio_es_events", key)
         with connect(dsn) as gate:
             gate.execute("SELECT pg_advisory_lock(%s)", (key,))
@@ -118,7 +119,7 @@ async def test_a_delayed_commit_is_never_passed_over(
                 assert handle.statistics().position == 1
                 gate.execute("SELECT pg_advisory_unlock(%s)", (key,))
         with trio.fail_after(10):
-            await handle.wait_for_position(3)
+            await checkpointed(handle, 3)
     assert seen == ["before", "slow", "fast"]
 
 
@@ -147,7 +148,7 @@ async def test_the_read_model_and_the_checkpoint_commit_together(
             for index in range(4):
                 writers.start_soon(deposits, store, f"acc-{index}", 5)
         with trio.fail_after(10):
-            await handle.wait_for_position(20)
+            await checkpointed(handle, 20)
         assert handle.statistics().retries == 1
     assert applied(dsn, schema) == once_each(20)
     assert rows(
@@ -168,7 +169,7 @@ async def test_skip_records_a_dead_letter(dsn: str, schema: str, nursery: trio.N
             store, projections.per_event("skipper", on_event, on_error=Skip()), nursery
         )
         with trio.fail_after(10):
-            await handle.wait_for_position(3)
+            await checkpointed(handle, 3)
         letters = (await projections.dead_letters(store, "skipper")).unwrap()
         assert [(d.position, d.aggregate_id, d.error) for d in letters] == [
             (2, "acc-1", "ValueError: position 2 is poison")
@@ -190,7 +191,7 @@ async def test_one_runner_at_a_time_and_a_standby_takes_over(
         await deposits(first, "acc-1", 10)
         one, one_supervisor = await running(first, projection_process.recorder(schema), nursery)
         with trio.fail_after(10):
-            await one.wait_for_position(10)
+            await checkpointed(one, 10)
         two, _ = await running(second, projection_process.recorder(schema), nursery)
         # That a second runner does not start can only be seen by giving it the time to:
         # a few of its attempts to take the lock.
@@ -201,7 +202,7 @@ async def test_one_runner_at_a_time_and_a_standby_takes_over(
         started = time.monotonic()
         await deposits(first, "acc-2", 5)
         with trio.fail_after(10):
-            await two.wait_for_position(15)
+            await checkpointed(two, 15)
         assert time.monotonic() - started < 5
     assert applied(dsn, schema) == once_each(15)
 
@@ -251,7 +252,7 @@ async def test_a_runner_that_loses_its_lock_connection_restarts(
         await deposits(store, "acc-1", 5)
         handle, _ = await running(store, projection_process.recorder(schema), nursery)
         with trio.fail_after(10):
-            await handle.wait_for_position(5)
+            await checkpointed(handle, 5)
         # The server ends the connection that holds the lock (as a failover of the server
         # or a network cut would): the lock may pass to another process now.
         (killed,) = rows(
@@ -293,7 +294,7 @@ async def test_a_reset_from_another_process_rebuilds(
         )
         handle, _ = await running(first, projection, nursery)
         with trio.fail_after(10):
-            await handle.wait_for_position(6)
+            await checkpointed(handle, 6)
             (await projections.reset(second, "applied")).unwrap()
             await handle.wait_for(lambda stats: stats.handled == 12)
     assert resets == [1]

@@ -16,7 +16,7 @@ import trio
 import trio.testing
 
 from tests.contracts.projection_contract import Flaky
-from tests.projections.helpers import ReadModel, deposit_many, open_store, running
+from tests.projections.helpers import ReadModel, checkpointed, deposit_many, open_store, running
 from trio_eventsourcing import Ok, projections
 from trio_eventsourcing.projections import ProjectionState, Retry, Stop
 
@@ -32,7 +32,7 @@ async def test_retry_backs_off_then_succeeds(
         await deposit_many(store, "acc-1", 5)
         async with running(store, projection) as handle:
             started = trio.current_time()
-            await handle.wait_for_position(5)
+            await checkpointed(handle, 5)
             elapsed = trio.current_time() - started
             stats = handle.statistics()
     assert model.positions == [1, 2, 3, 4, 5]
@@ -57,7 +57,7 @@ async def test_the_backoff_doubles_up_to_its_bound(
         projection = projections.per_event("bounded", model.on_event, on_error=policy)
         async with running(store, projection) as handle:
             started = trio.current_time()
-            await handle.wait_for_position(3)
+            await checkpointed(handle, 3)
             elapsed = trio.current_time() - started
     assert 19.0 <= elapsed < 19.5  # 1 + 2 + 4 + 4 + 4 + 4
     assert policy.backoff(1_000) == 4.0

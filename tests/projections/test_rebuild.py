@@ -12,7 +12,7 @@ import pytest
 import trio
 
 from tests.contracts.projection_contract import fill
-from tests.projections.helpers import ReadModel, open_store, running
+from tests.projections.helpers import ReadModel, checkpointed, open_store, running
 from tests.sqlite.helpers import running_store
 from trio_eventsourcing import projections
 
@@ -26,7 +26,7 @@ async def test_a_reset_by_another_process_is_seen_at_the_next_poll(tmp_path: Pat
         total = await fill(store)
         async with running(store, projection) as handle:
             with trio.fail_after(10):
-                await handle.wait_for_position(total)
+                await checkpointed(handle, total)
                 original = (list(model.positions), dict(model.balances))
                 # Another store on the file stands for another process: no in-process
                 # wake-up reaches this projection, only its poll.

@@ -17,7 +17,7 @@ import trio.testing
 from tests.contracts.durable_support import ROOT, child_environment
 from tests.contracts.log_contract import write_concurrently
 from tests.projections import crash_projection
-from tests.projections.helpers import ReadModel, deposit_many, running
+from tests.projections.helpers import ReadModel, checkpointed, deposit_many, running
 from tests.sqlite.helpers import CODEC, STORE_TABLES, execute, rows, running_store, tables
 from tests.sqlite.old_versions import version_1_file
 from trio_eventsourcing import Ok, projections, sqlite_store, static_supervisor
@@ -62,7 +62,7 @@ async def test_the_read_model_and_the_checkpoint_commit_together(tmp_path: Path)
         async with running(store, projection) as handle:
             total = await write_concurrently([store], writers=6, commits=8)
             with trio.fail_after(10):
-                await handle.wait_for_position(total)
+                await checkpointed(handle, total)
             stats = handle.statistics()
         assert await projections.checkpoint(store, "applied") == Ok(total)
     assert applied(path) == once_each(total)
@@ -95,7 +95,7 @@ async def test_a_kill_between_the_handler_and_the_commit_applies_nothing(tmp_pat
         running(store, projection) as handle,
     ):
         with trio.fail_after(10):
-            await handle.wait_for_position(30)
+            await checkpointed(handle, 30)
     assert applied(path) == once_each(30)
 
 
@@ -113,7 +113,7 @@ async def test_skip_rolls_back_the_failed_event_and_records_it(tmp_path: Path) -
         await deposit_many(store, "acc-1", 7)
         async with running(store, projection) as handle:
             with trio.fail_after(10):
-                await handle.wait_for_position(7)
+                await checkpointed(handle, 7)
             assert handle.statistics().skips == 1
         letters = (await projections.dead_letters(store, "applied")).unwrap()
     assert [position for position, _ in applied(path)] == [1, 2, 3, 5, 6, 7]
@@ -162,7 +162,7 @@ async def test_a_transactional_rebuild_clears_and_rebuilds_in_the_store(tmp_path
         await deposit_many(store, "acc-1", 9)
         async with running(store, projection) as handle:
             with trio.fail_after(10):
-                await handle.wait_for_position(9)
+                await checkpointed(handle, 9)
                 before = applied(path)
                 (await projections.reset(store, "applied")).unwrap()
                 # Handled twice: once, then once more after the reset.
@@ -187,7 +187,7 @@ async def test_a_projection_waits_out_a_store_that_is_not_running(
         async with static_supervisor.new(static_supervisor.OneForOne).add(store_spec).open():
             await deposit_many(store, "acc-1", 3)
             with trio.fail_after(10):
-                await handle.wait_for_position(3)
+                await checkpointed(handle, 3)
     assert model.positions == [1, 2, 3]
     assert "is not started" in caplog.text
 
@@ -207,7 +207,7 @@ async def test_a_version_1_file_is_upgraded_when_opened(
         async with running(store, projections.per_event("after-upgrade", model.on_event)) as handle:
             await deposit_many(store, "acc-1", 1, after=4)
             with trio.fail_after(10):
-                await handle.wait_for_position(5)
+                await checkpointed(handle, 5)
     assert model.positions == [1, 2, 3, 4, 5]
     assert sqlite_store.SCHEMA_VERSION == 5
     assert tables(path) == STORE_TABLES
