@@ -117,6 +117,7 @@ async def test_an_event_routed_to_an_instance_sends_its_commands_once() -> None:
             assert await balance(actor, "acc-1") == Decimal(10)
             entries = (await memory_store.read_log(store)).unwrap()
     assert (stats.instances, stats.position, stats.rejected, stats.dead_letters) == (2, 4, 0, 0)
+    assert stats.lag == 0
     opening, bonus = (e for e in entries if e.envelope.aggregate_id == "acc-1")
     # The bonus is caused by the opening and belongs to its process.
     assert bonus.envelope.causation_id == eventsourcing.event_reference(opening)
@@ -201,6 +202,28 @@ async def test_an_instance_that_is_done_forgets_its_state_and_timers(
             await trio.sleep(60)
             stats = handle.statistics()
     assert (stats.instances, stats.timers, handle.state_of("acc-1")) == (0, 0, None)
+
+
+async def test_a_command_that_cannot_be_sent_is_set_aside_as_a_dead_letter() -> None:
+    async with bank() as (store, actor):
+        accounts = Target("accounts", actor)
+
+        def decide(state: Welcome, happened: Happened) -> Decision[Welcome]:
+            if isinstance(happened, AccountOpened):
+                # An id no store takes (a NUL character): refused as it is sent.
+                bad = Send(accounts, "acc\x00", DepositMoney(Decimal(1)))
+                good = Send(accounts, state.account, DepositMoney(Decimal(2)))
+                return Decision(state, send=[bad, good])
+            return Decision(state)
+
+        async with running(bonus_manager(store, accounts, decide)) as handle:
+            assert await run(actor, "acc-1", OpenAccount("acc-1")) == Ok(None)
+            with trio.fail_after(WAIT_S):
+                stats = await handle.wait_for(lambda s: s.position == 1 and s.outbox == 0)
+            assert await balance(actor, "acc-1") == Decimal(2)
+    assert (stats.sent, stats.dead_letters) == (1, 1)
+    assert stats.last_error is not None
+    assert "ValueError" in stats.last_error
 
 
 async def test_a_restart_continues_without_deciding_an_event_twice() -> None:

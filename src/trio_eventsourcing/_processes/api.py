@@ -171,6 +171,7 @@ def supervised(
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(engine.dispatch)
                     nursery.start_soon(engine.run_timers)
+                    nursery.start_soon(engine.measure_lag, source.count_after)
                     task_status.started(handle)
                     async with following(
                         source, engine.position, 100, source.poll_interval

@@ -40,7 +40,7 @@ from typing_extensions import Never, final
 from .._core.api import event_reference, execute_with_response
 from .._core.errors import DomainError, EventStoreError, OutcomeUnknown
 from .._core.log_source import LogRecord
-from .._runtime.process import receive_forever
+from .._runtime.process import SubjectClosed, SubjectFull, receive_forever
 from .._runtime.result import Error, Ok
 from .decisions import (
     CancelTimer,
@@ -58,6 +58,8 @@ logger = logging.getLogger("trio_eventsourcing.process_managers")
 
 _MAX_KEY = 200
 """The longest idempotency key the systems take: longer ones are hashed."""
+_LAG_INTERVAL = 1.0
+"""Seconds between two counts of the selected events after the manager's position."""
 _RETRY_FIRST = 0.05
 _RETRY_MOST = 5.0
 
@@ -83,6 +85,8 @@ class ProcessManagerStatistics:
     state: ProcessManagerState
     position: int
     """Every selected event up to this position has been decided on."""
+    lag: int
+    """Selected events in the log after ``position``, as last counted (about each second)."""
     instances: int
     """Instances alive (started and not done)."""
     outbox: int
@@ -204,6 +208,7 @@ class Engine(Generic[EventT, StateT]):
         self.command_timeout = command_timeout
         self.state = ProcessManagerState.NOT_RUNNING
         self.position = 0
+        self.lag = 0
         self.states: dict[str, StateT] = {}
         self.correlations: dict[str, str] = {}
         self.outbox: deque[_Outgoing] = deque()
@@ -223,6 +228,7 @@ class Engine(Generic[EventT, StateT]):
             name=self.name,
             state=self.state,
             position=self.position,
+            lag=self.lag,
             instances=len(self.states),
             outbox=len(self.outbox),
             timers=len(self.timers),
@@ -361,15 +367,28 @@ class Engine(Generic[EventT, StateT]):
     async def _send(self, item: _Outgoing) -> Ok[None] | Error[Any] | None:
         """Send one command and wait for its answer; ``None``: send it again later."""
         send = item.send
-        reply = execute_with_response(
-            send.target.actor,
-            send.aggregate_id,
-            send.command,
-            [],
-            idempotency_key=item.key,
-            correlation_id=item.correlation_id,
-            causation_id=item.causation_id,
-        )
+        try:
+            reply = execute_with_response(
+                send.target.actor,
+                send.aggregate_id,
+                send.command,
+                [],
+                idempotency_key=item.key,
+                correlation_id=item.correlation_id,
+                causation_id=item.causation_id,
+            )
+        except (SubjectClosed, SubjectFull) as exc:
+            # The target's actor has stopped, or its mailbox is full: try again later (a
+            # Subject of a Name reaches the actor that serves the Name then).
+            self.last_error = f"{type(exc).__name__}: sending {item.key!r} to {send.target!r}"
+            logger.warning("process manager %r: %s; sending it again", self.name, self.last_error)
+            await trio.lowlevel.checkpoint()
+            return None
+        except (TypeError, ValueError) as exc:
+            # Refused as sent (an id or key the systems cannot store): sending it again
+            # cannot help.
+            await trio.lowlevel.checkpoint()
+            return Error(exc)
         with trio.move_on_after(self.command_timeout):
             outcome = await receive_forever(reply)
             if isinstance(outcome, Ok):
@@ -415,6 +434,16 @@ class Engine(Generic[EventT, StateT]):
                 self._stop(exc, f"deciding on timer {name!r} of {instance!r}")
                 return
             self.fired[timer_key] = count
+
+    async def measure_lag(self, count_after: Callable[[int], Any]) -> None:
+        """Count the selected events after the position, every ``_LAG_INTERVAL`` seconds."""
+        while True:
+            counted = await count_after(self.position)
+            # A failed count only leaves the figure older.
+            if isinstance(counted, Ok) and counted.value != self.lag:
+                self.lag = counted.value
+                self._changed()
+            await trio.sleep(_LAG_INTERVAL)
 
     def _stop(self, exc: BaseException, doing: str) -> None:
         """Stop the manager: its handler or router raised. Nothing of that step changed."""
