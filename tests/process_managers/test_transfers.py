@@ -20,8 +20,16 @@ import trio
 import trio.testing
 
 import trio_eventsourcing as eventsourcing
-from trio_eventsourcing import Ok, memory_store, process, process_managers, projections
+from trio_eventsourcing import (
+    Ok,
+    memory_store,
+    process,
+    process_managers,
+    projections,
+    supervision,
+)
 from trio_eventsourcing import static_supervisor as supervisors
+from trio_eventsourcing.actor import Started, StartResult
 from trio_eventsourcing.examples import bank_account, credits, transfers
 from trio_eventsourcing.examples.bank_account import (
     CustomerDepositedCash,
@@ -72,8 +80,37 @@ def _system(store: Any, module: Any, empty: object, name: str) -> tuple[Any, Any
     return process.named_subject(actor), spec
 
 
+class Nemesis:
+    """Crashes on request: each request crashes the worker of :meth:`sibling` once."""
+
+    def __init__(self) -> None:
+        self.crashes = 0
+        self._next = trio.Event()
+
+    def request(self) -> None:
+        """Crash the sibling now (if it is up), and be ready for the next request."""
+        self._next.set()
+        self._next = trio.Event()
+
+    def sibling(self) -> Any:
+        """A worker that crashes at each request, taking its siblings down with it."""
+
+        async def start(nursery: trio.Nursery) -> StartResult[None]:
+            waiting = self._next
+
+            async def run() -> None:
+                await waiting.wait()
+                self.crashes += 1
+                raise RuntimeError("a sibling crashed")
+
+            nursery.start_soon(run)
+            return Ok(Started(None))
+
+        return supervision.worker(start)
+
+
 @contextlib.asynccontextmanager
-async def bank() -> AsyncIterator[Bank]:
+async def bank(deadline: float = DEADLINE_S, nemesis: Nemesis | None = None) -> AsyncIterator[Bank]:
     database = memory_store.MemoryDatabase()
     account_store, account_store_spec = _store(database, "bank_account")
     transfer_store, transfer_store_spec = _store(database, "transfer")
@@ -96,15 +133,26 @@ async def bank() -> AsyncIterator[Bank]:
             Target("accounts", accounts),
             Target("transfers", transfers_actor),
             Target("credits", credits_actor),
+            deadline,
         ),
     )
     handle, manager_spec = process_managers.supervised(manager)
     supervisor = supervisors.new(supervisors.OneForOne)
     for spec in (
         account_store_spec, transfer_store_spec, credit_store_spec,
-        accounts_spec, transfers_spec, credits_spec, manager_spec,
+        accounts_spec, transfers_spec, credits_spec,
     ):  # fmt: skip
         supervisor = supervisor.add(spec)
+    # The manager with a sibling that crashes on demand: one for all, so each crash
+    # restarts the manager's task, wherever it was.
+    manager_group = (
+        supervisors.new(supervisors.OneForAll)
+        .restart_tolerance(intensity=1_000_000, period=1)
+        .add(manager_spec)
+    )
+    if nemesis is not None:
+        manager_group = manager_group.add(nemesis.sibling())
+    supervisor = supervisor.add(supervisors.supervised(manager_group))
     async with supervisor.open():
         yield Bank(accounts, transfers_actor, credits_actor, credit_store, account_store, handle)
 
@@ -146,13 +194,18 @@ async def balance(the_bank: Bank, account: str) -> Decimal:
     return loaded.entity.balance  # type: ignore[no-any-return]
 
 
-async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
-    autojump_clock: trio.testing.MockClock,
+async def transfers_keep_the_money(
+    count: int, *, deadline: float = DEADLINE_S, crash_every: float | None = None
 ) -> None:
+    """Run ``count`` transfers at once and check the money, each transfer, each move.
+
+    ``crash_every``: crash the manager's task at random moments, at most this many seconds
+    apart, until every transfer has ended.
+    """
     rng = random.Random(7)
     accounts = [f"account-{n}" for n in range(ACCOUNTS)]
     planned = []
-    for n in range(300):
+    for n in range(count):
         source, destination = rng.sample(accounts, 2)
         # One in ten asks for more than any account holds: its withdrawal is rejected.
         amount = Decimal(50_000 if n % 10 == 0 else rng.randint(1, 60))
@@ -160,7 +213,8 @@ async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
     short = {transfer for transfer, _, _, amount in planned if amount > OPENING * ACCOUNTS}
     # The other bank confirms two credits in three, and never the third.
     confirmed = {transfer for transfer, *_ in planned if int(transfer.split("-")[1]) % 3}
-    async with bank() as the_bank, trio.open_nursery() as nursery:
+    nemesis = Nemesis()
+    async with bank(deadline, nemesis) as the_bank, trio.open_nursery() as nursery:
         for account in accounts:
             await ok(
                 eventsourcing.execute_with_response(
@@ -170,6 +224,14 @@ async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
             deposit = bank_account.DepositMoney(OPENING)
             await ok(eventsourcing.execute_with_response(the_bank.accounts, account, deposit, []))
         nursery.start_soon(other_bank, the_bank, confirmed)
+        if crash_every is not None:
+
+            async def crash_now_and_then() -> None:
+                while True:
+                    await trio.sleep(rng.uniform(0, crash_every))
+                    nemesis.request()
+
+            nursery.start_soon(crash_now_and_then)
 
         async def client(transfer: str, source: str, destination: str, amount: Decimal) -> None:
             command = RequestTransfer(source, destination, amount)
@@ -181,7 +243,9 @@ async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
         async with trio.open_nursery() as clients:
             for plan in planned:
                 clients.start_soon(client, *plan)
-        stats = await settled(the_bank)
+        with trio.fail_after(120):
+            stats = await settled(the_bank)
+        crashed = nemesis.crashes
         statuses: Counter[TransferStatus | None] = Counter()
         for transfer, *_ in planned:
             loaded = await ok(eventsourcing.load_aggregate(the_bank.transfers, transfer))
@@ -221,6 +285,19 @@ async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
             [],
         ), (transfer, moves.get(transfer))
     assert stats.dead_letters == 0
+    if crash_every is not None:
+        assert crashed > 10
+
+
+async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    await transfers_keep_the_money(300)
+
+
+async def test_a_manager_restarted_at_random_moments_applies_no_command_twice() -> None:
+    # On the real clock, so that crashes fall while commands are on their way.
+    await transfers_keep_the_money(200, deadline=0.3, crash_every=0.02)
 
 
 async def test_a_credit_not_confirmed_by_the_deadline_is_cancelled_and_refunded(
@@ -245,7 +322,8 @@ async def test_a_credit_not_confirmed_by_the_deadline_is_cancelled_and_refunded(
                 the_bank.transfers, "transfer-1", request, [], correlation_id="transfer-1"
             )
         )
-        await settled(the_bank)
+        with trio.fail_after(120):
+            await settled(the_bank)
         elapsed = trio.current_time() - started
         transfer = await ok(eventsourcing.load_aggregate(the_bank.transfers, "transfer-1"))
         credit = await ok(eventsourcing.load_aggregate(the_bank.credits, "transfer-1"))

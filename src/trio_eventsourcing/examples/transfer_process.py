@@ -149,8 +149,11 @@ def transfer_process(
     accounts: Target[BankAccountCommand],
     transfers: Target[TransferCommand],
     credits: Target[CreditCommand],
+    deadline: float = DEADLINE_S,
 ) -> Callable[[TransferProcess, TransferHappening], Decision[TransferProcess]]:
     """The ``handle`` of the transfers' process manager, sending to these systems.
+
+    ``deadline``: seconds from the withdrawal to the credit's confirmation.
 
     Example::
 
@@ -188,7 +191,7 @@ def transfer_process(
                 return Decision(
                     replace(state, step=Step.CREDITING),
                     send=[credit],
-                    timers=[SetTimer(DEADLINE, DEADLINE_S)],
+                    timers=[SetTimer(DEADLINE, deadline)],
                 )
             case CommandRejected(send=Send(command=WithdrawMoney())) if step is Step.WITHDRAWING:
                 return fail(state, "not enough money in the source account")
