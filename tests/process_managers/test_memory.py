@@ -254,6 +254,33 @@ async def test_a_restart_continues_without_deciding_an_event_twice() -> None:
     assert stats.position == 4
 
 
+async def test_a_manager_started_twice_runs_once() -> None:
+    async with bank() as (store, actor):
+        accounts = Target("accounts", actor)
+        decided: list[str] = []
+
+        def decide(state: Welcome, happened: Happened) -> Decision[Welcome]:
+            if isinstance(happened, AccountOpened):
+                decided.append(state.account)
+                return Decision(
+                    state, send=[Send(accounts, state.account, DepositMoney(Decimal(1)))]
+                )
+            return Decision(state)
+
+        manager = bonus_manager(store, accounts, decide)
+        first, first_spec = process_managers.supervised(manager)
+        second, second_spec = process_managers.supervised(manager)
+        supervisor = supervisors.new(supervisors.OneForOne).add(first_spec).add(second_spec)
+        async with supervisor.open():
+            for name in ("acc-1", "acc-2"):
+                assert await run(actor, name, OpenAccount(name)) == Ok(None)
+            with trio.fail_after(WAIT_S):
+                stats = await first.wait_for(lambda s: s.sent == 2 and s.position == 4)
+            assert second.statistics() == stats  # one manager, seen from both handles
+            assert await balance(actor, "acc-1") == Decimal(1)
+    assert decided == ["acc-1", "acc-2"]
+
+
 async def test_a_handler_that_raises_stops_the_manager_before_the_event(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -163,29 +163,31 @@ def supervised(
     async def run(
         *, task_status: trio.TaskStatus[ProcessManagerHandle] = trio.TASK_STATUS_IGNORED
     ) -> None:
-        engine.state = ProcessManagerState.RUNNING
-        engine.changes.unpark_all()
-        try:
-            with trio.CancelScope() as scope:
-                engine.scope = scope
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(engine.dispatch)
-                    nursery.start_soon(engine.run_timers)
-                    nursery.start_soon(engine.measure_lag, source.count_after)
-                    task_status.started(handle)
-                    async with following(
-                        source, engine.position, 100, source.poll_interval
-                    ) as entries:
-                        async for entry in entries:
-                            try:
-                                engine.on_entry(entry)
-                            except Exception as exc:
-                                engine._stop(exc, f"deciding on position {entry.position}")
-        finally:
-            engine.scope = None
-            if engine.state is not ProcessManagerState.STOPPED:
-                engine.state = ProcessManagerState.NOT_RUNNING
+        task_status.started(handle)
+        # One task at a time runs a manager: another (a second supervised() of it) waits.
+        async with engine.runner:
+            engine.state = ProcessManagerState.RUNNING
             engine.changes.unpark_all()
+            try:
+                with trio.CancelScope() as scope:
+                    engine.scope = scope
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(engine.dispatch)
+                        nursery.start_soon(engine.run_timers)
+                        nursery.start_soon(engine.measure_lag, source.count_after)
+                        async with following(
+                            source, engine.position, 100, source.poll_interval
+                        ) as entries:
+                            async for entry in entries:
+                                try:
+                                    engine.on_entry(entry)
+                                except Exception as exc:
+                                    engine._stop(exc, f"deciding on position {entry.position}")
+            finally:
+                engine.scope = None
+                if engine.state is not ProcessManagerState.STOPPED:
+                    engine.state = ProcessManagerState.NOT_RUNNING
+                engine.changes.unpark_all()
 
     async def start(nursery: trio.Nursery) -> StartResult[ProcessManagerHandle]:
         if engine.state is ProcessManagerState.STOPPED:

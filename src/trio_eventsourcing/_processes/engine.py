@@ -217,8 +217,10 @@ class Engine(Generic[EventT, StateT]):
         self.fired: dict[tuple[str, str], int] = {}
         self.sent = self.rejected = self.retries = self.dead_letters = 0
         self.last_error: str | None = None
-        # The running task's scope, cancelled when the manager stops.
+        # The running task's scope, cancelled when the manager stops; and the right to be
+        # that task.
         self.scope: trio.CancelScope | None = None
+        self.runner = trio.Lock()
         self.changes = trio.lowlevel.ParkingLot()
         self.outbox_changed = trio.lowlevel.ParkingLot()
         self.timers_changed = trio.lowlevel.ParkingLot()
