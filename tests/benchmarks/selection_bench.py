@@ -45,7 +45,7 @@ from typing_extensions import override
 
 import trio_eventsourcing as es
 from tests.benchmarks.ours import Figures, Target
-from tests.benchmarks.server import answering_dsn, postgres_execute
+from tests.benchmarks.server import answering_dsn, schema_of
 from tests.benchmarks.workload import sizes
 from trio_eventsourcing import projections, sqlite_store, static_supervisor
 from trio_eventsourcing.codec import Codec, EncodedValue, JsonCodec
@@ -258,15 +258,8 @@ def main() -> None:
         if dsn is not None:
             targets.append(Target("postgres", f"trio_es_bench_sel_{secrets.token_hex(4)}", dsn))
         for target in targets:
-            if target.kind == "postgres":
-                postgres_execute(target.dsn, f'CREATE SCHEMA "{target.location}"')
-            try:
+            with schema_of(target.kind, target.location, target.dsn):
                 figures = catch_up(target, events, rounds)
-            finally:
-                if target.kind == "postgres":
-                    postgres_execute(
-                        target.dsn, f'DROP SCHEMA IF EXISTS "{target.location}" CASCADE'
-                    )
             print(format_line(target.kind, figures))
         if dsn is None:
             print("  postgres: not measured (no server answers at TRIO_ES_POSTGRES_DSN)")

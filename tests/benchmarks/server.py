@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 """The server when ``$TRIO_ES_POSTGRES_DSN`` names none."""
@@ -34,3 +36,19 @@ def postgres_execute(dsn: str, sql: str) -> None:
 
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as connection:
         connection.execute(sql.encode())
+
+
+@contextlib.contextmanager
+def schema_of(kind: str, location: str, dsn: str) -> Iterator[None]:
+    """For the block, the schema ``location`` when ``kind`` is ``"postgres"``, then dropped.
+
+    Other kinds of store need nothing made: the block runs as it is.
+    """
+    if kind != "postgres":
+        yield
+        return
+    postgres_execute(dsn, f'CREATE SCHEMA "{location}"')
+    try:
+        yield
+    finally:
+        postgres_execute(dsn, f'DROP SCHEMA IF EXISTS "{location}" CASCADE')

@@ -165,6 +165,30 @@ def _check_metadata(metadata: object) -> Metadata:
     return list(metadata)
 
 
+def _send_command(
+    eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    aggregate_id: object,
+    command: CommandT,
+    metadata: object,
+    idempotency_key: object,
+    trace: tuple[object, object, LogRecord[object] | None],
+    *,
+    reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] | None = None,
+    receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] | None = None,
+) -> None:
+    """Check a command's arguments, then send it: what every execute function does."""
+    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
+        _check_id(aggregate_id),
+        command,
+        _check_metadata(metadata),
+        reply_to,
+        _check_key(idempotency_key),
+        receipt_to,
+        *_trace(*trace),
+    )
+    send(eventsourcing_actor, message)
+
+
 def execute(
     eventsourcing_actor: Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
     aggregate_id: str,
@@ -184,16 +208,14 @@ def execute(
 
         eventsourcing.execute(actor, "bank-account-123", OpenAccount("123"))
     """
-    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
-        _check_id(aggregate_id),
+    _send_command(
+        eventsourcing_actor,
+        aggregate_id,
         command,
         [],
-        None,
-        _check_key(idempotency_key),
-        None,
-        *_trace(correlation_id, causation_id, caused_by),
+        idempotency_key,
+        (correlation_id, causation_id, caused_by),
     )
-    send(eventsourcing_actor, message)
 
 
 def execute_with_metadata(
@@ -216,16 +238,14 @@ def execute_with_metadata(
         metadata = [("user_id", "alice"), ("session_id", "abc123")]
         eventsourcing.execute_with_metadata(actor, "bank-123", DepositMoney(100.0), metadata)
     """
-    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
-        _check_id(aggregate_id),
+    _send_command(
+        eventsourcing_actor,
+        aggregate_id,
         command,
-        _check_metadata(metadata),
-        None,
-        _check_key(idempotency_key),
-        None,
-        *_trace(correlation_id, causation_id, caused_by),
+        metadata,
+        idempotency_key,
+        (correlation_id, causation_id, caused_by),
     )
-    send(eventsourcing_actor, message)
 
 
 def execute_with_response(
@@ -268,16 +288,15 @@ def execute_with_response(
         assert await process.receive(reply, 1000) == Ok(Ok(None))
     """
     reply_to: Subject[Result[None, EventSourcingError[ErrorT]]] = new_subject()
-    message = ExecuteCommand(
-        _check_id(aggregate_id),
+    _send_command(
+        eventsourcing_actor,
+        aggregate_id,
         command,
-        _check_metadata(metadata),
-        reply_to,
-        _check_key(idempotency_key),
-        None,
-        *_trace(correlation_id, causation_id, caused_by),
+        metadata,
+        idempotency_key,
+        (correlation_id, causation_id, caused_by),
+        reply_to=reply_to,
     )
-    send(eventsourcing_actor, message)
     return reply_to
 
 
@@ -305,16 +324,15 @@ def execute_with_receipt(
         print(receipt.sequence, receipt.positions)
     """
     receipt_to: Subject[Result[Receipt, EventSourcingError[ErrorT]]] = new_subject()
-    message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
-        _check_id(aggregate_id),
+    _send_command(
+        eventsourcing_actor,
+        aggregate_id,
         command,
-        _check_metadata(metadata),
-        None,
-        _check_key(idempotency_key),
-        receipt_to,
-        *_trace(correlation_id, causation_id, caused_by),
+        metadata,
+        idempotency_key,
+        (correlation_id, causation_id, caused_by),
+        receipt_to=receipt_to,
     )
-    send(eventsourcing_actor, message)
     return receipt_to
 
 
