@@ -137,7 +137,6 @@ class ProjectionHandle:
         "_changes",
         "_handled",
         "_handled_to",
-        "_head",
         "_lag",
         "_last_error",
         "_name",
@@ -161,9 +160,8 @@ class ProjectionHandle:
     _last_error: str | None
     _changes: trio.lowlevel.ParkingLot
     _handled_to: int
-    # How to find the end of what it selects: given by its runner when it first runs.
-    _head: Callable[[], Awaitable[Result[int, EventStoreError]]] | None
-    # The source its runner reads: a standby looks there at the other runner's progress.
+    # The source its runner reads, given when it first runs: where the end of what it
+    # selects is found, and where a standby looks at the other runner's progress.
     _source: LogSource[LogRecord[object], object] | None
 
     def __init__(self, _private: Never) -> None:
@@ -176,7 +174,6 @@ class ProjectionHandle:
         self._state = ProjectionState.NOT_RUNNING
         self._position = 0
         self._handled_to = 0
-        self._head = None
         self._source = None
         self._lag = 0
         self._handled = self._retries = self._skips = self._store_errors = self._runs = 0
@@ -289,10 +286,10 @@ class ProjectionHandle:
             with trio.fail_after(5):
                 await handle.wait_until_current()
         """
-        await self.wait_for(lambda _: self._head is not None)
-        head = self._head
-        assert head is not None
-        end = await head()
+        await self.wait_for(lambda _: self._source is not None)
+        source = self._source
+        assert source is not None
+        end = await source.head()
         if isinstance(end, Error):
             raise LogReadFailed(end.error)
         await self.wait_for_position(end.value)
@@ -441,7 +438,6 @@ class Runner(Generic[EntryT, TxT]):
         """Run the projection until cancelled, or until its error policy stops it."""
         handle = self._handle
         handle._runs += 1
-        handle._head = self._source.head
         handle._source = self._source
         handle._changed()
         handle._set_state(ProjectionState.STANDBY)
