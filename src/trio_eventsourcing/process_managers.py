@@ -35,9 +35,9 @@ from ._processes.decisions import Send as Send
 from ._processes.decisions import SetTimer as SetTimer
 from ._processes.decisions import Target as Target
 from ._processes.decisions import TimerFired as TimerFired
-from ._processes.engine import ProcessManagerHandle as ProcessManagerHandle
-from ._processes.engine import ProcessManagerState as ProcessManagerState
-from ._processes.engine import ProcessManagerStatistics as ProcessManagerStatistics
+from ._processes.statistics import ProcessManagerHandle as ProcessManagerHandle
+from ._processes.statistics import ProcessManagerState as ProcessManagerState
+from ._processes.statistics import ProcessManagerStatistics as ProcessManagerStatistics
 from ._runtime.public import publish as _publish
 
 __all__ = [

@@ -311,10 +311,18 @@ def test_a_manager_refuses_what_it_cannot_run(tmp_path: Any) -> None:
         events=[AccountOpened, CustomerDepositedCash], entities=[Entity], aggregate_type="bank"
     )
     durable, _ = sqlite_store.supervised(tmp_path / "bank.db", codec)
-    with pytest.raises(TypeError, match="memory stores only"):
+    welcome_codec = JsonCodec[Any, Welcome](
+        events=[DepositMoney], entities=[Welcome], aggregate_type="welcome"
+    )
+    with pytest.raises(TypeError, match="a durable store, where it keeps its instances"):
         process_managers.process_manager(
             "p", projections.select(durable), route=opened_only, initial=Welcome,
             handle=lambda state, happened: Decision(state),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="list the systems it sends to in targets="):
+        process_managers.process_manager(
+            "p", projections.select(durable), route=opened_only, initial=Welcome,
+            handle=lambda state, happened: Decision(state), codec=welcome_codec,
         )  # fmt: skip
     memory: Store
     memory, _ = memory_store.supervised(

@@ -209,10 +209,10 @@ async def test_a_version_1_file_is_upgraded_when_opened(
             with trio.fail_after(10):
                 await checkpointed(handle, 5)
     assert model.positions == [1, 2, 3, 4, 5]
-    assert sqlite_store.SCHEMA_VERSION == 5
+    assert sqlite_store.SCHEMA_VERSION == 6
     assert tables(path) == STORE_TABLES
     assert rows(path, "PRAGMA integrity_check") == [("ok",)]
-    assert "from schema version 1 to 5" in caplog.text
+    assert "from schema version 1 to 6" in caplog.text
 
 
 async def test_an_upgrade_that_fails_leaves_version_1_whole(tmp_path: Path) -> None:

@@ -43,6 +43,10 @@ def running_store(
 STORE_TABLES = [
     "command_keys",
     "events",
+    "process_manager_instances",
+    "process_manager_outbox",
+    "process_manager_positions",
+    "process_manager_timers",
     "projection_checkpoints",
     "projection_dead_letters",
     "snapshots",

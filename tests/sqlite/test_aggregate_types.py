@@ -70,7 +70,9 @@ async def test_a_version_3_file_is_upgraded_keeping_everything_it_held(tmp_path:
         assert isinstance(await append(accounts, "acc-1", 2, [opened("acc-1")]), Ok)
     connection = sqlite3.connect(path)
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (5,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (
+            sqlite_store.SCHEMA_VERSION,
+        )
         checkpoints = connection.execute(
             "SELECT aggregate_type, name, position FROM projection_checkpoints"
         ).fetchall()
@@ -126,6 +128,8 @@ async def test_a_version_4_file_is_upgraded_and_its_events_have_no_trace(tmp_pat
         )
     connection = sqlite3.connect(path)
     try:
-        assert connection.execute("PRAGMA user_version").fetchone() == (5,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (
+            sqlite_store.SCHEMA_VERSION,
+        )
     finally:
         connection.close()

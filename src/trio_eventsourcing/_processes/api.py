@@ -8,13 +8,14 @@ target system's commands.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Generic, TypeVar, overload
 
 import trio
 from typing_extensions import Never, final
 
+from .._codec.json_codec import Codec
 from .._core.log import LogEntry
 from .._projections.follow import following
 from .._projections.selection import LogSelection
@@ -22,8 +23,10 @@ from .._runtime.actor import Started, StartResult
 from .._runtime.result import Ok
 from .._runtime.supervision import ChildSpecification, Transient, restart, worker
 from .._stores.memory.store import MemoryLogEntry, MemoryStore
-from .decisions import CommandRejected, Decision, TimerFired
-from .engine import Engine, ProcessManagerHandle, ProcessManagerState, check_timeout
+from .._stores.process_state import runner_name
+from .decisions import CommandRejected, Decision, Target, TimerFired
+from .engine import LANES, Engine, ProcessDataError, ProcessStorage, check_timeout
+from .statistics import ProcessManagerHandle, ProcessManagerState
 
 EventT = TypeVar("EventT")
 StateT = TypeVar("StateT")
@@ -67,6 +70,8 @@ def process_manager(
     route: Callable[[MemoryLogEntry[EventT]], str | None],
     initial: Callable[[str], StateT],
     handle: Callable[[StateT, EventT | TimerFired | CommandRejected], Decision[StateT]],
+    targets: Iterable[Target[Any]] = (),
+    codec: Codec[Any, StateT] | None = None,
     command_timeout: float = 10.0,
 ) -> ProcessManager[EventT, StateT]: ...
 @overload
@@ -77,6 +82,8 @@ def process_manager(
     route: Callable[[LogEntry[EventT]], str | None],
     initial: Callable[[str], StateT],
     handle: Callable[[StateT, EventT | TimerFired | CommandRejected], Decision[StateT]],
+    targets: Iterable[Target[Any]] = (),
+    codec: Codec[Any, StateT] | None = None,
     command_timeout: float = 10.0,
 ) -> ProcessManager[EventT, StateT]: ...
 def process_manager(
@@ -86,6 +93,8 @@ def process_manager(
     route: Callable[[Any], str | None],
     initial: Callable[[str], Any],
     handle: Callable[[Any, Any], Decision[Any]],
+    targets: Iterable[Target[Any]] = (),
+    codec: Codec[Any, Any] | None = None,
     command_timeout: float = 10.0,
 ) -> ProcessManager[Any, Any]:
     """Declare a process manager.
@@ -94,13 +103,22 @@ def process_manager(
         name: Its name, stable across restarts: it is part of the idempotency keys of
             the commands it sends.
         selection: The events it follows (``projections.select(store)``, narrowed with
-            ``only`` and joined with ``|``). For now its stores must be memory stores:
-            the manager keeps its instances in memory.
+            ``only`` and joined with ``|``). The manager keeps its instances, outbox,
+            timers and position in the selection's database: in memory for memory
+            stores, in the file or server for SQLite and PostgreSQL.
         route: The instance an entry is for, or ``None`` to pass it over.
         initial: The state of a new instance, given its id.
         handle: Given an instance's state and what happened to it (one of the events
             selected, :class:`TimerFired` or :class:`CommandRejected`), its
             :class:`Decision`. It must not block or await: decisions are applied whole.
+            It must be deterministic: after a crash it decides again on the events
+            after the last saved step, and its commands must come out the same.
+        targets: The systems it sends to. Required on durable stores, where a stored
+            command names its target; a ``Send`` to a system not listed is refused.
+        codec: Required on durable stores: a codec whose *events* are the commands the
+            manager sends and whose *entities* are its instance states, e.g.
+            ``JsonCodec[Any, Transfer](events=[Withdraw, Deposit], entities=[Transfer],
+            aggregate_type="transfer-process")``.
         command_timeout: Seconds to wait for a command's answer before sending it again
             (under the same idempotency key).
 
@@ -125,16 +143,42 @@ def process_manager(
         raise TypeError(
             f"process_manager() follows a selection from projections.select(), got {selection!r}"
         )
-    for part in selection._selection.parts:
-        if not isinstance(part.store, MemoryStore):
-            raise TypeError(
-                f"process manager {name!r}: it keeps its instances in memory, so it runs on "
-                f"memory stores only for now; {selection!r} is of another store"
-            )
     callbacks: tuple[object, object, object] = (route, initial, handle)
     if not all(callable(callback) for callback in callbacks):
         raise TypeError("route, initial and handle must be callables")
-    engine: Engine[Any, Any] = Engine(name, route, initial, handle, check_timeout(command_timeout))
+    by_name: dict[str, Target[Any]] = {}
+    for target in targets:
+        given_target: object = target
+        if not isinstance(given_target, Target):
+            raise TypeError(
+                f"process manager {name!r}: targets takes Target values, got {target!r}"
+            )
+        if target.name in by_name:
+            raise ValueError(f"process manager {name!r}: two targets are named {target.name!r}")
+        by_name[target.name] = target
+    durable = not all(isinstance(part.store, MemoryStore) for part in selection._selection.parts)
+    if durable:
+        given_codec: object = codec
+        if not isinstance(given_codec, Codec):
+            raise TypeError(
+                f"process manager {name!r} follows {selection!r}, a durable store, where it "
+                f"keeps its instances and outbox: give it codec= (a Codec of its commands "
+                f"and states), got {codec!r}"
+            )
+        if not by_name:
+            raise ValueError(
+                f"process manager {name!r} follows {selection!r}, a durable store, where a "
+                "stored command names its target: list the systems it sends to in targets="
+            )
+    engine: Engine[Any, Any] = Engine(
+        name,
+        route,
+        initial,
+        handle,
+        check_timeout(command_timeout),
+        codec if durable else None,
+        by_name,
+    )
     return ProcessManager._make(selection, engine)
 
 
@@ -144,9 +188,9 @@ def supervised(
     """Describe a supervised run of ``manager``: ``(handle, child_specification)``.
 
     Add the specification to a supervisor after the stores and the systems the manager
-    sends to. A restart by its supervisor continues from where it was (its instances,
-    outbox and timers are kept by the manager object). The child is ``Transient``: a
-    manager stopped by its handler raising stays stopped.
+    sends to. A restart by its supervisor continues from where it was: on a durable
+    store from what is stored, on the memory store from what the manager object keeps.
+    The child is ``Transient``: a manager stopped by its handler raising stays stopped.
 
     Example::
 
@@ -159,22 +203,33 @@ def supervised(
     engine = manager._engine
     handle = ProcessManagerHandle._make(engine)
     source = manager._selection._log_source()
+    storage = source if engine.codec is not None and isinstance(source, ProcessStorage) else None
 
     async def run(
         *, task_status: trio.TaskStatus[ProcessManagerHandle] = trio.TASK_STATUS_IGNORED
     ) -> None:
         task_status.started(handle)
-        # One task at a time runs a manager: another (a second supervised() of it) waits.
-        async with engine.runner:
+        # One runner at a time: another (a second supervised() of it, or on PostgreSQL
+        # another process) waits, and takes over when this one ends.
+        async with source.hold(runner_name(engine.name)):
             engine.state = ProcessManagerState.RUNNING
-            engine.changes.unpark_all()
+            engine._changed()
             try:
                 with trio.CancelScope() as scope:
                     engine.scope = scope
+                    if storage is not None:
+                        engine.storage = storage
+                        try:
+                            await engine.load(storage)
+                        except ProcessDataError as exc:
+                            engine.stop(exc, "loading its stored state")
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(engine.dispatch)
+                        for lane in range(LANES):
+                            nursery.start_soon(engine.dispatch, lane)
                         nursery.start_soon(engine.run_timers)
                         nursery.start_soon(engine.measure_lag, source.count_after)
+                        if storage is not None:
+                            nursery.start_soon(engine.persist, storage)
                         async with following(
                             source, engine.position, 100, source.poll_interval
                         ) as entries:
@@ -182,12 +237,13 @@ def supervised(
                                 try:
                                     engine.on_entry(entry)
                                 except Exception as exc:
-                                    engine._stop(exc, f"deciding on position {entry.position}")
+                                    engine.stop(exc, f"deciding on position {entry.position}")
+                                await engine.room()
             finally:
                 engine.scope = None
                 if engine.state is not ProcessManagerState.STOPPED:
                     engine.state = ProcessManagerState.NOT_RUNNING
-                engine.changes.unpark_all()
+                engine._changed()
 
     async def start(nursery: trio.Nursery) -> StartResult[ProcessManagerHandle]:
         if engine.state is ProcessManagerState.STOPPED:

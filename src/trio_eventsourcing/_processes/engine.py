@@ -1,192 +1,147 @@
-"""Running a process manager: follow the log, decide per instance, send, fire timers.
+"""Running a process manager: decide per instance, save each step, send, fire timers.
 
-One task per running manager, started by its child specification, with two helpers:
+One task per running manager, started by its child specification, with helpers:
 
 1. **Deciding.** It follows the manager's selection of the log from the last position
-   it handled. Each entry is routed to an instance; the instance's state and the entry's
-   event go to the manager's ``handle``; the decision is applied in one step, with no
-   checkpoint in between: the new state (or the instance's end), the commands added to
-   the outbox, the timers set or cancelled, and the position moved past the entry. So a
-   restart of the task never decides on an event twice, and loses no decision.
-2. **Sending** (the outbox). Commands go out in the order they were decided, each with a
-   deterministic idempotency key derived from what caused it (the event's position,
-   the timer, the rejected command), so that a command sent again after a lost answer,
-   a timeout or a restart is stored at most once. A command the domain rejects is
-   told to its instance (:class:`CommandRejected`), which decides again; a store
-   failure or an unknown outcome is retried with the same key; any other error (a bug
-   in the target's ``handle``) sets the command aside as a dead letter.
-3. **Timers.** Due times are on Trio's clock, so a ``MockClock`` runs them in no real
-   time. A timer that fires is told to its instance (:class:`TimerFired`).
+   it saved. Each entry is routed to an instance; the instance's state and the entry's
+   event go to the manager's ``handle``; the decision is applied in memory at once:
+   the new state (or the instance's end), the commands added to the outbox, the timers
+   set or cancelled, and the position moved past the entry.
+2. **Saving** (durable stores). The decisions made since the last save, with the
+   position they reach, are saved in one transaction (``_stores/process_state.py``);
+   while one save runs the next decisions gather, so a busy manager saves many in
+   one commit. A command leaves the outbox only once the decision that made it is
+   saved, so a crash never sends a command whose decision is lost: after a restart
+   the manager loads what was saved and decides again on the events after the saved
+   position, making the same commands under the same keys. On the memory store the
+   decisions are kept as they are made.
+3. **Sending** (the outbox). Each command has a deterministic idempotency key derived
+   from what caused it (the event's position, the timer and the decision that set it,
+   the rejected command), so that a command sent again after a lost answer, a timeout
+   or a restart is stored at most once. Commands go out on several lanes at once; an
+   instance's commands are all on one lane, so they go out in the order decided. A
+   command the domain rejects is told to its instance (:class:`CommandRejected`),
+   which decides again; a store failure or an unknown outcome is retried with the same
+   key; any other error (a bug in the target's ``handle``) sets the command aside as a
+   dead letter.
+4. **Timers.** Due times run on Trio's clock, so a ``MockClock`` runs them in no real
+   time; they are saved as wall-clock times (seconds since the Unix epoch), so a timer
+   keeps its due time across a restart of the process. A timer that fires is told to
+   its instance (:class:`TimerFired`), once in effect: its firing is a decision saved
+   like any other, and commands it makes have keys derived from the timer.
 
-This module keeps the manager's state in memory (the memory store's promise: nothing
-survives the process). A handler that raises stops the manager, as a projection's
-``Stop`` policy does: its position stays before the event.
+A handler that raises stops the manager, as a projection's ``Stop`` policy does: the
+decision on that event is not applied, and the event is decided on again when the
+manager is started again.
 """
 
 from __future__ import annotations
 
-import enum
-import hashlib
 import logging
 import math
+import time
+import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import trio
-from typing_extensions import Never, final
+from typing_extensions import final
 
-from .._core.api import event_reference, execute_with_response
-from .._core.errors import DomainError, EventStoreError, OutcomeUnknown
+from .._codec.json_codec import Codec
+from .._core.api import event_reference
+from .._core.errors import DomainError, EventStoreError
 from .._core.log_source import LogRecord
-from .._runtime.process import SubjectClosed, SubjectFull, receive_forever
-from .._runtime.result import Error, Ok
-from .decisions import (
-    CancelTimer,
-    CommandRejected,
-    Decision,
-    Send,
-    SetTimer,
-    TimerFired,
+from .._runtime.result import Ok, Result
+from .._stores.process_state import (
+    CommandRow,
+    InstanceRow,
+    ProcessChanges,
+    ProcessMoved,
+    StoredProcess,
+    TimerRow,
 )
+from .decisions import CancelTimer, CommandRejected, Decision, Send, SetTimer, Target, TimerFired
+from .sending import Outgoing, Retry, derived_key, send_once
+from .statistics import ProcessManagerState, ProcessManagerStatistics
 
 EventT = TypeVar("EventT")
 StateT = TypeVar("StateT")
 
 logger = logging.getLogger("trio_eventsourcing.process_managers")
 
-_MAX_KEY = 200
-"""The longest idempotency key the systems take: longer ones are hashed."""
+LANES = 16
+"""Commands sent at once, at most: one at a time per lane, an instance always on one lane."""
+_MAX_UNSAVED = 1000
+"""Decisions gathered before the follower waits for a save (a bound on a save's size)."""
 _LAG_INTERVAL = 1.0
 """Seconds between two counts of the selected events after the manager's position."""
 _RETRY_FIRST = 0.05
 _RETRY_MOST = 5.0
 
-
-@final
-class ProcessManagerState(enum.Enum):
-    """What a process manager is doing, as its statistics report it."""
-
-    NOT_RUNNING = "not running"
-    """Not started yet, or shut down."""
-    RUNNING = "running"
-    """Following the log, sending and firing timers."""
-    STOPPED = "stopped"
-    """Stopped because its handler or router raised, until it is started again."""
+_CLOCK_OFFSET: trio.lowlevel.RunVar[float] = trio.lowlevel.RunVar("process_manager_clock")
 
 
-@final
-@dataclass(frozen=True, slots=True)
-class ProcessManagerStatistics:
-    """A snapshot of a process manager, from :meth:`ProcessManagerHandle.statistics`."""
+def wall_clock_offset() -> float:
+    """Seconds to add to Trio's clock to get the wall clock, fixed for the run.
 
-    name: str
-    state: ProcessManagerState
-    position: int
-    """Every selected event up to this position has been decided on."""
-    lag: int
-    """Selected events in the log after ``position``, as last counted (about each second)."""
-    instances: int
-    """Instances alive (started and not done)."""
-    outbox: int
-    """Commands decided and not yet answered."""
-    timers: int
-    """Timers set and not yet fired."""
-    sent: int
-    """Commands the target systems stored (or had stored already)."""
-    rejected: int
-    """Commands the domain rejected (each told to its instance)."""
-    retries: int
-    """Sends tried again after a store failure, an unknown outcome or no answer in time."""
-    dead_letters: int
-    """Commands set aside after an error that sending again cannot fix."""
-    last_error: str | None
-
-
-@dataclass(slots=True)
-class _Outgoing:
-    instance: str
-    send: Send[Any]
-    key: str
-    correlation_id: str
-    causation_id: str
-
-
-def _key(*parts: object) -> str:
-    key = "/".join(str(part) for part in parts)
-    if len(key) <= _MAX_KEY:
-        return key
-    return "pm-" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@final
-class ProcessManagerHandle:
-    """A supervised process manager: its statistics, across restarts of its task.
-
-    Example::
-
-        handle, spec = process_managers.supervised(transfers)
-        ...
-        with trio.fail_after(5):
-            await handle.wait_for(lambda s: s.outbox == 0 and s.timers == 0)
+    Fixed once per ``trio.run``, so that in one run a timer's saved due time and the one
+    read back agree on Trio's clock, a ``MockClock``'s included; across processes the
+    wall clock carries the due time.
     """
+    try:
+        return _CLOCK_OFFSET.get()
+    except LookupError:
+        offset = time.time() - trio.current_time()
+        _CLOCK_OFFSET.set(offset)
+        return offset
 
-    __slots__ = ("_changes", "_engine")
-    _engine: Engine[Any, Any]
-    _changes: trio.lowlevel.ParkingLot
 
-    def __init__(self, _private: Never) -> None:
-        raise TypeError("ProcessManagerHandle has no public constructor: use supervised()")
+def backoff(failures: int) -> float:
+    """Seconds to wait before the next try after ``failures`` failures in a row."""
+    return min(_RETRY_FIRST * 2.0 ** min(failures - 1, 64), _RETRY_MOST)
 
-    @classmethod
-    def _make(cls, engine: Engine[Any, Any]) -> ProcessManagerHandle:
-        self = object.__new__(cls)
-        self._engine = engine
-        self._changes = engine.changes
-        return self
 
-    def statistics(self) -> ProcessManagerStatistics:
-        """Return the manager's state, position and counters.
+@runtime_checkable
+class ProcessStorage(Protocol):
+    """Where a durable store keeps process managers (its log source)."""
 
-        Example::
+    async def load_process(self, name: str) -> Result[StoredProcess | None, EventStoreError]: ...
 
-            stats = handle.statistics()
-            print(stats.instances, stats.outbox, stats.timers, stats.dead_letters)
-        """
-        return self._engine.statistics()
+    async def save_process(
+        self, name: str, changes: ProcessChanges
+    ) -> Result[None, ProcessMoved | EventStoreError]: ...
 
-    def state_of(self, instance: str) -> object | None:
-        """The state of ``instance``, or ``None`` if it is not alive.
 
-        Example::
+@final
+class ProcessDataError(Exception):
+    """A process manager's stored state cannot be read back (see the message)."""
 
-            print(handle.state_of("transfer-7"))
-        """
-        return self._engine.states.get(instance)
 
-    async def wait_for(
-        self, predicate: Callable[[ProcessManagerStatistics], bool]
-    ) -> ProcessManagerStatistics:
-        """Wait until ``predicate(statistics())`` holds, and return those statistics.
+@final
+class RunnerMoved(Exception):
+    """Another runner saved this process manager's position: this one must load again."""
 
-        Checked at once, then after every change. Put it in a ``trio.fail_after`` block.
 
-        Example::
+@final
+@dataclass(slots=True)
+class _Step:
+    """What was decided since the last save."""
 
-            await handle.wait_for(lambda s: s.outbox == 0)
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        stats = self.statistics()
-        while not predicate(stats):
-            await self._changes.park()
-            stats = self.statistics()
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return stats
+    instances: dict[str, InstanceRow] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
+    commands: list[Outgoing] = field(default_factory=list)
+    rows: list[CommandRow] = field(default_factory=list)
+    answered: list[int] = field(default_factory=list)
+    timers: dict[tuple[str, str], TimerRow] = field(default_factory=dict)
+    cancelled: set[tuple[str, str]] = field(default_factory=set)
 
-    def __repr__(self) -> str:
-        stats = self.statistics()
-        return f"<ProcessManagerHandle {stats.name!r} {stats.state.value} at {stats.position}>"
+    def size(self) -> int:
+        return len(self.instances) + len(self.ended) + len(self.rows) + len(self.answered)
+
+    def empty(self) -> bool:
+        return not (self.size() or self.timers or self.cancelled)
 
 
 @final
@@ -200,29 +155,38 @@ class Engine(Generic[EventT, StateT]):
         initial: Callable[[str], StateT],
         handle: Callable[[StateT, Any], Decision[StateT]],
         command_timeout: float,
+        codec: Codec[Any, StateT] | None,
+        targets: dict[str, Target[Any]],
     ) -> None:
         self.name = name
         self.route = route
         self.initial = initial
         self.handle = handle
         self.command_timeout = command_timeout
+        self.codec = codec
+        self.targets = targets
+        self.storage: ProcessStorage | None = None
         self.state = ProcessManagerState.NOT_RUNNING
         self.position = 0
+        self.saved_position: int | None = None
         self.lag = 0
         self.states: dict[str, StateT] = {}
         self.correlations: dict[str, str] = {}
-        self.outbox: deque[_Outgoing] = deque()
-        # Due times on Trio's clock, and how often each instance's timer fired.
-        self.timers: dict[tuple[str, str], float] = {}
-        self.fired: dict[tuple[str, str], int] = {}
-        self.sent = self.rejected = self.retries = self.dead_letters = 0
+        self.step = _Step()
+        self.next_sequence = 0
+        self.lanes: list[deque[Outgoing]] = [deque() for _ in range(LANES)]
+        self.lane_changed = [trio.lowlevel.ParkingLot() for _ in range(LANES)]
+        self.outbox = 0
+        # Due times on Trio's clock, and the key of the decision that set each timer.
+        self.timers: dict[tuple[str, str], tuple[float, str]] = {}
+        self.decided = self.sent = self.rejected = self.retries = self.dead_letters = 0
+        self.commits = 0
         self.last_error: str | None = None
-        # The running task's scope, cancelled when the manager stops; and the right to be
-        # that task.
+        # The running task's scope, cancelled when the manager stops.
         self.scope: trio.CancelScope | None = None
-        self.runner = trio.Lock()
         self.changes = trio.lowlevel.ParkingLot()
-        self.outbox_changed = trio.lowlevel.ParkingLot()
+        self.step_changed = trio.lowlevel.ParkingLot()
+        self.saved = trio.lowlevel.ParkingLot()
         self.timers_changed = trio.lowlevel.ParkingLot()
 
     def statistics(self) -> ProcessManagerStatistics:
@@ -232,14 +196,19 @@ class Engine(Generic[EventT, StateT]):
             position=self.position,
             lag=self.lag,
             instances=len(self.states),
-            outbox=len(self.outbox),
+            outbox=self.outbox + len(self.step.commands),
             timers=len(self.timers),
+            decided=self.decided,
             sent=self.sent,
             rejected=self.rejected,
             retries=self.retries,
             dead_letters=self.dead_letters,
+            commits=self.commits,
             last_error=self.last_error,
         )
+
+    def state_of(self, instance: str) -> object | None:
+        return self.states.get(instance)
 
     def _changed(self) -> None:
         self.changes.unpark_all()
@@ -251,7 +220,9 @@ class Engine(Generic[EventT, StateT]):
     ) -> None:
         """Run ``handle`` for ``instance`` and apply its decision, all of it, at once.
 
-        Raises what the handler raised, having changed nothing.
+        Raises what the handler raised, or why its decision cannot be kept (a command to
+        a target the manager does not know, a state or command its codec refuses),
+        having changed nothing.
         """
         state = self.states.get(instance)
         if state is None:
@@ -261,39 +232,99 @@ class Engine(Generic[EventT, StateT]):
             raise TypeError(
                 f"process manager {self.name!r}: handle must return a Decision, got {decision!r}"
             )
-        for send in decision.send:
-            if not isinstance(send, Send):
-                raise TypeError(f"a Decision's send takes Send(...) values, got {send!r}")
         for timer in decision.timers:
             if not isinstance(timer, (SetTimer, CancelTimer)):
                 raise TypeError(
                     f"a Decision's timers take SetTimer(...) and CancelTimer(...), got {timer!r}"
                 )
-        # From here on nothing raises: the decision is applied whole.
         correlation_id = self.correlations.get(instance) or correlation_id
+        durable = self.storage is not None
+        sends = list(decision.send)
+        encoded = [self._encode_command(send) for send in sends]
+        row = None
+        if durable and not decision.done:
+            row = self._encode_state(instance, decision.state, correlation_id)
+        # From here on nothing raises: the decision is applied whole.
+        step = self.step
         if decision.done:
             self.states.pop(instance, None)
             self.correlations.pop(instance, None)
             for timer_key in [k for k in self.timers if k[0] == instance]:
                 del self.timers[timer_key]
+                if durable:
+                    step.timers.pop(timer_key, None)
+                    step.cancelled.add(timer_key)
+            if durable:
+                step.instances.pop(instance, None)
+                step.ended.add(instance)
         else:
             self.states[instance] = decision.state
             self.correlations[instance] = correlation_id
+            if row is not None:
+                step.instances[instance] = row
             now = trio.current_time()
             for timer in decision.timers:
+                timer_key = (instance, timer.name)
                 if isinstance(timer, SetTimer):
-                    self.timers[(instance, timer.name)] = now + timer.after
+                    self.timers[timer_key] = (now + timer.after, key)
+                    if durable:
+                        due = now + timer.after + wall_clock_offset()
+                        step.timers[timer_key] = TimerRow(instance, timer.name, due, key)
                 else:
-                    self.timers.pop((instance, timer.name), None)
-        for index, send in enumerate(decision.send):
-            self.outbox.append(
-                _Outgoing(instance, send, _key(key, index), correlation_id, causation_id)
+                    self.timers.pop(timer_key, None)
+                    if durable:
+                        step.timers.pop(timer_key, None)
+                        step.cancelled.add(timer_key)
+        for index, (send, command) in enumerate(zip(sends, encoded, strict=True)):
+            sequence = self.next_sequence
+            self.next_sequence += 1
+            item = Outgoing(
+                sequence, instance, send, derived_key(key, index), correlation_id, causation_id
             )
-        if decision.send:
-            self.outbox_changed.unpark_all()
+            self.decided += 1
+            if command is None:
+                self._release(item)
+            else:
+                step.commands.append(item)
+                step.rows.append(
+                    CommandRow(
+                        sequence,
+                        instance,
+                        send.target.name,
+                        send.aggregate_id,
+                        *command,
+                        item.key,
+                        correlation_id,
+                        causation_id,
+                    )
+                )
+        if durable:
+            self.step_changed.unpark_all()
         if decision.timers or decision.done:
             self.timers_changed.unpark_all()
         self._changed()
+
+    def _encode_command(self, send: object) -> tuple[str, int, str] | None:
+        """Check a command decided; on a durable store, return it encoded."""
+        if not isinstance(send, Send):
+            raise TypeError(f"a Decision's send takes Send(...) values, got {send!r}")
+        target = send.target
+        if self.targets and self.targets.get(target.name) is not target:
+            raise ValueError(
+                f"process manager {self.name!r} sends to {target!r}, which is not one of its "
+                f"targets= ({', '.join(sorted(self.targets))}): add it there"
+            )
+        if self.storage is None or self.codec is None:
+            return None
+        encoded = self.codec.encode_event(send.command)
+        return encoded.type_name, encoded.version, encoded.data
+
+    def _encode_state(self, instance: str, state: StateT, correlation_id: str) -> InstanceRow:
+        assert self.codec is not None  # checked when the manager is declared
+        encoded = self.codec.encode_entity(state)
+        return InstanceRow(
+            instance, encoded.type_name, encoded.version, encoded.data, correlation_id
+        )
 
     def on_entry(self, entry: LogRecord[EventT]) -> None:
         """Decide on one entry of the log, and move past it."""
@@ -309,32 +340,175 @@ class Engine(Generic[EventT, StateT]):
             self.decide(
                 instance,
                 envelope.payload,
-                _key("pm", self.name, entry.position),
+                derived_key("pm", self.name, entry.position),
                 correlation,
                 event_reference(entry),
             )
         self.position = entry.position
+        if self.storage is not None:
+            self.step_changed.unpark_all()
+        self._changed()
+
+    async def room(self) -> None:
+        """Wait while too many decisions wait for their save."""
+        while self.step.size() >= _MAX_UNSAVED:
+            await self.saved.park()
+
+    # -- saving and loading -----------------------------------------------------------------
+
+    async def persist(self, storage: ProcessStorage) -> None:
+        """Save what was decided, one step per transaction, forever."""
+        failures = 0
+        while True:
+            step = self.step
+            if step.empty() and self.position == self.saved_position:
+                await self.step_changed.park()
+                continue
+            self.step = _Step()
+            changes = ProcessChanges(
+                self.saved_position,
+                self.position,
+                list(step.instances.values()),
+                list(step.ended),
+                step.rows,
+                step.answered,
+                list(step.timers.values()),
+                list(step.cancelled),
+            )
+            while True:
+                result = await storage.save_process(self.name, changes)
+                if isinstance(result, Ok):
+                    break
+                if isinstance(result.error, ProcessMoved):
+                    raise RunnerMoved(
+                        f"process manager {self.name!r}: its stored position is no longer "
+                        f"{changes.expected}, as another runner saved it; loading it again"
+                    )
+                failures += 1
+                self.retries += 1
+                self.last_error = f"saving: {result.error.message}"
+                logger.warning(
+                    "process manager %r: %s; saving again", self.name, result.error.message
+                )
+                self._changed()
+                await trio.sleep(backoff(failures))
+            failures = 0
+            self.saved_position = changes.position
+            self.commits += 1
+            for item in step.commands:
+                self._release(item)
+            self.saved.unpark_all()
+            self._changed()
+
+    async def load(self, storage: ProcessStorage) -> None:
+        """Replace what is in memory with what is stored (retried until the store answers).
+
+        Raises:
+            ProcessDataError: A stored state or command cannot be decoded, or names a
+                target the manager does not have.
+        """
+        failures = 0
+        while True:
+            result = await storage.load_process(self.name)
+            if isinstance(result, Ok):
+                break
+            failures += 1
+            self.retries += 1
+            self.last_error = f"loading: {result.error.message}"
+            logger.warning("process manager %r: %s; loading again", self.name, self.last_error)
+            self._changed()
+            await trio.sleep(backoff(failures))
+        stored = result.value
+        states: dict[str, StateT] = {}
+        correlations: dict[str, str] = {}
+        outgoing: list[Outgoing] = []
+        codec = self.codec
+        assert codec is not None  # checked when the manager is declared
+        for row in [] if stored is None else stored.instances:
+            try:
+                states[row.instance] = codec.decode_entity(row.type_name, row.version, row.data)
+            except Exception as exc:
+                raise ProcessDataError(
+                    f"process manager {self.name!r}: the stored state of instance "
+                    f"{row.instance!r} cannot be decoded: {type(exc).__name__}: {exc}"
+                ) from exc
+            correlations[row.instance] = row.correlation_id
+        for command in [] if stored is None else stored.outbox:
+            target = self.targets.get(command.target)
+            if target is None:
+                raise ProcessDataError(
+                    f"process manager {self.name!r}: a stored command (key {command.key!r}) "
+                    f"goes to target {command.target!r}, which is not one of its targets= "
+                    f"({', '.join(sorted(self.targets))})"
+                )
+            try:
+                decoded = codec.decode_event(command.type_name, command.version, command.data)
+            except Exception as exc:
+                raise ProcessDataError(
+                    f"process manager {self.name!r}: the stored command {command.key!r} cannot "
+                    f"be decoded: {type(exc).__name__}: {exc}"
+                ) from exc
+            send = Send(target, command.aggregate_id, decoded)
+            outgoing.append(
+                Outgoing(
+                    command.sequence,
+                    command.instance,
+                    send,
+                    command.key,
+                    command.correlation_id,
+                    command.causation_id,
+                )
+            )
+        offset = wall_clock_offset()
+        self.states, self.correlations = states, correlations
+        self.timers = {
+            (timer.instance, timer.timer): (timer.due - offset, timer.set_by)
+            for timer in ([] if stored is None else stored.timers)
+        }
+        self.step = _Step()
+        for lane in self.lanes:
+            lane.clear()
+        self.outbox = 0
+        for item in outgoing:
+            self._release(item)
+        self.next_sequence = max((item.sequence for item in outgoing), default=-1) + 1
+        self.saved_position = None if stored is None else stored.position
+        self.position = 0 if stored is None else stored.position
+        self.timers_changed.unpark_all()
         self._changed()
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def dispatch(self) -> None:
-        """Send the outbox's commands, oldest first, forever."""
+    def _release(self, item: Outgoing) -> None:
+        """Put ``item`` on its instance's lane, to be sent."""
+        lane = zlib.crc32(item.instance.encode("utf-8", "surrogatepass")) % LANES
+        self.lanes[lane].append(item)
+        self.outbox += 1
+        self.lane_changed[lane].unpark_all()
+
+    async def dispatch(self, lane: int) -> None:
+        """Send the commands of one lane, oldest first, forever."""
+        queue, changed = self.lanes[lane], self.lane_changed[lane]
         failures = 0
         while True:
-            if not self.outbox:
-                await self.outbox_changed.park()
+            if not queue:
+                await changed.park()
                 continue
-            item = self.outbox[0]
-            outcome = await self._send(item)
-            if outcome is None:
+            item = queue[0]
+            outcome = await send_once(self.name, item, self.command_timeout)
+            if isinstance(outcome, Retry):
                 failures += 1
                 self.retries += 1
+                self.last_error = outcome.reason
                 self._changed()
-                await trio.sleep(min(_RETRY_FIRST * 2.0 ** min(failures - 1, 64), _RETRY_MOST))
+                await trio.sleep(backoff(failures))
                 continue
             failures = 0
-            self.outbox.popleft()
+            queue.popleft()
+            self.outbox -= 1
+            if self.storage is not None:
+                self.step.answered.append(item.sequence)
+                self.step_changed.unpark_all()
             if isinstance(outcome, Ok):
                 self.sent += 1
             elif isinstance(outcome.error, DomainError):
@@ -344,15 +518,18 @@ class Engine(Generic[EventT, StateT]):
                     self.decide(
                         item.instance,
                         rejected,
-                        _key(item.key, "rejected"),
+                        derived_key(item.key, "rejected"),
                         item.correlation_id,
                         item.key,
                     )
                 except Exception as exc:
                     # Kept, to be told again when the manager is started again.
                     self.rejected -= 1
-                    self.outbox.appendleft(item)
-                    self._stop(exc, f"deciding on the rejection of {item.key!r}")
+                    queue.appendleft(item)
+                    self.outbox += 1
+                    if self.storage is not None:
+                        self.step.answered.remove(item.sequence)
+                    self.stop(exc, f"deciding on the rejection of {item.key!r}")
                     return
             else:
                 self.dead_letters += 1
@@ -366,49 +543,6 @@ class Engine(Generic[EventT, StateT]):
                 )
             self._changed()
 
-    async def _send(self, item: _Outgoing) -> Ok[None] | Error[Any] | None:
-        """Send one command and wait for its answer; ``None``: send it again later."""
-        send = item.send
-        try:
-            reply = execute_with_response(
-                send.target.actor,
-                send.aggregate_id,
-                send.command,
-                [],
-                idempotency_key=item.key,
-                correlation_id=item.correlation_id,
-                causation_id=item.causation_id,
-            )
-        except (SubjectClosed, SubjectFull) as exc:
-            # The target's actor has stopped, or its mailbox is full: try again later (a
-            # Subject of a Name reaches the actor that serves the Name then).
-            self.last_error = f"{type(exc).__name__}: sending {item.key!r} to {send.target!r}"
-            logger.warning("process manager %r: %s; sending it again", self.name, self.last_error)
-            await trio.lowlevel.checkpoint()
-            return None
-        except (TypeError, ValueError) as exc:
-            # Refused as sent (an id or key the systems cannot store): sending it again
-            # cannot help.
-            await trio.lowlevel.checkpoint()
-            return Error(exc)
-        with trio.move_on_after(self.command_timeout):
-            outcome = await receive_forever(reply)
-            if isinstance(outcome, Ok):
-                return Ok(None)
-            if isinstance(outcome.error, (OutcomeUnknown, EventStoreError)):
-                self.last_error = f"{type(outcome.error).__name__}: {outcome.error}"
-                logger.warning(
-                    "process manager %r: sending %r failed (%s); sending it again",
-                    self.name,
-                    item.key,
-                    self.last_error,
-                )
-                return None
-            return outcome
-        self.last_error = f"no answer to {item.key!r} within {self.command_timeout} s"
-        logger.warning("process manager %r: %s; sending it again", self.name, self.last_error)
-        return None
-
     # -- timers -----------------------------------------------------------------------------
 
     async def run_timers(self) -> None:
@@ -417,25 +551,27 @@ class Engine(Generic[EventT, StateT]):
             if not self.timers:
                 await self.timers_changed.park()
                 continue
-            timer_key, due = min(self.timers.items(), key=lambda item: item[1])
+            timer_key, (due, set_by) = min(self.timers.items(), key=lambda item: item[1][0])
             if trio.current_time() < due:
                 with trio.move_on_at(due):
                     await self.timers_changed.park()
                 continue
             del self.timers[timer_key]
             instance, name = timer_key
-            count = self.fired.get(timer_key, 0) + 1
-            key = _key("pm", self.name, instance, "timer", name, count)
+            key = derived_key(set_by, "timer", name)
             try:
                 self.decide(
                     instance, TimerFired(name), key, self.correlations.get(instance, key), key
                 )
             except Exception as exc:
                 # Kept, to fire again when the manager is started again.
-                self.timers[timer_key] = due
-                self._stop(exc, f"deciding on timer {name!r} of {instance!r}")
+                self.timers[timer_key] = (due, set_by)
+                self.stop(exc, f"deciding on timer {name!r} of {instance!r}")
                 return
-            self.fired[timer_key] = count
+            if self.storage is not None and timer_key not in self.timers:
+                self.step.timers.pop(timer_key, None)
+                self.step.cancelled.add(timer_key)
+                self.step_changed.unpark_all()
 
     async def measure_lag(self, count_after: Callable[[int], Any]) -> None:
         """Count the selected events after the position, every ``_LAG_INTERVAL`` seconds."""
@@ -447,7 +583,7 @@ class Engine(Generic[EventT, StateT]):
                 self._changed()
             await trio.sleep(_LAG_INTERVAL)
 
-    def _stop(self, exc: BaseException, doing: str) -> None:
+    def stop(self, exc: BaseException, doing: str) -> None:
         """Stop the manager: its handler or router raised. Nothing of that step changed."""
         self.state = ProcessManagerState.STOPPED
         if self.scope is not None:

@@ -24,7 +24,11 @@ from typing import TypeAlias
 
 from typing_extensions import assert_never
 
+from ..codec import JsonCodec
 from ..result import Error, Ok, Result
+
+CREDIT_TYPE = "credit"
+"""The aggregate type of credits."""
 
 
 class CreditStatus(enum.Enum):
@@ -183,3 +187,17 @@ def apply(credit: Credit, event: CreditEvent) -> Credit:
             return replace(credit, status=CreditStatus.CANCELLED)
         case _:
             assert_never(event)
+
+
+def credit_codec() -> JsonCodec[CreditEvent, Credit]:
+    """The codec of credits: their events and entity as JSON.
+
+    Example::
+
+        credits = database.event_store(credit_codec())
+    """
+    return JsonCodec(
+        events=[CreditRequested, CreditConfirmed, CreditCancelled],
+        entities=[Credit],
+        aggregate_type=CREDIT_TYPE,
+    )

@@ -20,6 +20,9 @@ destination's bank confirms, or not. A transfer is requested with its id (beginn
 The commands it sends carry the transfer's correlation id, so the account events they
 cause are routed back to the transfer (:func:`route`); a credit's id is its transfer's.
 
+On a durable store the manager keeps each transfer's process with
+:func:`process_codec`, and must know the systems it sends to.
+
 Example::
 
     manager = process_managers.process_manager(
@@ -29,6 +32,8 @@ Example::
         route=route,
         initial=TransferProcess,
         handle=transfer_process(accounts_target, transfers_target, credits_target),
+        targets=[accounts_target, transfers_target, credits_target],
+        codec=process_codec(),
     )
 """
 
@@ -38,8 +43,9 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
+from ..codec import JsonCodec
 from ..process_managers import (
     CancelTimer,
     CommandRejected,
@@ -56,10 +62,12 @@ from .bank_account import (
     CustomerDepositedCash,
     CustomerWithdrewCash,
     DepositMoney,
+    OpenAccount,
     WithdrawMoney,
 )
 from .credits import (
     CancelCredit,
+    ConfirmCredit,
     CreditCancelled,
     CreditCommand,
     CreditConfirmed,
@@ -69,6 +77,7 @@ from .credits import (
 from .transfers import (
     CompleteTransfer,
     FailTransfer,
+    RequestTransfer,
     TransferCommand,
     TransferCompleted,
     TransferEvent,
@@ -122,6 +131,32 @@ class TransferProcess:
     from_account: str = ""
     to_account: str = ""
     amount: Decimal = Decimal(0)
+
+
+def process_codec() -> JsonCodec[Any, TransferProcess]:
+    """The codec a durable store keeps the transfers' process with.
+
+    Its events are the commands the manager may send (every command of the three
+    systems), its entity the state of a transfer's process.
+
+    Example::
+
+        codec = process_codec()
+        stored = codec.encode_entity(TransferProcess("transfer-1"))
+        assert codec.decode_entity(stored.type_name, stored.version, stored.data) == (
+            TransferProcess("transfer-1")
+        )
+    """
+    commands = (
+        (OpenAccount, DepositMoney, WithdrawMoney),
+        (RequestTransfer, CompleteTransfer, FailTransfer),
+        (RequestCredit, ConfirmCredit, CancelCredit),
+    )
+    return JsonCodec[Any, TransferProcess](
+        events=[command for system in commands for command in system],
+        entities=[TransferProcess],
+        aggregate_type="transfer-process",
+    )
 
 
 def route(entry: LogRecord[TransferEvent | BankAccountEvent | CreditEvent]) -> str | None:

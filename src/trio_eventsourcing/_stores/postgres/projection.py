@@ -48,6 +48,14 @@ from ..._core.log_source import (
 from ..._core.log_watchers import LogWatchers
 from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
+from ..process_state import (
+    ProcessChanges,
+    ProcessMoved,
+    StoredProcess,
+    load_process,
+    runner_name,
+    save_process,
+)
 from ..selection import POSTGRES_KIND, QueriedSelection, runner_key
 from .connection import connect, failure_kind, is_connection_lost
 from .projection_listen import listening
@@ -113,9 +121,9 @@ def _using(store: PostgresStore[Any, Any]) -> Iterator[_Local]:
 
 
 class _Rollback(Exception):
-    """Ends a checkpoint's transaction block with a rollback, carrying the answer."""
+    """Ends a transaction block with a rollback, carrying the answer."""
 
-    def __init__(self, answer: CheckpointMoved | HandlerRaised) -> None:
+    def __init__(self, answer: CheckpointMoved | HandlerRaised | ProcessMoved) -> None:
         super().__init__()
         self.answer = answer
 
@@ -351,54 +359,99 @@ class PostgresLogSource:
     async def write_checkpoint(
         self, name: str, write: CheckpointWrite[Connection]
     ) -> CheckpointResult:
+        scope, names = self._scope, self._names
+        statements = CheckpointStatements(
+            names.create_checkpoint, names.move_checkpoint, names.add_dead_letter
+        )
+
+        def work(connection: Connection) -> None:
+            if write.work is not None:
+                try:
+                    write.work(connection)
+                except Exception as exc:
+                    if is_connection_lost(connection):
+                        raise  # the store's failure, not the handler's
+                    raise _Rollback(HandlerRaised(exc)) from None
+            moved = compare_and_set(connection.execute, statements, scope, name, write, _same)
+            if moved is not None:
+                raise _Rollback(moved)
+
+        return await self._transact(
+            name, f"projection {name!r}", f"writing the checkpoint of projection {name!r}", work
+        )
+
+    async def load_process(self, name: str) -> Result[StoredProcess | None, EventStoreError]:
+        """Process manager ``name``'s stored state (``_stores/process_state.py``)."""
+        ready = await self._ready()
+        if isinstance(ready, Error):
+            return ready
+        scope, statements = self._scope, self._names.processes.statements
+
+        def work(connection: Connection) -> Result[StoredProcess | None, EventStoreError]:
+            return Ok(load_process(connection.execute, statements, scope, name))
+
+        return await self._read(f"loading process manager {name!r}", work)
+
+    async def save_process(
+        self, name: str, changes: ProcessChanges
+    ) -> Result[None, ProcessMoved | EventStoreError]:
+        """Save one step of process manager ``name``, in one transaction.
+
+        On the connection that holds the manager's lock, when this process runs it
+        (``hold``): losing that connection raises ``LockLost``.
+        """
+        scope, statements = self._scope, self._names.processes.statements
+
+        def work(connection: Connection) -> None:
+            try:
+                save_process(connection.execute, statements, scope, name, changes)
+            except ProcessMoved as moved:
+                raise _Rollback(moved) from None
+
+        return await self._transact(
+            runner_name(name), f"process manager {name!r}", f"saving process manager {name!r}", work
+        )
+
+    async def _transact(
+        self, held: str, runner: str, operation: str, work: Callable[[Connection], None]
+    ) -> Result[None, Any]:
+        """Run ``work`` in one transaction, on the connection that holds ``held`` if any.
+
+        ``runner`` names the holder in errors (``"projection 'totals'"``).
+
+        ``work`` raises ``_Rollback(answer)`` to roll back and answer ``Error(answer)``.
+        """
         import psycopg
 
         ready = await self._ready()
         if isinstance(ready, Error):
             return ready
-        store, names = self._store, self._names
-        scope = self._scope
-        options = store._options
-        operation = f"writing the checkpoint of projection {name!r}"
-        statements = CheckpointStatements(
-            names.create_checkpoint, names.move_checkpoint, names.add_dead_letter
-        )
+        options = self._store._options
 
-        def work(connection: Connection) -> CheckpointResult:
+        def transaction(connection: Connection) -> Result[None, Any]:
             try:
                 with connection.transaction():
-                    if write.work is not None:
-                        try:
-                            write.work(connection)
-                        except Exception as exc:
-                            if is_connection_lost(connection):
-                                raise  # the store's failure, not the handler's
-                            raise _Rollback(HandlerRaised(exc)) from None
-                    moved = compare_and_set(
-                        connection.execute, statements, scope, name, write, _same
-                    )
-                    if moved is not None:
-                        raise _Rollback(moved)
+                    work(connection)
             except _Rollback as rollback:
                 return Error(rollback.answer)
             return _OK
 
-        local = _LOCAL.get(id(store.database))
-        holder = None if local is None else local.holders.get(runner_key(scope, name))
+        local = _LOCAL.get(id(self._store.database))
+        holder = None if local is None else local.holders.get(runner_key(self._scope, held))
         if holder is None:
             # Not from a runner holding the lock (there is none): any connection will do.
-            outer = await self._read(operation, lambda connection: Ok(work(connection)))
+            outer = await self._read(operation, lambda connection: Ok(transaction(connection)))
             return outer.value if isinstance(outer, Ok) else outer
         try:
             # Not abandoned on cancel: the transaction must end before the connection is
             # closed or used again. It is short, or the handler's.
-            return await trio.to_thread.run_sync(work, holder)
+            return await trio.to_thread.run_sync(transaction, holder)
         except psycopg.Error as exc:
             message = options.driver_error(operation, exc)
             if is_connection_lost(holder):
-                logger.error("projection %r lost its lock: %s", name, message)
+                logger.error("%s lost its lock: %s", runner, message)
                 raise LockLost(
-                    f"projection {name!r} lost the connection that held its lock: {message}"
+                    f"{runner} lost the connection that held its lock: {message}"
                 ) from None
             logger.error("%s", message)
             return Error(EventStoreError(message, failure_kind(exc, holder)))

@@ -1,5 +1,7 @@
 """The PostgreSQL projections' tables, next to the store's, and their SQL.
 
+The process managers' tables (``process_tables.py``) are created with them.
+
 Two tables beside ``<prefix>events``, with the same columns as SQLite's (see
 ``docs/projections.rst``): ``<prefix>projection_checkpoints`` and
 ``<prefix>projection_dead_letters``. They are created when a projection first needs them
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from typing_extensions import final
 
+from .process_tables import ProcessNames
 from .schema import LOCK_CLASS, Names
 
 if TYPE_CHECKING:
@@ -37,11 +40,13 @@ class ProjectionNames:
         "load_checkpoint",
         "lock_key",
         "move_checkpoint",
+        "processes",
         "reset_checkpoint",
         "store_lock_key",
     )
 
     def __init__(self, names: Names, prefix: str, schema: str) -> None:
+        self.processes = ProcessNames(prefix, schema)
         self.checkpoints = f'"{schema}"."{prefix}projection_checkpoints"'
         self.dead_letters = f'"{schema}"."{prefix}projection_dead_letters"'
         self.store_lock_key = names.lock_key
@@ -108,6 +113,7 @@ class ProjectionNames:
             """,
             f"CREATE INDEX IF NOT EXISTS {_index_name(self.dead_letters)}"
             f" ON {self.dead_letters} (aggregate_type, projection, position)",
+            *self.processes.ddl(),
         ]
 
     def ensure(self, connection: Connection) -> None:

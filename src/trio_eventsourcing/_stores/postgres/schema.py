@@ -62,8 +62,13 @@ CREATED_NAMES = (
     "projection_checkpoints",
     "projection_dead_letters",
     "projection_dead_letters_by_name",
+    "process_manager_positions",
+    "process_manager_instances",
+    "process_manager_outbox",
+    "process_manager_timers",
 )
-"""Every name the store creates after its table prefix, projections' tables included.
+"""Every name the store creates after its table prefix, the tables of projections and
+of process managers included.
 
 Cut to 63 bytes, two of them could become one name: then a ``CREATE ... IF NOT EXISTS``
 finds the other object and silently creates nothing. :func:`check_names` refuses a

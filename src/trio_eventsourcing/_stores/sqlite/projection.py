@@ -36,7 +36,15 @@ from ..._core.log_source import (
 )
 from ..._runtime.result import Error, Ok, Result
 from ..checkpoints import CheckpointStatements, compare_and_set
+from ..process_state import (
+    ProcessChanges,
+    ProcessMoved,
+    StoredProcess,
+    load_process,
+    save_process,
+)
 from ..selection import SQLITE_KIND, QueriedSelection, runner_key
+from .process_tables import STATEMENTS as PROCESS_STATEMENTS
 from .readers import ReadResult
 from .reads import log_query, read_selected_log
 from .writer import TransactionJob
@@ -231,6 +239,36 @@ class SqliteLogSource:
             return Ok(letters)
 
         return await self._read(f"listing the dead letters of projection {name!r}", work)
+
+    async def load_process(self, name: str) -> Result[StoredProcess | None, EventStoreError]:
+        """Process manager ``name``'s stored state (``_stores/process_state.py``)."""
+        scope = self._scope
+
+        def work(connection: sqlite3.Connection) -> ReadResult[StoredProcess | None]:
+            return Ok(load_process(connection.execute, PROCESS_STATEMENTS, scope, name))
+
+        return await self._read(f"loading process manager {name!r}", work)
+
+    async def save_process(
+        self, name: str, changes: ProcessChanges
+    ) -> Result[None, ProcessMoved | EventStoreError]:
+        """Save one step of process manager ``name``, in one transaction.
+
+        It joins the writer's next group commit, so the steps of several managers and
+        the commands they send share an fsync.
+        """
+        scope = self._scope
+
+        def work(connection: sqlite3.Connection) -> Result[None, ProcessMoved]:
+            try:
+                save_process(connection.execute, PROCESS_STATEMENTS, scope, name, changes)
+            except ProcessMoved as moved:
+                return Error(moved)
+            return _OK
+
+        return await self._write(
+            TransactionJob(f"saving process manager {name!r}", work, alone=False)
+        )
 
 
 def _ended_transaction(name: str) -> RuntimeError:

@@ -12,7 +12,8 @@ Versions: 1 has the events and snapshots; 2 adds the projections' checkpoints an
 letters; 3 adds each command's idempotency key, unique per aggregate (the table
 ``command_keys``); 4 scopes aggregate ids by aggregate type (an ``"acc-1"`` account and
 an ``"acc-1"`` statement are two aggregates), so that one file serves many aggregate
-types. A file of an older version is upgraded when the store opens it, in one
+types; 5 keeps each event's correlation and causation ids; 6 adds the process managers'
+tables. A file of an older version is upgraded when the store opens it, in one
 transaction, so it is either wholly of the old version or wholly of the new one.
 """
 
@@ -29,13 +30,14 @@ from typing import Literal, TypeAlias
 from typing_extensions import final
 
 from ..._core.errors import StoreFailure
+from .process_tables import PROCESS_TABLE_NAMES, PROCESS_TABLES
 
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
 APPLICATION_ID = int.from_bytes(b"TrES", "big")
 """``PRAGMA application_id`` of every trio-eventsourcing SQLite database ("TrES")."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """``PRAGMA user_version`` of the schema this module creates (older files are upgraded)."""
 
 Synchronous: TypeAlias = Literal["FULL", "NORMAL"]
@@ -188,6 +190,7 @@ _SCHEMA = (
     *_EVENTS_TABLES,
     *_PROJECTION_TABLES,
     *_COMMAND_KEYS,
+    *PROCESS_TABLES,
     f"PRAGMA application_id = {APPLICATION_ID}",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
@@ -199,6 +202,7 @@ _UPGRADES: dict[int, tuple[str, ...]] = {
     2: (*_COMMAND_KEYS, "PRAGMA user_version = 3"),
     3: (*_TYPE_SCOPED, "PRAGMA user_version = 4"),
     4: (*_TRACED, "PRAGMA user_version = 5"),
+    5: (*PROCESS_TABLES, "PRAGMA user_version = 6"),
 }
 
 # The tables each version has.
@@ -211,6 +215,7 @@ _OUR_TABLES = {
     3: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
     4: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
     5: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE},
+    6: _VERSION_2_TABLES | {COMMAND_KEYS_TABLE} | PROCESS_TABLE_NAMES,
 }
 
 
