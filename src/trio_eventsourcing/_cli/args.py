@@ -45,6 +45,7 @@ examples:
   {prog} events bank.db account-7  show one aggregate's events
   {prog} log bank.db --follow      print the global log, then wait for more
   {prog} stats postgresql://app@db/bank
+  {prog} process-managers bank.db transfers
 
 Every inspection command takes --json for JSON Lines. Exit status: 0 success, 1 error
 (or the demo found a wrong balance), 2 usage error, 130 interrupted.
@@ -314,6 +315,32 @@ def build_parser(prog: str = PROG, version: str = "unknown") -> Parser:
             "Show what the store holds: events, aggregates, snapshots, the last position, "
             "counts per aggregate type and per event type, and, if projections have run on "
             "it, each projection's checkpoint, lag (events after it) and dead letters."
+        ),
+    )
+
+    managers = commands.add_parser(
+        "process-managers",
+        parents=[inspection],
+        help="list the process managers, or show one's instances, outbox and timers",
+        description=(
+            "Without NAME, list the process managers kept in the store: each one's "
+            "aggregate type (or several types), position, lag (events after its position; "
+            "of several types, every event, so an upper bound), live instances, commands "
+            "in its outbox, pending timers and when the next one is due (UTC). With NAME, "
+            "show that manager's instances (their state as stored JSON), the commands in "
+            "its outbox and its pending timers. Exits 1 if there is no manager NAME."
+        ),
+    )
+    managers.add_argument(
+        "name", nargs="?", default=None, metavar="NAME", help="the process manager to show"
+    )
+    managers.add_argument(
+        "--aggregate-type",
+        default=None,
+        metavar="TYPE",
+        help=(
+            "only the process managers of aggregate type TYPE (an empty TYPE: those of "
+            "several types), to choose among managers named NAME"
         ),
     )
 

@@ -15,7 +15,13 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from .._stores.inspection.records import Inspector, StoredEvent, StoreStats
+from .._stores.inspection.records import (
+    Inspector,
+    ProcessManagerDetail,
+    ProcessManagerInfo,
+    StoredEvent,
+    StoreStats,
+)
 from .demo import DemoOptions, run_demo
 from .errors import USAGE, CliError
 from .output import (
@@ -38,6 +44,7 @@ AGGREGATES_BATCH = 1_000
 _PAYLOAD_WIDTH = 80
 _METADATA_WIDTH = 40
 _TRACE_WIDTH = 24
+_KEY_WIDTH = 48
 
 sleep: Callable[[float], None] = time.sleep
 """How ``log --follow`` waits between polls (tests put their own here)."""
@@ -89,6 +96,10 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO, prog: str) -> int:
             )
         if command == "stats":
             return stats(store, out, as_json=args.json)
+        if command == "process-managers":
+            if args.name is None:
+                return process_managers(store, out, args.aggregate_type, as_json=args.json)
+            return process_manager(store, out, args.name, args.aggregate_type, as_json=args.json)
         if command == "projections" and args.action == "reset":
             return reset_projection(store, out, args.name, args.aggregate_type, as_json=args.json)
     raise AssertionError(f"unhandled command {command!r}")  # the parser allows no other
@@ -360,7 +371,7 @@ def stats(store: Inspector, out: TextIO, *, as_json: bool) -> int:
             [
                 [
                     p.name,
-                    *([_projection_scope(p.aggregate_type)] if typed else []),
+                    *([_scope_label(p.aggregate_type)] if typed else []),
                     str(p.checkpoint),
                     f"{p.lag:,}",
                     "-" if p.dead_letters is None else f"{p.dead_letters:,}",
@@ -373,8 +384,9 @@ def stats(store: Inspector, out: TextIO, *, as_json: bool) -> int:
     return 0
 
 
-def _projection_scope(aggregate_type: str | None) -> str:
-    # A projection of several aggregate types keeps its checkpoint under an empty type.
+def _scope_label(aggregate_type: str | None) -> str:
+    # A projection or process manager of several aggregate types is kept under an empty
+    # type (``_core.log_source.SEVERAL_TYPES``).
     return "several types" if aggregate_type == "" else aggregate_type or ""
 
 
@@ -396,7 +408,7 @@ def reset_projection(
             },
         )
         return 0
-    of_type = "" if done.aggregate_type is None else f" ({_projection_scope(done.aggregate_type)})"
+    of_type = "" if done.aggregate_type is None else f" ({_scope_label(done.aggregate_type)})"
     print(
         f"projection {done.name!r}{of_type} reset: checkpoint {done.previous_checkpoint} -> 0, "
         f"dead letters removed: {done.dead_letters_removed}. It runs its reset hook and "
@@ -404,6 +416,193 @@ def reset_projection(
         file=out,
     )
     return 0
+
+
+def process_managers(
+    store: Inspector, out: TextIO, aggregate_type: str | None, *, as_json: bool
+) -> int:
+    """``process-managers DB``: every process manager, where it is and what it has pending.
+
+    With ``aggregate_type``, only the managers of that aggregate type (empty: of several).
+    A store without the process managers' tables has none: an empty list, not an error.
+    """
+    found = [
+        info
+        for info in store.process_managers()
+        if aggregate_type is None or info.aggregate_type == aggregate_type
+    ]
+    if as_json:
+        for info in found:
+            json_line(out, _manager_record(info))
+        return 0
+    table = Table(
+        out,
+        [
+            Column("process manager"),
+            Column("aggregate type"),
+            Column("position", ">"),
+            Column("lag", ">"),
+            Column("instances", ">"),
+            Column("outbox", ">"),
+            Column("timers", ">"),
+            Column("next timer due"),
+        ],
+    )
+    table.write(
+        [
+            [
+                info.name,
+                _scope_label(info.aggregate_type),
+                str(info.position),
+                f"{info.lag:,}",
+                f"{info.instances:,}",
+                f"{info.outbox:,}",
+                f"{info.timers:,}",
+                info.next_timer_due or "-",
+            ]
+            for info in found
+        ]
+    )
+    of_type = "" if aggregate_type is None else f" of aggregate type {aggregate_type!r}"
+    table.finish(f"no process managers{of_type}")
+    return 0
+
+
+def process_manager(
+    store: Inspector, out: TextIO, name: str, aggregate_type: str | None, *, as_json: bool
+) -> int:
+    """``process-managers DB NAME``: one manager's instances, outbox and pending timers.
+
+    Raises:
+        CliError: No process manager ``name`` (status 1), or several of that name and no
+            ``aggregate_type`` to choose (status 2).
+    """
+    found = store.process_manager(name, aggregate_type)
+    info = found.info
+    if as_json:
+        json_line(out, _detail_record(found))
+        return 0
+    key_values(
+        out,
+        [
+            ("process manager", info.name),
+            ("aggregate type", _scope_label(info.aggregate_type)),
+            ("position", str(info.position)),
+            ("lag", f"{info.lag:,}"),
+            ("updated at", info.updated_at),
+        ],
+    )
+    print(f"\ninstances ({len(found.instances):,})", file=out)
+    table = Table(
+        out,
+        [
+            Column("instance"),
+            Column("state type"),
+            Column("version", ">"),
+            Column("correlation", max_width=_TRACE_WIDTH),
+            Column("state", max_width=_PAYLOAD_WIDTH),
+        ],
+    )
+    table.write(
+        [
+            [
+                i.instance,
+                i.state_type,
+                str(i.state_version),
+                i.correlation_id,
+                compact_json(i.state),
+            ]
+            for i in found.instances
+        ]
+    )
+    table.finish("no instances")
+    print(f"\noutbox ({len(found.outbox):,})", file=out)
+    table = Table(
+        out,
+        [
+            Column("sequence", ">"),
+            Column("instance"),
+            Column("target"),
+            Column("aggregate id"),
+            Column("command type"),
+            Column("key", max_width=_KEY_WIDTH),
+        ],
+    )
+    table.write(
+        [
+            [str(c.sequence), c.instance, c.target, c.aggregate_id, c.command_type, c.command_key]
+            for c in found.outbox
+        ]
+    )
+    table.finish("no commands waiting for an answer")
+    print(f"\ntimers ({len(found.timers):,})", file=out)
+    table = Table(
+        out,
+        [
+            Column("instance"),
+            Column("timer"),
+            Column("due"),
+            Column("set by", max_width=_KEY_WIDTH),
+        ],
+    )
+    table.write([[t.instance, t.timer, t.due, t.set_by] for t in found.timers])
+    table.finish("no pending timers")
+    return 0
+
+
+def _detail_record(found: ProcessManagerDetail) -> dict[str, JsonValue]:
+    # The lists stand where the listing has their counts.
+    record = _manager_place(found.info)
+    record["instances"] = [
+        {
+            "instance": i.instance,
+            "state_type": i.state_type,
+            "state_version": i.state_version,
+            "state": stored_json(i.state),
+            "correlation_id": i.correlation_id,
+        }
+        for i in found.instances
+    ]
+    record["outbox"] = [
+        {
+            "sequence": c.sequence,
+            "instance": c.instance,
+            "target": c.target,
+            "aggregate_id": c.aggregate_id,
+            "command_type": c.command_type,
+            "command_version": c.command_version,
+            "command": stored_json(c.command),
+            "command_key": c.command_key,
+            "correlation_id": c.correlation_id,
+            "causation_id": c.causation_id,
+        }
+        for c in found.outbox
+    ]
+    record["timers"] = [
+        {"instance": t.instance, "timer": t.timer, "due": t.due, "set_by": t.set_by}
+        for t in found.timers
+    ]
+    return record
+
+
+def _manager_place(info: ProcessManagerInfo) -> dict[str, JsonValue]:
+    return {
+        "name": info.name,
+        "aggregate_type": info.aggregate_type,
+        "position": info.position,
+        "lag": info.lag,
+        "updated_at": info.updated_at,
+    }
+
+
+def _manager_record(info: ProcessManagerInfo) -> dict[str, JsonValue]:
+    return {
+        **_manager_place(info),
+        "instances": info.instances,
+        "outbox": info.outbox,
+        "timers": info.timers,
+        "next_timer_due": info.next_timer_due,
+    }
 
 
 def _print_log(out: TextIO, table: Table, batch: list[StoredEvent], *, as_json: bool) -> None:

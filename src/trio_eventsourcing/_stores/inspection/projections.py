@@ -72,6 +72,10 @@ class Database(Protocol):
         """One write transaction: committed at the end of the block, rolled back on error."""
         ...
 
+    def snapshot(self) -> AbstractContextManager[None]:
+        """One read transaction: every query in the block sees the same commits."""
+        ...
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -119,7 +123,6 @@ def projections(db: Database) -> tuple[ProjectionInfo, ...] | None:
     found = _checkpoints(db)
     if found is None:
         return None
-    mark = db.placeholder
     scope_sql = _quote(found.scope) if found.scope else "''"
     selected = ", ".join(
         [_quote(found.name), scope_sql, _quote(found.position), *map(_quote, found.others)]
@@ -138,24 +141,12 @@ def projections(db: Database) -> tuple[ProjectionInfo, ...] | None:
     result = []
     for row in db.rows(f"SELECT {selected} FROM {found.table} ORDER BY 1, 2"):
         name, scope, position = str(row[0]), str(row[1]), _int(row[2] or 0)
-        if found.scope and scope:
-            ((lag,),) = db.rows(
-                f"SELECT count(*) FROM {db.events_table}"
-                f" WHERE position > {mark} AND aggregate_type = {mark}",
-                (position, scope),
-            )
-        else:
-            # No scope, or a projection of several aggregate types (its scope is empty):
-            # every event after its checkpoint, at most what it selects.
-            ((lag,),) = db.rows(
-                f"SELECT count(*) FROM {db.events_table} WHERE position > {mark}", (position,)
-            )
         result.append(
             ProjectionInfo(
                 name=name,
                 aggregate_type=scope if found.scope else None,
                 checkpoint=position,
-                lag=_int(lag),
+                lag=events_after(db, position, scope if found.scope else None),
                 dead_letters=None if dead is None else dead_counts.get((name, scope), 0),
                 other=tuple(
                     (column, _value(value))
@@ -164,6 +155,28 @@ def projections(db: Database) -> tuple[ProjectionInfo, ...] | None:
             )
         )
     return tuple(result)
+
+
+def events_after(db: Database, position: int, scope: str | None) -> int:
+    """The lag of a reader of the log at ``position`` whose scope is ``scope``.
+
+    A scope is an aggregate type, whose events after ``position`` are counted. An empty
+    scope (a selection of several aggregate types, whose types the store does not keep)
+    or none at all counts every event after ``position``: at least what the reader
+    selects, so an upper bound of its lag.
+    """
+    mark = db.placeholder
+    if scope:
+        ((count,),) = db.rows(
+            f"SELECT count(*) FROM {db.events_table}"
+            f" WHERE position > {mark} AND aggregate_type = {mark}",
+            (position, scope),
+        )
+    else:
+        ((count,),) = db.rows(
+            f"SELECT count(*) FROM {db.events_table} WHERE position > {mark}", (position,)
+        )
+    return _int(count)
 
 
 def reset(db: Database, where: str, name: str, aggregate_type: str | None) -> ProjectionReset:

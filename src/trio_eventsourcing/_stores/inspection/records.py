@@ -127,6 +127,90 @@ class ProjectionReset:
     """Whether the store marked the reset, so the projection runs its reset hook."""
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class ProcessManagerInfo:
+    """One process manager: where it is in the log, and what it has pending."""
+
+    name: str
+    aggregate_type: str
+    """The aggregate type it reads; empty for a selection of several types."""
+    position: int
+    """Every selected event up to this position has been decided on."""
+    lag: int
+    """Events after ``position`` (of several types: every event, so an upper bound)."""
+    updated_at: str
+    """When its last step was saved, ISO 8601, UTC."""
+    instances: int
+    outbox: int
+    """Commands decided and not answered when its last step was saved."""
+    timers: int
+    """Timers set and not yet fired."""
+    next_timer_due: str | None
+    """When the first of its timers is due, ISO 8601, UTC; ``None`` without timers."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StoredInstance:
+    """A live instance of a process manager, its state as the JSON text its codec wrote."""
+
+    instance: str
+    state_type: str
+    state_version: int
+    state: str
+    correlation_id: str
+    """The correlation id of the commands it sends."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StoredCommand:
+    """A command in a process manager's outbox, as the JSON text its codec wrote."""
+
+    sequence: int
+    """Its place in the outbox: commands are sent in this order."""
+    instance: str
+    """The instance that decided it."""
+    target: str
+    """The name of the system it is sent to."""
+    aggregate_id: str
+    command_type: str
+    command_version: int
+    command: str
+    command_key: str
+    """The idempotency key it is sent with, the same on every try."""
+    correlation_id: str
+    causation_id: str
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class StoredTimer:
+    """A pending timer of a process manager instance."""
+
+    instance: str
+    timer: str
+    due: str
+    """ISO 8601, UTC."""
+    set_by: str
+    """The key of the decision that set it."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class ProcessManagerDetail:
+    """One process manager with its instances, its outbox and its timers, read at once."""
+
+    info: ProcessManagerInfo
+    instances: tuple[StoredInstance, ...]
+    """By instance id."""
+    outbox: tuple[StoredCommand, ...]
+    """By sequence: the order they are sent in."""
+    timers: tuple[StoredTimer, ...]
+    """By due time."""
+
+
 class Inspector(Protocol):
     """Reads one store's tables; opened by its backend (``inspection.backend``), then closed.
 
@@ -162,6 +246,19 @@ class Inspector(Protocol):
 
     def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
         """Set a projection's checkpoint back to the start and drop its dead letters."""
+        ...
+
+    def process_managers(self) -> tuple[ProcessManagerInfo, ...]:
+        """Every process manager, by name then aggregate type (none without their tables)."""
+        ...
+
+    def process_manager(self, name: str, aggregate_type: str | None) -> ProcessManagerDetail:
+        """Process manager ``name`` (of ``aggregate_type``, if several share the name).
+
+        Raises:
+            InspectionError: No such process manager, or several of that name and no
+                ``aggregate_type`` to choose (a usage error).
+        """
         ...
 
     def gone(self) -> str | None:

@@ -8,6 +8,7 @@ back differ. What differs is passed in: the table names, and how to show ``recor
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 
 from .projections import Database, projections
 from .records import AggregateSummary, AggregateTypeCount, StoredEvent, StoreStats, TypeCount
@@ -137,3 +138,27 @@ def quote(identifier: str) -> str:
 def to_int(value: object) -> int:
     """An integer column's value (a file edited by hand could hold anything else)."""
     return value if isinstance(value, int) else int(str(value))
+
+
+def utc_text(value: object) -> str:
+    """A stored time as ISO 8601 text in UTC.
+
+    PostgreSQL returns a ``timestamptz`` in the session's time zone, as a ``datetime``:
+    it is shown in UTC, as SQLite stores its times (as text, shown as they are).
+    """
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return str(value)
+
+
+def epoch_text(value: object) -> str:
+    """A time stored as seconds since the Unix epoch, as ISO 8601 text in UTC.
+
+    To the millisecond, as SQLite stores its own times. A value no date can show (a
+    file edited by hand) is shown as it is rather than failing the command.
+    """
+    try:
+        when = datetime.fromtimestamp(float(str(value)), timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return str(value)
+    return when.isoformat(timespec="milliseconds")

@@ -14,14 +14,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from typing_extensions import final
 
 from ..inspection.errors import InspectionError, one_line
+from ..inspection.process_managers import process_manager, process_managers
 from ..inspection.projections import reset
-from ..inspection.records import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from ..inspection.records import (
+    AggregateSummary,
+    ProcessManagerDetail,
+    ProcessManagerInfo,
+    ProjectionReset,
+    StoredEvent,
+    StoreStats,
+)
 from ..inspection.rows import (
     TRACE_COLUMNS,
     aggregate_summaries,
@@ -29,6 +36,7 @@ from ..inspection.rows import (
     quote,
     store_stats,
     stored_event,
+    utc_text,
 )
 from ..inspection.rows import to_int as _int
 from .connection import (
@@ -209,7 +217,7 @@ class PostgresInspector:
             " ORDER BY aggregate_type, sequence",
             {"id": aggregate_id, "type": aggregate_type},
         )
-        return [stored_event(row, _time) for row in rows]
+        return [stored_event(row, utc_text) for row in rows]
 
     def _event_columns(self) -> str:
         # Tables of an older schema version (read as they are) have no trace columns.
@@ -233,7 +241,7 @@ class PostgresInspector:
             " ORDER BY position LIMIT %(limit)s",
             {"after": after, "type": aggregate_type, "limit": limit},
         )
-        return [stored_event(row, _time) for row in rows]
+        return [stored_event(row, utc_text) for row in rows]
 
     def stats(self) -> StoreStats:
         """Totals, counts per type, snapshots and projections."""
@@ -249,12 +257,20 @@ class PostgresInspector:
             schema_version=version,
             events=events,
             last_position=last_position,
-            time=_time,
+            time=utc_text,
         )
 
     def reset_projection(self, name: str, aggregate_type: str | None) -> ProjectionReset:
         """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
         return reset(self, self.description, name, aggregate_type)
+
+    def process_managers(self) -> tuple[ProcessManagerInfo, ...]:
+        """Every process manager, by name then aggregate type (none without their tables)."""
+        return process_managers(self, self.description)
+
+    def process_manager(self, name: str, aggregate_type: str | None) -> ProcessManagerDetail:
+        """Process manager ``name`` (of ``aggregate_type``) with everything it has pending."""
+        return process_manager(self, self.description, name, aggregate_type)
 
     # -- what the projections' queries need (``inspection.projections.Database``) --------
 
@@ -304,6 +320,18 @@ class PostgresInspector:
         except psycopg.Error as exc:
             raise self._failed(exc) from None
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One ``REPEATABLE READ`` transaction: every query in it sees the same commits."""
+        import psycopg
+
+        try:
+            with self._connection.transaction():
+                self._connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                yield
+        except psycopg.Error as exc:
+            raise self._failed(exc) from None
+
     # -- running statements, with errors in one line and without secrets -----------------
 
     def rows(
@@ -326,13 +354,6 @@ class PostgresInspector:
         return InspectionError(
             self._options.scrub(f"{self.description}: {type(exc).__name__}: {detail}")
         )
-
-
-def _time(value: object) -> str:
-    # timestamptz comes back in the session's time zone: show UTC, as SQLite stores it.
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
-    return str(value)
 
 
 def describe_dsn(db: str) -> str:

@@ -22,8 +22,16 @@ from pathlib import Path
 from typing_extensions import final
 
 from ..inspection.errors import InspectionError, looks_like_keyword_dsn, one_line
+from ..inspection.process_managers import process_manager, process_managers
 from ..inspection.projections import reset
-from ..inspection.records import AggregateSummary, ProjectionReset, StoredEvent, StoreStats
+from ..inspection.records import (
+    AggregateSummary,
+    ProcessManagerDetail,
+    ProcessManagerInfo,
+    ProjectionReset,
+    StoredEvent,
+    StoreStats,
+)
 from ..inspection.rows import (
     TRACE_COLUMNS,
     aggregate_summaries,
@@ -175,6 +183,14 @@ class SqliteInspector:
         """Set the checkpoint of projection ``name`` to 0 and remove its dead letters."""
         return reset(self, self._description, name, aggregate_type)
 
+    def process_managers(self) -> tuple[ProcessManagerInfo, ...]:
+        """Every process manager, by name then aggregate type (none without their tables)."""
+        return process_managers(self, self._description)
+
+    def process_manager(self, name: str, aggregate_type: str | None) -> ProcessManagerDetail:
+        """Process manager ``name`` (of ``aggregate_type``) with everything it has pending."""
+        return process_manager(self, self._description, name, aggregate_type)
+
     # -- what the projections' queries need (``inspection.projections.Database``) --------
 
     placeholder = "?"
@@ -208,6 +224,17 @@ class SqliteInspector:
             if self._connection.in_transaction:
                 self._connection.execute("ROLLBACK")
             raise
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: its first query fixes the commits every later one sees."""
+        self._run("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            # Nothing was written: ending it either way only lets the snapshot go.
+            if self._connection.in_transaction:
+                self._connection.execute("ROLLBACK")
 
     # -- running statements, with errors in one line -------------------------------------
 
