@@ -16,6 +16,7 @@ from tests.contracts.aggregate_types_contract import AggregateTypesContract
 from tests.contracts.beside_another_type import beside_statements
 from tests.contracts.durable_support import started
 from tests.contracts.log_contract import LogContract, LogPage
+from tests.contracts.process_manager_contract import ProcessManagerContract
 from tests.contracts.projection_contract import ProjectionContract
 from tests.contracts.store_contract import (
     SNAPSHOT_TIME,
@@ -272,6 +273,14 @@ class TestMemoryLog(LogContract):
 class TestMemoryProjections(ProjectionContract):
     def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
         return open_memory_store()
+
+
+class TestMemoryProcessManagers(ProcessManagerContract):
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return open_memory_store()
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await memory_store.read_log(store, start_from, limit)
 
 
 def _beside(*, fill: bool) -> contextlib.AbstractAsyncContextManager[BankStore]:

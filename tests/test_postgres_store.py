@@ -20,6 +20,7 @@ from tests.contracts.beside_another_type import beside_statements
 from tests.contracts.durable_contract import DurableBackend, DurableStoreContract
 from tests.contracts.durable_support import CODEC, Spec, started
 from tests.contracts.log_contract import LogContract, LogPage
+from tests.contracts.process_manager_contract import ProcessManagerContract
 from tests.contracts.processes_contract import ProcessesContract
 from tests.contracts.projection_contract import ProjectionContract
 from tests.contracts.store_contract import BankStore, StoreContract
@@ -58,6 +59,13 @@ class TestPostgresLog(OnThrowawaySchema, LogContract):
 
 class TestPostgresProjections(OnThrowawaySchema, ProjectionContract):
     pass
+
+
+class TestPostgresProcessManagers(OnThrowawaySchema, ProcessManagerContract):
+    is_durable = True
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await postgres_store.read_log(store, start_from, limit)
 
 
 class BesideAnotherType(ThrowawaySchema):

@@ -18,6 +18,7 @@ from tests.contracts.beside_another_type import beside_statements
 from tests.contracts.durable_contract import DurableBackend, DurableStoreContract
 from tests.contracts.durable_support import CODEC, Spec, started
 from tests.contracts.log_contract import LogContract, LogPage
+from tests.contracts.process_manager_contract import ProcessManagerContract
 from tests.contracts.processes_contract import ProcessesContract
 from tests.contracts.projection_contract import ProjectionContract
 from tests.contracts.store_contract import BankStore, StoreContract
@@ -53,6 +54,16 @@ class TestSqliteLog(LogContract):
 class TestSqliteProjections(ProjectionContract):
     def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
         return running_store(tmp_path / "projections.db")
+
+
+class TestSqliteProcessManagers(ProcessManagerContract):
+    is_durable = True
+
+    def open_store(self, tmp_path: Path) -> contextlib.AbstractAsyncContextManager[BankStore]:
+        return running_store(tmp_path / "processes.db")
+
+    async def read_log(self, store: BankStore, start_from: int = 0, limit: int = 1_000) -> LogPage:
+        return await sqlite_store.read_log(store, start_from, limit)
 
 
 def _beside(path: Path, *, fill: bool) -> contextlib.AbstractAsyncContextManager[BankStore]:

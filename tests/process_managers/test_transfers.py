@@ -11,7 +11,6 @@ kept of the manager.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -29,19 +28,16 @@ from tests.process_managers.transfer_bank import (
     ok,
     other_bank,
 )
+from tests.process_managers.transfer_proof import check, open_accounts, plan, request_all
 from trio_eventsourcing import Ok, process, process_managers
 from trio_eventsourcing.examples import bank_account
 from trio_eventsourcing.examples.bank_account import (
-    CustomerDepositedCash,
-    CustomerWithdrewCash,
     OpenAccount,
 )
 from trio_eventsourcing.examples.credits import ConfirmCredit, CreditNotPending, CreditStatus
 from trio_eventsourcing.examples.transfer_process import DEADLINE_S
 from trio_eventsourcing.examples.transfers import RequestTransfer, TransferStatus
 
-ACCOUNTS = 20
-OPENING = Decimal(1_000)
 MEMORY = Backend("memory")
 
 
@@ -74,27 +70,11 @@ async def transfers_keep_the_money(
     apart, until every transfer has ended.
     """
     rng = random.Random(7)
-    accounts = [f"account-{n}" for n in range(ACCOUNTS)]
-    planned = []
-    for n in range(count):
-        source, destination = rng.sample(accounts, 2)
-        # One in ten asks for more than any account holds: its withdrawal is rejected.
-        amount = Decimal(50_000 if n % 10 == 0 else rng.randint(1, 60))
-        planned.append((f"transfer-{n}", source, destination, amount))
-    short = {transfer for transfer, _, _, amount in planned if amount > OPENING * ACCOUNTS}
-    # The other bank confirms two credits in three, and never the third.
-    confirmed = {transfer for transfer, *_ in planned if int(transfer.split("-")[1]) % 3}
+    planned = plan(count)
     nemesis = Nemesis()
     async with bank(backend, deadline, nemesis=nemesis) as the_bank, trio.open_nursery() as nursery:
-        for account in accounts:
-            await ok(
-                eventsourcing.execute_with_response(
-                    the_bank.accounts, account, OpenAccount(account), []
-                )
-            )
-            deposit = bank_account.DepositMoney(OPENING)
-            await ok(eventsourcing.execute_with_response(the_bank.accounts, account, deposit, []))
-        nursery.start_soon(other_bank, the_bank, confirmed)
+        await open_accounts(the_bank, planned)
+        nursery.start_soon(other_bank, the_bank, planned.confirmed)
         if crash_every is not None:
 
             async def crash_now_and_then() -> None:
@@ -103,57 +83,12 @@ async def transfers_keep_the_money(
                     nemesis.request()
 
             nursery.start_soon(crash_now_and_then)
-
-        async def client(transfer: str, source: str, destination: str, amount: Decimal) -> None:
-            command = RequestTransfer(source, destination, amount)
-            reply = eventsourcing.execute_with_response(
-                the_bank.transfers, transfer, command, [], correlation_id=transfer
-            )
-            await ok(reply)
-
-        async with trio.open_nursery() as clients:
-            for plan in planned:
-                clients.start_soon(client, *plan)
+        await request_all(the_bank, planned)
         with trio.fail_after(120):
             stats = await settled(the_bank)
         crashed = nemesis.crashes
-        statuses: Counter[TransferStatus | None] = Counter()
-        for transfer, *_ in planned:
-            loaded = await ok(eventsourcing.load_aggregate(the_bank.transfers, transfer))
-            assert isinstance(loaded, eventsourcing.Aggregate)
-            statuses[loaded.entity.status] += 1
-            if loaded.entity.status is TransferStatus.COMPLETED:
-                assert transfer in confirmed
-        total = sum([await balance(the_bank, account) for account in accounts], Decimal(0))
-        moves: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        for entry in await the_bank.log():
-            payload = entry.envelope.payload
-            if isinstance(payload, (CustomerWithdrewCash, CustomerDepositedCash)):
-                correlation = entry.envelope.correlation_id
-                if correlation.startswith("transfer-"):
-                    moves[correlation].append((type(payload).__name__, entry.envelope.aggregate_id))
+        await check(the_bank, planned)
         nursery.cancel_scope.cancel()
-    assert total == OPENING * ACCOUNTS
-    assert set(statuses) <= {TransferStatus.COMPLETED, TransferStatus.FAILED}
-    assert sum(statuses.values()) == len(planned)
-    # A third of the credits are never confirmed: those transfers are refunded.
-    refunded = sum(1 for m in moves.values() if len(m) == 2 and m[0][1] == m[1][1])
-    assert statuses[TransferStatus.COMPLETED] == len(confirmed - short)
-    assert refunded == len(set(moves) - confirmed)
-    assert (
-        statuses[TransferStatus.FAILED]
-        == refunded + len(short)
-        == len(planned) - len(confirmed - short)
-    )
-    assert not short & set(moves)
-    for transfer, source, destination, _ in planned:
-        # Each money move once: completed, out of the source and into the destination;
-        # refunded, out of the source and back; failed for want of money, none.
-        assert moves.get(transfer, []) in (
-            [("CustomerWithdrewCash", source), ("CustomerDepositedCash", destination)],
-            [("CustomerWithdrewCash", source), ("CustomerDepositedCash", source)],
-            [],
-        ), (transfer, moves.get(transfer))
     assert stats.dead_letters == 0
     if crash_every is not None:
         assert crashed > 10

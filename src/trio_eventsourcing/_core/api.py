@@ -41,10 +41,15 @@ EventT = TypeVar("EventT")
 ErrorT = TypeVar("ErrorT")
 
 
-def _check_id(aggregate_id: object) -> str:
+def check_aggregate_id(aggregate_id: object) -> str:
+    """``aggregate_id`` checked: a non-empty str that every store can keep.
+
+    Raises:
+        ValueError: Naming what is wrong with it.
+    """
     if not isinstance(aggregate_id, str) or not aggregate_id:
         raise ValueError(f"aggregate_id must be a non-empty str, got {aggregate_id!r}")
-    problem = _unstorable_text(aggregate_id)
+    problem = unstorable_text(aggregate_id)
     if problem is not None:
         raise ValueError(f"aggregate_id {aggregate_id!r} {problem}")
     if len(aggregate_id) > _MAX_ID_BYTES // 4 and len(aggregate_id.encode()) > _MAX_ID_BYTES:
@@ -76,7 +81,7 @@ def _check_key(idempotency_key: object) -> str | None:
             f"idempotency_key is {len(idempotency_key)} characters long; at most "
             f"{_MAX_KEY_LENGTH} are allowed"
         )
-    problem = _unstorable_text(idempotency_key)
+    problem = unstorable_text(idempotency_key)
     if problem is not None:
         raise ValueError(f"idempotency_key {idempotency_key!r} {problem}")
     return idempotency_key
@@ -95,7 +100,7 @@ def _check_trace_id(name: str, value: object) -> str | None:
         raise ValueError(
             f"{name} is {len(value)} characters long; at most {_MAX_TRACE_LENGTH} are allowed"
         )
-    problem = _unstorable_text(value)
+    problem = unstorable_text(value)
     if problem is not None:
         raise ValueError(f"{name} {value!r} {problem}")
     return value
@@ -132,7 +137,7 @@ def _trace(
     return (inherited if isinstance(inherited, str) and inherited else reference), reference
 
 
-def _unstorable_text(text: str) -> str | None:
+def unstorable_text(text: str) -> str | None:
     """Why a store could not keep ``text`` as an id or key, or ``None`` if every store can.
 
     Refused here, before anything is queued, so that every store refuses the same ids.
@@ -178,7 +183,7 @@ def _send_command(
 ) -> None:
     """Check a command's arguments, then send it: what every execute function does."""
     message: ExecuteCommand[CommandT, ErrorT] = ExecuteCommand(
-        _check_id(aggregate_id),
+        check_aggregate_id(aggregate_id),
         command,
         _check_metadata(metadata),
         reply_to,
@@ -434,7 +439,7 @@ def load_aggregate(
                 print(aggregate.entity, aggregate.sequence)
     """
     reply_to: Subject[Result[Aggregate[EntityT], EventSourcingError[ErrorT]]] = new_subject()
-    send(eventsourcing, LoadAggregate(_check_id(aggregate_id), reply_to))
+    send(eventsourcing, LoadAggregate(check_aggregate_id(aggregate_id), reply_to))
     return reply_to
 
 
@@ -451,7 +456,7 @@ def load_events(
     reply_to: Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]] = (
         new_subject()
     )
-    send(eventsourcing, LoadAllEvents(_check_id(aggregate_id), reply_to))
+    send(eventsourcing, LoadAllEvents(check_aggregate_id(aggregate_id), reply_to))
     return reply_to
 
 
@@ -472,7 +477,7 @@ def load_events_from(
     reply_to: Subject[Result[list[EventEnvelop[EventT]], EventSourcingError[ErrorT]]] = (
         new_subject()
     )
-    send(eventsourcing, LoadEvents(_check_id(aggregate_id), start, reply_to))
+    send(eventsourcing, LoadEvents(check_aggregate_id(aggregate_id), start, reply_to))
     return reply_to
 
 
@@ -487,7 +492,7 @@ def latest_snapshot(
         result = eventsourcing.latest_snapshot(actor, "bank-account-123")
     """
     reply_to: Subject[Result[Snapshot[EntityT] | None, EventSourcingError[ErrorT]]] = new_subject()
-    send(eventsourcing, LoadLatestSnapshot(_check_id(aggregate_id), reply_to))
+    send(eventsourcing, LoadLatestSnapshot(check_aggregate_id(aggregate_id), reply_to))
     return reply_to
 
 
@@ -516,5 +521,5 @@ def aggregate_stats(
         result = eventsourcing.aggregate_stats(actor, "bank-account-123")
     """
     reply_to: Subject[Result[AggregateStats, EventSourcingError[ErrorT]]] = new_subject()
-    send(eventsourcing, GetAggregateStats(_check_id(aggregate_id), reply_to))
+    send(eventsourcing, GetAggregateStats(check_aggregate_id(aggregate_id), reply_to))
     return reply_to

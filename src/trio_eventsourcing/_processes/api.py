@@ -223,6 +223,7 @@ def supervised(
                             await engine.load(storage)
                         except ProcessDataError as exc:
                             engine.stop(exc, "loading its stored state")
+                            return
                     async with trio.open_nursery() as nursery:
                         for lane in range(LANES):
                             nursery.start_soon(engine.dispatch, lane)
@@ -241,6 +242,8 @@ def supervised(
                                 await engine.room()
             finally:
                 engine.scope = None
+                if storage is not None and engine.state is ProcessManagerState.RUNNING:
+                    await engine.save_last(storage)
                 if engine.state is not ProcessManagerState.STOPPED:
                     engine.state = ProcessManagerState.NOT_RUNNING
                 engine._changed()

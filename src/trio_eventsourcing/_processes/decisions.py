@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from typing_extensions import final
 
+from .._core.api import check_aggregate_id, unstorable_text
 from .._core.log_source import LogRecord
 from .._core.records import AggregateMessage
 from .._runtime.process import Subject
@@ -24,6 +25,20 @@ from .._runtime.process import Subject
 CommandT = TypeVar("CommandT")
 EventT = TypeVar("EventT")
 StateT = TypeVar("StateT")
+
+
+def check_name(what: str, name: object) -> str:
+    """``name`` checked: a non-empty str that every store can keep (``what`` names it).
+
+    Raises:
+        ValueError: Naming what is wrong with it.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{what} must be a non-empty str, got {name!r}")
+    problem = unstorable_text(name)
+    if problem is not None:
+        raise ValueError(f"{what} {name!r} {problem}")
+    return name
 
 
 @final
@@ -45,9 +60,7 @@ class Target(Generic[CommandT]):
     def __init__(
         self, name: str, actor: Subject[AggregateMessage[Any, CommandT, Any, Any]]
     ) -> None:
-        given: object = name
-        if not isinstance(given, str) or not given:
-            raise ValueError(f"a target's name must be a non-empty str, got {name!r}")
+        check_name("a target's name", name)
         subject: object = actor
         if not isinstance(subject, Subject):
             raise TypeError(f"a target's actor must be a Subject, got {actor!r}")
@@ -79,9 +92,10 @@ class Send(Generic[CommandT]):
         target: object = self.target
         if not isinstance(target, Target):
             raise TypeError(f"Send's target must be a Target, got {target!r}")
-        aggregate_id: object = self.aggregate_id
-        if not isinstance(aggregate_id, str) or not aggregate_id:
-            raise ValueError(f"Send's aggregate_id must be a non-empty str, got {aggregate_id!r}")
+        try:
+            check_aggregate_id(self.aggregate_id)
+        except ValueError as exc:
+            raise ValueError(f"Send's {exc}") from None
 
 
 @final
@@ -101,9 +115,7 @@ class SetTimer:
     after: float
 
     def __post_init__(self) -> None:
-        name: object = self.name
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a timer's name must be a non-empty str, got {name!r}")
+        check_name("a timer's name", self.name)
         after: object = self.after
         if isinstance(after, bool) or not isinstance(after, (int, float)):
             raise TypeError(f"SetTimer's after must be a number of seconds, got {after!r}")
@@ -122,6 +134,9 @@ class CancelTimer:
     """
 
     name: str
+
+    def __post_init__(self) -> None:
+        check_name("a timer's name", self.name)
 
 
 @final

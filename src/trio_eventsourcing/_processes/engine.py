@@ -51,9 +51,9 @@ from typing_extensions import final
 
 from .._codec.json_codec import Codec
 from .._core.api import event_reference
-from .._core.errors import DomainError, EventStoreError
+from .._core.errors import DomainError, EventStoreError, StoreFailure
 from .._core.log_source import LogRecord
-from .._runtime.result import Ok, Result
+from .._runtime.result import Error, Ok, Result
 from .._stores.process_state import (
     CommandRow,
     InstanceRow,
@@ -62,7 +62,16 @@ from .._stores.process_state import (
     StoredProcess,
     TimerRow,
 )
-from .decisions import CancelTimer, CommandRejected, Decision, Send, SetTimer, Target, TimerFired
+from .decisions import (
+    CancelTimer,
+    CommandRejected,
+    Decision,
+    Send,
+    SetTimer,
+    Target,
+    TimerFired,
+    check_name,
+)
 from .sending import Outgoing, Retry, derived_key, send_once
 from .statistics import ProcessManagerState, ProcessManagerStatistics
 
@@ -75,6 +84,8 @@ LANES = 16
 """Commands sent at once, at most: one at a time per lane, an instance always on one lane."""
 _MAX_UNSAVED = 1000
 """Decisions gathered before the follower waits for a save (a bound on a save's size)."""
+_LAST_SAVE_S = 5.0
+"""Seconds a stopping manager gives its last save."""
 _LAG_INTERVAL = 1.0
 """Seconds between two counts of the selected events after the manager's position."""
 _RETRY_FIRST = 0.05
@@ -173,6 +184,8 @@ class Engine(Generic[EventT, StateT]):
         self.states: dict[str, StateT] = {}
         self.correlations: dict[str, str] = {}
         self.step = _Step()
+        # A step taken out of ``step`` to be saved, until it is: retried as it was.
+        self.unsaved: tuple[_Step, ProcessChanges] | None = None
         self.next_sequence = 0
         self.lanes: list[deque[Outgoing]] = [deque() for _ in range(LANES)]
         self.lane_changed = [trio.lowlevel.ParkingLot() for _ in range(LANES)]
@@ -196,7 +209,9 @@ class Engine(Generic[EventT, StateT]):
             position=self.position,
             lag=self.lag,
             instances=len(self.states),
-            outbox=self.outbox + len(self.step.commands),
+            outbox=self.outbox
+            + len(self.step.commands)
+            + (0 if self.unsaved is None else len(self.unsaved[0].commands)),
             timers=len(self.timers),
             decided=self.decided,
             sent=self.sent,
@@ -335,6 +350,7 @@ class Engine(Generic[EventT, StateT]):
                     f"process manager {self.name!r}: route must return an instance id (a "
                     f"non-empty str) or None, got {instance!r}"
                 )
+            check_name(f"process manager {self.name!r}: the instance id route returned", instance)
             envelope = entry.envelope
             correlation = getattr(envelope, "correlation_id", "") or event_reference(entry)
             self.decide(
@@ -360,45 +376,79 @@ class Engine(Generic[EventT, StateT]):
         """Save what was decided, one step per transaction, forever."""
         failures = 0
         while True:
-            step = self.step
-            if step.empty() and self.position == self.saved_position:
+            if self.step.empty() and self.position == self.saved_position:
                 await self.step_changed.park()
                 continue
-            self.step = _Step()
-            changes = ProcessChanges(
-                self.saved_position,
-                self.position,
-                list(step.instances.values()),
-                list(step.ended),
-                step.rows,
-                step.answered,
-                list(step.timers.values()),
-                list(step.cancelled),
+            if await self._save(storage):
+                failures = 0
+                continue
+            failures += 1
+            await trio.sleep(backoff(failures))
+
+    async def save_last(self, storage: ProcessStorage) -> None:
+        """Save what was decided since the last save, as the manager stops.
+
+        A graceful stop then leaves nothing to decide or send again. Given up after
+        ``_LAST_SAVE_S``.
+        """
+        if self.unsaved is not None:
+            return  # a step that failed to save: the next start decides it again
+        if self.step.empty() and self.position == self.saved_position:
+            return
+        with trio.move_on_after(_LAST_SAVE_S) as scope:
+            scope.shield = True
+            await self._save(storage)
+
+    async def _save(self, storage: ProcessStorage) -> bool:
+        """Save the pending step (or the one that failed to save before); ``False``: failed.
+
+        Not cancelled halfway: a cancelled save could commit unseen, and the next one,
+        based on the position before it, would then be refused.
+        """
+        if self.unsaved is None:
+            step, self.step = self.step, _Step()
+            self.unsaved = (
+                step,
+                ProcessChanges(
+                    self.saved_position,
+                    self.position,
+                    list(step.instances.values()),
+                    list(step.ended),
+                    step.rows,
+                    step.answered,
+                    list(step.timers.values()),
+                    list(step.cancelled),
+                ),
             )
-            while True:
-                result = await storage.save_process(self.name, changes)
-                if isinstance(result, Ok):
-                    break
-                if isinstance(result.error, ProcessMoved):
-                    raise RunnerMoved(
-                        f"process manager {self.name!r}: its stored position is no longer "
-                        f"{changes.expected}, as another runner saved it; loading it again"
-                    )
-                failures += 1
-                self.retries += 1
-                self.last_error = f"saving: {result.error.message}"
-                logger.warning(
-                    "process manager %r: %s; saving again", self.name, result.error.message
+        step, changes = self.unsaved
+        with trio.CancelScope(shield=True):
+            result = await storage.save_process(self.name, changes)
+        if isinstance(result, Error):
+            if isinstance(result.error, ProcessMoved):
+                raise RunnerMoved(
+                    f"process manager {self.name!r}: its stored position is no longer "
+                    f"{changes.expected}, as another runner saved it; loading it again"
                 )
-                self._changed()
-                await trio.sleep(backoff(failures))
-            failures = 0
-            self.saved_position = changes.position
-            self.commits += 1
-            for item in step.commands:
-                self._release(item)
-            self.saved.unpark_all()
+            if result.error.kind is StoreFailure.REFUSED:
+                # The store refuses what was decided: saving it again cannot help.
+                self.stop(
+                    ProcessDataError(result.error.message),
+                    f"saving its decisions up to position {changes.position}",
+                )
+                return False
+            self.retries += 1
+            self.last_error = f"saving: {result.error.message}"
+            logger.warning("process manager %r: %s; saving again", self.name, self.last_error)
             self._changed()
+            return False
+        self.unsaved = None
+        self.saved_position = changes.position
+        self.commits += 1
+        for item in step.commands:
+            self._release(item)
+        self.saved.unpark_all()
+        self._changed()
+        return True
 
     async def load(self, storage: ProcessStorage) -> None:
         """Replace what is in memory with what is stored (retried until the store answers).
@@ -466,6 +516,7 @@ class Engine(Generic[EventT, StateT]):
             for timer in ([] if stored is None else stored.timers)
         }
         self.step = _Step()
+        self.unsaved = None
         for lane in self.lanes:
             lane.clear()
         self.outbox = 0

@@ -34,12 +34,27 @@ Execute = Callable[[str, Sequence[Any]], _Cursor]
 """A connection's ``execute``: ``sqlite3.Connection.execute`` or psycopg's."""
 
 
+_RUNNER_PREFIX = "process manager "
+
+
 def runner_name(name: str) -> str:
     """The name process manager ``name``'s runner holds (``LogSource.hold``) while it runs.
 
     Apart from projection names, which are held by the same means.
     """
-    return f"process manager {name}"
+    return _RUNNER_PREFIX + name
+
+
+def describe_runner(held: str) -> str:
+    """What holds ``held``, for messages.
+
+    Example::
+
+        assert describe_runner(runner_name("transfers")) == "process manager 'transfers'"
+    """
+    if held.startswith(_RUNNER_PREFIX):
+        return f"process manager {held.removeprefix(_RUNNER_PREFIX)!r}"
+    return f"projection {held!r}"
 
 
 class ProcessStatements(NamedTuple):

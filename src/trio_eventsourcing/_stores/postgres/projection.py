@@ -52,6 +52,7 @@ from ..process_state import (
     ProcessChanges,
     ProcessMoved,
     StoredProcess,
+    describe_runner,
     load_process,
     runner_name,
     save_process,
@@ -215,28 +216,27 @@ class PostgresLogSource:
         failures = 0
         connection: Connection | None = None
         waiting_logged = False
+        runner = describe_runner(name)
         while True:
             try:
                 if connection is None:
                     connection = await trio.to_thread.run_sync(connect, options, "projection")
                 if await trio.to_thread.run_sync(try_lock, connection):
                     if waiting_logged:
-                        logger.warning("projection %r: took over from the previous runner", name)
+                        logger.warning("%s: took over from the previous runner", runner)
                     return connection
                 failures = 0
                 if not waiting_logged:
-                    logger.info(
-                        "projection %r runs in another process: standing by to take over", name
-                    )
+                    logger.info("%s runs in another process: standing by to take over", runner)
                     waiting_logged = True
                 await trio.sleep(TAKEOVER_POLL)
             except psycopg.Error as exc:
                 failures += 1
                 delay = min(_FIRST_DELAY * 2.0 ** min(failures - 1, 64), _LONGEST_DELAY)
                 logger.warning(
-                    "projection %r: %s; trying again in %.3g s",
-                    name,
-                    options.driver_error("taking the projection's lock", exc),
+                    "%s: %s; trying again in %.3g s",
+                    runner,
+                    options.driver_error(f"taking the lock of {runner}", exc),
                     delay,
                 )
                 if connection is not None:
