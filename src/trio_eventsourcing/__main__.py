@@ -1,8 +1,9 @@
 """The command line: the ``trio-eventsourcing`` script, also ``python -m trio_eventsourcing``.
 
 Run the bank-account demo on an SQLite file, and inspect any store (SQLite file or
-PostgreSQL URL) without the domain types: ``aggregates``, ``events``, ``log``, ``stats``
-and ``projections reset``. ``--help`` works on every command; ``docs/cli.rst`` has them all.
+PostgreSQL URL) without the domain types: ``aggregates``, ``events``, ``log``, ``stats``,
+``process-managers`` and ``projections reset``. ``--help`` works on every command;
+``docs/cli.rst`` has them all.
 
 Example::
 

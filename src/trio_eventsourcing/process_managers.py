@@ -9,8 +9,12 @@ again is stored at most once; a command the domain rejects is told back to its i
 (:class:`TimerFired`). Timers run on Trio's clock: under ``trio.testing.MockClock`` they
 fire in no real time.
 
-For now a process manager keeps its instances, outbox and timers in memory and follows
-memory stores.
+On SQLite and PostgreSQL a manager keeps its instances, outbox, timers and position in
+the store, saved one step at a time in one transaction: give it ``targets=`` and a
+``codec=`` for its commands and states. A command leaves only once the step that decided
+it is saved, so a crash never loses a decision, and a restart decides again on what was
+not saved, under the same keys. On PostgreSQL one process at a time runs a manager; the
+others stand by. See ``docs/process_managers.rst``.
 
 Example::
 
