@@ -12,7 +12,8 @@ from typing import Any
 
 from typing_extensions import assert_type
 
-from trio_eventsourcing import memory_store, process, process_managers, projections
+from trio_eventsourcing import memory_store, process, process_managers, projections, sqlite_store
+from trio_eventsourcing.codec import JsonCodec
 from trio_eventsourcing.examples.bank_account import (
     AccountOpened,
     BankAccount,
@@ -68,3 +69,27 @@ def managers(
     Send(transfer_target, "t-1", CompleteTransfer())
     # A command of another system: refused.
     Send(account_target, "acc-1", CompleteTransfer())  # type: ignore[misc]
+
+
+def durable_route(entry: sqlite_store.LogEntry[BankAccountEvent]) -> str | None:
+    return entry.envelope.aggregate_id
+
+
+def durable_managers(
+    accounts: sqlite_store.SqliteEventStore[BankAccount, BankAccountEvent],
+    bank: process.Subject[Any],
+) -> None:
+    account_target: Target[BankAccountCommand] = Target("accounts", bank)
+    states = JsonCodec[Any, int](events=[DepositMoney], entities=[], aggregate_type="counter")
+    texts = JsonCodec[Any, str](events=[DepositMoney], entities=[], aggregate_type="texts")
+    manager = process_managers.process_manager(
+        "counter", projections.select(accounts),
+        route=lambda entry: entry.envelope.aggregate_id, initial=lambda _: 0,
+        handle=every_event, targets=[account_target], codec=states,
+    )  # fmt: skip
+    assert_type(manager, process_managers.ProcessManager[BankAccountEvent, int])
+    # A codec of other states than the handler's: refused.
+    sel, first, one = projections.select(accounts), lambda _: 0, [account_target]
+    process_managers.process_manager(
+        "c", sel, route=durable_route, initial=first, handle=every_event, targets=one, codec=texts  # type: ignore[arg-type]
+    )  # fmt: skip

@@ -421,8 +421,10 @@ class Engine(Generic[EventT, StateT]):
                 ),
             )
         step, changes = self.unsaved
+        result: Result[None, ProcessMoved | EventStoreError] | None = None
         with trio.CancelScope(shield=True):
             result = await storage.save_process(self.name, changes)
+        assert result is not None  # a shielded scope is never cancelled
         if isinstance(result, Error):
             if isinstance(result.error, ProcessMoved):
                 raise RunnerMoved(
