@@ -10,9 +10,10 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import trio
 
-from tests.contracts.durable_support import ROOT, child_environment
+from tests.contracts.durable_support import CODEC, ROOT, child_environment
 from tests.contracts.store_contract import BankStore, append, deposited, opened
 from tests.postgres import projection_process
 from tests.postgres.helpers import (
@@ -25,7 +26,7 @@ from tests.postgres.helpers import (
     waiting,
 )
 from tests.projections.helpers import checkpointed
-from trio_eventsourcing import Ok, projections, static_supervisor
+from trio_eventsourcing import Ok, postgres_store, projections, static_supervisor
 from trio_eventsourcing.examples.bank_account import BankAccountEvent
 from trio_eventsourcing.projections import ProjectionHandle, ProjectionState, Skip
 
@@ -309,3 +310,18 @@ async def test_follow_log_wakes_on_notify(dsn: str, schema: str) -> None:
                 assert (await entries.receive()).position == 2
                 assert isinstance(await append(store, "acc-1", 2, [deposited(1, 2)]), Ok)
                 assert (await entries.receive()).position == 3
+
+
+async def test_follow_log_raises_log_read_failed_itself_when_the_store_cannot_be_read(
+    dsn: str, schema: str
+) -> None:
+    # Not an exception group: the LISTEN task's nursery ends before the failure is raised.
+    store, _ = postgres_store.supervised(dsn, CODEC, schema=schema)
+
+    async def follow() -> None:
+        async with projections.follow_log(store) as entries:
+            async for _ in entries:
+                raise AssertionError("a store never started has no entries")
+
+    with pytest.raises(projections.LogReadFailed, match="not started"):
+        await follow()

@@ -65,13 +65,15 @@ async def _follow(
 ) -> AsyncGenerator[EntryT, None]:
     """Yield the log's entries after ``position``, then each new one, forever."""
     # Yielding inside the watch is safe here: as_safe_channel runs this generator in a
-    # task of its own.
+    # task of its own. The failure is raised after the watch has ended: a watch that runs
+    # a nursery (PostgreSQL's LISTEN) would wrap it in an exception group.
     async with source.watch() as watch:
         while True:
             token = watch.token()
             page = await source.read(position, batch_size)
             if isinstance(page, Error):
-                raise LogReadFailed(page.error)
+                failure = page.error
+                break
             if page.value.entries:
                 for entry in page.value.entries:
                     position = entry.position
@@ -79,3 +81,4 @@ async def _follow(
                 continue
             with trio.move_on_after(poll_interval):
                 await watch.wait(token)
+    raise LogReadFailed(failure)
