@@ -90,11 +90,14 @@ def tests(session: nox.Session) -> None:
     ones (they trace every line; 3.12 and newer use `sys.monitoring`), so one session
     measures it: there, branch coverage of the package, child processes included, must
     reach `fail_under` in pyproject.toml; with pytest arguments (a part of the suite) the
-    total is reported but not held to it. The other sessions run the same tests plainly.
+    total is reported but not held to it. The other sessions run the tests plainly, all
+    but those marked slow (the fault-injection proofs), unless given pytest arguments.
     """
     _install(session, "test")
     if session.python != NEWEST_PYTHON:
-        session.run("pytest", *session.posargs)
+        # The fault-injection proofs (marked slow: kill -9, crashed servers, full disks)
+        # test processes and databases, not the interpreter; they run once, on the newest.
+        session.run("pytest", *(session.posargs or ["-m", "not slow"]))
         return
     data = Path(session.create_tmp()).resolve() / ".coverage"
     env = {"COVERAGE_FILE": str(data)}

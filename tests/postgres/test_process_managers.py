@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.process_managers.test_transfers import transfers_keep_the_money
 from tests.process_managers.transfer_bank import Backend
 
 
+@pytest.mark.slow
 async def test_a_manager_restarted_at_random_moments_keeps_the_money(dsn: str, schema: str) -> None:
     # Each restart loads the manager from the server: what it decided and had not saved
     # is decided again, under the same keys.

@@ -28,6 +28,14 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 _START_S = 60
 
 
+@dataclass
+class Faults:
+    """The faults a run made: workers killed, database servers crashed."""
+
+    kills: int = 0
+    crashes: int = 0
+
+
 @dataclass(frozen=True)
 class Stored:
     """What the store holds of the manager: its position and what it has pending."""
@@ -57,7 +65,7 @@ def stored(backend: Backend) -> Stored | None:
     else:
         import psycopg
 
-        dsn, schema = backend.where.split(" ")
+        dsn, schema = backend.where.rsplit(" ", 1)
         with psycopg.connect(dsn, autocommit=True) as server:
             counts = []
             for table in tables:
@@ -120,15 +128,18 @@ async def transfers_survive_kills(
     workers: int = 1,
     kill_within: float = 1.0,
     seed: int = 11,
-) -> int:
-    """Run the proof with workers killed at random moments; return how many were killed.
+    crash_server: Callable[[], None] | None = None,
+) -> Faults:
+    """Run the proof with workers killed at random moments; return the faults made.
 
-    ``kill_within``: each kill falls at a random moment at most this many seconds after
-    the worker it kills was up (or after the previous kill).
+    ``kill_within``: each fault falls at a random moment at most this many seconds after
+    the worker it kills was up (or after the previous fault). ``crash_server``: one
+    fault in three is a call of it instead (it crashes the database server and starts
+    it again), in a thread.
     """
     rng = random.Random(seed)
     planned = plan(count)
-    kills = 0
+    faults = Faults()
     running: list[trio.Process] = []
     try:
         async with (
@@ -142,13 +153,16 @@ async def transfers_survive_kills(
             done = trio.Event()
 
             async def kill_now_and_then() -> None:
-                nonlocal kills
                 while not done.is_set():
                     await trio.sleep(rng.uniform(0.05, kill_within))
+                    if crash_server is not None and rng.random() < 1 / 3:
+                        await trio.to_thread.run_sync(crash_server)
+                        faults.crashes += 1
+                        continue
                     index = rng.randrange(len(running))
                     running[index].kill()
                     await running[index].wait()
-                    kills += 1
+                    faults.kills += 1
                     running[index] = await start_worker(backend, deadline)
 
             async def head() -> int:
@@ -174,4 +188,4 @@ async def transfers_survive_kills(
     # workers moved them.
     async with bank(backend, deadline, run_manager=False) as the_bank:
         await check(the_bank, planned)
-    return kills
+    return faults

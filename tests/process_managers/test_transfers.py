@@ -15,6 +15,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+import pytest
 import trio
 import trio.testing
 
@@ -105,6 +106,7 @@ async def test_a_manager_restarted_at_random_moments_applies_no_command_twice() 
     await transfers_keep_the_money(MEMORY, 200, deadline=0.3, crash_every=0.02)
 
 
+@pytest.mark.slow
 async def test_on_sqlite_a_manager_restarted_at_random_moments_keeps_the_money(
     tmp_path: Path,
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -49,7 +49,8 @@ MANAGER = "transfers"
 class Backend:
     """Where the bank keeps its events: ``kind`` is memory, sqlite or postgres.
 
-    ``where`` is the SQLite file's path, or ``DSN SCHEMA`` for PostgreSQL.
+    ``where`` is the SQLite file's path, or ``DSN SCHEMA`` for PostgreSQL (the schema
+    after the last space).
     """
 
     kind: str
@@ -147,7 +148,7 @@ def _stores(backend: Backend) -> tuple[list[Any], list[Any]]:
     if backend.kind == "sqlite":
         sqlite_database, spec = sqlite_store.supervised_database(backend.where)
         return [sqlite_database.event_store(codec) for codec in codecs], [spec]
-    dsn, schema = backend.where.split(" ")
+    dsn, schema = backend.where.rsplit(" ", 1)
     pg_database, spec = postgres_store.supervised_database(dsn, schema=schema)
     return [pg_database.event_store(codec) for codec in codecs], [spec]
 
@@ -231,23 +232,47 @@ async def ok(reply: process.Subject[Any]) -> Any:
     return answer.value
 
 
+async def answered(make: Callable[[], process.Subject[Any]]) -> Any:
+    """Send with ``make()`` until the system answers ``Ok`` or a domain error, and return it.
+
+    ``make`` sends a command under an idempotency key, so that sending it again after a
+    store failure, an unknown outcome or no answer stores it at most once.
+    """
+    while True:
+        outcome = await process.receive(make(), 30_000)
+        if isinstance(outcome, Ok):
+            answer = outcome.value
+            if isinstance(answer, Ok) or isinstance(answer.error, eventsourcing.DomainError):
+                return answer
+        await trio.sleep(0.1)
+
+
 async def other_bank(the_bank: Bank, confirms: set[str]) -> None:
     """Confirm the credits of the transfers in ``confirms``, each at once; never the others."""
 
     async def confirm(credit: str) -> None:
-        reply = eventsourcing.execute_with_response(the_bank.credits, credit, ConfirmCredit(), [])
-        outcome = await process.receive(reply, 60_000)
         # Confirmed, or cancelled first by the manager (its deadline passed).
-        assert isinstance(outcome, Ok), outcome
+        await answered(
+            lambda: eventsourcing.execute_with_response(
+                the_bank.credits, credit, ConfirmCredit(), [], idempotency_key=f"confirm-{credit}"
+            )
+        )
 
     requested = projections.select(the_bank.credit_store).only(credits.CreditRequested)
-    async with (
-        trio.open_nursery() as nursery,
-        projections.follow_log(requested, poll_interval=0.05) as entries,
-    ):
-        async for entry in entries:
-            if entry.envelope.aggregate_id in confirms:
-                nursery.start_soon(confirm, entry.envelope.aggregate_id)
+    position = 0
+    async with trio.open_nursery() as nursery:
+        while True:
+            try:
+                async with projections.follow_log(
+                    requested, position, poll_interval=0.05
+                ) as entries:
+                    async for entry in entries:
+                        position = entry.position
+                        if entry.envelope.aggregate_id in confirms:
+                            nursery.start_soon(confirm, entry.envelope.aggregate_id)
+            except projections.LogReadFailed:
+                # The server is down: read on from where this bank was, once it is back.
+                await trio.sleep(0.1)
 
 
 async def balance(the_bank: Bank, account: str) -> Decimal:

@@ -19,7 +19,8 @@ from decimal import Decimal
 import trio
 
 import trio_eventsourcing as eventsourcing
-from tests.process_managers.transfer_bank import Bank, balance, ok
+from tests.process_managers.transfer_bank import Bank, answered, balance, ok
+from trio_eventsourcing import Ok
 from trio_eventsourcing.examples import bank_account
 from trio_eventsourcing.examples.bank_account import (
     CustomerDepositedCash,
@@ -75,14 +76,24 @@ async def open_accounts(the_bank: Bank, planned: Plan) -> None:
 
 
 async def request_all(the_bank: Bank, planned: Plan) -> None:
-    """Request every transfer of the plan at once, each with its id as correlation id."""
+    """Request every transfer of the plan at once, each with its id as correlation id.
+
+    Each request is sent again, under its key, until the system answers.
+    """
 
     async def client(transfer: str, source: str, destination: str, amount: Decimal) -> None:
         command = RequestTransfer(source, destination, amount)
-        reply = eventsourcing.execute_with_response(
-            the_bank.transfers, transfer, command, [], correlation_id=transfer
+        requested = await answered(
+            lambda: eventsourcing.execute_with_response(
+                the_bank.transfers,
+                transfer,
+                command,
+                [],
+                idempotency_key=f"request-{transfer}",
+                correlation_id=transfer,
+            )
         )
-        await ok(reply)
+        assert isinstance(requested, Ok), (transfer, requested)
 
     async with trio.open_nursery() as clients:
         for transfer in planned.transfers:
