@@ -20,11 +20,13 @@ Printed: the table (medians over the repetitions, min-max, this/peer ratios, pea
 the memory of the bounded-cache check, the per-command budget, the runtime's overhead on
 bare Trio, a projection of one event type in three beside the whole log's (SQLite and
 PostgreSQL, ``selection_bench.py``), read-your-writes latency with ``execute_and_wait``
-beside a plain command's (every store, ``consistency_bench.py``), and the scale checks
-with PASS or SHORT. Written: every figure of every repetition as JSON (``--json``,
-default ``tests/benchmarks/results/latest.json``) and the scaling curves as SVG
-(``--svg``, default ``docs/performance-scaling.svg``, which the docs embed; a ``--quick``
-run writes ``tests/benchmarks/results/scaling-quick.svg`` instead).
+beside a plain command's (every store, ``consistency_bench.py``), money transfers per
+second through the transfers' process manager with its commands per commit (SQLite and
+PostgreSQL, ``transfers_bench.py``; this library only: the peer has no process managers),
+and the scale checks with PASS or SHORT. Written: every figure of every repetition as
+JSON (``--json``, default ``tests/benchmarks/results/latest.json``) and the scaling curves
+as SVG (``--svg``, default ``docs/performance-scaling.svg``, which the docs embed; a
+``--quick`` run writes ``tests/benchmarks/results/scaling-quick.svg`` instead).
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ QUICK_SVG = HERE / "results" / "scaling-quick.svg"
 NO_IDLE_TIMEOUT_MS = 600_000  # the same as ours.WITHIN_MS: longer than any run
 IDLE_TIMEOUT_MS = 1_000  # the idle-eviction variant of the bounded-memory check
 MIB = 1024 * 1024
+MEASURE = "tests.benchmarks.measure"
+TRANSFERS = "tests.benchmarks.transfers_bench"  # runs its job itself, as measure.py does
 
 Side = Literal["ours", "peer"]
 BOTH_IN_MEMORY: tuple[tuple[Side, str], ...] = (("ours", "memory"), ("peer", "popo"))
@@ -74,6 +78,7 @@ class Job:
     task: str
     store: str | None  # memory, popo, sqlite, postgres; None: the task needs no store
     args: dict[str, object]
+    module: str = MEASURE  # the module run with the job as JSON (``python -m``)
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,13 @@ def _store_section(
                 ours_store,
                 {"events": workload.selection_events, "rounds": workload.selection_rounds},
             ),
+        )
+    if ours_store != "memory":
+        # Money transfers through the durable process manager: this library only.
+        plan.measure(
+            f"{prefix}.transfers",
+            f"{prefix} transfers through the process manager",
+            Job("ours", "transfers", ours_store, {"quick": quick}, module=TRANSFERS),
         )
     plan.measure(
         f"{prefix}.consistency",
@@ -485,7 +497,7 @@ class Runner:
         spec = {"side": job.side, "task": job.task, "target": target, "args": job.args}
         try:
             completed = subprocess.run(
-                [sys.executable, "-m", "tests.benchmarks.measure", json.dumps(spec)],
+                [sys.executable, "-m", job.module, json.dumps(spec)],
                 capture_output=True,
                 text=True,
                 timeout=self.timeout,
@@ -819,6 +831,37 @@ def consistency_report(plan: Plan, workload: Workload) -> list[str]:
             + f"{f'{checked - wrong:,.0f}/{checked:,.0f}':>16}"
         )
     return lines if len(lines) > 3 else []
+
+
+def transfers_report(plan: Plan) -> list[str]:
+    """Money transfers through the transfers' process manager (transfers_bench.py)."""
+    measured = {
+        prefix: outcomes
+        for prefix in ("sqlite", "postgres")
+        for outcomes in [_outcomes(plan, f"{prefix}.transfers")]
+        if outcomes
+    }
+    if not measured:
+        return []
+    first = next(iter(measured.values()))[0].figures
+    lines = [
+        f"Transfers: {first['transfers']:,.0f} money transfers requested at once (a client each) "
+        f"across {first['accounts']:,.0f} accounts, the other bank confirming every credit, "
+        "timed until every transfer has ended (transfers_bench.py)",
+        "  this library only: the peer has no process managers. Per commit: the commands the "
+        "manager decided per step it saved (decided / commits, one transaction each)",
+        f"  {'':<9}{'transfers/s':>22}{'commands sent/s':>22}{'commands per commit':>22}"
+        f"{'commits':>16}{'decided':>20}",
+    ]
+    for prefix, outcomes in measured.items():
+        lines.append(
+            f"  {prefix:<9}{_median_cell(outcomes, 'transfers_per_s', ',.1f'):>22}"
+            f"{_median_cell(outcomes, 'sent_per_s', ',.0f'):>22}"
+            f"{_median_cell(outcomes, 'commands_per_commit', '.1f'):>22}"
+            f"{_median_cell(outcomes, 'commits', ',.0f'):>16}"
+            f"{_median_cell(outcomes, 'decided', ',.0f'):>20}"
+        )
+    return lines
 
 
 @dataclass(frozen=True)
@@ -1294,6 +1337,8 @@ def report(plan: Plan, workload: Workload, env: dict[str, object]) -> tuple[list
         *selection_report(plan, workload),
         "",
         *consistency_report(plan, workload),
+        "",
+        *transfers_report(plan),
         "",
         *check_report(found, bool(env.get("quick"))),
         "",
