@@ -19,6 +19,7 @@ import trio
 
 import trio_eventsourcing as eventsourcing
 from trio_eventsourcing import (
+    Error,
     Ok,
     memory_store,
     postgres_store,
@@ -75,12 +76,19 @@ class Bank:
     backend: Backend
 
     async def log(self) -> list[Any]:
-        """The whole global log of the three aggregate types, in position order."""
+        """The whole global log of the three aggregate types, in position order.
+
+        A read that fails (the server is down) is made again.
+        """
         entries: list[Any] = []
         for store in (self.account_store, self.transfer_store, self.credit_store):
             after = 0
             while True:
-                page = (await _read_log(self.backend, store, after)).unwrap()
+                read = await _read_log(self.backend, store, after)
+                if isinstance(read, Error):
+                    await trio.sleep(0.1)
+                    continue
+                page = read.value
                 if not page:
                     break
                 entries.extend(page)
