@@ -33,6 +33,10 @@ class _Cursor(Protocol):
 Execute = Callable[[str, Sequence[Any]], _Cursor]
 """A connection's ``execute``: ``sqlite3.Connection.execute`` or psycopg's."""
 
+ExecuteMany = Callable[[str, Sequence[Sequence[Any]]], object]
+"""Run one statement for each of many rows: ``sqlite3.Connection.executemany``, or a
+psycopg cursor's ``executemany`` (one round trip to the server for all the rows)."""
+
 
 _RUNNER_PREFIX = "process manager "
 
@@ -187,14 +191,19 @@ def load_process(
 
 
 def save_process(
-    execute: Execute, statements: ProcessStatements, scope: str, name: str, changes: ProcessChanges
+    execute: Execute,
+    executemany: ExecuteMany,
+    statements: ProcessStatements,
+    scope: str,
+    name: str,
+    changes: ProcessChanges,
 ) -> bool:
     """Save one step of process manager ``name``, inside the caller's transaction.
 
     Returns ``False`` if the step was saved already: a retry after an unknown outcome
     finds the position it moves to. Every write is idempotent (upserts, deletes, and
     inserts that ignore a command already there), so a retried step that keeps the
-    position is simply applied again.
+    position is simply applied again. The rows of each statement go in one call.
 
     Raises:
         ProcessMoved: The stored position is another runner's; the caller rolls back.
@@ -217,16 +226,16 @@ def save_process(
             if row is not None and int(row[0]) == changes.position:
                 return False
             raise ProcessMoved()
-    for instance in changes.ended:
-        execute(statements.delete_instance, (*key, instance))
-    for row in changes.instances:
-        execute(statements.upsert_instance, (*key, *row))
-    for cancelled in changes.cancelled:
-        execute(statements.delete_timer, (*key, *cancelled))
-    for timer in changes.timers:
-        execute(statements.upsert_timer, (*key, *timer))
-    for sequence in changes.answered:
-        execute(statements.delete_command, (*key, sequence))
-    for command in changes.commands:
-        execute(statements.insert_command, (*key, *command))
+    # Deletes first: an instance ended and started again in one step, or a timer
+    # cancelled and set again, is then written as it is now.
+    for statement, rows in (
+        (statements.delete_instance, [(*key, instance) for instance in changes.ended]),
+        (statements.upsert_instance, [(*key, *row) for row in changes.instances]),
+        (statements.delete_timer, [(*key, *cancelled) for cancelled in changes.cancelled]),
+        (statements.upsert_timer, [(*key, *timer) for timer in changes.timers]),
+        (statements.delete_command, [(*key, sequence) for sequence in changes.answered]),
+        (statements.insert_command, [(*key, *command) for command in changes.commands]),
+    ):
+        if rows:
+            executemany(statement, rows)
     return True

@@ -404,7 +404,10 @@ class PostgresLogSource:
 
         def work(connection: Connection) -> None:
             try:
-                save_process(connection.execute, statements, scope, name, changes)
+                with connection.cursor() as cursor:
+                    save_process(
+                        connection.execute, cursor.executemany, statements, scope, name, changes
+                    )
             except ProcessMoved as moved:
                 raise _Rollback(moved) from None
 

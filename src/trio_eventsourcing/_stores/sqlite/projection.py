@@ -261,7 +261,14 @@ class SqliteLogSource:
 
         def work(connection: sqlite3.Connection) -> Result[None, ProcessMoved]:
             try:
-                save_process(connection.execute, PROCESS_STATEMENTS, scope, name, changes)
+                save_process(
+                    connection.execute,
+                    connection.executemany,
+                    PROCESS_STATEMENTS,
+                    scope,
+                    name,
+                    changes,
+                )
             except ProcessMoved as moved:
                 return Error(moved)
             return _OK
