@@ -74,14 +74,17 @@ from .decisions import (
 )
 from .sending import Outgoing, Retry, derived_key, send_once
 from .statistics import ProcessManagerState, ProcessManagerStatistics
+from .timers import Timers
 
 EventT = TypeVar("EventT")
 StateT = TypeVar("StateT")
 
 logger = logging.getLogger("trio_eventsourcing.process_managers")
 
-LANES = 16
-"""Commands sent at once, at most: one at a time per lane, an instance always on one lane."""
+DEFAULT_IN_FLIGHT = 256
+"""Commands a manager sends at once unless told otherwise (``max_in_flight``). Measured
+with 500 transfers at once: 16 at once gave 250 transfers/s on SQLite and 130 on
+PostgreSQL, 256 gave 320 and 190; more lanes let the stores group more commits."""
 _MAX_UNSAVED = 1000
 """Decisions gathered before the follower waits for a save (a bound on a save's size)."""
 _LAST_SAVE_S = 5.0
@@ -168,6 +171,7 @@ class Engine(Generic[EventT, StateT]):
         command_timeout: float,
         codec: Codec[Any, StateT] | None,
         targets: dict[str, Target[Any]],
+        max_in_flight: int = DEFAULT_IN_FLIGHT,
     ) -> None:
         self.name = name
         self.route = route
@@ -187,11 +191,12 @@ class Engine(Generic[EventT, StateT]):
         # A step taken out of ``step`` to be saved, until it is: retried as it was.
         self.unsaved: tuple[_Step, ProcessChanges] | None = None
         self.next_sequence = 0
-        self.lanes: list[deque[Outgoing]] = [deque() for _ in range(LANES)]
-        self.lane_changed = [trio.lowlevel.ParkingLot() for _ in range(LANES)]
+        # One command at a time per lane, an instance always on one lane: its commands go
+        # out in the order decided, and up to one per lane at once.
+        self.lanes: list[deque[Outgoing]] = [deque() for _ in range(max_in_flight)]
+        self.lane_changed = [trio.lowlevel.ParkingLot() for _ in range(max_in_flight)]
         self.outbox = 0
-        # Due times on Trio's clock, and the key of the decision that set each timer.
-        self.timers: dict[tuple[str, str], tuple[float, str]] = {}
+        self.timers = Timers()
         self.decided = self.sent = self.rejected = self.retries = self.dead_letters = 0
         self.commits = 0
         self.last_error: str | None = None
@@ -264,8 +269,7 @@ class Engine(Generic[EventT, StateT]):
         if decision.done:
             self.states.pop(instance, None)
             self.correlations.pop(instance, None)
-            for timer_key in [k for k in self.timers if k[0] == instance]:
-                del self.timers[timer_key]
+            for timer_key in self.timers.cancel_instance(instance):
                 if durable:
                     step.timers.pop(timer_key, None)
                     step.cancelled.add(timer_key)
@@ -281,12 +285,12 @@ class Engine(Generic[EventT, StateT]):
             for timer in decision.timers:
                 timer_key = (instance, timer.name)
                 if isinstance(timer, SetTimer):
-                    self.timers[timer_key] = (now + timer.after, key)
+                    self.timers.set(timer_key, now + timer.after, key)
                     if durable:
                         due = now + timer.after + wall_clock_offset()
                         step.timers[timer_key] = TimerRow(instance, timer.name, due, key)
                 else:
-                    self.timers.pop(timer_key, None)
+                    self.timers.cancel(timer_key)
                     if durable:
                         step.timers.pop(timer_key, None)
                         step.cancelled.add(timer_key)
@@ -513,10 +517,9 @@ class Engine(Generic[EventT, StateT]):
             )
         offset = wall_clock_offset()
         self.states, self.correlations = states, correlations
-        self.timers = {
-            (timer.instance, timer.timer): (timer.due - offset, timer.set_by)
-            for timer in ([] if stored is None else stored.timers)
-        }
+        self.timers = Timers()
+        for timer in [] if stored is None else stored.timers:
+            self.timers.set((timer.instance, timer.timer), timer.due - offset, timer.set_by)
         self.step = _Step()
         self.unsaved = None
         for lane in self.lanes:
@@ -534,7 +537,7 @@ class Engine(Generic[EventT, StateT]):
 
     def _release(self, item: Outgoing) -> None:
         """Put ``item`` on its instance's lane, to be sent."""
-        lane = zlib.crc32(item.instance.encode("utf-8", "surrogatepass")) % LANES
+        lane = zlib.crc32(item.instance.encode("utf-8", "surrogatepass")) % len(self.lanes)
         self.lanes[lane].append(item)
         self.outbox += 1
         self.lane_changed[lane].unpark_all()
@@ -601,15 +604,16 @@ class Engine(Generic[EventT, StateT]):
     async def run_timers(self) -> None:
         """Fire the timers as they fall due, forever."""
         while True:
-            if not self.timers:
+            soonest = self.timers.soonest()
+            if soonest is None:
                 await self.timers_changed.park()
                 continue
-            timer_key, (due, set_by) = min(self.timers.items(), key=lambda item: item[1][0])
+            timer_key, due, set_by = soonest
             if trio.current_time() < due:
                 with trio.move_on_at(due):
                     await self.timers_changed.park()
                 continue
-            del self.timers[timer_key]
+            self.timers.cancel(timer_key)
             instance, name = timer_key
             key = derived_key(set_by, "timer", name)
             try:
@@ -618,7 +622,7 @@ class Engine(Generic[EventT, StateT]):
                 )
             except Exception as exc:
                 # Kept, to fire again when the manager is started again.
-                self.timers[timer_key] = (due, set_by)
+                self.timers.set(timer_key, due, set_by)
                 self.stop(exc, f"deciding on timer {name!r} of {instance!r}")
                 return
             if self.storage is not None and timer_key not in self.timers:
@@ -651,6 +655,15 @@ class Engine(Generic[EventT, StateT]):
             exc_info=exc,
         )
         self._changed()
+
+
+def check_in_flight(max_in_flight: object) -> int:
+    """``max_in_flight`` checked: a positive int."""
+    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
+        raise TypeError(f"max_in_flight must be an int, got {max_in_flight!r}")
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be 1 or more, got {max_in_flight!r}")
+    return max_in_flight
 
 
 def check_timeout(command_timeout: object) -> float:
