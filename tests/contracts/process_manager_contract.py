@@ -37,6 +37,7 @@ from trio_eventsourcing.examples.bank_account import (
     AccountOpened,
     BankAccountCommand,
     BankAccountEvent,
+    CustomerDepositedCash,
     DepositMoney,
     OpenAccount,
     WithdrawMoney,
@@ -187,6 +188,36 @@ class ProcessManagerContract:
         assert entries[0] is opening
         assert isinstance(receipt, Ok)
         assert receipt.value.already_stored
+
+    async def test_an_instance_s_commands_are_stored_in_the_order_decided(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as actor:
+            accounts = Target("accounts", actor)
+
+            def decide(state: Welcome, happened: Happened) -> Decision[Welcome]:
+                if isinstance(happened, AccountOpened):
+                    deposits = [
+                        Send(accounts, state.account, DepositMoney(Decimal(amount)))
+                        for amount in range(1, 9)
+                    ]
+                    return Decision(state, send=deposits)
+                return Decision(state)
+
+            async with running(self.manager(store, accounts, decide)) as handle:
+                for name in ("acc-1", "acc-2", "acc-3"):
+                    assert await run(actor, name, OpenAccount(name)) == Ok(None)
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for(lambda s: s.sent == 24 and s.outbox == 0)
+                entries = (await self.read_log(store)).unwrap()
+        for name in ("acc-1", "acc-2", "acc-3"):
+            amounts = [
+                entry.envelope.payload.amount
+                for entry in entries
+                if entry.envelope.aggregate_id == name
+                and isinstance(entry.envelope.payload, CustomerDepositedCash)
+            ]
+            assert amounts == [Decimal(amount) for amount in range(1, 9)]
 
     async def test_a_rejected_command_is_told_to_its_instance_which_compensates(
         self, tmp_path: Path

@@ -120,3 +120,17 @@ def test_a_manager_refuses_what_it_cannot_run(tmp_path: Any) -> None:
         SetTimer("t", -1.0)
     with pytest.raises(TypeError, match="must be a Subject"):
         Target("accounts", "bank")  # type: ignore[arg-type]
+
+
+def test_max_in_flight_must_be_a_positive_int() -> None:
+    memory: Store
+    memory, _ = memory_store.supervised(
+        process.new_name("e"), process.new_name("s"), supervisors.OneForOne
+    )
+    for bad, error in ((0, ValueError), (True, TypeError), (2.5, TypeError)):
+        with pytest.raises(error, match="max_in_flight"):
+            process_managers.process_manager(
+                "p", projections.select(memory), route=opened_only, initial=Welcome,
+                handle=lambda state, happened: Decision(state),
+                max_in_flight=bad,  # type: ignore[arg-type]
+            )  # fmt: skip

@@ -25,7 +25,14 @@ from .._runtime.supervision import ChildSpecification, Transient, restart, worke
 from .._stores.memory.store import MemoryLogEntry, MemoryStore
 from .._stores.process_state import runner_name
 from .decisions import CommandRejected, Decision, Target, TimerFired
-from .engine import LANES, Engine, ProcessDataError, ProcessStorage, check_timeout
+from .engine import (
+    DEFAULT_IN_FLIGHT,
+    Engine,
+    ProcessDataError,
+    ProcessStorage,
+    check_in_flight,
+    check_timeout,
+)
 from .statistics import ProcessManagerHandle, ProcessManagerState
 
 EventT = TypeVar("EventT")
@@ -73,6 +80,7 @@ def process_manager(
     targets: Iterable[Target[Any]] = (),
     codec: Codec[Any, StateT] | None = None,
     command_timeout: float = 10.0,
+    max_in_flight: int = DEFAULT_IN_FLIGHT,
 ) -> ProcessManager[EventT, StateT]: ...
 @overload
 def process_manager(
@@ -85,6 +93,7 @@ def process_manager(
     targets: Iterable[Target[Any]] = (),
     codec: Codec[Any, StateT] | None = None,
     command_timeout: float = 10.0,
+    max_in_flight: int = DEFAULT_IN_FLIGHT,
 ) -> ProcessManager[EventT, StateT]: ...
 def process_manager(
     name: str,
@@ -96,6 +105,7 @@ def process_manager(
     targets: Iterable[Target[Any]] = (),
     codec: Codec[Any, Any] | None = None,
     command_timeout: float = 10.0,
+    max_in_flight: int = DEFAULT_IN_FLIGHT,
 ) -> ProcessManager[Any, Any]:
     """Declare a process manager.
 
@@ -121,6 +131,8 @@ def process_manager(
             aggregate_type="transfer-process")``.
         command_timeout: Seconds to wait for a command's answer before sending it again
             (under the same idempotency key).
+        max_in_flight: Commands sent at once, at most. An instance's commands go one at
+            a time, in the order decided, whatever this is.
 
     Raises:
         TypeError, ValueError: For an argument of the wrong type or value.
@@ -178,6 +190,7 @@ def process_manager(
         check_timeout(command_timeout),
         codec if durable else None,
         by_name,
+        check_in_flight(max_in_flight),
     )
     return ProcessManager._make(selection, engine)
 
@@ -225,7 +238,7 @@ def supervised(
                             engine.stop(exc, "loading its stored state")
                             return
                     async with trio.open_nursery() as nursery:
-                        for lane in range(LANES):
+                        for lane in range(len(engine.lanes)):
                             nursery.start_soon(engine.dispatch, lane)
                         nursery.start_soon(engine.run_timers)
                         nursery.start_soon(engine.measure_lag, source.count_after)
