@@ -427,6 +427,59 @@ class ProcessManagerContract:
         assert stats.last_error == "ValueError: no welcome for acc-2"
         assert "stopped at position 1" in caplog.text
 
+    async def test_a_manager_that_skips_passes_over_what_its_handler_raised_on(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as actor:
+            accounts = Target("accounts", actor)
+
+            def decide(state: Welcome, happened: Happened) -> Decision[Welcome]:
+                if state.account == "acc-2":
+                    raise ValueError("no welcome for acc-2")
+                bonus = Send(accounts, state.account, DepositMoney(Decimal(10)))
+                return Decision(Welcome(state.account, ("bonus",)), send=[bonus])
+
+            manager = process_managers.process_manager(
+                "welcome", projections.select(store), route=opened_only, initial=Welcome,
+                handle=decide, targets=[accounts], codec=WELCOME_CODEC,
+                on_error=projections.Skip(),
+            )  # fmt: skip
+            async with running(manager) as handle:
+                for name in ("acc-1", "acc-2", "acc-3"):
+                    assert await run(actor, name, OpenAccount(name)) == Ok(None)
+                with trio.fail_after(WAIT_S):
+                    stats = await handle.wait_for(lambda s: s.sent == 2 and s.outbox == 0)
+                assert handle.state_of("acc-2") is None
+                assert await balance(actor, "acc-2") == Decimal(0)
+        assert (stats.state, stats.dead_letters, stats.instances) == (
+            ProcessManagerState.RUNNING, 1, 2,
+        )  # fmt: skip
+        assert stats.last_error == "ValueError: no welcome for acc-2"
+
+    async def test_a_manager_that_retries_decides_again_after_a_pause(self, tmp_path: Path) -> None:
+        failures = [RuntimeError("a cache not warm yet"), RuntimeError("still not")]
+        async with self.open_store(tmp_path) as store, open_bank(store) as actor:
+            accounts = Target("accounts", actor)
+
+            def decide(state: Welcome, happened: Happened) -> Decision[Welcome]:
+                if failures:
+                    raise failures.pop(0)
+                return Decision(Welcome(state.account, ("seen",)))
+
+            manager = process_managers.process_manager(
+                "welcome", projections.select(store), route=opened_only, initial=Welcome,
+                handle=decide, targets=[accounts], codec=WELCOME_CODEC,
+                on_error=projections.Retry(attempts=3, initial_backoff=0.01),
+            )  # fmt: skip
+            async with running(manager) as handle:
+                assert await run(actor, "acc-1", OpenAccount("acc-1")) == Ok(None)
+                with trio.fail_after(WAIT_S):
+                    stats = await handle.wait_for(lambda s: s.position == 1)
+                assert handle.state_of("acc-1") == Welcome("acc-1", ("seen",))
+        assert (stats.state, stats.retries, stats.dead_letters) == (
+            ProcessManagerState.RUNNING, 2, 0,
+        )  # fmt: skip
+
     # --- durable stores: what a restart, even of a new manager object, finds -------------
 
     @pytest.fixture(autouse=True)

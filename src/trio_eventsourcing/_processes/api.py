@@ -18,6 +18,7 @@ from typing_extensions import Never, final
 from .._codec.json_codec import Codec
 from .._core.log import LogEntry
 from .._projections.follow import following
+from .._projections.policies import ErrorPolicy, Retry, Skip, Stop
 from .._projections.selection import LogSelection
 from .._runtime.actor import Started, StartResult
 from .._runtime.result import Ok
@@ -81,6 +82,7 @@ def process_manager(
     codec: Codec[Any, StateT] | None = None,
     command_timeout: float = 10.0,
     max_in_flight: int = DEFAULT_IN_FLIGHT,
+    on_error: ErrorPolicy | None = None,
 ) -> ProcessManager[EventT, StateT]: ...
 @overload
 def process_manager(
@@ -94,6 +96,7 @@ def process_manager(
     codec: Codec[Any, StateT] | None = None,
     command_timeout: float = 10.0,
     max_in_flight: int = DEFAULT_IN_FLIGHT,
+    on_error: ErrorPolicy | None = None,
 ) -> ProcessManager[EventT, StateT]: ...
 def process_manager(
     name: str,
@@ -106,6 +109,7 @@ def process_manager(
     codec: Codec[Any, Any] | None = None,
     command_timeout: float = 10.0,
     max_in_flight: int = DEFAULT_IN_FLIGHT,
+    on_error: ErrorPolicy | None = None,
 ) -> ProcessManager[Any, Any]:
     """Declare a process manager.
 
@@ -133,6 +137,11 @@ def process_manager(
             (under the same idempotency key).
         max_in_flight: Commands sent at once, at most. An instance's commands go one at
             a time, in the order decided, whatever this is.
+        on_error: What to do when a decision raises (``route``, ``handle``, or the codec
+            on what they made), as for projections: ``projections.Stop()`` (the
+            default) stops the manager before it; ``projections.Skip()`` passes over
+            the event, timer or rejection, counted as a dead letter and logged;
+            ``projections.Retry(...)`` decides again after a pause, then stops or skips.
 
     Raises:
         TypeError, ValueError: For an argument of the wrong type or value.
@@ -191,8 +200,20 @@ def process_manager(
         codec if durable else None,
         by_name,
         check_in_flight(max_in_flight),
+        _check_policy(name, on_error),
     )
     return ProcessManager._make(selection, engine)
+
+
+def _check_policy(name: str, on_error: object) -> ErrorPolicy:
+    if on_error is None:
+        return Stop()
+    if not isinstance(on_error, (Retry, Skip, Stop)):
+        raise TypeError(
+            f"process manager {name!r}: on_error takes projections.Stop(), Skip() or "
+            f"Retry(...), got {on_error!r}"
+        )
+    return on_error
 
 
 def supervised(
@@ -248,10 +269,8 @@ def supervised(
                             source, engine.position, 100, source.poll_interval
                         ) as entries:
                             async for entry in entries:
-                                try:
-                                    engine.on_entry(entry)
-                                except Exception as exc:
-                                    engine.stop(exc, f"deciding on position {entry.position}")
+                                if not await engine.on_entry(entry):
+                                    return
                                 await engine.room()
             finally:
                 engine.scope = None

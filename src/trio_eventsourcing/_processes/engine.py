@@ -37,6 +37,7 @@ manager is started again.
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import time
@@ -44,6 +45,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import trio
@@ -53,6 +55,7 @@ from .._codec.json_codec import Codec
 from .._core.api import event_reference
 from .._core.errors import DomainError, EventStoreError, StoreFailure
 from .._core.log_source import LogRecord
+from .._projections import policies
 from .._runtime.result import Error, Ok, Result
 from .._stores.process_state import (
     CommandRow,
@@ -131,6 +134,15 @@ class ProcessStorage(Protocol):
 
 
 @final
+class Outcome(enum.Enum):
+    """What became of a decision tried under the manager's error policy."""
+
+    APPLIED = "applied"
+    SKIPPED = "skipped"
+    STOPPED = "stopped"
+
+
+@final
 class ProcessDataError(Exception):
     """A process manager's stored state cannot be read back (see the message)."""
 
@@ -174,12 +186,14 @@ class Engine(Generic[EventT, StateT]):
         codec: Codec[Any, StateT] | None,
         targets: dict[str, Target[Any]],
         max_in_flight: int = DEFAULT_IN_FLIGHT,
+        on_error: policies.ErrorPolicy = policies.Stop(),  # noqa: B008 - frozen: one will do
     ) -> None:
         self.name = name
         self.route = route
         self.initial = initial
         self.handle = handle
         self.command_timeout = command_timeout
+        self.on_error = on_error
         self.codec = codec
         self.targets = targets
         self.storage: ProcessStorage | None = None
@@ -348,30 +362,79 @@ class Engine(Generic[EventT, StateT]):
             instance, encoded.type_name, encoded.version, encoded.data, correlation_id
         )
 
-    def on_entry(self, entry: LogRecord[EventT]) -> None:
-        """Decide on one entry of the log, and move past it."""
+    def _decide_entry(self, entry: LogRecord[EventT]) -> None:
+        """Route one entry of the log and decide on it (raises, having changed nothing)."""
         instance: object = self.route(entry)
-        if instance is not None:
-            if not isinstance(instance, str) or not instance:
-                raise TypeError(
-                    f"process manager {self.name!r}: route must return an instance id (a "
-                    f"non-empty str) or None, got {instance!r}"
-                )
-            check_name(f"process manager {self.name!r}: the instance id route returned", instance)
-            envelope = entry.envelope
-            correlation = getattr(envelope, "correlation_id", "") or event_reference(entry)
-            self.decide(
-                instance,
-                envelope.payload,
-                derived_key("pm", self.name, entry.position),
-                correlation,
-                event_reference(entry),
+        if instance is None:
+            return
+        if not isinstance(instance, str) or not instance:
+            raise TypeError(
+                f"process manager {self.name!r}: route must return an instance id (a "
+                f"non-empty str) or None, got {instance!r}"
             )
+        check_name(f"process manager {self.name!r}: the instance id route returned", instance)
+        envelope = entry.envelope
+        correlation = getattr(envelope, "correlation_id", "") or event_reference(entry)
+        self.decide(
+            instance,
+            envelope.payload,
+            derived_key("pm", self.name, entry.position),
+            correlation,
+            event_reference(entry),
+        )
+
+    async def on_entry(self, entry: LogRecord[EventT]) -> bool:
+        """Decide on one entry of the log, and move past it; ``False``: the manager stopped."""
+        outcome = await self.guarded(
+            f"deciding on position {entry.position}", partial(self._decide_entry, entry)
+        )
+        if outcome is Outcome.STOPPED:
+            return False
         self.position = entry.position
         if self.storage is not None:
             self.step_changed.unpark_all()
         self.position_moved.unpark_all()
         self._changed()
+        return True
+
+    async def guarded(self, doing: str, attempt: Callable[[], None]) -> Outcome:
+        """Run ``attempt`` (a decision) under the manager's error policy.
+
+        A decision that raises changed nothing: it is tried again after a pause
+        (``Retry``), passed over and counted as a dead letter (``Skip``), or the manager
+        stops before it (``Stop``).
+        """
+        policy = self.on_error
+        retry = 0
+        while True:
+            try:
+                attempt()
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"
+                if isinstance(policy, policies.Retry) and retry < policy.attempts:
+                    retry += 1
+                    self.retries += 1
+                    self.last_error = error
+                    logger.warning(
+                        "process manager %r: %s raised %s; trying again (%d of %d)",
+                        self.name, doing, error, retry, policy.attempts,
+                    )  # fmt: skip
+                    self._changed()
+                    await trio.sleep(policy.backoff(retry))
+                    continue
+                final = policy.then if isinstance(policy, policies.Retry) else policy
+                if isinstance(final, policies.Skip):
+                    self.dead_letters += 1
+                    self.last_error = error
+                    logger.error(
+                        "process manager %r passed over %s, which raised %s",
+                        self.name, doing, error, exc_info=exc,
+                    )  # fmt: skip
+                    self._changed()
+                    return Outcome.SKIPPED
+                self.stop(exc, doing)
+                return Outcome.STOPPED
+            return Outcome.APPLIED
 
     async def room(self) -> None:
         """Wait while too many decisions wait for their save."""
@@ -574,22 +637,24 @@ class Engine(Generic[EventT, StateT]):
             elif isinstance(outcome.error, DomainError):
                 self.rejected += 1
                 rejected = CommandRejected(item.send, outcome.error.error)
-                try:
-                    self.decide(
+                told = await self.guarded(
+                    f"the rejection of {item.key!r}",
+                    partial(
+                        self.decide,
                         item.instance,
                         rejected,
                         derived_key(item.key, "rejected"),
                         item.correlation_id,
                         item.key,
-                    )
-                except Exception as exc:
+                    ),
+                )
+                if told is Outcome.STOPPED:
                     # Kept, to be told again when the manager is started again.
                     self.rejected -= 1
                     queue.appendleft(item)
                     self.outbox += 1
                     if self.storage is not None:
                         self.step.answered.remove(item.sequence)
-                    self.stop(exc, f"deciding on the rejection of {item.key!r}")
                     return
             else:
                 self.dead_letters += 1
@@ -620,14 +685,14 @@ class Engine(Generic[EventT, StateT]):
             self.timers.cancel(timer_key)
             instance, name = timer_key
             key = derived_key(set_by, "timer", name)
-            try:
-                self.decide(
-                    instance, TimerFired(name), key, self.correlations.get(instance, key), key
-                )
-            except Exception as exc:
+            correlation = self.correlations.get(instance, key)
+            outcome = await self.guarded(
+                f"timer {name!r} of {instance!r}",
+                partial(self.decide, instance, TimerFired(name), key, correlation, key),
+            )
+            if outcome is Outcome.STOPPED:
                 # Kept, to fire again when the manager is started again.
                 self.timers.set(timer_key, due, set_by)
-                self.stop(exc, f"deciding on timer {name!r} of {instance!r}")
                 return
             if self.storage is not None and timer_key not in self.timers:
                 self.step.timers.pop(timer_key, None)
