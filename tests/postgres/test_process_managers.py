@@ -13,4 +13,4 @@ async def test_a_manager_restarted_at_random_moments_keeps_the_money(dsn: str, s
     # Each restart loads the manager from the server: what it decided and had not saved
     # is decided again, under the same keys.
     backend = Backend("postgres", f"{dsn} {schema}")
-    await transfers_keep_the_money(backend, 100, deadline=10.0, crash_every=0.5)
+    await transfers_keep_the_money(backend, 100, deadline=10.0, crash_every=0.5, crash_for=6.0)

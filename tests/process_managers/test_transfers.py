@@ -64,11 +64,15 @@ async def transfers_keep_the_money(
     *,
     deadline: float = DEADLINE_S,
     crash_every: float | None = None,
+    crash_for: float | None = None,
 ) -> None:
     """Run ``count`` transfers at once and check the money, each transfer, each move.
 
     ``crash_every``: crash the manager's task at random moments, at most this many seconds
-    apart, until every transfer has ended.
+    apart, from the first request until ``crash_for`` seconds after the last (by default
+    one and a half deadlines); then let it settle. (Crashed for ever faster than it can
+    load and resend its outbox, a manager would make no progress: each restart sends
+    every command again.)
     """
     rng = random.Random(7)
     planned = plan(count)
@@ -76,19 +80,24 @@ async def transfers_keep_the_money(
     async with bank(backend, deadline, nemesis=nemesis) as the_bank, trio.open_nursery() as nursery:
         await open_accounts(the_bank, planned)
         nursery.start_soon(other_bank, the_bank, planned.confirmed)
+        crashing = trio.CancelScope()
         if crash_every is not None:
 
             async def crash_now_and_then() -> None:
-                while True:
-                    await trio.sleep(rng.uniform(0, crash_every))
-                    nemesis.request()
+                with crashing:
+                    while True:
+                        await trio.sleep(rng.uniform(0, crash_every))
+                        nemesis.request()
 
             nursery.start_soon(crash_now_and_then)
         await request_all(the_bank, planned)
+        crashing.deadline = trio.current_time() + (
+            deadline * 1.5 if crash_for is None else crash_for
+        )
         with trio.fail_after(120):
             stats = await settled(the_bank)
         crashed = nemesis.crashes
-        await check(the_bank, planned)
+        await check(the_bank, planned, confirmations_in_time=crash_every is None)
         nursery.cancel_scope.cancel()
     assert stats.dead_letters == 0
     if crash_every is not None:
@@ -113,7 +122,7 @@ async def test_on_sqlite_a_manager_restarted_at_random_moments_keeps_the_money(
     # Each restart loads the manager from the file: what it decided and had not saved
     # is decided again, under the same keys.
     backend = Backend("sqlite", str(tmp_path / "bank.db"))
-    await transfers_keep_the_money(backend, 100, deadline=10.0, crash_every=0.5)
+    await transfers_keep_the_money(backend, 100, deadline=10.0, crash_every=0.5, crash_for=6.0)
 
 
 async def test_a_credit_not_confirmed_by_the_deadline_is_cancelled_and_refunded(

@@ -12,7 +12,7 @@ log exactly as often as the example makes it.
 from __future__ import annotations
 
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -27,7 +27,7 @@ from trio_eventsourcing.examples.bank_account import (
     CustomerWithdrewCash,
     OpenAccount,
 )
-from trio_eventsourcing.examples.credits import CreditConfirmed, CreditRequested
+from trio_eventsourcing.examples.credits import CreditRequested
 from trio_eventsourcing.examples.transfers import RequestTransfer, TransferStatus
 
 ACCOUNTS = 20
@@ -100,15 +100,21 @@ async def request_all(the_bank: Bank, planned: Plan) -> None:
             clients.start_soon(client, *transfer)
 
 
-async def check(the_bank: Bank, planned: Plan) -> None:
-    """Assert what must hold once every transfer has ended (see the module docstring)."""
-    statuses: Counter[TransferStatus | None] = Counter()
+async def check(the_bank: Bank, planned: Plan, *, confirmations_in_time: bool = True) -> None:
+    """Assert what must hold once every transfer has ended (see the module docstring).
+
+    A transfer completes exactly when its credit was confirmed, and is refunded exactly
+    when it was cancelled. ``confirmations_in_time``: every confirmation the other bank
+    sent beat its transfer's deadline, so the transfers that complete are exactly those
+    planned to. Without it (a manager crashed over and over may send its credit request
+    so late that the deadline passes first), a planned confirmation may lose to the
+    cancellation, and that transfer is refunded: only those planned complete.
+    """
+    statuses: dict[str, TransferStatus | None] = {}
     for transfer, *_ in planned.transfers:
         loaded = await ok(eventsourcing.load_aggregate(the_bank.transfers, transfer))
         assert isinstance(loaded, eventsourcing.Aggregate)
-        statuses[loaded.entity.status] += 1
-        if loaded.entity.status is TransferStatus.COMPLETED:
-            assert transfer in planned.confirmed
+        statuses[transfer] = loaded.entity.status
     accounts = planned.accounts
     total = sum([await balance(the_bank, account) for account in accounts], Decimal(0))
     moves: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -123,33 +129,32 @@ async def check(the_bank: Bank, planned: Plan) -> None:
         elif entry.aggregate_type != "bank_account":
             events[(entry.aggregate_type, envelope.aggregate_id)].append(type(payload).__name__)
     short, confirmed = planned.short, planned.confirmed
+    completed = {t for t, status in statuses.items() if status is TransferStatus.COMPLETED}
     assert total == OPENING * ACCOUNTS
-    assert set(statuses) <= {TransferStatus.COMPLETED, TransferStatus.FAILED}
-    assert sum(statuses.values()) == len(planned.transfers)
-    refunded = sum(1 for m in moves.values() if len(m) == 2 and m[0][1] == m[1][1])
-    assert statuses[TransferStatus.COMPLETED] == len(confirmed - short)
-    assert refunded == len(set(moves) - confirmed)
-    assert (
-        statuses[TransferStatus.FAILED]
-        == refunded + len(short)
-        == len(planned.transfers) - len(confirmed - short)
-    )
-    assert not short & set(moves)
+    assert set(statuses.values()) <= {TransferStatus.COMPLETED, TransferStatus.FAILED}
+    assert completed <= confirmed - short
+    if confirmations_in_time:
+        assert completed == confirmed - short
+    else:
+        # Most still beat the deadline: the proof is not vacuous.
+        assert len(completed) >= len(confirmed - short) // 2, (len(completed), len(confirmed))
     for transfer, source, destination, _ in planned.transfers:
-        # Each money move once: completed, out of the source and into the destination;
-        # refunded, out of the source and back; failed for want of money, none.
-        assert moves.get(transfer, []) in (
-            [("CustomerWithdrewCash", source), ("CustomerDepositedCash", destination)],
-            [("CustomerWithdrewCash", source), ("CustomerDepositedCash", source)],
-            [],
-        ), (transfer, moves.get(transfer))
-        ended = "TransferCompleted" if transfer in confirmed - short else "TransferFailed"
-        assert events[("transfer", transfer)] == ["TransferRequested", ended], transfer
         credit = events.get(("credit", transfer), [])
         if transfer in short:
+            # Failed for want of money: no credit, no money moved.
             assert credit == [], transfer
-        else:
-            # Requested once; then confirmed or cancelled, once.
-            assert credit[:1] == [CreditRequested.__name__], (transfer, credit)
-            answer = CreditConfirmed.__name__ if transfer in confirmed else "CreditCancelled"
-            assert credit[1:] == [answer], (transfer, credit)
+            assert moves.get(transfer, []) == [], transfer
+            assert events[("transfer", transfer)] == ["TransferRequested", "TransferFailed"]
+            continue
+        # Requested once; then confirmed or cancelled, once; and each money move once:
+        # completed, out of the source and into the destination; else refunded, out of
+        # the source and back.
+        ended = "TransferCompleted" if transfer in completed else "TransferFailed"
+        answer = "CreditConfirmed" if transfer in completed else "CreditCancelled"
+        back_to = destination if transfer in completed else source
+        assert credit == [CreditRequested.__name__, answer], (transfer, credit)
+        assert moves.get(transfer) == [
+            ("CustomerWithdrewCash", source),
+            ("CustomerDepositedCash", back_to),
+        ], (transfer, moves.get(transfer))
+        assert events[("transfer", transfer)] == ["TransferRequested", ended], transfer
