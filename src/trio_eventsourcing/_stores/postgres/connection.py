@@ -454,8 +454,9 @@ def connection_kwargs(options: Options, role: str) -> dict[str, Any]:
         # later batch of that writer failed: 23 failed batches and one stuck writer in
         # six runs of the process managers' kill test, none in nine runs since. The
         # driver's cause (its statement cache around aborted pipelines, as far as seen)
-        # was not isolated. Unprepared, each batch parses its few statements again,
-        # which costs nothing measurable beside the round trips.
+        # was not isolated. Unprepared, each batch parses its few statements again: W1
+        # with 100 clients, 9 interleaved runs each, gave medians of 4,334 commands/s
+        # prepared and 3,977 unprepared, within the runs' spread (3,100 to 5,200).
         kwargs["prepare_threshold"] = None
     return kwargs
 
