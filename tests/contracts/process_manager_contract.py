@@ -581,6 +581,57 @@ class ProcessManagerContract:
         assert stats.decided == 0  # sent from the stored outbox, not decided again
 
     @durable_only
+    async def test_a_rejection_the_manager_stopped_on_is_told_again_after_a_restart(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store, open_bank(store) as actor:
+            accounts = Target("accounts", actor)
+            told: list[str] = []
+
+            def deciding(accept: bool) -> Callable[[Welcome, Happened], Decision[Welcome]]:
+                def decide(state: Welcome, happened: Happened) -> Decision[Welcome]:
+                    match happened:
+                        case AccountOpened() if state.account == "acc-1":
+                            fee = Send(accounts, state.account, WithdrawMoney(Decimal(5)))
+                            return Decision(state, send=[fee])
+                        case CommandRejected():
+                            if not accept:
+                                raise RuntimeError("cannot take a rejection yet")
+                            told.append(state.account)
+                            return Decision(Welcome(state.account, ("refused",)))
+                        case _:
+                            return Decision(Welcome(state.account, ("opened",)))
+
+                return decide
+
+            # The rejection fails to be decided on, is retried, then stops the manager;
+            # while it waits between tries, another event's step is saved.
+            manager = process_managers.process_manager(
+                "welcome", projections.select(store), route=opened_only, initial=Welcome,
+                handle=deciding(accept=False), targets=[accounts], codec=WELCOME_CODEC,
+                on_error=projections.Retry(attempts=1, initial_backoff=2.0),
+            )  # fmt: skip
+            async with running(manager) as handle:
+                assert await run(actor, "acc-1", OpenAccount("acc-1")) == Ok(None)
+                with trio.fail_after(WAIT_S):
+                    first = await handle.wait_for(lambda s: s.retries == 1)
+                assert await run(actor, "acc-2", OpenAccount("acc-2")) == Ok(None)
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for(lambda s: s.position == 2 and s.commits > first.commits)
+                    stopped = await handle.wait_for(
+                        lambda s: s.state is ProcessManagerState.STOPPED
+                    )
+            assert (stopped.outbox, stopped.rejected) == (1, 0)
+            manager = self.manager(store, accounts, deciding(accept=True))
+            async with running(manager) as handle:
+                with trio.fail_after(WAIT_S):
+                    stats = await handle.wait_for(lambda s: s.rejected == 1 and s.outbox == 0)
+                refused = handle.state_of("acc-1")
+        assert told == ["acc-1"]
+        assert refused == Welcome("acc-1", ("refused",))
+        assert stats.state is ProcessManagerState.RUNNING
+
+    @durable_only
     async def test_a_stored_state_the_codec_cannot_read_stops_the_manager_saying_which(
         self, tmp_path: Path
     ) -> None:

@@ -627,16 +627,12 @@ class Engine(Generic[EventT, StateT]):
                 await trio.sleep(backoff(failures))
                 continue
             failures = 0
-            queue.popleft()
-            self.outbox -= 1
-            if self.storage is not None:
-                self.step.answered.append(item.sequence)
-                self.step_changed.unpark_all()
             if isinstance(outcome, Ok):
                 self.sent += 1
             elif isinstance(outcome.error, DomainError):
-                self.rejected += 1
                 rejected = CommandRejected(item.send, outcome.error.error)
+                # Still in the outbox while the rejection is decided on: a retry pauses,
+                # and a step saved meanwhile must not say it was answered.
                 told = await self.guarded(
                     f"the rejection of {item.key!r}",
                     partial(
@@ -649,13 +645,8 @@ class Engine(Generic[EventT, StateT]):
                     ),
                 )
                 if told is Outcome.STOPPED:
-                    # Kept, to be told again when the manager is started again.
-                    self.rejected -= 1
-                    queue.appendleft(item)
-                    self.outbox += 1
-                    if self.storage is not None:
-                        self.step.answered.remove(item.sequence)
-                    return
+                    return  # kept, to be told again when the manager is started again
+                self.rejected += 1
             else:
                 self.dead_letters += 1
                 self.last_error = f"{type(outcome.error).__name__}: {outcome.error}"
@@ -666,6 +657,11 @@ class Engine(Generic[EventT, StateT]):
                     item.key,
                     self.last_error,
                 )
+            queue.popleft()
+            self.outbox -= 1
+            if self.storage is not None:
+                self.step.answered.append(item.sequence)
+                self.step_changed.unpark_all()
             self._changed()
 
     # -- timers -----------------------------------------------------------------------------
