@@ -18,9 +18,10 @@ from typing_extensions import Never, final
 from .._codec.json_codec import Codec
 from .._core.log import LogEntry
 from .._projections.follow import following
-from .._projections.policies import ErrorPolicy, Retry, Skip, Stop
+from .._projections.policies import ErrorPolicy, Stop, check_error_policy
 from .._projections.selection import LogSelection
 from .._runtime.actor import Started, StartResult
+from .._runtime.checks import require_positive_int, require_seconds
 from .._runtime.result import Ok
 from .._runtime.supervision import ChildSpecification, Transient, restart, worker
 from .._stores.memory.store import MemoryLogEntry, MemoryStore
@@ -31,8 +32,6 @@ from .engine import (
     Engine,
     ProcessDataError,
     ProcessStorage,
-    check_in_flight,
-    check_timeout,
 )
 from .statistics import ProcessManagerHandle, ProcessManagerState
 
@@ -196,24 +195,13 @@ def process_manager(
         route,
         initial,
         handle,
-        check_timeout(command_timeout),
+        require_seconds("command_timeout", command_timeout),
         codec if durable else None,
         by_name,
-        check_in_flight(max_in_flight),
-        _check_policy(name, on_error),
+        require_positive_int("max_in_flight", max_in_flight),
+        Stop() if on_error is None else check_error_policy(on_error),
     )
     return ProcessManager._make(selection, engine)
-
-
-def _check_policy(name: str, on_error: object) -> ErrorPolicy:
-    if on_error is None:
-        return Stop()
-    if not isinstance(on_error, (Retry, Skip, Stop)):
-        raise TypeError(
-            f"process manager {name!r}: on_error takes projections.Stop(), Skip() or "
-            f"Retry(...), got {on_error!r}"
-        )
-    return on_error
 
 
 def supervised(

@@ -10,7 +10,6 @@ commands (:class:`CommandRejected`), so that it can compensate.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -20,6 +19,7 @@ from typing_extensions import final
 from .._core.api import check_aggregate_id, unstorable_text
 from .._core.log_source import LogRecord
 from .._core.records import AggregateMessage
+from .._runtime.checks import require_seconds
 from .._runtime.process import Subject
 
 CommandT = TypeVar("CommandT")
@@ -116,11 +116,7 @@ class SetTimer:
 
     def __post_init__(self) -> None:
         check_name("a timer's name", self.name)
-        after: object = self.after
-        if isinstance(after, bool) or not isinstance(after, (int, float)):
-            raise TypeError(f"SetTimer's after must be a number of seconds, got {after!r}")
-        if not math.isfinite(after) or after < 0:
-            raise ValueError(f"SetTimer's after must be 0 or more seconds, got {after!r}")
+        require_seconds("SetTimer's after", self.after, zero=True)
 
 
 @final

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import time
 import zlib
 from collections import deque
@@ -729,21 +728,3 @@ class Engine(Generic[EventT, StateT]):
             exc_info=exc,
         )
         self._changed()
-
-
-def check_in_flight(max_in_flight: object) -> int:
-    """``max_in_flight`` checked: a positive int."""
-    if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int):
-        raise TypeError(f"max_in_flight must be an int, got {max_in_flight!r}")
-    if max_in_flight < 1:
-        raise ValueError(f"max_in_flight must be 1 or more, got {max_in_flight!r}")
-    return max_in_flight
-
-
-def check_timeout(command_timeout: object) -> float:
-    """``command_timeout`` checked: a positive, finite number of seconds."""
-    if isinstance(command_timeout, bool) or not isinstance(command_timeout, (int, float)):
-        raise TypeError(f"command_timeout must be a number of seconds, got {command_timeout!r}")
-    if not math.isfinite(command_timeout) or command_timeout <= 0:
-        raise ValueError(f"command_timeout must be more than 0 seconds, got {command_timeout!r}")
-    return float(command_timeout)

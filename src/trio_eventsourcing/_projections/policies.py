@@ -239,6 +239,18 @@ class Projection(Generic[EntryT_contra, TxT_contra]):
         return f"<Projection {self._name!r} {kind} start={self._start.value}>"
 
 
+def check_error_policy(on_error: object) -> ErrorPolicy:
+    """``on_error`` checked: a ``Retry(...)``, ``Skip()`` or ``Stop()``.
+
+    Example::
+
+        policy = check_error_policy(projections.Skip())
+    """
+    if not isinstance(on_error, (Retry, Skip, Stop)):
+        raise TypeError(f"on_error must be Retry(...), Skip() or Stop(), got {on_error!r}")
+    return on_error
+
+
 def _check_options(
     name: object,
     handler: object,
@@ -254,8 +266,7 @@ def _check_options(
         raise TypeError(f"a projection's handler must be callable, got {handler!r}")
     if not isinstance(start, Start):
         raise TypeError(f"start must be projections.Origin or projections.Current, got {start!r}")
-    if not isinstance(on_error, (Retry, Skip, Stop)):
-        raise TypeError(f"on_error must be Retry(...), Skip() or Stop(), got {on_error!r}")
+    check_error_policy(on_error)
     size = require_positive_int("batch_size", batch_size)
     if poll_interval is not None:
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, (int, float)):
