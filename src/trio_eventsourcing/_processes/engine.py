@@ -89,14 +89,10 @@ with 500 transfers at once: 16 at once gave 250 transfers/s on SQLite and 130 on
 PostgreSQL, 256 gave 320 and 190; more lanes let the stores group more commits."""
 _MAX_UNSAVED = 1000
 """Decisions gathered before the follower waits for a save (a bound on a save's size)."""
-_LAST_SAVE_S = 5.0
-"""Seconds a stopping manager gives its last save."""
 _LAG_INTERVAL = 1.0
 """Seconds between two counts of the selected events after the manager's position."""
 _LAG_IDLE = 60.0
 """Seconds between two counts while the manager is caught up and its position stays."""
-_RETRY_FIRST = 0.05
-_RETRY_MOST = 5.0
 
 _CLOCK_OFFSET: trio.lowlevel.RunVar[float] = trio.lowlevel.RunVar("process_manager_clock")
 
@@ -116,9 +112,9 @@ def wall_clock_offset() -> float:
         return offset
 
 
-def backoff(failures: int) -> float:
-    """Seconds to wait before the next try after ``failures`` failures in a row."""
-    return min(_RETRY_FIRST * 2.0 ** min(failures - 1, 64), _RETRY_MOST)
+backoff = policies.Retry(initial_backoff=0.05, max_backoff=5.0).backoff
+"""Seconds to wait before sending, saving or loading again after ``failures`` failures in
+a row: the doubling pause of the projections' ``Retry``, from 0.05 s to 5 s at most."""
 
 
 @runtime_checkable
@@ -442,11 +438,14 @@ class Engine(Generic[EventT, StateT]):
 
     # -- saving and loading -----------------------------------------------------------------
 
+    def _all_saved(self) -> bool:
+        return self.step.empty() and self.position == self.saved_position
+
     async def persist(self, storage: ProcessStorage) -> None:
         """Save what was decided, one step per transaction, forever."""
         failures = 0
         while True:
-            if self.step.empty() and self.position == self.saved_position:
+            if self._all_saved():
                 await self.step_changed.park()
                 continue
             if await self._save(storage):
@@ -456,17 +455,14 @@ class Engine(Generic[EventT, StateT]):
             await trio.sleep(backoff(failures))
 
     async def save_last(self, storage: ProcessStorage) -> None:
-        """Save what was decided since the last save, as the manager stops.
+        """Save what was decided since the last save, as the manager stops (even cancelled).
 
-        A graceful stop then leaves nothing to decide or send again. Given up after
-        ``_LAST_SAVE_S``.
+        A graceful stop then leaves nothing to decide or send again. One try, as long as
+        the store's own timeouts let it take (the save is shielded, as every save is).
         """
         if self.unsaved is not None:
             return  # a step that failed to save: the next start decides it again
-        if self.step.empty() and self.position == self.saved_position:
-            return
-        with trio.move_on_after(_LAST_SAVE_S) as scope:
-            scope.shield = True
+        if not self._all_saved():
             await self._save(storage)
 
     async def _save(self, storage: ProcessStorage) -> bool:
