@@ -10,6 +10,8 @@ from typing import Protocol
 import trio
 from typing_extensions import Never, final
 
+from .._runtime.changes import wait_until
+
 
 @final
 class ProcessManagerState(enum.Enum):
@@ -132,13 +134,7 @@ class ProcessManagerHandle:
 
             await handle.wait_for(lambda s: s.outbox == 0)
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        stats = self.statistics()
-        while not predicate(stats):
-            await self._engine.changes.park()
-            stats = self.statistics()
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return stats
+        return await wait_until(self._engine.changes, self.statistics, predicate)
 
     def __repr__(self) -> str:
         stats = self.statistics()

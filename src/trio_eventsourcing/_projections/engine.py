@@ -46,6 +46,7 @@ from .._core.log_source import (
     LogSource,
     LogWatch,
 )
+from .._runtime.changes import wait_until
 from .._runtime.result import Error, Ok, Result
 from .follow import LogReadFailed
 from .policies import Projection, Retry, Skip, Start, Stop
@@ -308,13 +309,7 @@ class ProjectionHandle:
             with trio.fail_after(5):
                 stats = await handle.wait_for(lambda s: s.state is ProjectionState.LIVE)
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        stats = self.statistics()
-        while not predicate(stats):
-            await self._changes.park()
-            stats = self.statistics()
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return stats
+        return await wait_until(self._changes, self.statistics, predicate)
 
     def _changed(self) -> None:
         """Wake the tasks waiting in :meth:`wait_for` (after any change)."""
