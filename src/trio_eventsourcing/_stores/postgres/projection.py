@@ -376,9 +376,7 @@ class PostgresLogSource:
             if moved is not None:
                 raise _Rollback(moved)
 
-        return await self._transact(
-            name, f"projection {name!r}", f"writing the checkpoint of projection {name!r}", work
-        )
+        return await self._transact(name, f"writing the checkpoint of projection {name!r}", work)
 
     async def load_process(self, name: str) -> Result[StoredProcess | None, EventStoreError]:
         """Process manager ``name``'s stored state (``_stores/process_state.py``)."""
@@ -411,16 +409,12 @@ class PostgresLogSource:
             except ProcessMoved as moved:
                 raise _Rollback(moved) from None
 
-        return await self._transact(
-            runner_name(name), f"process manager {name!r}", f"saving process manager {name!r}", work
-        )
+        return await self._transact(runner_name(name), f"saving process manager {name!r}", work)
 
     async def _transact(
-        self, held: str, runner: str, operation: str, work: Callable[[Connection], None]
+        self, held: str, operation: str, work: Callable[[Connection], None]
     ) -> Result[None, Any]:
         """Run ``work`` in one transaction, on the connection that holds ``held`` if any.
-
-        ``runner`` names the holder in errors (``"projection 'totals'"``).
 
         ``work`` raises ``_Rollback(answer)`` to roll back and answer ``Error(answer)``.
         """
@@ -452,6 +446,7 @@ class PostgresLogSource:
         except psycopg.Error as exc:
             message = options.driver_error(operation, exc)
             if is_connection_lost(holder):
+                runner = describe_runner(held)
                 logger.error("%s lost its lock: %s", runner, message)
                 raise LockLost(
                     f"{runner} lost the connection that held its lock: {message}"
