@@ -210,22 +210,15 @@ def save_process(
     """
     key = (scope, name)
     if changes.expected is None:
-        created = execute(statements.create_position, (*key, changes.position)).rowcount == 1
-        if not created:
-            row = execute(statements.load_position, key).fetchone()
-            if row is not None and int(row[0]) == changes.position:
-                return False
-            raise ProcessMoved()
+        written = execute(statements.create_position, (*key, changes.position))
     else:
         # Also when the position stays: the update proves the row is still this runner's.
-        moved = execute(
-            statements.move_position, (changes.position, *key, changes.expected)
-        ).rowcount
-        if moved != 1:
-            row = execute(statements.load_position, key).fetchone()
-            if row is not None and int(row[0]) == changes.position:
-                return False
-            raise ProcessMoved()
+        written = execute(statements.move_position, (changes.position, *key, changes.expected))
+    if written.rowcount != 1:
+        row = execute(statements.load_position, key).fetchone()
+        if row is not None and int(row[0]) == changes.position:
+            return False
+        raise ProcessMoved()
     # Deletes first: an instance ended and started again in one step, or a timer
     # cancelled and set again, is then written as it is now.
     for statement, rows in (
