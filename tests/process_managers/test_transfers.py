@@ -10,6 +10,7 @@ kept of the manager.
 
 from __future__ import annotations
 
+import math
 import random
 from decimal import Decimal
 from functools import partial
@@ -41,6 +42,9 @@ from trio_eventsourcing.examples.transfers import RequestTransfer, TransferStatu
 
 MEMORY = Backend("memory")
 
+#: The fewest crashes a crashing run inflicts on its manager before it may settle.
+MIN_CRASHES = 10
+
 
 def _done_up_to(head: int, stats: process_managers.ProcessManagerStatistics) -> bool:
     return stats.position >= head and (stats.instances, stats.outbox, stats.timers) == (0, 0, 0)
@@ -70,7 +74,8 @@ async def transfers_keep_the_money(
 
     ``crash_every``: crash the manager's task at random moments, at most this many seconds
     apart, from the first request until ``crash_for`` seconds after the last (by default
-    one and a half deadlines); then let it settle. (Crashed for ever faster than it can
+    one and a half deadlines) and at least :data:`MIN_CRASHES` times, however slowly a
+    loaded machine restarts it; then let it settle. (Crashed for ever faster than it can
     load and resend its outbox, a manager would make no progress: each restart sends
     every command again.)
     """
@@ -80,28 +85,30 @@ async def transfers_keep_the_money(
     async with bank(backend, deadline, nemesis=nemesis) as the_bank, trio.open_nursery() as nursery:
         await open_accounts(the_bank, planned)
         nursery.start_soon(other_bank, the_bank, planned.confirmed)
-        crashing = trio.CancelScope()
-        if crash_every is not None:
+        crashing_ends = math.inf
+        done_crashing = trio.Event()
+        if crash_every is None:
+            done_crashing.set()
+        else:
+            every = crash_every
 
             async def crash_now_and_then() -> None:
-                with crashing:
-                    while True:
-                        await trio.sleep(rng.uniform(0, crash_every))
-                        nemesis.request()
+                # A request while the manager is still restarting crashes nothing, so
+                # the count of crashes, not of requests, decides when to stop.
+                while trio.current_time() < crashing_ends or nemesis.crashes < MIN_CRASHES:
+                    await trio.sleep(rng.uniform(0, every))
+                    nemesis.request()
+                done_crashing.set()
 
             nursery.start_soon(crash_now_and_then)
         await request_all(the_bank, planned)
-        crashing.deadline = trio.current_time() + (
-            deadline * 1.5 if crash_for is None else crash_for
-        )
+        crashing_ends = trio.current_time() + (deadline * 1.5 if crash_for is None else crash_for)
         with trio.fail_after(120):
+            await done_crashing.wait()
             stats = await settled(the_bank)
-        crashed = nemesis.crashes
         await check(the_bank, planned, confirmations_in_time=crash_every is None)
         nursery.cancel_scope.cancel()
     assert stats.dead_letters == 0
-    if crash_every is not None:
-        assert crashed > 10
 
 
 async def test_hundreds_of_transfers_keep_the_money_and_each_ends_once(
