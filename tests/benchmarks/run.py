@@ -16,7 +16,13 @@ when no server answers at ``--dsn``). Every measurement runs in a fresh process
 measurement run back to back, and which goes first alternates between repetitions, so
 a machine shared with other work hurts both alike. Compare ratios within one run.
 
-Printed: the table (medians over the repetitions, min-max, this/peer ratios, peak RSS),
+The peer runs its write paths (W1, W4, the stream-length rows) twice, as installed and
+with its aggregate cache on (``peer.py`` says how), each run checked afterwards through a
+new uncached application; every ratio is against the faster of the two, which the table
+names. Cold loads and the log read run the peer once, uncached: a cache cannot apply.
+
+Printed: the table (medians over the repetitions, min-max, both peer variants, the
+ratio to the faster one, peak RSS),
 the memory of the bounded-cache check, the per-command budget, the runtime's overhead on
 bare Trio, a projection of one event type in three beside the whole log's (SQLite and
 PostgreSQL, ``selection_bench.py``), read-your-writes latency with ``execute_and_wait``
@@ -67,6 +73,10 @@ MEASURE = "tests.benchmarks.measure"
 TRANSFERS = "tests.benchmarks.transfers_bench"  # runs its job itself, as measure.py does
 
 Side = Literal["ours", "peer"]
+Slot = Literal["ours", "peer", "peer_cached"]
+"""Whose outcomes: this library's, the peer's as installed, the peer's with its cache."""
+PEER_SLOTS: tuple[Slot, ...] = ("peer", "peer_cached")
+PEER_VARIANT: dict[Slot, str] = {"peer": "uncached", "peer_cached": "cached"}
 BOTH_IN_MEMORY: tuple[tuple[Side, str], ...] = (("ours", "memory"), ("peer", "popo"))
 
 
@@ -79,6 +89,24 @@ class Job:
     store: str | None  # memory, popo, sqlite, postgres; None: the task needs no store
     args: dict[str, object]
     module: str = MEASURE  # the module run with the job as JSON (``python -m``)
+
+    @property
+    def slot(self) -> Slot:
+        """Where its outcomes go: the peer with its cache (``"cache": True``) apart."""
+        if self.side == "peer" and self.args.get("cache") is True:
+            return "peer_cached"
+        return self.side
+
+
+def peer_twins(
+    task: str, store: str, args: dict[str, object], **cached_args: object
+) -> tuple[Job, Job]:
+    """A peer write-path job without its aggregate cache and with it (``cached_args``
+    replace some of ``args`` in the cached one)."""
+    return (
+        Job("peer", task, store, {**args, "cache": False}),
+        Job("peer", task, store, {**args, **cached_args, "cache": True}),
+    )
 
 
 @dataclass(frozen=True)
@@ -169,7 +197,13 @@ def _store_section(
             f"{prefix}.{key}",
             f"{prefix} W1, {clients} client(s)",
             Job("ours", "w1", ours_store, _w1_args(quick, clients, key, read_log)),
-            Job("peer", "w1", peer_store, _w1_args(quick, clients, key, read_log, threads=False)),
+            # W3 (the log read) from the uncached run only: the cache plays no part in it.
+            *peer_twins(
+                "w1",
+                peer_store,
+                _w1_args(quick, clients, key, read_log, threads=False),
+                read_log=False,
+            ),
         )
     for key, every in (("w2", None), ("w2_snap", workload.snapshot_every)):
         args: dict[str, object] = {"events": workload.replay_events, "snapshot_every": every}
@@ -177,6 +211,7 @@ def _store_section(
             f"{prefix}.{key}",
             f"{prefix} W2, snapshots {every}",
             Job("ours", "cold_load", ours_store, args),
+            # Uncached only: a cold load reads the store (peer.cold_load checks no cache).
             Job("peer", "cold_load", peer_store, args),
         )
     if ours_store == "sqlite":
@@ -266,7 +301,7 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
             peer_key = plan.measure(
                 f"w4.threads{clients}",
                 f"W4 peer {clients} threads",
-                Job("peer", "w1", "popo", _w1_args(quick, clients, f"t{clients}", False, True)),
+                *peer_twins("w1", "popo", _w1_args(quick, clients, f"t{clients}", False, True)),
             )
         plan.row(
             section,
@@ -276,7 +311,7 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
             (peer_key, "commands_per_s"),
         )
 
-    section = "W4: live aggregates (this library, memory store; the peer caches none) (c)"
+    section = "W4: live aggregates (memory store vs POPO, the peer on 1 thread) (c)"
     for aggregates in workload.live_series:
         key = plan.measure(
             f"w4.live{aggregates}",
@@ -291,20 +326,23 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
                     "clients": workload.clients,
                 },
             ),
+            *peer_twins(
+                "live", "popo", {"aggregates": aggregates, "commands": workload.live_commands}
+            ),
         )
         plan.row(
             section,
             f"{aggregates:,} live: {workload.live_commands:,} deposits",
             "commands/s",
             (key, "commands_per_s"),
-            None,
+            (key, "commands_per_s"),
         )
         plan.row(
             section,
             f"{aggregates:,} live: their opening (new workers)",
             "commands/s",
             (key, "open_commands_per_s"),
-            None,
+            (key, "open_commands_per_s"),
         )
 
     small, large = workload.caps
@@ -357,11 +395,13 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
             "memory",
             {"events": workload.long_stream, "commands": workload.long_commands},
         ),
-        Job(
-            "peer",
+        # Uncached, each of the peer's commands replays the whole aggregate: a few
+        # commands suffice. Cached, as many as this library's.
+        *peer_twins(
             "stream_length",
             "popo",
             {"events": workload.long_stream, "commands": workload.long_commands_peer},
+            commands=workload.long_commands,
         ),
     )
     plan.row(
@@ -537,7 +577,7 @@ def run_plan(plan: Plan, runner: Runner, repeat: int) -> None:
                     measurement.failures.append(str(exc))
                     print(f"  FAILED {measurement.label}: {exc}", file=sys.stderr, flush=True)
                     continue
-                measurement.outcomes.setdefault(job.side, []).append(outcome)
+                measurement.outcomes.setdefault(job.slot, []).append(outcome)
             done += 1
             print(
                 f"[{time.perf_counter() - started:6.1f} s] repetition {repetition + 1}/{repeat}, "
@@ -566,19 +606,19 @@ class Summary:
         return cls(statistics.median(values), min(values), max(values), values)
 
 
-def figure(plan: Plan, source: tuple[str, str] | None, side: Side) -> Summary | None:
-    """The summary of one figure of one side, or None if it was not measured."""
+def figure(plan: Plan, source: tuple[str, str] | None, slot: Slot) -> Summary | None:
+    """The summary of one figure of one side (or peer variant), or None if not measured."""
     if source is None:
         return None
     key, name = source
-    outcomes = plan.measurements[key].outcomes.get(side, []) if key in plan.measurements else []
+    outcomes = plan.measurements[key].outcomes.get(slot, []) if key in plan.measurements else []
     return Summary.of([o.figures[name] for o in outcomes if name in o.figures])
 
 
-def memory_of(plan: Plan, source: tuple[str, str] | None, side: Side, name: str) -> float | None:
+def memory_of(plan: Plan, source: tuple[str, str] | None, slot: Slot, name: str) -> float | None:
     if source is None or source[0] not in plan.measurements:
         return None
-    outcomes = plan.measurements[source[0]].outcomes.get(side, [])
+    outcomes = plan.measurements[source[0]].outcomes.get(slot, [])
     values = [o.memory[name] for o in outcomes if name in o.memory]
     return statistics.median(values) if values else None
 
@@ -588,6 +628,41 @@ def ratio(row: Row, ours: Summary | None, theirs: Summary | None) -> float | Non
     if ours is None or theirs is None or ours.median <= 0 or theirs.median <= 0:
         return None
     return ours.median / theirs.median if row.higher_is_better else theirs.median / ours.median
+
+
+def best_peer(row: Row, peers: dict[Slot, Summary]) -> Slot | None:
+    """The faster peer variant by medians (the uncached one on a tie), None if none."""
+    measured = [slot for slot in PEER_SLOTS if slot in peers]
+    if not measured:
+        return None
+    if row.higher_is_better:
+        return max(measured, key=lambda slot: peers[slot].median)
+    return min(measured, key=lambda slot: peers[slot].median)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A row's figures: this library's, each peer variant measured, the faster one."""
+
+    ours: Summary | None
+    peers: dict[Slot, Summary]  # the variants measured: "peer" (uncached), "peer_cached"
+    best: Slot | None  # the faster peer variant; the ratio is against it
+
+    @property
+    def peer(self) -> Summary | None:
+        """The faster peer variant's figure."""
+        return None if self.best is None else self.peers[self.best]
+
+
+def compare(plan: Plan, row: Row) -> Comparison:
+    """This library against the faster of the peer variants measured for ``row``."""
+    peers = {
+        slot: summary
+        for slot in PEER_SLOTS
+        for summary in [figure(plan, row.peer, slot)]
+        if summary is not None
+    }
+    return Comparison(figure(plan, row.ours, "ours"), peers, best_peer(row, peers))
 
 
 def _number(value: float, unit: str) -> str:
@@ -609,11 +684,18 @@ def _cell(summary: Summary | None, unit: str) -> str:
     )
 
 
+def _peer_peak(plan: Plan, row: Row, found: Comparison, slot: Slot) -> float | None:
+    """The peak RSS of a peer variant that has a figure in ``row`` (not of a twin that
+    ran for another row of its measurement)."""
+    return memory_of(plan, row.peer, slot, "peak") if slot in found.peers else None
+
+
 def table(plan: Plan) -> list[str]:
     """The rows of the table, section by section."""
     header = (
         f"{'measure':<46} {'unit':<10} {'this library (min-max)':>27} "
-        f"{'peer (min-max)':>27} {'ratio':>8} {'peak RSS MiB':>13}"
+        f"{'peer uncached (min-max)':>27} {'peer cached (min-max)':>27} {'peer best':>9} "
+        f"{'ratio':>8} {'peak RSS MiB':>15}"
     )
     lines = [header, "-" * len(header)]
     section = ""
@@ -621,17 +703,24 @@ def table(plan: Plan) -> list[str]:
         if row.section != section:
             section = row.section
             lines.append(section)
-        ours, theirs = figure(plan, row.ours, "ours"), figure(plan, row.peer, "peer")
-        times = ratio(row, ours, theirs)
+        found = compare(plan, row)
+        times = ratio(row, found.ours, found.peer)
+        cached = found.peers.get("peer_cached")
+        if cached is None and "peer" in found.peers:
+            cached_text = "n/a (d)"  # a peer figure, but no cached twin: see (d)
+        else:
+            cached_text = _cell(cached, row.unit)
         peaks = (
             memory_of(plan, row.ours, "ours", "peak"),
-            memory_of(plan, row.peer, "peer", "peak"),
+            *(_peer_peak(plan, row, found, slot) for slot in PEER_SLOTS),
         )
         rss_text = " / ".join("-" if peak is None else f"{peak / MIB:.0f}" for peak in peaks)
+        best = "-" if found.best is None else PEER_VARIANT[found.best]
         lines.append(
             f"  {row.label:<44} {'ms' if row.unit == 's' else row.unit:<10} "
-            f"{_cell(ours, row.unit):>27} {_cell(theirs, row.unit):>27} "
-            f"{'-' if times is None else f'{times:.2f}x':>8} {rss_text:>13}"
+            f"{_cell(found.ours, row.unit):>27} {_cell(found.peers.get('peer'), row.unit):>27} "
+            f"{cached_text:>27} {best:>9} "
+            f"{'-' if times is None else f'{times:.2f}x':>8} {rss_text:>15}"
         )
     return lines
 
@@ -642,18 +731,27 @@ FOOTNOTES = [
     "(b) The log written by the W1 concurrent run, read in pages of 1,000. The memory store",
     "    keeps its log as decoded envelopes in a list, so its pages decode nothing; the",
     "    peer's POPO store decodes every notification.",
-    "(c) This library keeps a live aggregate's state in its worker; the peer keeps none",
-    "    unless configured (AGGREGATE_CACHE_MAXSIZE), so every command of the peer replays",
-    "    the aggregate: see the stream-length rows. The live rows have no peer figure.",
+    "(c) This library keeps a live aggregate's state in its worker; the peer only with its",
+    "    cache. The deposits go round robin over the accounts, so the uncached peer replays",
+    "    an aggregate of a few events per command: see the stream-length rows for a long one.",
+    "(d) One peer variant only, uncached: a cold load (W2) reads the store by definition",
+    "    (the peer's job checks its repository has no cache), and the log read (W3) does not",
+    "    go through the aggregate cache.",
+    "Peer uncached: the peer as installed, every command replays its aggregate. Peer cached:",
+    "its aggregate cache on (AGGREGATE_CACHE_MAXSIZE=1000000, more than any run's accounts;",
+    "AGGREGATE_CACHE_FASTFORWARD=n: its one application, the only writer, caches what it",
+    "saves and reads nothing on a hit; hits deep-copied, its default). Every W1/W4 and",
+    "stream-length run of the peer is checked afterwards: each account, read through a new",
+    "application without a cache, has the version and balance the workload gave it.",
     "Medians over the repetitions (min-max); ratio: how many times better this library is",
-    "(this/peer for rates, peer/this for times); peak RSS of the measuring process, this",
-    "library / peer.",
+    "than the faster peer variant, named under 'peer best' (this/peer for rates, peer/this",
+    "for times); peak RSS of the measuring process: this library / peer uncached / cached.",
 ]
 
 
-def _outcomes(plan: Plan, key: str, side: Side = "ours") -> list[Outcome]:
+def _outcomes(plan: Plan, key: str, slot: Slot = "ours") -> list[Outcome]:
     measurement = plan.measurements.get(key)
-    return [] if measurement is None else measurement.outcomes.get(side, [])
+    return [] if measurement is None else measurement.outcomes.get(slot, [])
 
 
 def _median_of(outcomes: list[Outcome], name: str) -> float | None:
@@ -878,11 +976,15 @@ def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[C
 
     def rate_ratio(key: str) -> tuple[float | None, str]:
         source = (key, "commands_per_s")
-        ours, theirs = figure(plan, source, "ours"), figure(plan, source, "peer")
-        if ours is None or theirs is None:
+        found = compare(plan, Row("", "", "commands/s", True, source, source))
+        ours, theirs = found.ours, found.peer
+        if ours is None or theirs is None or found.best is None:
             return None, "not measured"
         times = ours.median / theirs.median
-        return times, f"{ours.median:,.0f} vs {theirs.median:,.0f} commands/s: {times:.2f}x"
+        return times, (
+            f"{ours.median:,.0f} vs {theirs.median:,.0f} commands/s (the peer "
+            f"{PEER_VARIANT[found.best]}, its faster variant): {times:.2f}x"
+        )
 
     for key, clients, target in (
         ("memory.w1_conc", workload.clients, 8.0),
@@ -891,7 +993,7 @@ def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[C
         times, detail = rate_ratio(key)
         found.append(
             Check(
-                f"memory store W1, {clients} client(s): >= {target:g}x the peer's POPO",
+                f"memory store W1, {clients} client(s): >= {target:g}x the peer's POPO at its best",
                 None if times is None else times >= target,
                 detail,
             )
@@ -1168,11 +1270,11 @@ def environment_report(env: dict[str, object]) -> list[str]:
 
 
 def _points(
-    plan: Plan, sources: list[tuple[float, tuple[str, str]]], side: Side
+    plan: Plan, sources: list[tuple[float, tuple[str, str]]], slot: Slot
 ) -> list[svgplot.Point]:
     points = []
     for x, source in sources:
-        summary = figure(plan, source, side)
+        summary = figure(plan, source, slot)
         if summary is not None:
             points.append(svgplot.Point(x, summary.median, summary.low, summary.high))
     return points
@@ -1184,7 +1286,7 @@ def _ms(points: list[svgplot.Point]) -> list[svgplot.Point]:
 
 def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
     """The SVG of the scaling curves: clients, live aggregates, cold loads."""
-    ours_color, peer_color = "#1f6fb4", "#d9541e"
+    ours_color, peer_color, peer_cached_color = "#1f6fb4", "#d9541e", "#9467bd"
     rows = {row.label: row for row in plan.rows}
     clients = [
         (float(n), source)
@@ -1225,6 +1327,12 @@ def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
                     _points(plan, peer_clients, "peer"),
                     dashed=True,
                 ),
+                svgplot.Series(
+                    "peer, same, its aggregate cache on",
+                    peer_cached_color,
+                    _points(plan, peer_clients, "peer_cached"),
+                    dashed=True,
+                ),
             ],
         ),
         svgplot.Panel(
@@ -1239,6 +1347,15 @@ def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
                     "first command (opens, starts a worker)",
                     "#5aa02c",
                     _points(plan, opening, "ours"),
+                    dashed=True,
+                ),
+                svgplot.Series(
+                    "peer, POPO, deposits", peer_color, _points(plan, live, "peer"), dashed=True
+                ),
+                svgplot.Series(
+                    "peer, POPO, deposits, its aggregate cache on",
+                    peer_cached_color,
+                    _points(plan, live, "peer_cached"),
                     dashed=True,
                 ),
             ],
@@ -1278,17 +1395,23 @@ def to_json(
 ) -> dict[str, object]:
     rows = []
     for row in plan.rows:
-        ours, theirs = figure(plan, row.ours, "ours"), figure(plan, row.peer, "peer")
+        compared = compare(plan, row)
+        uncached, cached = compared.peers.get("peer"), compared.peers.get("peer_cached")
         rows.append(
             {
                 "section": row.section,
                 "label": row.label,
                 "unit": row.unit,
-                "ours": None if ours is None else asdict(ours),
-                "peer": None if theirs is None else asdict(theirs),
-                "ratio": ratio(row, ours, theirs),
+                "ours": None if compared.ours is None else asdict(compared.ours),
+                # The faster variant (the ratio's), then each variant measured.
+                "peer": None if compared.peer is None else asdict(compared.peer),
+                "peer_best": None if compared.best is None else PEER_VARIANT[compared.best],
+                "peer_uncached": None if uncached is None else asdict(uncached),
+                "peer_cached": None if cached is None else asdict(cached),
+                "ratio": ratio(row, compared.ours, compared.peer),
                 "peak_rss_ours": memory_of(plan, row.ours, "ours", "peak"),
-                "peak_rss_peer": memory_of(plan, row.peer, "peer", "peak"),
+                "peak_rss_peer": _peer_peak(plan, row, compared, "peer"),
+                "peak_rss_peer_cached": _peer_peak(plan, row, compared, "peer_cached"),
             }
         )
     return {
@@ -1301,9 +1424,10 @@ def to_json(
             key: {
                 "label": measurement.label,
                 "jobs": [asdict(job) for job in measurement.jobs],
+                # By slot: "ours", "peer" (uncached), "peer_cached".
                 "outcomes": {
-                    side: [asdict(outcome) for outcome in outcomes]
-                    for side, outcomes in measurement.outcomes.items()
+                    slot: [asdict(outcome) for outcome in outcomes]
+                    for slot, outcomes in measurement.outcomes.items()
                 },
                 "failures": measurement.failures,
             }
