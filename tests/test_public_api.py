@@ -31,7 +31,7 @@ PUBLIC_MODULES = [
 ]
 
 # Public classes meant to be subclassed, or to be the shared base of a family, so not @final.
-NOT_FINAL = frozenset({"EventSourcingErrorBase"})
+NOT_FINAL = frozenset({"EventSourcingErrorBase", "EventSourcingException"})
 
 
 def _ruff_order(name: str) -> tuple[bool, bool, str]:

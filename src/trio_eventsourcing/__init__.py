@@ -52,6 +52,15 @@ from ._core.errors import StoreFailure as StoreFailure
 from ._core.errors import TransactionFailed as TransactionFailed
 from ._core.errors import TransactionRolledBack as TransactionRolledBack
 from ._core.errors import describe_error as describe_error
+from ._core.exceptions import AggregateNotFound as AggregateNotFound
+from ._core.exceptions import CallbackFailed as CallbackFailed
+from ._core.exceptions import CommandOutcomeUnknown as CommandOutcomeUnknown
+from ._core.exceptions import CommandRejected as CommandRejected
+from ._core.exceptions import ConflictAfterRetries as ConflictAfterRetries
+from ._core.exceptions import EventSourcingException as EventSourcingException
+from ._core.exceptions import StoreUnavailable as StoreUnavailable
+from ._core.native import System as System
+from ._core.native import open_system as open_system
 from ._core.records import Aggregate as Aggregate
 from ._core.records import AggregateId as AggregateId
 from ._core.records import AggregateMessage as AggregateMessage
@@ -104,11 +113,16 @@ __all__ = [
     "AggregateActorState",
     "AggregateId",
     "AggregateMessage",
+    "AggregateNotFound",
     "AggregateStats",
     "Apply",
+    "CallbackFailed",
     "CallbackRaised",
     "CommandAlreadyStored",
+    "CommandOutcomeUnknown",
+    "CommandRejected",
     "ConcurrencyConflict",
+    "ConflictAfterRetries",
     "DomainError",
     "EntityNotFound",
     "Error",
@@ -116,6 +130,7 @@ __all__ = [
     "EventSourcing",
     "EventSourcingError",
     "EventSourcingErrorBase",
+    "EventSourcingException",
     "EventStore",
     "EventStoreError",
     "ExecuteCommand",
@@ -149,6 +164,8 @@ __all__ = [
     "StoreError",
     "StoreFailure",
     "StoreResult",
+    "StoreUnavailable",
+    "System",
     "SystemStats",
     "Timeout",
     "Transaction",
@@ -168,6 +185,7 @@ __all__ = [
     "load_events",
     "load_events_from",
     "manager_state",
+    "open_system",
     "supervised",
     "system_stats",
     "timeout",

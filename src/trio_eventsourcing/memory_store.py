@@ -12,6 +12,7 @@ Example::
 """
 
 from ._runtime.public import publish as _publish
+from ._stores.memory.opening import open_store as open
 from ._stores.memory.store import EventsMessage as EventsMessage
 from ._stores.memory.store import GetEvents as GetEvents
 from ._stores.memory.store import GetSnapshot as GetSnapshot
@@ -34,6 +35,7 @@ __all__ = [
     "MemoryStore",
     "MemoryTransaction",
     "SnapshotsMessage",
+    "open",
     "read_log",
     "supervised",
 ]

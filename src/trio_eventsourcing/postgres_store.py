@@ -28,6 +28,8 @@ every durable store.
 
 from ._core.log import LogEntry as LogEntry
 from ._runtime.public import publish as _publish
+from ._stores.postgres.opening import open_database as open_database
+from ._stores.postgres.opening import open_store as open
 from ._stores.postgres.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._stores.postgres.store import PostgresDatabase as PostgresDatabase
 from ._stores.postgres.store import PostgresEventStore as PostgresEventStore
@@ -46,6 +48,8 @@ __all__ = [
     "PostgresStore",
     "PostgresStoreStatistics",
     "PostgresTransaction",
+    "open",
+    "open_database",
     "read_log",
     "supervised",
     "supervised_database",
@@ -62,6 +66,8 @@ _publish(
         "PostgresStore",
         "PostgresStoreStatistics",
         "PostgresTransaction",
+        "open",
+        "open_database",
         "read_log",
         "supervised",
         "supervised_database",

@@ -22,6 +22,8 @@ Example::
 
 from ._core.log import LogEntry as LogEntry
 from ._runtime.public import publish as _publish
+from ._stores.sqlite.opening import open_database as open_database
+from ._stores.sqlite.opening import open_store as open
 from ._stores.sqlite.schema import APPLICATION_ID as APPLICATION_ID
 from ._stores.sqlite.schema import SCHEMA_VERSION as SCHEMA_VERSION
 from ._stores.sqlite.schema import Synchronous as Synchronous
@@ -44,6 +46,8 @@ __all__ = [
     "SqliteStoreStatistics",
     "SqliteTransaction",
     "Synchronous",
+    "open",
+    "open_database",
     "read_log",
     "supervised",
     "supervised_database",
@@ -58,6 +62,8 @@ _publish(
         "SqliteStore",
         "SqliteStoreStatistics",
         "SqliteTransaction",
+        "open",
+        "open_database",
         "read_log",
         "supervised",
         "supervised_database",

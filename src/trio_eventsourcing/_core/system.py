@@ -37,7 +37,15 @@ from typing_extensions import Never, TypeAliasType, final
 from .._runtime import actor as actor
 from .._runtime.actor import BURST
 from .._runtime.checks import require_non_negative_int, require_positive_int, require_seconds
-from .._runtime.process import Name, Subject, _Mailbox, named_subject, send
+from .._runtime.process import (
+    Name,
+    Subject,
+    _Mailbox,
+    named_subject,
+    new_subject,
+    receive_forever,
+    send,
+)
 from .._runtime.result import Error, Ok, Result
 from .._runtime.static_supervisor import OneForOne, Supervisor, new
 from .._runtime.static_supervisor import supervised as supervised_builder
@@ -276,6 +284,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     __slots__ = (
         "aggregate_id",
         "has_worker",
+        "held",
         "in_flight",
         "in_flight_key",
         "is_waiting",
@@ -294,6 +303,9 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.queue: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = _Mailbox()
         self.state = AggregateActorState(None, eventsourcing)
         self.has_worker = False
+        # A caller runs a command of this idle aggregate in its own task: messages routed
+        # meanwhile queue up without waking the worker, which takes them after it.
+        self.held = False
         self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
         self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
         # The idempotency key of the command in flight, once it has one.
@@ -339,6 +351,13 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.idle = trio.Event()
         self.served = trio.Event()
         self.workers_scope = trio.CancelScope()
+        self.router_mailbox: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = (
+            named_subject(name)._mailbox
+        )
+        # Commands run in their callers' tasks (``run_in_caller``), which a shutdown whose
+        # time is up cancels; ``held_ended`` is set when the last of them ends.
+        self.held_scopes: set[trio.CancelScope] = set()
+        self.held_ended: trio.Event | None = None
         # What a shutdown could not run: fire-and-forget commands dropped (and a few of
         # them named), requests answered with an error, commands stopped in flight.
         self.dropped = 0
@@ -455,7 +474,13 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         with trio.move_on_after(self.es.shutdown_timeout):
             await self.idle.wait()
         self.workers_scope.cancel()
+        for scope in self.held_scopes:
+            scope.cancel()
         await self.served.wait()
+        if self.held_scopes:
+            self.held_ended = trio.Event()
+            await self.held_ended.wait()
+            self.held_ended = None
         left = [message for slot in self.slots.values() for message in _take_all(slot.queue)]
         self.slots.clear()
         for message in left:
@@ -477,7 +502,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.dropped_named.clear()
 
     def check_idle(self) -> None:
-        if self.draining and self.live_workers == 0 and not self.waiting:
+        if self.draining and self.live_workers == 0 and not self.waiting and not self.held_scopes:
             self.idle.set()
 
     def refuse(
@@ -519,6 +544,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         if slot is None:
             slot = _AggregateSlot(aggregate_id, self.es)
             self.slots[aggregate_id] = slot
+        if slot.held:
+            slot.queue.append_quietly(message)
+            return
         slot.queue.put(message)
         if not slot.has_worker:
             self.ensure_worker(slot)
@@ -581,20 +609,29 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
     ) -> None:
         queue = slot.queue
+        # This worker's message in flight: while a caller holds the slot, the one in
+        # ``slot.in_flight`` is the caller's.
+        message: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
         try:
             with slot.scope:
                 burst = 0
                 while True:
-                    if not len(queue) and (self.waiting or self.draining):
-                        # Give this worker's place to an aggregate that waits for one, or
-                        # end: the system is shutting down and this queue is done.
-                        break
-                    if burst < BURST and len(queue):
-                        message = queue.get_nowait()
-                        burst += 1
-                    else:
-                        message = await queue.get()
+                    if slot.held or not len(queue):
+                        if not slot.held and (self.waiting or self.draining):
+                            # Give this worker's place to an aggregate that waits for one,
+                            # or end: the system is shutting down and this queue is done.
+                            break
+                        await queue.park()
                         burst = 0
+                        continue
+                    if burst >= BURST:
+                        # Let other tasks run. The message stays queued meanwhile, so
+                        # that no caller takes the aggregate for idle.
+                        burst = 0
+                        await trio.lowlevel.checkpoint()
+                        continue
+                    message = queue.get_nowait()
+                    burst += 1
                     slot.in_flight = message
                     try:
                         # Commands skip ``process``: every coroutine frame on the worker's
@@ -614,16 +651,17 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                             f"the worker for aggregate crashed: {exc!r}",
                             StoreFailure.FAILED,
                         )
+                    message = None
                     slot.in_flight = None
                     slot.in_flight_key = None
                     slot.last_active = trio.current_time()
         finally:
-            if slot.in_flight is not None:
+            if message is not None:
                 if self.draining:
                     self.interrupted += 1
                 _reply_interrupted(
                     slot,
-                    slot.in_flight,
+                    message,
                     "the worker for the aggregate was stopped before it answered",
                     StoreFailure.NOT_RUNNING,
                 )
@@ -632,7 +670,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 slot.state.aggregate = None
             slot.has_worker = False
             self.live_workers -= 1
-            if self.slots.get(slot.aggregate_id) is slot:
+            if self.slots.get(slot.aggregate_id) is slot and not slot.held:
                 del self.slots[slot.aggregate_id]
                 if len(slot.queue):
                     # Stopped to make room while messages came in: keep its place.
@@ -702,23 +740,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         a rejection or a callback that raised is answered ``Ok`` if the key is stored,
         the command's original outcome. A generated key is new: no look-up at all.
         """
-        key = message.idempotency_key
-        callers_key = key is not None
-        if key is None:
-            key = f"{self.key_prefix}.{next(self.key_counter):x}"
-        slot.in_flight_key = key
         receipt_to = message.receipt_to
-        outcome = await self.commit_with_retry(slot, message, key, receipt_to is not None)
-        if (
-            callers_key
-            and isinstance(outcome, Error)
-            and isinstance(outcome.error, (DomainError, CallbackRaised))
-        ):
-            stored = await self.command_stored(slot.aggregate_id, key)
-            if isinstance(stored, Error):
-                outcome = stored
-            elif stored.value:
-                outcome = Ok(Receipt(slot.aggregate_id, None, (), True)) if receipt_to else _OK
+        outcome = await self.run_command(slot, message, receipt_to is not None)
         if message.reply_to is not None:
             send(message.reply_to, _OK if isinstance(outcome, Ok) else outcome)
         elif receipt_to is not None:
@@ -728,7 +751,174 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             else:
                 send(receipt_to, outcome)
         elif isinstance(outcome, Error):
-            _log_unanswered(slot.aggregate_id, key, outcome.error)
+            assert slot.in_flight_key is not None
+            _log_unanswered(slot.aggregate_id, slot.in_flight_key, outcome.error)
+
+    async def run_command(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+        message: ExecuteCommand[CommandT, ErrorT],
+        wants_receipt: bool,
+    ) -> Result[Receipt | None, EventSourcingError[ErrorT]]:
+        """Run one command exactly once: its outcome, with a receipt if ``wants_receipt``."""
+        key = message.idempotency_key
+        callers_key = key is not None
+        if key is None:
+            key = f"{self.key_prefix}.{next(self.key_counter):x}"
+        slot.in_flight_key = key
+        outcome = await self.commit_with_retry(slot, message, key, wants_receipt)
+        if (
+            callers_key
+            and isinstance(outcome, Error)
+            and isinstance(outcome.error, (DomainError, CallbackRaised))
+        ):
+            stored = await self.command_stored(slot.aggregate_id, key)
+            if isinstance(stored, Error):
+                return stored
+            if stored.value:
+                return Ok(Receipt(slot.aggregate_id, None, (), True)) if wants_receipt else _OK
+        return outcome
+
+    # -- commands run in their caller's task ------------------------------------------
+
+    async def call(
+        self, message: ExecuteCommand[CommandT, ErrorT]
+    ) -> Result[Receipt, EventSourcingError[ErrorT]]:
+        """Run ``message`` for a caller that awaits its receipt (the Trio-native path).
+
+        A command of an idle aggregate runs in the caller's task: no worker to wake, no
+        reply to pass back. Otherwise it queues behind the aggregate's work, as any
+        command does. Cancelled before it begins, it is skipped (taken out of its queue
+        unrun); once begun it runs to its end, stored whole or not at all, and this waits
+        for its outcome, shielded.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        slot = self.slots.get(message.aggregate_id)
+        if (
+            self.serving
+            and not self.draining
+            and not len(self.router_mailbox)
+            and (slot is None or (slot.in_flight is None and not len(slot.queue)))
+        ):
+            return await self.run_in_caller(slot, message)
+        return await self.run_queued(message)
+
+    async def run_in_caller(
+        self,
+        slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None,
+        message: ExecuteCommand[CommandT, ErrorT],
+    ) -> Result[Receipt, EventSourcingError[ErrorT]]:
+        """Hold the idle aggregate and run ``message`` in this task, then hand it back."""
+        aggregate_id = message.aggregate_id
+        if slot is None:
+            slot = _AggregateSlot(aggregate_id, self.es)
+            self.slots[aggregate_id] = slot
+        slot.held = True
+        slot.in_flight = message
+        # Shielded from the caller (a begun command runs to its end); cancelled only by a
+        # shutdown whose time is up, as a worker would be.
+        scope = trio.CancelScope(shield=True)
+        self.held_scopes.add(scope)
+        outcome: Result[Receipt | None, EventSourcingError[ErrorT]] | None = None
+        try:
+            with scope:
+                outcome = await self.run_command(slot, message, True)
+                if not isinstance(outcome, Ok) or outcome.value is None:
+                    # No store call made it a schedule point: make it one, as every
+                    # Trio operation is.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+        except Exception as exc:
+            logger.exception("a command for aggregate %r crashed", aggregate_id)
+            slot.state.aggregate = None
+            outcome = Error(
+                _interruption(
+                    slot, f"the command crashed: {exc!r}", StoreFailure.FAILED, aggregate_id
+                )
+            )
+        finally:
+            self.held_scopes.discard(scope)
+            if outcome is None:
+                # Stopped by the shutdown, in the store or before it.
+                self.interrupted += 1
+                slot.state.aggregate = None
+                outcome = Error(
+                    _interruption(
+                        slot,
+                        "the system shut down before the command ended",
+                        StoreFailure.NOT_RUNNING,
+                        aggregate_id,
+                    )
+                )
+            self.release(slot)
+        if isinstance(outcome, Ok):
+            assert outcome.value is not None
+            return Ok(outcome.value)
+        return outcome
+
+    def release(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
+        """Hand a held aggregate back: its worker (started if need be) takes what queued."""
+        slot.held = False
+        slot.in_flight = None
+        slot.in_flight_key = None
+        slot.last_active = trio.current_time()
+        if slot.has_worker:
+            slot.queue.wake()
+        elif self.slots.get(slot.aggregate_id) is slot:
+            nursery = self.nursery
+            can_start = (
+                self.serving
+                and not self.draining
+                and nursery is not None
+                and not nursery.cancel_scope.cancel_called
+                and not self.workers_scope.cancel_called
+            )
+            if can_start and (len(slot.queue) or self.live_workers < self.es.max_workers):
+                # A worker keeps the aggregate's state cached (and is evicted as any).
+                self.ensure_worker(slot)
+            elif not len(slot.queue):
+                del self.slots[slot.aggregate_id]
+            # Otherwise the queue waits for the router's restart (``serve`` starts its
+            # worker) or for the drain, which answers what it could not run.
+        if not self.held_scopes and self.held_ended is not None:
+            self.held_ended.set()
+        self.check_idle()
+
+    async def run_queued(
+        self, message: ExecuteCommand[CommandT, ErrorT]
+    ) -> Result[Receipt, EventSourcingError[ErrorT]]:
+        """Queue ``message`` behind the aggregate's work and wait for its receipt."""
+        message = ExecuteCommand(
+            message.aggregate_id,
+            message.command,
+            message.metadata,
+            None,
+            message.idempotency_key,
+            new_subject(),
+            message.correlation_id,
+            message.causation_id,
+        )
+        assert message.receipt_to is not None
+        if self.serving and not len(self.router_mailbox):
+            self.route(message)
+        else:
+            # Behind what the router has yet to route (or waiting for its restart).
+            send(named_subject(self.name), message)
+        try:
+            return await receive_forever(message.receipt_to)
+        except trio.Cancelled:
+            if self.unqueue(message):
+                raise
+        # Begun: it runs to its end; its outcome is the caller's to know.
+        with trio.CancelScope(shield=True):
+            outcome = await receive_forever(message.receipt_to)
+        return outcome
+
+    def unqueue(self, message: ExecuteCommand[CommandT, ErrorT]) -> bool:
+        """Take a command that has not begun out of its queue: whether it was there."""
+        if self.router_mailbox.remove(message):
+            return True
+        slot = self.slots.get(message.aggregate_id)
+        return slot is not None and slot.queue.remove(message)
 
     async def commit_with_retry(
         self,
@@ -981,6 +1171,21 @@ async def _route(
     return actor.continue_(system)
 
 
+def _interruption(
+    slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
+    why: str,
+    kind: StoreFailure,
+    aggregate_id: str,
+) -> OutcomeUnknown | EventStoreError:
+    """Why a message's handling was cut short: for a begun command, its outcome is unknown."""
+    key = slot.in_flight_key
+    if key is not None:
+        return OutcomeUnknown(
+            aggregate_id, key, f"{why}; the command may or may not have been stored"
+        )
+    return EventStoreError(f"{why} (aggregate {aggregate_id!r})", kind)
+
+
 def _reply_interrupted(
     slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
     message: AggregateMessage[EntityT, CommandT, EventT, ErrorT],
@@ -991,23 +1196,18 @@ def _reply_interrupted(
 
     Anything else gets an ``EventStoreError`` of ``kind``.
     """
-    key = slot.in_flight_key
-    if isinstance(message, ExecuteCommand) and key is not None:
+    if not isinstance(message, ExecuteCommand):
+        _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})", kind))
+        return
+    error = _interruption(slot, why, kind, slot.aggregate_id)
+    if isinstance(error, OutcomeUnknown):
         answer = message.reply_to or message.receipt_to
         if answer is None:
-            _log_unanswered(slot.aggregate_id, key, OutcomeUnknown(slot.aggregate_id, key, why))
+            _log_unanswered(slot.aggregate_id, error.idempotency_key, error)
         else:
-            answer._mailbox.put(
-                Error(
-                    OutcomeUnknown(
-                        slot.aggregate_id,
-                        key,
-                        f"{why}; the command may or may not have been stored",
-                    )
-                )
-            )
+            answer._mailbox.put(Error(error))
         return
-    _reply_error(message, EventStoreError(f"{why} (aggregate {slot.aggregate_id!r})", kind))
+    _reply_error(message, error)
 
 
 def _log_unanswered(aggregate_id: str, key: str, error: EventSourcingError[ErrorT]) -> None:
@@ -1164,6 +1364,40 @@ def supervised(
             snapshot_config=None,
         ).unwrap()
     """
+    return Ok(
+        build_system(
+            name=name,
+            eventstore=eventstore,
+            handle=handle,
+            apply=apply,
+            empty_state=empty_state,
+            queries=queries,
+            snapshot_config=snapshot_config,
+            max_retries=max_retries,
+            load_timeout=load_timeout,
+            max_workers=max_workers,
+            idle_timeout=idle_timeout,
+            shutdown_timeout=shutdown_timeout,
+        )[1]
+    )
+
+
+def build_system(
+    name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]],
+    eventstore: EventStore[StoreT, EntityT, EventT, TxT],
+    handle: Handle[EntityT, CommandT, EventT, ErrorT],
+    apply: Apply[EntityT, EventT],
+    empty_state: EntityT,
+    queries: Sequence[Query[EventT]],
+    snapshot_config: SnapshotConfig | None,
+    *,
+    max_retries: int = 3,
+    load_timeout: float = 5.0,
+    max_workers: int = 10_000,
+    idle_timeout: float = 60.0,
+    shutdown_timeout: float = 5.0,
+) -> tuple[_System[StoreT, EntityT, CommandT, EventT, ErrorT, TxT], ChildSpecification[Supervisor]]:
+    """Check :func:`supervised`'s arguments: the system they describe, and its child."""
     if not isinstance(name, Name):
         raise TypeError(f"name must be a Name from process.new_name(), got {name!r}")
     if not isinstance(eventstore, EventStore):
@@ -1210,7 +1444,7 @@ def supervised(
     for query in checked_queries:
         builder = builder.add(_query_child(query))
     builder = builder.add(worker(system.start))
-    return Ok(supervised_builder(builder))
+    return system, supervised_builder(builder)
 
 
 def manager_state(

@@ -126,6 +126,42 @@ class _Mailbox(Generic[MsgT]):
         self.put(message)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
+    def append_quietly(self, message: MsgT) -> None:
+        """Queue ``message`` without waking the receiver (see :meth:`wake`)."""
+        self._items.append(message)
+
+    def wake(self) -> None:
+        """Wake a receiver parked in :meth:`park` if anything is queued."""
+        receiver = self._receiver
+        if receiver is not None and self._items:
+            self._receiver = None
+            trio.lowlevel.reschedule(receiver)
+
+    def remove(self, message: MsgT) -> bool:
+        """Take ``message`` out of the queue unread; ``False`` if it is not queued."""
+        for index, queued in enumerate(self._items):
+            if queued is message:
+                del self._items[index]
+                return True
+        return False
+
+    async def park(self) -> None:
+        """Park the receiver until a :meth:`put` or a :meth:`wake`, taking nothing.
+
+        The receiver looks at the queue again when it wakes, and takes a message with
+        :meth:`get_nowait` in the same step, so that a message is never out of the queue
+        and unclaimed while other tasks run.
+        """
+        if self._receiver is not None:
+            raise trio.BusyResourceError("another task is already receiving from this subject")
+        self._receiver = trio.lowlevel.current_task()
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            self._receiver = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
     def handle_at_once(self, at_once: Callable[[MsgT], bool] | None) -> None:
         """Install (or with ``None`` remove) the handler ``put`` calls while idle."""
         self._at_once = at_once
