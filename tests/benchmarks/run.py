@@ -2,7 +2,7 @@
 
 Usage::
 
-    nox -s bench                   # the full run (under 15 minutes on 2 cores)
+    nox -s bench                   # the full run (3 repetitions, about 8 minutes each on 2 cores)
     nox -s bench -- --quick        # a reduced run, one repetition (CI smoke, under a minute)
     python -m tests.benchmarks.run [--quick] [--repeat N] [--stores memory,sqlite,postgres]
                                    [--json PATH] [--svg PATH] [--dir DIR] [--dsn DSN]
@@ -695,7 +695,7 @@ def table(plan: Plan) -> list[str]:
     header = (
         f"{'measure':<46} {'unit':<10} {'this library (min-max)':>27} "
         f"{'peer uncached (min-max)':>27} {'peer cached (min-max)':>27} {'peer best':>9} "
-        f"{'ratio':>8} {'peak RSS MiB':>15}"
+        f"{'ratio':>8} {'peak RSS MiB':>17}"
     )
     lines = [header, "-" * len(header)]
     section = ""
@@ -720,7 +720,7 @@ def table(plan: Plan) -> list[str]:
             f"  {row.label:<44} {'ms' if row.unit == 's' else row.unit:<10} "
             f"{_cell(found.ours, row.unit):>27} {_cell(found.peers.get('peer'), row.unit):>27} "
             f"{cached_text:>27} {best:>9} "
-            f"{'-' if times is None else f'{times:.2f}x':>8} {rss_text:>15}"
+            f"{'-' if times is None else f'{times:.2f}x':>8} {rss_text:>17}"
         )
     return lines
 
