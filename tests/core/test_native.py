@@ -670,20 +670,10 @@ async def test_a_shutdown_waits_for_a_command_in_a_callers_task_that_ends_in_tim
         assert stored(store) == [(1, Added(1))]
 
 
-COLD_QUEUE_DROPPED = (
-    "src bug: a command queued behind the first command of a cold aggregate (run in its "
-    "caller's task, no worker) when the block is left is not run by the drain: "
-    "_System.release() starts no worker while draining, check_idle() then sets idle and "
-    "the drain refuses the queue at once, as if the shutdown timeout had passed"
-)
-
-
 @pytest.mark.parametrize(
     "warm",
     [
-        pytest.param(
-            False, id="cold", marks=pytest.mark.xfail(strict=True, reason=COLD_QUEUE_DROPPED)
-        ),
+        pytest.param(False, id="cold"),
         pytest.param(True, id="warm"),
     ],
 )

@@ -61,7 +61,8 @@ class EventSourcingException(Exception):
         self.reason: EventSourcingError[object] = reason
 
     def __str__(self) -> str:
-        return f"aggregate {self.aggregate_id!r}: {describe_error(self.reason)}"
+        described = describe_error(self.reason)
+        return f"aggregate {self.aggregate_id!r}: {described}" if self.aggregate_id else described
 
 
 @final

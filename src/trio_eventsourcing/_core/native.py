@@ -102,11 +102,11 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
 
     @property
     def name(self) -> Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]:
-        """The Name the system's actor holds (what ``process_managers.Target`` takes).
+        """The Name the system's actor holds, for code that addresses actors by Name.
 
         Example::
 
-            accounts = process_managers.Target(bank.name)
+            reply = eventsourcing.load_aggregate(process.named_subject(bank.name), "acc-1")
         """
         return self._name
 
@@ -139,7 +139,8 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
         ``idempotency_key``, ``correlation_id``, ``causation_id`` and ``caused_by`` are
         as in ``execute_with_response``; ``metadata`` is stored with every event; with
         ``consistency``, returns only once each read model named has the command's
-        events (as ``execute_and_wait``).
+        events (as ``execute_and_wait``). That wait is the caller's to cancel: cancelled
+        there, the command is stored although ``Cancelled`` comes out.
 
         Example::
 
@@ -180,7 +181,7 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
             account = await bank.load("acc-1")
             print(account.entity.balance, account.sequence)
         """
-        self._check_open(aggregate_id)
+        self._check_open(check_aggregate_id(aggregate_id))
         reply = load_aggregate(self.subject, aggregate_id)
         return _value(aggregate_id, await receive_forever(reply))
 
@@ -192,7 +193,7 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
             for envelope in await bank.events("acc-1"):
                 print(envelope.sequence, envelope.payload)
         """
-        self._check_open(aggregate_id)
+        self._check_open(check_aggregate_id(aggregate_id))
         reply = load_events_from(self.subject, aggregate_id, start_from)
         return _value(aggregate_id, await receive_forever(reply))
 
@@ -203,7 +204,7 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
 
             snapshot = await bank.latest_snapshot("acc-1")
         """
-        self._check_open(aggregate_id)
+        self._check_open(check_aggregate_id(aggregate_id))
         reply = latest_snapshot(self.subject, aggregate_id)
         return _value(aggregate_id, await receive_forever(reply))
 
@@ -215,7 +216,7 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
             stats = await bank.aggregate_stats("acc-1")
             print(stats.event_count, stats.has_snapshot)
         """
-        self._check_open(aggregate_id)
+        self._check_open(check_aggregate_id(aggregate_id))
         reply = aggregate_stats(self.subject, aggregate_id)
         return _value(aggregate_id, await receive_forever(reply))
 

@@ -117,6 +117,38 @@ class EventStore(Generic[StoreT, EntityT, EventT, TxT]):
     """The store's own state, handed to ``load_events``."""
 
 
+_CANCEL_ATOMIC = "_trio_eventsourcing_cancel_atomic"
+
+TransactionRunnerT = TypeVar("TransactionRunnerT", bound=Callable[..., Awaitable[object]])
+
+
+def mark_cancel_atomic(execute_transaction: TransactionRunnerT) -> TransactionRunnerT:
+    """Declare a store's ``execute_transaction`` atomic under cancellation.
+
+    Such a function, when the task awaiting it is cancelled, raises ``Cancelled`` only
+    before anything of the transaction is stored, and otherwise returns its outcome. A
+    command run in its caller's task then needs no cancel shield around it (which costs
+    more than the rest of a command on the memory store). Stores that hand a commit to
+    another task or thread are not: cancelled there, a commit may still go through.
+
+    Example::
+
+        execute_transaction = mark_cancel_atomic(execute_transaction)
+    """
+    setattr(execute_transaction, _CANCEL_ATOMIC, True)
+    return execute_transaction
+
+
+def is_cancel_atomic(execute_transaction: object) -> bool:
+    """Whether :func:`mark_cancel_atomic` declared ``execute_transaction`` so.
+
+    Example::
+
+        shield = not is_cancel_atomic(store.execute_transaction)
+    """
+    return getattr(execute_transaction, _CANCEL_ATOMIC, False) is True
+
+
 def committed_positions(tx: object) -> range | None:
     """The positions of the events transaction ``tx`` stored, if its store reports them."""
     positions = getattr(tx, "committed_positions", None)

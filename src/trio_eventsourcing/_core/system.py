@@ -85,7 +85,7 @@ from .records import (
     SystemStats,
     with_trace,
 )
-from .store import EventStore, StoreResult, committed_positions
+from .store import EventStore, StoreResult, committed_positions, is_cancel_atomic
 
 StoreT = TypeVar("StoreT")
 EntityT = TypeVar("EntityT")
@@ -354,8 +354,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.router_mailbox: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = (
             named_subject(name)._mailbox
         )
-        # Commands run in their callers' tasks (``run_in_caller``), which a shutdown whose
-        # time is up cancels; ``held_ended`` is set when the last of them ends.
+        # Commands run in their callers' tasks (``run_in_caller``): how many, and the
+        # shields that a shutdown whose time is up cancels; ``held_ended`` is set when the
+        # last of them ends.
+        self.in_caller = 0
+        self.cancel_atomic = is_cancel_atomic(store.execute_transaction)
         self.held_scopes: set[trio.CancelScope] = set()
         self.held_ended: trio.Event | None = None
         # What a shutdown could not run: fire-and-forget commands dropped (and a few of
@@ -477,7 +480,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         for scope in self.held_scopes:
             scope.cancel()
         await self.served.wait()
-        if self.held_scopes:
+        if self.in_caller:
             self.held_ended = trio.Event()
             await self.held_ended.wait()
             self.held_ended = None
@@ -502,7 +505,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.dropped_named.clear()
 
     def check_idle(self) -> None:
-        if self.draining and self.live_workers == 0 and not self.waiting and not self.held_scopes:
+        if self.draining and self.live_workers == 0 and not self.waiting and not self.in_caller:
             self.idle.set()
 
     def refuse(
@@ -808,25 +811,37 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None,
         message: ExecuteCommand[CommandT, ErrorT],
     ) -> Result[Receipt, EventSourcingError[ErrorT]]:
-        """Hold the idle aggregate and run ``message`` in this task, then hand it back."""
+        """Hold the idle aggregate and run ``message`` in this task, then hand it back.
+
+        A begun command runs to its end: shielded from the caller, and cancelled only by
+        a shutdown whose time is up, as a worker would be. A store whose transactions are
+        atomic under cancellation (:func:`~.store.is_cancel_atomic`) needs no shield: a
+        cancelled command of it stored nothing, and the caller's cancellation goes
+        through as if the command had not begun.
+        """
         aggregate_id = message.aggregate_id
         if slot is None:
             slot = _AggregateSlot(aggregate_id, self.es)
             self.slots[aggregate_id] = slot
         slot.held = True
         slot.in_flight = message
-        # Shielded from the caller (a begun command runs to its end); cancelled only by a
-        # shutdown whose time is up, as a worker would be.
-        scope = trio.CancelScope(shield=True)
-        self.held_scopes.add(scope)
+        self.in_caller += 1
+        scope: trio.CancelScope | None = None
         outcome: Result[Receipt | None, EventSourcingError[ErrorT]] | None = None
         try:
-            with scope:
+            if self.cancel_atomic:
                 outcome = await self.run_command(slot, message, True)
-                if not isinstance(outcome, Ok) or outcome.value is None:
-                    # No store call made it a schedule point: make it one, as every
-                    # Trio operation is.
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+            else:
+                scope = trio.CancelScope(shield=True)
+                self.held_scopes.add(scope)
+                with scope:
+                    outcome = await self.run_command(slot, message, True)
+            if outcome is not None and (
+                isinstance(outcome, Error) or outcome.value is None or not outcome.value.positions
+            ):
+                # No commit made it a schedule point: make it one, as every Trio
+                # operation is.
+                await trio.lowlevel.cancel_shielded_checkpoint()
         except Exception as exc:
             logger.exception("a command for aggregate %r crashed", aggregate_id)
             slot.state.aggregate = None
@@ -836,20 +851,24 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 )
             )
         finally:
-            self.held_scopes.discard(scope)
-            if outcome is None:
-                # Stopped by the shutdown, in the store or before it.
-                self.interrupted += 1
-                slot.state.aggregate = None
-                outcome = Error(
-                    _interruption(
-                        slot,
-                        "the system shut down before the command ended",
-                        StoreFailure.NOT_RUNNING,
-                        aggregate_id,
+            self.in_caller -= 1
+            if scope is not None:
+                self.held_scopes.discard(scope)
+                if outcome is None:
+                    # Stopped by the shutdown, in the store or before it.
+                    self.interrupted += 1
+                    slot.state.aggregate = None
+                    outcome = Error(
+                        _interruption(
+                            slot,
+                            "the system shut down before the command ended",
+                            StoreFailure.NOT_RUNNING,
+                            aggregate_id,
+                        )
                     )
-                )
             self.release(slot)
+        if outcome is None:  # pragma: no cover - a shielded run always ends with one
+            raise AssertionError("a command run in its caller's task ended without an outcome")
         if isinstance(outcome, Ok):
             assert outcome.value is not None
             return Ok(outcome.value)
@@ -867,19 +886,21 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             nursery = self.nursery
             can_start = (
                 self.serving
-                and not self.draining
                 and nursery is not None
                 and not nursery.cancel_scope.cancel_called
                 and not self.workers_scope.cancel_called
             )
-            if can_start and (len(slot.queue) or self.live_workers < self.es.max_workers):
-                # A worker keeps the aggregate's state cached (and is evicted as any).
+            if can_start and (
+                # What queued behind the command runs, in a shutdown too (the drain
+                # runs what was accepted); else a worker keeps the state cached.
+                len(slot.queue) or (not self.draining and self.live_workers < self.es.max_workers)
+            ):
                 self.ensure_worker(slot)
             elif not len(slot.queue):
                 del self.slots[slot.aggregate_id]
             # Otherwise the queue waits for the router's restart (``serve`` starts its
             # worker) or for the drain, which answers what it could not run.
-        if not self.held_scopes and self.held_ended is not None:
+        if not self.in_caller and self.held_ended is not None:
             self.held_ended.set()
         self.check_idle()
 

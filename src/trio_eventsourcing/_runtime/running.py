@@ -53,6 +53,8 @@ async def running(
             finally:
                 supervisor.shutdown()
     if reason is not None:
-        raise start_failed(reason)
+        # The innermost reason: the supervisors' "child #n (...) failed to start: "
+        # prefixes name children the opener's caller never wrote.
+        raise start_failed(reason.rsplit(" failed to start: ", 1)[-1])
     if raised is not None:
         raise raised

@@ -33,7 +33,7 @@ from ..._core.records import (
     Snapshot,
     split_trace,
 )
-from ..._core.store import EventStore, StoreResult, Transaction
+from ..._core.store import EventStore, StoreResult, Transaction, mark_cancel_atomic
 from ..._runtime import actor as actor
 from ..._runtime.frozen import PicklableFrozen
 from ..._runtime.process import Name, Subject, send
@@ -371,7 +371,8 @@ def _make_event_store(
         return Ok(idempotency_key in store.commands.get(aggregate_id, ()))
 
     return EventStore(
-        execute_transaction=execute_transaction,
+        # Cancelled, it raises only from inside ``body``, before applying anything.
+        execute_transaction=mark_cancel_atomic(execute_transaction),
         load_aggregate_transaction=run_read,
         load_events_transaction=run_read,
         get_latest_snapshot_transaction=run_read,

@@ -62,7 +62,7 @@ def open_database(
     """Open the PostgreSQL database at ``dsn``, for many aggregate types, for a block.
 
     Get each aggregate type's store with ``database.event_store(codec)``; they share
-    the tables, the writer and the global log. Otherwise as :func:`open_store`.
+    the tables, the writer and the global log. Otherwise as :func:`open`.
 
     Example::
 

@@ -58,7 +58,7 @@ def open_database(
     """Open the SQLite database at ``path``, for many aggregate types, for a block.
 
     Get each aggregate type's store with ``database.event_store(codec)``; they share
-    the file's writer and its global log. Otherwise as :func:`open_store`.
+    the file's writer and its global log. Otherwise as :func:`open`.
 
     Example::
 
