@@ -112,9 +112,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=NEWEST_PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """Run mypy --strict over src, tests (with tests/type_tests) and this file."""
+    """Run mypy --strict over src, tests (with tests/type_tests), this file and doc examples."""
     _install(session, "typecheck")
     session.run("mypy", *session.posargs)
+    # The examples of README and the leading docs pages, each as a module of its own;
+    # the tests sessions skip this test, which needs mypy.
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_docs_types.py")
 
 
 @nox.session(python=NEWEST_PYTHON)
