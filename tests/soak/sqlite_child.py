@@ -29,6 +29,7 @@ from tests.soak.workload import (
     Asking,
     Bank,
     BankActor,
+    BankSystem,
     Ledger,
     Op,
     ask,
@@ -74,7 +75,7 @@ def parse_command(kind: str, amount: str, account: str) -> BankAccountCommand:
     raise ValueError(f"no such command kind: {kind!r}")
 
 
-async def reported(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None:
+async def reported(actor: BankActor | BankSystem, ledger: Ledger, op: Op, asking: Asking) -> None:
     say(f"sent {op.op_id} {op.account} {describe_command(op.command)}")
     await ask(actor, ledger, op, asking)
     assert op.verdict is not None
@@ -101,7 +102,8 @@ async def client(
     while True:
         op = ledger.new(f"{prefix}-{n}", rng.choice(bank.accounts), random_command(rng))
         n += 1
-        await reported(bank.actor, ledger, op, asking)
+        # Both faces in turn: see workload.run_client.
+        await reported(bank.system if n % 2 else bank.actor, ledger, op, asking)
 
 
 async def main(path: str, prefix: str, seed: int, keys: bool) -> None:

@@ -66,6 +66,9 @@ BankMessage = eventsourcing.AggregateMessage[
     BankAccount, BankAccountCommand, BankAccountEvent, BankAccountError
 ]
 BankActor = process.Subject[BankMessage]
+BankSystem = eventsourcing.System[
+    BankAccount, BankAccountCommand, BankAccountEvent, BankAccountError
+]
 
 CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
     events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
@@ -93,11 +96,19 @@ STATEMENT_CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
 
 @dataclass(frozen=True)
 class Bank:
-    """A running bank-account system, its aggregate type and the accounts its clients use."""
+    """A running bank-account system, its aggregate type and the accounts its clients use.
 
-    actor: BankActor
+    ``system`` is its Trio-native face, ``actor`` the seed's Subject of the same system:
+    the clients use both, in turn, on the same accounts.
+    """
+
+    system: BankSystem
     accounts: list[str]
     aggregate_type: str = CODEC.aggregate_type
+
+    @property
+    def actor(self) -> BankActor:
+        return self.system.subject
 
 
 @contextlib.asynccontextmanager
@@ -113,25 +124,16 @@ async def running_bank(
     the store). ``accounts``: the aggregates its clients use (by default
     ``account_ids()``), of ``aggregate_type``.
     """
-    name: process.Name[BankMessage] = process.new_name("soak-bank")
-    system = eventsourcing.supervised(
-        name,
-        store,
-        handle,
-        apply,
-        BankAccount(),
-        [],
-        eventsourcing.SnapshotConfig(eventsourcing.frequency(SNAPSHOT_EVERY).unwrap()),
-    ).unwrap()
-    supervisor = static_supervisor.new(static_supervisor.OneForOne)
-    if store_spec is not None:
-        supervisor = supervisor.add(store_spec)
-    async with supervisor.add(system).open():
-        yield Bank(
-            process.named_subject(name),
-            account_ids() if accounts is None else accounts,
-            aggregate_type,
+    async with contextlib.AsyncExitStack() as stack:
+        if store_spec is not None:
+            store_supervisor = static_supervisor.new(static_supervisor.OneForOne).add(store_spec)
+            await stack.enter_async_context(store_supervisor.open())
+        system = await stack.enter_async_context(
+            eventsourcing.open_system(
+                store, handle, apply, BankAccount(), snapshot_every=SNAPSHOT_EVERY, name="soak-bank"
+            )
         )
+        yield Bank(system, account_ids() if accounts is None else accounts, aggregate_type)
 
 
 def account_ids(prefix: str = "acc", count: int = ACCOUNTS) -> list[str]:
@@ -240,12 +242,61 @@ class Asking:
     """``trio.current_time()`` after which an unknown outcome is left unresolved."""
 
 
-async def ask(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None:
-    """Send ``op``'s command, asking again while its outcome is unknown; set its verdict."""
+async def ask(actor: BankActor | BankSystem, ledger: Ledger, op: Op, asking: Asking) -> None:
+    """Send ``op``'s command, asking again while its outcome is unknown; set its verdict.
+
+    Through the seed's Subject (``execute_with_receipt``) or the Trio-native
+    ``System.execute``, whichever ``actor`` is.
+    """
     try:
-        await _ask(actor, ledger, op, asking)
+        if isinstance(actor, eventsourcing.System):
+            await _ask_natively(actor, ledger, op, asking)
+        else:
+            await _ask(actor, ledger, op, asking)
     finally:
         ledger.changed()
+
+
+async def _ask_natively(system: BankSystem, ledger: Ledger, op: Op, asking: Asking) -> None:
+    metadata = [(OP_KEY, op.op_id)]
+    key = op.op_id if asking.keys else None
+    while True:
+        try:
+            with trio.fail_after(asking.reply_ms / 1000):
+                op.receipt = await system.execute(
+                    op.account, op.command, metadata=metadata, idempotency_key=key
+                )
+            op.verdict = Verdict.ACKNOWLEDGED
+            return
+        except eventsourcing.CommandRejected as rejected:
+            op.errors.append(describe_error(rejected.reason))
+            op.verdict = Verdict.REJECTED
+            return
+        except eventsourcing.CommandOutcomeUnknown as unknown:
+            ledger.error_answers += 1
+            op.errors.append(describe_error(unknown.reason))
+            op.unknowns += 1
+            if key is not None and unknown.idempotency_key != key:
+                ledger.key_mismatches.append(f"{op.op_id}: {unknown.reason!r}")
+        except eventsourcing.EventSourcingException as failure:
+            ledger.error_answers += 1
+            op.errors.append(describe_error(failure.reason))
+            if not op.unknowns:
+                op.verdict = Verdict.FAILED
+                ledger.failures[type(failure.reason).__name__] += 1
+                ledger.examples.setdefault(describe_error(failure.reason)[:160], op.op_id)
+                return
+        except trio.TooSlowError:
+            # Skipped if it had not begun; a begun command runs to its end and answers.
+            ledger.error_answers += 1
+            op.errors.append(f"not begun within {asking.reply_ms} ms")
+            op.unknowns += 1
+            op.timeouts += 1
+        ledger.changed()
+        if key is None or trio.current_time() >= asking.resolve_until:
+            op.verdict = Verdict.UNRESOLVED
+            return
+        await trio.sleep(random.uniform(*REASK_PAUSE_S))
 
 
 async def _ask(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None:
@@ -326,7 +377,9 @@ async def run_client(
     while trio.current_time() < until.at:
         op = ledger.new(f"{prefix}-{n}", rng.choice(bank.accounts), random_command(rng))
         n += 1
-        await ask(bank.actor, ledger, op, asking)
+        # Both faces in turn, on the same accounts: the native one runs a command of an
+        # idle aggregate in this task, the seed's always through the aggregate's worker.
+        await ask(bank.system if n % 2 else bank.actor, ledger, op, asking)
 
 
 async def open_accounts(bank: Bank, ledger: Ledger, prefix: str, asking: Asking) -> None:
