@@ -87,6 +87,8 @@ async def opened(
     queries: Sequence[TallyQuery] = (),
     max_retries: int = 3,
     shutdown_timeout: float = 5.0,
+    max_workers: int = 10_000,
+    idle_timeout: float = 60.0,
 ) -> AsyncIterator[Opened]:
     """A tally system on a fresh memory store, both opened the Trio-native way."""
     async with memory_store.open() as store:
@@ -100,6 +102,8 @@ async def opened(
             queries=queries,
             max_retries=max_retries,
             shutdown_timeout=shutdown_timeout,
+            max_workers=max_workers,
+            idle_timeout=idle_timeout,
         ) as system:
             yield Opened(system, faulty, store)
 
@@ -789,3 +793,36 @@ async def test_a_bad_shutdown_timeout_is_refused_naming_it() -> None:
     with pytest.raises(ValueError, match="shutdown_timeout"):
         async with opened(shutdown_timeout=0):
             pass
+
+
+# --- the state cached between commands ----------------------------------------------------
+
+
+async def test_a_second_command_of_an_aggregate_uses_its_cached_state() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+        await bank.system.execute("t-1", add(2))
+        assert bank.faulty.aggregate_loads == 1
+        assert (await bank.system.load("t-1")).entity == Tally(3, (1, 2))
+
+
+async def test_no_more_aggregates_stay_cached_than_max_workers() -> None:
+    async with opened(max_workers=2) as bank:
+        for aggregate_id in ("t-1", "t-2", "t-3"):
+            await bank.system.execute(aggregate_id, add(1))
+        loads = bank.faulty.aggregate_loads
+        # The oldest was dropped to keep two: it loads again, and is right.
+        await bank.system.execute("t-1", add(2))
+        assert bank.faulty.aggregate_loads == loads + 1
+        assert bank.stored("t-1") == [(1, Added(1)), (2, Added(2))]
+
+
+async def test_an_aggregate_idle_past_idle_timeout_is_loaded_again(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with opened(idle_timeout=10.0) as bank:
+        await bank.system.execute("t-1", add(1))
+        await trio.sleep(30)
+        await bank.system.execute("t-1", add(2))
+        assert bank.faulty.aggregate_loads == 2
+        assert bank.stored("t-1") == [(1, Added(1)), (2, Added(2))]

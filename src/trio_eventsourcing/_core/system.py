@@ -278,6 +278,10 @@ def _callback_raised(callback: str, aggregate_id: str, exc: BaseException) -> Ca
     return CallbackRaised(callback, type(exc).__name__, str(exc))
 
 
+_NO_WORKER_SCOPE = trio.CancelScope()
+"""The scope of a slot without a worker; never entered, never cancelled."""
+
+
 class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     """One aggregate's queue, worker and cached state."""
 
@@ -311,7 +315,8 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         # The idempotency key of the command in flight, once it has one.
         self.in_flight_key: str | None = None
         self.last_active = 0.0
-        self.scope = trio.CancelScope()
+        # The worker's scope, made with the worker: a cached aggregate needs none.
+        self.scope = _NO_WORKER_SCOPE
 
 
 class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
@@ -595,18 +600,31 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 slot.scope.cancel()
                 return
 
+    def evict_one_idle(self) -> None:
+        """Drop one idle aggregate's cached state (and worker), among the oldest."""
+        for slot in self.slots.values():
+            if slot.in_flight is None and not len(slot.queue) and not slot.held:
+                if slot.has_worker:
+                    slot.scope.cancel()
+                else:
+                    del self.slots[slot.aggregate_id]
+                return
+
     async def sweep_idle_workers(self) -> None:
         while True:
             await trio.sleep(max(self.idle_timeout_s / 2, 0.001))
             deadline = trio.current_time() - self.idle_timeout_s
             for slot in list(self.slots.values()):
                 if (
-                    slot.has_worker
-                    and slot.in_flight is None
+                    slot.in_flight is None
                     and not len(slot.queue)
+                    and not slot.held
                     and slot.last_active <= deadline
                 ):
-                    slot.scope.cancel()
+                    if slot.has_worker:
+                        slot.scope.cancel()
+                    else:
+                        del self.slots[slot.aggregate_id]
 
     async def run_worker(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
@@ -884,22 +902,24 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             slot.queue.wake()
         elif self.slots.get(slot.aggregate_id) is slot:
             nursery = self.nursery
-            can_start = (
-                self.serving
-                and nursery is not None
-                and not nursery.cancel_scope.cancel_called
-                and not self.workers_scope.cancel_called
-            )
-            if can_start and (
-                # What queued behind the command runs, in a shutdown too (the drain
-                # runs what was accepted); else a worker keeps the state cached.
-                len(slot.queue) or (not self.draining and self.live_workers < self.es.max_workers)
-            ):
-                self.ensure_worker(slot)
-            elif not len(slot.queue):
+            if len(slot.queue):
+                # What queued behind the command runs, in a shutdown too (the drain runs
+                # what was accepted). Unless the workers are stopping: then the queue
+                # waits for the router's restart (``serve`` starts its worker) or for the
+                # drain, which answers what it could not run.
+                if (
+                    self.serving
+                    and nursery is not None
+                    and not nursery.cancel_scope.cancel_called
+                    and not self.workers_scope.cancel_called
+                ):
+                    self.ensure_worker(slot)
+            elif self.draining:
                 del self.slots[slot.aggregate_id]
-            # Otherwise the queue waits for the router's restart (``serve`` starts its
-            # worker) or for the drain, which answers what it could not run.
+            elif len(self.slots) > self.es.max_workers:
+                # The state stays cached without a worker (a task and its scope cost
+                # more than the state), as many aggregates as workers may be live.
+                self.evict_one_idle()
         if not self.in_caller and self.held_ended is not None:
             self.held_ended.set()
         self.check_idle()
