@@ -918,7 +918,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 del self.slots[slot.aggregate_id]
             elif len(self.slots) > self.es.max_workers:
                 # The state stays cached without a worker (a task and its scope cost
-                # more than the state), as many aggregates as workers may be live.
+                # more than the state), for at most ``max_workers`` aggregates.
                 self.evict_one_idle()
         if not self.in_caller and self.held_ended is not None:
             self.held_ended.set()
@@ -1382,7 +1382,8 @@ def supervised(
         load_timeout: Seconds a cold aggregate may take to load before
             ``ActorTimeout("load_aggregate", ms)`` is reported (the seed's error counts
             milliseconds).
-        max_workers: Most aggregates with a live worker (and cached state) at once.
+        max_workers: Most aggregates with a live worker at once, and most with cached
+            state (a command run by ``System.execute`` caches it without a worker).
         idle_timeout: Seconds after which an idle aggregate's worker and cached state
             are dropped.
         shutdown_timeout: Seconds an orderly shutdown waits for the commands accepted
