@@ -8,7 +8,8 @@ library, nor the other way round). The job names a side, a task, where it stores
 events and the task's arguments::
 
     {"side": "ours", "task": "w1", "target": {"kind": "memory"},
-     "args": {"quick": true, "clients": 100, "run": "conc", "read_log": true}}
+     "args": {"quick": true, "clients": 100, "run": "conc", "read_log": true,
+              "api": "native"}}
 
 The line printed, after ``MEASURED``, holds ``figures`` (the task's own) and
 ``memory``: the RSS in bytes when the task started (after the imports), when it ended

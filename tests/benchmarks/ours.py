@@ -7,10 +7,12 @@ figures by name. ``measure.py`` calls one of them in a fresh process, so that a 
 
 from __future__ import annotations
 
+import functools
 import gc
+import math
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,7 +47,17 @@ BankMessage: TypeAlias = es.AggregateMessage[
     BankAccount, BankAccountCommand, BankAccountEvent, BankAccountError
 ]
 BankActor: TypeAlias = process.Subject[BankMessage]
+BankSystem: TypeAlias = es.System[
+    BankAccount, BankAccountCommand, BankAccountEvent, BankAccountError
+]
+Bank: TypeAlias = BankActor | BankSystem
+"""A running system: its Subject (the Gleam-shaped API) or its ``System`` (Trio-native)."""
+Send: TypeAlias = Callable[[str, BankAccountCommand], Awaitable[None]]
+Api = Literal["native", "gleam"]
+"""How the clients send their commands: ``await bank.execute(...)`` (Trio-native) or
+``execute_with_response`` + ``process.receive`` (Gleam-shaped)."""
 Figures: TypeAlias = dict[str, float]
+FloorRequest: TypeAlias = tuple[int, trio.MemorySendChannel[int]]
 
 CODEC: JsonCodec[BankAccountEvent, BankAccount] = JsonCodec(
     events=[AccountOpened, CustomerDepositedCash, CustomerWithdrewCash],
@@ -126,6 +138,46 @@ async def open_system(
         yield process.named_subject(name)
 
 
+@asynccontextmanager
+async def open_bank(
+    store: AnyStore,
+    api: Api,
+    *,
+    snapshot_every: int | None = None,
+    max_workers: int = 10_000,
+    idle_timeout_ms: int = 60_000,
+) -> AsyncIterator[Bank]:
+    """Run an event-sourcing system on ``store`` for ``api``, its cache cold.
+
+    ``"gleam"``: :func:`open_system` (a supervisor, a Name, the Subject). ``"native"``:
+    ``eventsourcing.open_system``, its ``System``. The same system underneath, with the
+    same settings.
+    """
+    if api == "gleam":
+        async with open_system(
+            store,
+            snapshot_every=snapshot_every,
+            max_workers=max_workers,
+            idle_timeout_ms=idle_timeout_ms,
+        ) as actor:
+            yield actor
+    elif api == "native":
+        async with es.open_system(
+            store,
+            handle,
+            apply,
+            BankAccount(),
+            snapshot_every=snapshot_every,
+            name="bank",
+            load_timeout=WITHIN_MS / 1000,
+            max_workers=max_workers,
+            idle_timeout=idle_timeout_ms / 1000,
+        ) as bank:
+            yield bank
+    else:
+        raise ValueError(f"api must be 'native' or 'gleam', got {api!r}")
+
+
 async def command(actor: BankActor, account_id: str, cmd: BankAccountCommand) -> None:
     """Send one command and wait until it is stored; raise if it was not."""
     reply = await process.receive(es.execute_with_response(actor, account_id, cmd, []), WITHIN_MS)
@@ -133,20 +185,47 @@ async def command(actor: BankActor, account_id: str, cmd: BankAccountCommand) ->
         raise RuntimeError(f"command {cmd!r} on {account_id!r} failed: {reply!r}")
 
 
-async def _client(actor: BankActor, ops: list[Op]) -> None:
+async def native_command(bank: BankSystem, account_id: str, cmd: BankAccountCommand) -> None:
+    """:func:`command` through the Trio-native API: the same check, the same failure.
+
+    A rejected command (``CommandRejected``) or any other failure raises the
+    ``RuntimeError`` that :func:`command` raises for an answer other than ``Ok(None)``.
+    """
+    try:
+        receipt = await bank.execute(account_id, cmd)
+    except es.EventSourcingException as failure:
+        raise RuntimeError(f"command {cmd!r} on {account_id!r} failed: {failure!r}") from failure
+    if not isinstance(receipt, es.Receipt):
+        raise RuntimeError(f"command {cmd!r} on {account_id!r} failed: {receipt!r}")
+
+
+def sender(bank: Bank) -> Send:
+    """How a client sends a command to ``bank``: by its API, chosen once per client."""
+    if isinstance(bank, es.System):
+        return functools.partial(native_command, bank)
+    return functools.partial(command, bank)
+
+
+async def _client(bank: Bank, ops: list[Op]) -> None:
+    send = sender(bank)
     for op in ops:
         if isinstance(op, Open):
-            await command(actor, op.account_id, OpenAccount(op.account_id))
+            await send(op.account_id, OpenAccount(op.account_id))
         else:
-            await command(actor, op.account_id, DepositMoney(Decimal(op.amount)))
+            await send(op.account_id, DepositMoney(Decimal(op.amount)))
 
 
-async def run_script(actor: BankActor, script: Script) -> float:
-    """Run every client of ``script`` at once; return the seconds until all finished."""
+async def run_script(bank: Bank, script: Script) -> float:
+    """Run every client of ``script`` at once; return the seconds until all finished.
+
+    A run that hangs fails after ``WITHIN_MS`` (the Trio-native API takes no timeout:
+    one cancel scope bounds the whole run, not every command).
+    """
     started = time.perf_counter()
-    async with trio.open_nursery() as nursery:
-        for ops in script:
-            nursery.start_soon(_client, actor, ops)
+    with trio.fail_after(WITHIN_MS / 1000):
+        async with trio.open_nursery() as nursery:
+            for ops in script:
+                nursery.start_soon(_client, bank, ops)
     return time.perf_counter() - started
 
 
@@ -232,19 +311,20 @@ async def read_whole_log(target: Target, store: AnyStore) -> tuple[int, float]:
 # --- the measurements -----------------------------------------------------------------
 
 
-def w1(target: Target, quick: bool, clients: int, run: str, read_log: bool) -> Figures:
-    """W1 (commands/s) with ``clients`` clients; then W3, the log read (events/s)."""
+def w1(
+    target: Target, quick: bool, clients: int, run: str, read_log: bool, api: Api = "gleam"
+) -> Figures:
+    """W1 (commands/s) with ``clients`` clients through ``api``; then W3, the log read
+    (events/s). The same script, the same check of every answer, for either API."""
     workload = sizes(quick)
-    if target.kind == "postgres":
-        return _postgres_w1(target, quick, clients, read_log)
     script = w1_script(workload, clients, run)
 
     async def main() -> Figures:
         figures: Figures = {}
         async with open_store(target) as store:
-            async with open_system(store) as actor:
+            async with open_bank(store, api) as bank:
                 before = _commits(store)
-                elapsed = await run_script(actor, script)
+                elapsed = await run_script(bank, script)
                 after = _commits(store)
             figures["commands_per_s"] = workload.commands / elapsed
             if before is not None and after is not None:
@@ -258,7 +338,7 @@ def w1(target: Target, quick: bool, clients: int, run: str, read_log: bool) -> F
     return trio.run(main)
 
 
-def w1_types(target: Target, quick: bool, clients: int, run: str) -> Figures:
+def w1_types(target: Target, quick: bool, clients: int, run: str, api: Api = "gleam") -> Figures:
     """W1 on one SQLite file of two aggregate types, ``clients // 2`` clients each.
 
     The workload of :func:`w1` with ``clients`` clients, its accounts dealt out to two
@@ -273,12 +353,12 @@ def w1_types(target: Target, quick: bool, clients: int, run: str) -> Figures:
         database, spec = sqlite_store.supervised_database(target.location, synchronous="FULL")
         async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
             stores = (database.event_store(CODEC), database.event_store(STATEMENT_CODEC))
-            async with open_system(stores[0]) as first, open_system(stores[1]) as second:
+            async with open_bank(stores[0], api) as first, open_bank(stores[1], api) as second:
                 before = database.statistics()
                 started = time.perf_counter()
                 async with trio.open_nursery() as nursery:
-                    for actor, half in zip((first, second), halves, strict=True):
-                        nursery.start_soon(run_script, actor, half)
+                    for bank, half in zip((first, second), halves, strict=True):
+                        nursery.start_soon(run_script, bank, half)
                 elapsed = time.perf_counter() - started
                 after = database.statistics()
         transactions = after.transactions - before.transactions
@@ -288,20 +368,6 @@ def w1_types(target: Target, quick: bool, clients: int, run: str) -> Figures:
         }
 
     return trio.run(main)
-
-
-def _postgres_w1(target: Target, quick: bool, clients: int, read_log: bool) -> Figures:
-    """W1 and W3 on PostgreSQL, by ``postgres_bench``'s own functions."""
-    from tests.benchmarks import postgres_bench
-
-    workload = sizes(quick)
-    commands_per_s, per_commit = postgres_bench.ours_w1(
-        workload, clients, target.dsn, target.location
-    )
-    figures = {"commands_per_s": commands_per_s, "commands_per_commit": per_commit}
-    if read_log:
-        figures["log_events_per_s"] = postgres_bench.ours_log(target.dsn, target.location)
-    return figures
 
 
 def cold_load(target: Target, events: int, snapshot_every: int | None) -> Figures:
@@ -432,24 +498,55 @@ def stream_length(target: Target, events: int, commands: int) -> Figures:
     return trio.run(main)
 
 
+BUDGET_ROUNDS = 4  # the two APIs' commands alternate in rounds, so drift hurts both alike
+
+
 def budget(commands: int) -> Figures:
     """Where the microseconds of one memory-store command go, measured piece by piece.
 
-    - ``command_us``: a whole command from one sequential client, aggregate cached.
+    - ``command_native_us``: a whole command from one sequential client, aggregate
+      cached, through the Trio-native API (``await bank.execute``).
+    - ``command_gleam_us``: the same through the Gleam-shaped API
+      (``execute_with_response`` + ``process.receive``); ``command_us`` is the same figure
+      under its earlier name.
+    - ``trio_floor_us``: a bare request/reply on Trio memory channels: the client sends
+      a reply channel to a server task and awaits the answer.
     - ``domain_us``: ``handle`` then ``apply``, the user's code, called directly.
     - ``store_us``: the memory store's write transaction (``commit_events``), direct.
     - ``call_us``: a request/reply to an actor (``process.call``): two mailbox hops.
+
+    The two APIs run side by side on one store, their commands alternating in
+    ``BUDGET_ROUNDS`` rounds; every answer is checked as in W1.
     """
     from trio_eventsourcing import actor as actor_module
 
+    async def commands_us(send: Send, account_id: str, count: int) -> float:
+        started = time.perf_counter()
+        for _ in range(count):
+            await send(account_id, DepositMoney(Decimal(10)))
+        return time.perf_counter() - started
+
     async def main() -> Figures:
         figures: Figures = {}
-        async with open_store(Target("memory")) as store, open_system(store) as actor:
-            await command(actor, "budget", OpenAccount("budget"))
-            started = time.perf_counter()
-            for _ in range(commands):
-                await command(actor, "budget", DepositMoney(Decimal(10)))
-            figures["command_us"] = (time.perf_counter() - started) / commands * 1e6
+        async with (
+            open_store(Target("memory")) as store,
+            open_bank(store, "native") as native,
+            open_bank(store, "gleam") as gleam,
+        ):
+            banks: dict[Api, Send] = {"native": sender(native), "gleam": sender(gleam)}
+            seconds: dict[Api, float] = {"native": 0.0, "gleam": 0.0}
+            per_round = max(1, commands // BUDGET_ROUNDS)
+            for api, send in banks.items():
+                await send(f"budget-{api}", OpenAccount(f"budget-{api}"))
+                await commands_us(send, f"budget-{api}", per_round // 10 + 1)  # warm-up
+            for number in range(BUDGET_ROUNDS):
+                order: list[Api] = ["native", "gleam"] if number % 2 == 0 else ["gleam", "native"]
+                for api in order:
+                    seconds[api] += await commands_us(banks[api], f"budget-{api}", per_round)
+            done = per_round * BUDGET_ROUNDS
+            figures["command_native_us"] = seconds["native"] / done * 1e6
+            figures["command_gleam_us"] = seconds["gleam"] / done * 1e6
+            figures["command_us"] = figures["command_gleam_us"]
 
             entity = BankAccount(opened=True)
             started = time.perf_counter()
@@ -486,9 +583,41 @@ def budget(commands: int) -> Figures:
                 await process.call(target, WITHIN_MS, lambda reply_to: (number, reply_to))  # noqa: B023
             figures["call_us"] = (time.perf_counter() - started) / commands * 1e6
             nursery.cancel_scope.cancel()
+        figures["trio_floor_us"] = await trio_floor_us(commands)
         return figures
 
     return trio.run(main)
+
+
+async def trio_floor_us(requests: int) -> float:
+    """Microseconds of a bare request/reply to a server task on Trio memory channels.
+
+    The client sends the request with a fresh reply channel (what a reply Subject is)
+    and awaits the answer; the server task answers each. No timeout, no mailbox: the
+    least a request answered by another task costs in Trio.
+    """
+    request_send, request_receive = trio.open_memory_channel[FloorRequest](math.inf)
+
+    async def server() -> None:
+        async with request_receive:
+            async for number, reply_send in request_receive:
+                reply_send.send_nowait(number)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(server)
+        async with request_send:
+            for number in range(requests // 10 + 1):  # warm-up
+                reply_send, reply_receive = trio.open_memory_channel[int](1)
+                request_send.send_nowait((number, reply_send))
+                await reply_receive.receive()
+            started = time.perf_counter()
+            for number in range(requests):
+                reply_send, reply_receive = trio.open_memory_channel[int](1)
+                request_send.send_nowait((number, reply_send))
+                if await reply_receive.receive() != number:
+                    raise RuntimeError("the server task answered another request")
+            elapsed = time.perf_counter() - started
+    return elapsed / requests * 1e6
 
 
 def runtime(quick: bool) -> Figures:

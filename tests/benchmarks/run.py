@@ -2,7 +2,7 @@
 
 Usage::
 
-    nox -s bench                   # the full run (3 repetitions, about 8 minutes each on 2 cores)
+    nox -s bench                   # the full run (3 repetitions, about 9 minutes each on 2 cores)
     nox -s bench -- --quick        # a reduced run, one repetition (CI smoke, under a minute)
     python -m tests.benchmarks.run [--quick] [--repeat N] [--stores memory,sqlite,postgres]
                                    [--json PATH] [--svg PATH] [--dir DIR] [--dsn DSN]
@@ -16,6 +16,11 @@ when no server answers at ``--dsn``). Every measurement runs in a fresh process
 measurement run back to back, and which goes first alternates between repetitions, so
 a machine shared with other work hurts both alike. Compare ratios within one run.
 
+This library runs every W1 measurement (each store, 1 and N clients) and the W4 client
+series twice, through its Trio-native API (``await system.execute(...)``) and through its
+Gleam-shaped one (``execute_with_response`` + ``process.receive``): a row for each, each
+with its ratio; W3 (the log read) comes from the Trio-native run.
+
 The peer runs its write paths (W1, W4, the stream-length rows) twice, as installed and
 with its aggregate cache on (``peer.py`` says how), each run checked afterwards through a
 new uncached application; every ratio is against the faster of the two, which the table
@@ -23,16 +28,18 @@ names. Cold loads and the log read run the peer once, uncached: a cache cannot a
 
 Printed: the table (medians over the repetitions, min-max, both peer variants, the
 ratio to the faster one, peak RSS),
-the memory of the bounded-cache check, the per-command budget, the runtime's overhead on
+the memory of the bounded-cache check, the per-command budget (both APIs beside a bare
+Trio request/reply to a server task, measured in one process), the runtime's overhead on
 bare Trio, a projection of one event type in three beside the whole log's (SQLite and
 PostgreSQL, ``selection_bench.py``), read-your-writes latency with ``execute_and_wait``
 beside a plain command's (every store, ``consistency_bench.py``), money transfers per
 second through the transfers' process manager with its commands per commit (SQLite and
 PostgreSQL, ``transfers_bench.py``; this library only: the peer has no process managers),
-and the scale checks with PASS or SHORT. Written: every figure of every repetition as
-JSON (``--json``, default ``tests/benchmarks/results/latest.json``) and the scaling curves
-as SVG (``--svg``, default ``docs/performance-scaling.svg``, which the docs embed; a
-``--quick`` run writes ``tests/benchmarks/results/scaling-quick.svg`` instead).
+and the scale checks with PASS or SHORT (with the targets of both APIs against the peer).
+Written: every figure of every repetition as JSON (``--json``, default
+``tests/benchmarks/results/latest.json``) and the scaling curves as SVG (``--svg``,
+default ``docs/performance-scaling.svg``, which the docs embed; a ``--quick`` run writes
+``tests/benchmarks/results/scaling-quick.svg`` instead).
 """
 
 from __future__ import annotations
@@ -73,10 +80,17 @@ MEASURE = "tests.benchmarks.measure"
 TRANSFERS = "tests.benchmarks.transfers_bench"  # runs its job itself, as measure.py does
 
 Side = Literal["ours", "peer"]
-Slot = Literal["ours", "peer", "peer_cached"]
-"""Whose outcomes: this library's, the peer's as installed, the peer's with its cache."""
+Slot = Literal["ours", "ours_gleam", "peer", "peer_cached"]
+"""Whose outcomes: this library's (through its Trio-native API, and through its
+Gleam-shaped one where a measurement runs both), the peer's as installed, the peer's
+with its cache."""
+OURS_SLOTS: tuple[Slot, ...] = ("ours", "ours_gleam")
 PEER_SLOTS: tuple[Slot, ...] = ("peer", "peer_cached")
 PEER_VARIANT: dict[Slot, str] = {"peer": "uncached", "peer_cached": "cached"}
+API_NAME: dict[Slot, str] = {"ours": "Trio-native", "ours_gleam": "Gleam-shaped"}
+"""The API of this library's commands in each of its slots (the W1 and W4-clients jobs)."""
+API_OF: dict[Slot, str] = {"ours": "native", "ours_gleam": "gleam"}
+"""``ours.w1``'s ``api`` argument for each of this library's slots."""
 BOTH_IN_MEMORY: tuple[tuple[Side, str], ...] = (("ours", "memory"), ("peer", "popo"))
 
 
@@ -92,9 +106,12 @@ class Job:
 
     @property
     def slot(self) -> Slot:
-        """Where its outcomes go: the peer with its cache (``"cache": True``) apart."""
+        """Where its outcomes go: the peer with its cache (``"cache": True``) apart, and
+        this library through its Gleam-shaped API (``"api": "gleam"``) apart."""
         if self.side == "peer" and self.args.get("cache") is True:
             return "peer_cached"
+        if self.side == "ours" and self.args.get("api") == "gleam":
+            return "ours_gleam"
         return self.side
 
 
@@ -138,6 +155,7 @@ class Row:
     higher_is_better: bool
     ours: tuple[str, str] | None  # (measurement key, figure name)
     peer: tuple[str, str] | None
+    ours_slot: Slot = "ours"  # "ours_gleam": this library's figure through the Gleam API
 
 
 @dataclass
@@ -159,8 +177,9 @@ class Plan:
         unit: str,
         ours: tuple[str, str] | None,
         peer: tuple[str, str] | None,
+        ours_slot: Slot = "ours",
     ) -> None:
-        self.rows.append(Row(section, label, unit, unit != "s", ours, peer))
+        self.rows.append(Row(section, label, unit, unit != "s", ours, peer, ours_slot))
 
 
 # --- what runs --------------------------------------------------------------------------
@@ -196,7 +215,8 @@ def _store_section(
         plan.measure(
             f"{prefix}.{key}",
             f"{prefix} W1, {clients} client(s)",
-            Job("ours", "w1", ours_store, _w1_args(quick, clients, key, read_log)),
+            # Both APIs of this library; W3 (the log read) from the Trio-native run only.
+            *ours_twins("w1", ours_store, _w1_args(quick, clients, key, read_log)),
             # W3 (the log read) from the uncached run only: the cache plays no part in it.
             *peer_twins(
                 "w1",
@@ -222,11 +242,12 @@ def _store_section(
         plan.measure(
             "sqlite.w1_types",
             f"sqlite W1, {workload.clients} clients over 2 aggregate types",
+            # Trio-native, as the W1 run it is checked against (the "ours" slot).
             Job(
                 "ours",
                 "w1_types",
                 "sqlite",
-                {"quick": quick, "clients": workload.clients, "run": "types"},
+                {"quick": quick, "clients": workload.clients, "run": "types", "api": "native"},
             ),
         )
     if ours_store != "memory":
@@ -258,20 +279,34 @@ def _store_section(
             {"commands": workload.consistency_commands, "block": workload.consistency_block},
         ),
     )
+    for key, label in (
+        ("w1_seq", "W1, 1 sequential client"),
+        ("w1_conc", f"W1, {workload.clients} concurrent clients (a)"),
+    ):
+        for slot in OURS_SLOTS:
+            source = (f"{prefix}.{key}", "commands_per_s")
+            plan.row(section, api_label(label, slot), "commands/s", source, source, slot)
     rows = [
-        ("w1_seq", "commands_per_s", "W1, 1 sequential client", "commands/s"),
-        (
-            "w1_conc",
-            "commands_per_s",
-            f"W1, {workload.clients} concurrent clients (a)",
-            "commands/s",
-        ),
         ("w2", "seconds", f"W2, cold load of {workload.replay_events:,} events", "s"),
         ("w2_snap", "seconds", f"W2, same, snapshot every {workload.snapshot_every}", "s"),
         ("w1_conc", "log_events_per_s", "W3, global log read whole, decoded (b)", "events/s"),
     ]
     for key, figure, label, unit in rows:
         plan.row(section, label, unit, (f"{prefix}.{key}", figure), (f"{prefix}.{key}", figure))
+
+
+def api_label(label: str, slot: Slot) -> str:
+    """The label of a row of this library through the API of ``slot``."""
+    return f"{label} \N{EM DASH} {API_NAME[slot]}"
+
+
+def ours_twins(task: str, store: str, args: dict[str, object]) -> tuple[Job, Job]:
+    """A job of this library through its Trio-native API, and the same job through its
+    Gleam-shaped API; a log read (``read_log``) runs in the Trio-native one only."""
+    return (
+        Job("ours", task, store, {**args, "api": API_OF["ours"]}),
+        Job("ours", task, store, {**args, "read_log": False, "api": API_OF["ours_gleam"]}),
+    )
 
 
 def _w1_args(
@@ -281,6 +316,11 @@ def _w1_args(
     if threads is not None:
         args["threads"] = threads
     return args
+
+
+def client_label(clients: int) -> str:
+    """The label of a W4 row of ``clients`` clients (before its API)."""
+    return f"{clients:,} client(s), W1 workload"
 
 
 def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
@@ -295,7 +335,7 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
                 else plan.measure(
                     f"w4.clients{clients}",
                     f"W4 {clients} clients",
-                    Job("ours", "w1", "memory", _w1_args(quick, clients, f"c{clients}", False)),
+                    *ours_twins("w1", "memory", _w1_args(quick, clients, f"c{clients}", False)),
                 )
             )
             peer_key = plan.measure(
@@ -303,13 +343,15 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
                 f"W4 peer {clients} threads",
                 *peer_twins("w1", "popo", _w1_args(quick, clients, f"t{clients}", False, True)),
             )
-        plan.row(
-            section,
-            f"{clients:,} client(s), W1 workload",
-            "commands/s",
-            (ours_key, "commands_per_s"),
-            (peer_key, "commands_per_s"),
-        )
+        for slot in OURS_SLOTS:
+            plan.row(
+                section,
+                api_label(client_label(clients), slot),
+                "commands/s",
+                (ours_key, "commands_per_s"),
+                (peer_key, "commands_per_s"),
+                slot,
+            )
 
     section = "W4: live aggregates (memory store vs POPO, the peer on 1 thread) (c)"
     for aggregates in workload.live_series:
@@ -662,7 +704,7 @@ def compare(plan: Plan, row: Row) -> Comparison:
         for summary in [figure(plan, row.peer, slot)]
         if summary is not None
     }
-    return Comparison(figure(plan, row.ours, "ours"), peers, best_peer(row, peers))
+    return Comparison(figure(plan, row.ours, row.ours_slot), peers, best_peer(row, peers))
 
 
 def _number(value: float, unit: str) -> str:
@@ -684,6 +726,15 @@ def _cell(summary: Summary | None, unit: str) -> str:
     )
 
 
+def row_api(plan: Plan, row: Row) -> str | None:
+    """The API of this library's figure in ``row``, when its job names one (W1, W4 clients)."""
+    if row.ours is None or row.ours[0] not in plan.measurements:
+        return None
+    jobs = plan.measurements[row.ours[0]].jobs
+    named = any(job.slot == row.ours_slot and "api" in job.args for job in jobs)
+    return API_NAME.get(row.ours_slot) if named else None
+
+
 def _peer_peak(plan: Plan, row: Row, found: Comparison, slot: Slot) -> float | None:
     """The peak RSS of a peer variant that has a figure in ``row`` (not of a twin that
     ran for another row of its measurement)."""
@@ -693,7 +744,7 @@ def _peer_peak(plan: Plan, row: Row, found: Comparison, slot: Slot) -> float | N
 def table(plan: Plan) -> list[str]:
     """The rows of the table, section by section."""
     header = (
-        f"{'measure':<46} {'unit':<10} {'this library (min-max)':>27} "
+        f"{'measure':<52} {'unit':<10} {'this library (min-max)':>27} "
         f"{'peer uncached (min-max)':>27} {'peer cached (min-max)':>27} {'peer best':>9} "
         f"{'ratio':>8} {'peak RSS MiB':>17}"
     )
@@ -711,13 +762,13 @@ def table(plan: Plan) -> list[str]:
         else:
             cached_text = _cell(cached, row.unit)
         peaks = (
-            memory_of(plan, row.ours, "ours", "peak"),
+            memory_of(plan, row.ours, row.ours_slot, "peak"),
             *(_peer_peak(plan, row, found, slot) for slot in PEER_SLOTS),
         )
         rss_text = " / ".join("-" if peak is None else f"{peak / MIB:.0f}" for peak in peaks)
         best = "-" if found.best is None else PEER_VARIANT[found.best]
         lines.append(
-            f"  {row.label:<44} {'ms' if row.unit == 's' else row.unit:<10} "
+            f"  {row.label:<50} {'ms' if row.unit == 's' else row.unit:<10} "
             f"{_cell(found.ours, row.unit):>27} {_cell(found.peers.get('peer'), row.unit):>27} "
             f"{cached_text:>27} {best:>9} "
             f"{'-' if times is None else f'{times:.2f}x':>8} {rss_text:>17}"
@@ -743,6 +794,9 @@ FOOTNOTES = [
     "saves and reads nothing on a hit; hits deep-copied, its default). Every W1/W4 and",
     "stream-length run of the peer is checked afterwards: each account, read through a new",
     "application without a cache, has the version and balance the workload gave it.",
+    "Trio-native: this library's commands sent with await system.execute(...); Gleam-shaped:",
+    "with execute_with_response(...) and process.receive(...). The same system, store, script",
+    "and check of every answer (a rejected command fails the run either way).",
     "Medians over the repetitions (min-max); ratio: how many times better this library is",
     "than the faster peer variant, named under 'peer best' (this/peer for rates, peer/this",
     "for times); peak RSS of the measuring process: this library / peer uncached / cached.",
@@ -829,22 +883,61 @@ def memory_report(check: MemoryCheck | None, workload: Workload) -> list[str]:
     return [line for line in lines if line]
 
 
-def budget_report(plan: Plan) -> list[str]:
+BUDGET_FIGURES = (
+    "command_native_us",
+    "command_gleam_us",
+    "trio_floor_us",
+    "domain_us",
+    "store_us",
+    "call_us",
+)
+"""The figures of the per-command budget job (``ours.budget``), in µs per command."""
+
+
+def budget(plan: Plan) -> dict[str, float] | None:
+    """The medians of the per-command budget, or None if it was not measured whole.
+
+    A run saved before the two APIs were measured has ``command_us`` (the Gleam-shaped
+    command) only: its other figures are missing, and so is its budget here.
+    """
     outcomes = _outcomes(plan, "budget")
-    names = ("command_us", "domain_us", "store_us", "call_us")
-    medians = {name: _median_of(outcomes, name) for name in names}
-    if any(value is None for value in medians.values()):
+    medians = {name: _median_of(outcomes, name) for name in BUDGET_FIGURES}
+    found = {name: value for name, value in medians.items() if value is not None}
+    return found if len(found) == len(BUDGET_FIGURES) else None
+
+
+def budget_report(plan: Plan) -> list[str]:
+    found = budget(plan)
+    if found is None:
         return []
-    command, domain, store, call = (float(medians[name] or 0) for name in names)
-    rest = command - domain - store - call
-    return [
-        "Per-command budget: memory store, 1 sequential client, aggregate cached (µs, median)",
-        f"  whole command (execute_with_response + receive)        {command:7.1f}",
-        f"  handle + apply, the user's code, called directly         {domain:7.1f}",
-        f"  the memory store's write transaction, called directly    {store:7.1f}",
-        f"  a request/reply to an actor (process.call): two hops     {call:7.1f}",
-        f"  the rest: router -> worker hop, worker, reply objects    {rest:7.1f}",
+    native, gleam, floor = (
+        found["command_native_us"],
+        found["command_gleam_us"],
+        found["trio_floor_us"],
+    )
+    domain, store, call = found["domain_us"], found["store_us"], found["call_us"]
+    rows = [
+        ("whole command, Trio-native (await bank.execute)", native, native / floor),
+        ("whole command, Gleam-shaped (execute_with_response + receive)", gleam, gleam / floor),
+        ("Trio floor: request/reply to a server task, memory channels", floor, 1.0),
+        ("handle + apply, the user's code, called directly", domain, None),
+        ("the memory store's write transaction, called directly", store, None),
+        ("a request/reply to an actor (process.call): two hops", call, None),
+        ("the rest, Trio-native: command - user's code - store", native - domain - store, None),
+        (
+            "the rest, Gleam-shaped: command - user's code - store - call",
+            gleam - domain - store - call,
+            None,
+        ),
     ]
+    lines = [
+        "Per-command budget: memory store, 1 sequential client, aggregate cached; the two "
+        "APIs alternated in one process (µs, median)",
+        f"  {'':<64}{'µs':>8}{'x floor':>10}",
+    ]
+    for label, value, times in rows:
+        lines.append(f"  {label:<64}{value:8.1f}" + ("" if times is None else f"{times:10.2f}"))
+    return lines
 
 
 def runtime_report(plan: Plan) -> list[str]:
@@ -971,33 +1064,111 @@ class Check:
     detail: str
 
 
-def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[Check]:
+def rate_ratio(plan: Plan, key: str, slot: Slot = "ours") -> tuple[float | None, str]:
+    """This library's commands/s in measurement ``key`` (through the API of ``slot``) over
+    the faster peer variant's, and the figures said in words; None: not measured."""
+    source = (key, "commands_per_s")
+    found = compare(plan, Row("", "", "commands/s", True, source, source, slot))
+    ours, theirs = found.ours, found.peer
+    if ours is None or theirs is None or found.best is None:
+        return None, "not measured"
+    times = ours.median / theirs.median
+    return times, (
+        f"{API_NAME[slot]} {ours.median:,.0f} vs {theirs.median:,.0f} commands/s (the peer "
+        f"{PEER_VARIANT[found.best]}, its faster variant): {times:.2f}x"
+    )
+
+
+API_TARGETS: tuple[tuple[str, str, Slot, float], ...] = (
+    ("memory", "w1_seq", "ours", 10.0),
+    ("memory", "w1_conc", "ours", 10.0),
+    ("memory", "w1_seq", "ours_gleam", 5.0),
+    ("memory", "w1_conc", "ours_gleam", 5.0),
+    ("sqlite", "w1_seq", "ours", 1.5),
+    ("sqlite", "w1_conc", "ours", 10.0),
+    ("postgres", "w1_conc", "ours", 10.0),
+)
+"""The W1 targets against the peer at its best: (store, W1 run, this library's API, x)."""
+STORE_NAME = {"memory": "memory store", "sqlite": "SQLite", "postgres": "PostgreSQL"}
+PEER_STORE = {"memory": "POPO", "sqlite": "SQLite", "postgres": "PostgreSQL"}
+CLIENTS_FEW, CLIENTS_MANY = 100, 1_000
+"""The W4 target: commands/s with ``CLIENTS_MANY`` clients >= with ``CLIENTS_FEW``."""
+
+
+def api_checks(plan: Plan, workload: Workload) -> list[Check]:
+    """The targets of this library's two APIs: W1 against the peer at its best, on each
+    store measured, and W4's many clients against few through the Trio-native API."""
     found: list[Check] = []
-
-    def rate_ratio(key: str) -> tuple[float | None, str]:
-        source = (key, "commands_per_s")
-        found = compare(plan, Row("", "", "commands/s", True, source, source))
-        ours, theirs = found.ours, found.peer
-        if ours is None or theirs is None or found.best is None:
-            return None, "not measured"
-        times = ours.median / theirs.median
-        return times, (
-            f"{ours.median:,.0f} vs {theirs.median:,.0f} commands/s (the peer "
-            f"{PEER_VARIANT[found.best]}, its faster variant): {times:.2f}x"
-        )
-
-    for key, clients, target in (
-        ("memory.w1_conc", workload.clients, 8.0),
-        ("memory.w1_seq", 1, 2.0),
-    ):
-        times, detail = rate_ratio(key)
+    for store, run, slot, target in API_TARGETS:
+        key = f"{store}.{run}"
+        if key not in plan.measurements:
+            continue  # the store was not run (--stores), or was skipped
+        clients = 1 if run == "w1_seq" else workload.clients
+        times, detail = rate_ratio(plan, key, slot)
+        if slot == "ours" and not any(
+            target_slot == "ours_gleam" and (s, r) == (store, run)
+            for s, r, target_slot, _ in API_TARGETS
+        ):
+            # No target of its own for the Gleam-shaped API here: its figure beside.
+            other, _ = rate_ratio(plan, key, "ours_gleam")
+            if other is not None:
+                detail += f"; {API_NAME['ours_gleam']}: {other:.2f}x"
         found.append(
             Check(
-                f"memory store W1, {clients} client(s): >= {target:g}x the peer's POPO at its best",
+                f"{STORE_NAME[store]} W1, {clients} client(s), {API_NAME[slot]}: "
+                f">= {target:g}x the peer's {PEER_STORE[store]} at its best",
                 None if times is None else times >= target,
                 detail,
             )
         )
+    clients_check = scaling_check(plan, workload)
+    if clients_check is not None:
+        found.append(clients_check)
+    return found
+
+
+def scaling_check(plan: Plan, workload: Workload, slot: Slot = "ours") -> Check | None:
+    """W4: commands/s with 1,000 clients >= with the most clients up to 100 (memory store,
+    through the API of ``slot``); n/a, saying which, if the series lacks either. None if
+    the run has no W4 rows (no memory store)."""
+    rows = {row.label: row for row in plan.rows}
+    measured = {
+        n: figure(plan, row.ours, slot)
+        for n in workload.client_series
+        for row in [rows.get(api_label(client_label(n), slot))]
+        if row is not None
+    }
+    if not measured:
+        return None
+    few_counts = [n for n in measured if n <= CLIENTS_FEW]
+    few = max(few_counts) if few_counts else None
+    target = (
+        f"W4, {API_NAME[slot]}: commands/s with {CLIENTS_MANY:,} clients >= with "
+        f"{few if few is not None else CLIENTS_FEW:,}"
+    )
+    series = ", ".join(f"{n:,}" for n in workload.client_series)
+    missing = [
+        f"{n:,} clients" if n == CLIENTS_MANY else f"a count of clients <= {n:,}"
+        for n, present in ((CLIENTS_FEW, few is not None), (CLIENTS_MANY, CLIENTS_MANY in measured))
+        if not present
+    ]
+    if missing:
+        return Check(target, None, f"the client series ({series}) has no {' nor '.join(missing)}")
+    assert few is not None
+    many_figure, few_figure = measured[CLIENTS_MANY], measured[few]
+    if many_figure is None or few_figure is None:
+        return Check(target, None, "not measured")
+    times = many_figure.median / few_figure.median
+    return Check(
+        target,
+        times >= 1.0,
+        f"{many_figure.median:,.0f} vs {few_figure.median:,.0f} commands/s: {times:.2f}x "
+        "(>= 1 passes)",
+    )
+
+
+def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[Check]:
+    found: list[Check] = api_checks(plan, workload)
 
     one_type = _outcomes(plan, "sqlite.w1_conc")
     two_types = _outcomes(plan, "sqlite.w1_types")
@@ -1287,21 +1458,23 @@ def _ms(points: list[svgplot.Point]) -> list[svgplot.Point]:
 def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
     """The SVG of the scaling curves: clients, live aggregates, cold loads."""
     ours_color, peer_color, peer_cached_color = "#1f6fb4", "#d9541e", "#9467bd"
+    ours_gleam_color = "#17becf"
     rows = {row.label: row for row in plan.rows}
-    clients = [
-        (float(n), source)
-        for n in workload.client_series
-        for row in [rows.get(f"{n:,} client(s), W1 workload")]
-        if row is not None
-        for source in [row.ours]
-        if source is not None
-    ]
-    peer_clients = [
-        (float(n), row.peer)
-        for n in workload.client_series
-        for row in [rows.get(f"{n:,} client(s), W1 workload")]
-        if row is not None and row.peer is not None
-    ]
+
+    def client_sources(slot: Slot, side: Side) -> list[tuple[float, tuple[str, str]]]:
+        """The W4 clients' figures of ``side`` in the rows of this library's ``slot``."""
+        return [
+            (float(n), source)
+            for n in workload.client_series
+            for row in [rows.get(api_label(client_label(n), slot))]
+            if row is not None
+            for source in [row.ours if side == "ours" else row.peer]
+            if source is not None
+        ]
+
+    clients = client_sources("ours", "ours")
+    clients_gleam = client_sources("ours_gleam", "ours")
+    peer_clients = client_sources("ours", "peer")
     live = [(float(n), (f"w4.live{n}", "commands_per_s")) for n in workload.live_series]
     opening = [(float(n), (f"w4.live{n}", "open_commands_per_s")) for n in workload.live_series]
     cold = [
@@ -1319,7 +1492,14 @@ def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
             "commands/s",
             [
                 svgplot.Series(
-                    "this library, memory store", ours_color, _points(plan, clients, "ours")
+                    "this library, memory store, Trio-native API",
+                    ours_color,
+                    _points(plan, clients, "ours"),
+                ),
+                svgplot.Series(
+                    "this library, same, Gleam-shaped API",
+                    ours_gleam_color,
+                    _points(plan, clients_gleam, "ours_gleam"),
                 ),
                 svgplot.Series(
                     "peer, POPO, a thread per client",
@@ -1409,7 +1589,8 @@ def to_json(
                 "peer_uncached": None if uncached is None else asdict(uncached),
                 "peer_cached": None if cached is None else asdict(cached),
                 "ratio": ratio(row, compared.ours, compared.peer),
-                "peak_rss_ours": memory_of(plan, row.ours, "ours", "peak"),
+                "ours_api": row_api(plan, row),
+                "peak_rss_ours": memory_of(plan, row.ours, row.ours_slot, "peak"),
                 "peak_rss_peer": _peer_peak(plan, row, compared, "peer"),
                 "peak_rss_peer_cached": _peer_peak(plan, row, compared, "peer_cached"),
             }
@@ -1419,6 +1600,8 @@ def to_json(
         "workload": asdict(workload),
         "rows": rows,
         "checks": [asdict(check) for check in found],
+        # µs per command (medians): both APIs' whole commands, the Trio floor, the parts.
+        "budget": budget(plan),
         "skipped": plan.skipped,
         "measurements": {
             key: {
