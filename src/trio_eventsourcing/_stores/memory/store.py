@@ -336,7 +336,9 @@ def _make_event_store(
             for offset, event in enumerate(events)
         ]
         tx.appends.append((aggregate_id, aggregate.sequence, envelopes, idempotency_key))
-        return Ok((list[EventEnvelop[EventT]](envelopes), aggregate.sequence + len(events)))
+        # The staged list itself, not a copy: nothing changes it once staged.
+        stored: list[EventEnvelop[EventT]] = envelopes  # type: ignore[assignment]
+        return Ok((stored, aggregate.sequence + len(events)))
 
     async def load_events(
         store: MemoryStore[EntityT, EventT],
