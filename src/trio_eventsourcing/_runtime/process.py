@@ -178,15 +178,7 @@ class _Mailbox(Generic[MsgT]):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return message
         while not self._items:
-            if self._receiver is not None:
-                raise trio.BusyResourceError("another task is already receiving from this subject")
-            self._receiver = trio.lowlevel.current_task()
-
-            def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-                self._receiver = None
-                return trio.lowlevel.Abort.SUCCEEDED
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
+            await self.park()
         return self._take()
 
     async def get_within(self, seconds: float) -> Result[MsgT, None]:
