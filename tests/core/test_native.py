@@ -8,6 +8,7 @@ would, and checks what the store holds, not only what the call said.
 from __future__ import annotations
 
 import contextlib
+import pickle
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import cast
@@ -826,3 +827,27 @@ async def test_an_aggregate_idle_past_idle_timeout_is_loaded_again(
         await bank.system.execute("t-1", add(2))
         assert bank.faulty.aggregate_loads == 2
         assert bank.stored("t-1") == [(1, Added(1)), (2, Added(2))]
+
+
+# --- the exceptions ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "exception",
+    [
+        eventsourcing.CommandRejected("t-1", Rejected(-1)),
+        AggregateNotFound("t-1"),
+        StoreUnavailable("t-1", EventStoreError("down", StoreFailure.UNREACHABLE)),
+        CommandOutcomeUnknown("t-1", OutcomeUnknown("t-1", "key-1", "lost touch")),
+        ConflictAfterRetries("t-1", eventsourcing.ConcurrencyConflict("t-1", 3, 4)),
+        CallbackFailed("t-1", eventsourcing.CallbackRaised("handle", "ValueError", "boom")),
+    ],
+    ids=lambda exception: type(exception).__name__,
+)
+def test_an_exception_survives_pickling_with_its_fields(
+    exception: eventsourcing.EventSourcingException,
+) -> None:
+    copy = pickle.loads(pickle.dumps(exception))
+    assert type(copy) is type(exception)
+    assert vars(copy) == vars(exception)
+    assert str(copy) == str(exception)

@@ -55,10 +55,13 @@ class EventSourcingException(Exception):
             print(failure.aggregate_id, failure)
     """
 
+    aggregate_id: str
+    reason: EventSourcingError[object]
+
     def __init__(self, aggregate_id: str, reason: EventSourcingError[object]) -> None:
         super().__init__(aggregate_id, reason)
         self.aggregate_id = aggregate_id
-        self.reason: EventSourcingError[object] = reason
+        self.reason = reason
 
     def __str__(self) -> str:
         described = describe_error(self.reason)
@@ -82,10 +85,14 @@ class CommandRejected(EventSourcingException, Generic[ErrorT_co]):
                     print("only", balance)
     """
 
+    error: ErrorT_co
+
     def __init__(self, aggregate_id: str, error: ErrorT_co) -> None:
         super().__init__(aggregate_id, DomainError(error))
-        self.args = (aggregate_id, error)
-        self.error: ErrorT_co = error
+        self.error = error
+
+    def __reduce__(self) -> tuple[type[CommandRejected[ErrorT_co]], tuple[str, ErrorT_co]]:
+        return type(self), (self.aggregate_id, self.error)
 
 
 @final
@@ -102,7 +109,9 @@ class AggregateNotFound(EventSourcingException):
 
     def __init__(self, aggregate_id: str) -> None:
         super().__init__(aggregate_id, EntityNotFound())
-        self.args = (aggregate_id,)
+
+    def __reduce__(self) -> tuple[type[AggregateNotFound], tuple[str]]:
+        return type(self), (self.aggregate_id,)
 
 
 @final
@@ -121,6 +130,9 @@ class StoreUnavailable(EventSourcingException):
             if failure.kind is StoreFailure.UNREACHABLE:
                 ...  # try again later
     """
+
+    kind: StoreFailure
+    message: str
 
     def __init__(self, aggregate_id: str, reason: EventStoreError | ActorTimeout) -> None:
         super().__init__(aggregate_id, reason)
@@ -150,6 +162,9 @@ class CommandOutcomeUnknown(EventSourcingException):
             )
     """
 
+    idempotency_key: str
+    message: str
+
     def __init__(self, aggregate_id: str, reason: OutcomeUnknown) -> None:
         super().__init__(aggregate_id, reason)
         self.idempotency_key = reason.idempotency_key
@@ -172,6 +187,9 @@ class ConflictAfterRetries(EventSourcingException):
             ...  # the aggregate is contended: back off, or send it again
     """
 
+    expected_sequence: int
+    actual_sequence: int
+
     def __init__(self, aggregate_id: str, reason: ConcurrencyConflict) -> None:
         super().__init__(aggregate_id, reason)
         self.expected_sequence = reason.expected_sequence
@@ -192,6 +210,10 @@ class CallbackFailed(EventSourcingException):
         except eventsourcing.CallbackFailed as failure:
             print(failure.callback, failure.exception_type)
     """
+
+    callback: str
+    exception_type: str
+    message: str
 
     def __init__(self, aggregate_id: str, reason: CallbackRaised) -> None:
         super().__init__(aggregate_id, reason)

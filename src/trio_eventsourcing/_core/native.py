@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
-from typing_extensions import final
+from typing_extensions import Never, final
 
 from .._runtime.checks import require_non_negative_int, require_positive_int
 from .._runtime.process import Name, Subject, named_subject, new_name, receive_forever
@@ -82,13 +82,22 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
 
     __slots__ = ("_closed", "_name", "_system")
 
-    def __init__(
-        self,
-        system: _System[Any, EntityT, CommandT, EventT, ErrorT, Any],
-    ) -> None:
+    _system: _System[Any, EntityT, CommandT, EventT, ErrorT, Any]
+    _name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]
+    _closed: bool
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("System has no public constructor: open one with open_system()")
+
+    @classmethod
+    def _open(
+        cls, system: _System[Any, EntityT, CommandT, EventT, ErrorT, Any]
+    ) -> System[EntityT, CommandT, EventT, ErrorT]:
+        self = object.__new__(cls)
         self._system = system
-        self._name: Name[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = system.name
+        self._name = system.name
         self._closed = False
+        return self
 
     @property
     def subject(self) -> Subject[AggregateMessage[EntityT, CommandT, EventT, ErrorT]]:
@@ -350,7 +359,7 @@ async def open_system(
         idle_timeout=idle_timeout,
         shutdown_timeout=shutdown_timeout,
     )
-    opened: System[EntityT, CommandT, EventT, ErrorT] = System(system)
+    opened: System[EntityT, CommandT, EventT, ErrorT] = System._open(system)
 
     def start_failed(reason: str) -> StoreUnavailable:
         return StoreUnavailable(
