@@ -678,22 +678,22 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 noted = self.parked_noted = trio.Event()
                 await noted.wait()
                 continue
-            slot, count, since = parked[0]
-            due = since + WORKER_LINGER_S
-            if trio.current_time() < due:
-                await trio.sleep_until(due)
-                continue
-            parked.popleft()
-            if (
-                slot.has_worker
-                and slot.parked == count
-                and slot.in_flight is None
-                and not len(slot.queue)
-                and not slot.held
-                and not slot.scope.cancel_called
-            ):
-                slot.retired = True
-                slot.scope.cancel()
+            cutoff = trio.current_time() - WORKER_LINGER_S
+            while parked and parked[0][2] <= cutoff:
+                slot, count, _ = parked.popleft()
+                if (
+                    slot.has_worker
+                    and slot.parked == count
+                    and slot.in_flight is None
+                    and not len(slot.queue)
+                    and not slot.held
+                    and not slot.scope.cancel_called
+                ):
+                    slot.retired = True
+                    slot.scope.cancel()
+            # A few rounds a second, not one per parking: a worker ends between one and
+            # one and a quarter lingers after it parked.
+            await trio.sleep(WORKER_LINGER_S / 4)
 
     async def run_worker(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
