@@ -389,10 +389,12 @@ def cold_load(target: Target, events: int, snapshot_every: int | None) -> Figure
     return trio.run(main)
 
 
-def live(target: Target, aggregates: int, commands: int, clients: int) -> Figures:
-    """W4: commands/s over ``aggregates`` live (cached) aggregates.
+def live(
+    target: Target, aggregates: int, commands: int, clients: int, api: Api = "gleam"
+) -> Figures:
+    """W4: commands/s over ``aggregates`` live (cached) aggregates, through ``api``.
 
-    The worker cap is ``aggregates`` and the idle timeout longer than the run, so every
+    The cache's cap is ``aggregates`` and the idle timeout longer than the run, so every
     aggregate opened stays cached while the deposits are measured. The opening is the
     bounded-memory check with a large cap: the RSS is read before and after it.
     """
@@ -402,13 +404,13 @@ def live(target: Target, aggregates: int, commands: int, clients: int) -> Figure
         figures: Figures = {}
         async with (
             open_store(target) as store,
-            open_system(store, max_workers=aggregates, idle_timeout_ms=WITHIN_MS) as actor,
+            open_bank(store, api, max_workers=aggregates, idle_timeout_ms=WITHIN_MS) as bank,
         ):
-            await command(actor, "warm-up", OpenAccount("warm-up"))
+            await sender(bank)("warm-up", OpenAccount("warm-up"))
             _measure_memory(figures, "before")
-            setup_seconds = await run_script(actor, setup)
+            setup_seconds = await run_script(bank, setup)
             _measure_memory(figures, "after")
-            seconds = await run_script(actor, measured)
+            seconds = await run_script(bank, measured)
         figures["commands_per_s"] = commands / seconds
         figures["open_commands_per_s"] = aggregates / setup_seconds
         return figures

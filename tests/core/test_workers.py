@@ -7,7 +7,6 @@ import trio.testing
 
 from tests.core.conftest import Added, Tally, add, open_system, reply
 from trio_eventsourcing import Aggregate, Ok
-from trio_eventsourcing._core.system import WORKER_LINGER_S
 
 
 async def test_a_command_does_not_replay_the_stream_once_the_aggregate_is_cached() -> None:
@@ -93,38 +92,3 @@ async def test_commands_queued_for_a_waiting_aggregate_all_run_in_order() -> Non
         for subject in waiting:
             assert await reply(subject) == Ok(None)
         assert await system.payloads("waiting") == [Added(n) for n in range(1, 6)]
-
-
-def worker_tasks() -> int:
-    """How many aggregate workers run now, found in Trio's task tree."""
-    count = 0
-    root = trio.lowlevel.current_root_task()
-    assert root is not None
-    tasks = [root]
-    while tasks:
-        task = tasks.pop()
-        count += task.name.endswith(".run_worker")
-        for nursery in task.child_nurseries:
-            tasks.extend(nursery.child_tasks)
-    return count
-
-
-async def test_an_idle_worker_ends_after_its_linger_and_its_aggregate_stays_cached(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    async with open_system() as system:
-        assert await system.run("t-1", add(1)) == Ok(None)
-        assert worker_tasks() == 1
-        await trio.sleep(WORKER_LINGER_S * 2)
-        assert worker_tasks() == 0
-        assert await system.run("t-1", add(2)) == Ok(None)
-        assert system.faulty.aggregate_loads == 1  # its state was kept: no load
-        assert await system.payloads("t-1") == [Added(1), Added(2)]
-
-
-async def test_a_busy_worker_outlives_its_linger(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_system() as system:
-        for n in range(10):
-            assert await system.run("t-1", add(n)) == Ok(None)
-            await trio.sleep(WORKER_LINGER_S / 2)
-            assert worker_tasks() == 1

@@ -95,9 +95,6 @@ ErrorT = TypeVar("ErrorT")
 TxT = TypeVar("TxT")
 ValueT = TypeVar("ValueT")
 
-WORKER_LINGER_S = 1.0
-"""Seconds a worker waits idle for more messages before it ends, its aggregate cached."""
-
 logger = logging.getLogger("trio_eventsourcing.eventsourcing")
 
 Handle = Callable[[EntityT, CommandT], Result[list[EventT], ErrorT]]
@@ -303,9 +300,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "in_flight_key",
         "is_waiting",
         "last_active",
-        "parked",
         "queue",
-        "retired",
         "scope",
         "state",
     )
@@ -317,7 +312,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     ) -> None:
         self.aggregate_id = aggregate_id
         # The shared empty mailbox until a message comes (``_System.route``): a cached
-        # aggregate with nothing to do owns no deque.
+        # aggregate that has only run commands in its callers' tasks owns no deque.
         self.queue: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = _NO_MESSAGES
         self.state = AggregateActorState(None, eventsourcing)
         self.has_worker = False
@@ -325,10 +320,6 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         # meanwhile queue up without waking the worker, which takes them after it.
         self.held = False
         self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
-        # How often its worker has parked idle, so that the retirer knows a parking it
-        # noted from a later one; and whether it retired the worker (the state stays).
-        self.parked = 0
-        self.retired = False
         self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
         # The idempotency key of the command in flight, once it has one.
         self.in_flight_key: str | None = None
@@ -383,12 +374,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.in_caller = 0
         self.cancel_atomic = is_cancel_atomic(store.execute_transaction)
         self.held_scopes: set[trio.CancelScope] = set()
-        # Workers parked idle, oldest first, as ``(slot, its parking count, when)``: one
-        # idle for ``WORKER_LINGER_S`` ends, and its aggregate stays cached without it.
-        self.parked: deque[
-            tuple[_AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT], int, float]
-        ] = deque()
-        self.parked_noted: trio.Event | None = None
         self.held_ended: trio.Event | None = None
         # What a shutdown could not run: fire-and-forget commands dropped (and a few of
         # them named), requests answered with an error, commands stopped in flight.
@@ -451,7 +436,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     scope.shield = True
                     self.serving = True
                     nursery.start_soon(self.sweep_idle_workers)
-                    nursery.start_soon(self.retire_idle_workers)
                     for slot in list(self.slots.values()):
                         # The router may already have started this slot's worker while
                         # ``start`` waited above; a second worker on one queue would crash.
@@ -575,9 +559,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         aggregate_id = message.aggregate_id
         slot = self.slots.get(aggregate_id)
         if slot is None:
-            if len(self.slots) >= self.es.max_workers:
-                # Make room first, so that the new slot is not the idle one dropped.
-                self.evict_one_idle()
             slot = _AggregateSlot(aggregate_id, self.es)
             self.slots[aggregate_id] = slot
         queue = slot.queue
@@ -625,16 +606,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
 
     def evict_one_idle_worker(self) -> None:
         # Dicts keep insertion order and slots are re-inserted on eviction, so the
-        # first idle worker found is among the least recently created. Its aggregate
-        # stays cached: what frees a worker's place need not drop its state.
+        # first idle worker found is among the least recently created.
         for slot in self.slots.values():
-            if (
-                slot.has_worker
-                and slot.in_flight is None
-                and not len(slot.queue)
-                and not slot.scope.cancel_called
-            ):
-                slot.retired = True
+            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
                 slot.scope.cancel()
                 return
 
@@ -642,13 +616,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         """Drop one idle aggregate's cached state (and worker), among the oldest."""
         for slot in self.slots.values():
             if slot.in_flight is None and not len(slot.queue) and not slot.held:
-                if not slot.has_worker:
-                    del self.slots[slot.aggregate_id]
-                    return
-                if not slot.scope.cancel_called:
-                    slot.retired = False  # the state goes with the worker
+                if slot.has_worker:
                     slot.scope.cancel()
-                    return
+                else:
+                    del self.slots[slot.aggregate_id]
+                return
 
     async def sweep_idle_workers(self) -> None:
         while True:
@@ -666,35 +638,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     else:
                         del self.slots[slot.aggregate_id]
 
-    async def retire_idle_workers(self) -> None:
-        """End each worker parked idle for ``WORKER_LINGER_S``, keeping its aggregate cached.
-
-        A parked task costs more than the state it caches; a busy aggregate keeps its
-        worker (no task to start per command), an idle one keeps only its state.
-        """
-        parked = self.parked
-        while True:
-            if not parked:
-                noted = self.parked_noted = trio.Event()
-                await noted.wait()
-                continue
-            cutoff = trio.current_time() - WORKER_LINGER_S
-            while parked and parked[0][2] <= cutoff:
-                slot, count, _ = parked.popleft()
-                if (
-                    slot.has_worker
-                    and slot.parked == count
-                    and slot.in_flight is None
-                    and not len(slot.queue)
-                    and not slot.held
-                    and not slot.scope.cancel_called
-                ):
-                    slot.retired = True
-                    slot.scope.cancel()
-            # A few rounds a second, not one per parking: a worker ends between one and
-            # one and a quarter lingers after it parked.
-            await trio.sleep(WORKER_LINGER_S / 4)
-
     async def run_worker(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
     ) -> None:
@@ -711,12 +654,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                             # Give this worker's place to an aggregate that waits for one,
                             # or end: the system is shutting down and this queue is done.
                             break
-                        slot.parked += 1
-                        self.parked.append((slot, slot.parked, trio.current_time()))
-                        noted = self.parked_noted
-                        if noted is not None:
-                            self.parked_noted = None
-                            noted.set()
                         await queue.park()
                         burst = 0
                         continue
@@ -766,11 +703,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 slot.state.aggregate = None
             slot.has_worker = False
             self.live_workers -= 1
-            retired, slot.retired = slot.retired, False
-            if retired and not len(queue) and self.slots.get(slot.aggregate_id) is slot:
-                # Retired idle: the state stays cached, the worker and its mailbox go.
-                slot.queue = _NO_MESSAGES
-            elif self.slots.get(slot.aggregate_id) is slot and not slot.held:
+            if self.slots.get(slot.aggregate_id) is slot and not slot.held:
                 del self.slots[slot.aggregate_id]
                 if len(slot.queue):
                     # Stopped to make room while messages came in: keep its place.
