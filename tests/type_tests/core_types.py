@@ -185,8 +185,13 @@ def api_rejects_bad_metadata(bank: BankSubject) -> None:
 
 
 def values() -> None:
-    assert_type(eventsourcing.frequency(3), Result[Frequency, EventSourcingError[Never]])
-    assert_type(eventsourcing.timeout(3), Result[eventsourcing.Timeout, EventSourcingError[Never]])
+    assert_type(eventsourcing.frequency(3), Result[Frequency, eventsourcing.NonPositiveArgument])
+    # The one error either can answer, and still an EventSourcingError where one is expected.
+    widened: Result[Frequency, EventSourcingError[Never]] = eventsourcing.frequency(3)
+    assert_type(widened, Result[Frequency, EventSourcingError[Never]])
+    assert_type(
+        eventsourcing.timeout(3), Result[eventsourcing.Timeout, eventsourcing.NonPositiveArgument]
+    )
     eventsourcing.SnapshotConfig(3)  # type: ignore[arg-type]
     eventsourcing.describe_error("not an error")  # type: ignore[arg-type]
     eventsourcing.EventStoreError("gone", "refused")  # type: ignore[arg-type]

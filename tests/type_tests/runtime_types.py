@@ -11,7 +11,7 @@ import trio
 from typing_extensions import Never, assert_type
 
 from trio_eventsourcing import actor, process, static_supervisor, supervision
-from trio_eventsourcing._core.errors import EventSourcingError
+from trio_eventsourcing._core.errors import NonPositiveArgument
 from trio_eventsourcing._core.values import Frequency, Timeout, frequency, timeout
 from trio_eventsourcing.result import Error, Ok, Result
 
@@ -38,7 +38,7 @@ def results(result: Result[int, str]) -> None:
         case Error(error):
             assert_type(error, str)
     assert_type(Ok(1).unwrap(), int)
-    assert_type(frequency(3), Result[Frequency, EventSourcingError[Never]])
+    assert_type(frequency(3), Result[Frequency, NonPositiveArgument])
     if isinstance(result, Ok):
         assert_type(result, Ok[int])
     else:

@@ -6,16 +6,14 @@ classes themselves live in the runtime, whose ``receive`` takes a :class:`Timeou
 
 from __future__ import annotations
 
-from typing_extensions import Never
-
 from .._runtime.checks import require_int
 from .._runtime.positive import Frequency as Frequency
 from .._runtime.positive import Timeout as Timeout
 from .._runtime.result import Error, Ok, Result
-from .errors import EventSourcingError, NonPositiveArgument
+from .errors import NonPositiveArgument
 
 
-def frequency(n: int) -> Result[Frequency, EventSourcingError[Never]]:
+def frequency(n: int) -> Result[Frequency, NonPositiveArgument]:
     """Validate a snapshot frequency: ``Ok(Frequency)`` if ``n > 0``.
 
     Example::
@@ -30,7 +28,7 @@ def frequency(n: int) -> Result[Frequency, EventSourcingError[Never]]:
     return Ok(made)
 
 
-def timeout(ms: int) -> Result[Timeout, EventSourcingError[Never]]:
+def timeout(ms: int) -> Result[Timeout, NonPositiveArgument]:
     """Validate a timeout in milliseconds: ``Ok(Timeout)`` if ``ms > 0``.
 
     Example::
