@@ -466,6 +466,21 @@ class ProjectionContract:
         assert model.balances == {f"acc-{i}": Decimal(2 + i) for i in range(4)}
         assert model.resets == 1
 
+    async def test_a_reset_asked_for_is_logged_as_news_not_as_a_warning(
+        self, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        model = ReadModel()
+        caplog.set_level(logging.INFO, logger="trio_eventsourcing")
+        async with self.open_store(tmp_path) as store:
+            total = await fill(store)
+            async with running(store, rebuilt(model)) as handle:
+                with trio.fail_after(WAIT_S):
+                    await checkpointed(handle, total)
+                    (await projections.reset(store, "balances")).unwrap()
+                    await model.reset_done.wait()
+        logged = [record for record in caplog.records if "was reset" in record.getMessage()]
+        assert [record.levelno for record in logged] == [logging.INFO]
+
     async def test_a_reset_while_stopped_rebuilds_at_the_next_start(self, tmp_path: Path) -> None:
         model = ReadModel()
         async with self.open_store(tmp_path) as store:

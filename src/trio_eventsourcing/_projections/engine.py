@@ -538,7 +538,8 @@ class Runner(Generic[EntryT, TxT]):
                 write: CheckpointWrite[TxT] = CheckpointWrite(None, Checkpoint(start))
             else:
                 handle._set_state(ProjectionState.RESETTING)
-                logger.warning("projection %r was reset: rebuilding it from position 0", name)
+                # Asked for (reset_projection, the CLI): news, not a warning.
+                logger.info("projection %r was reset: rebuilding it from position 0", name)
                 if projection._on_reset is not None:
                     await _call(projection._on_reset)
                 work = projection._on_reset_in
