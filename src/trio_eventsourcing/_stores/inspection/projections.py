@@ -149,7 +149,7 @@ def projections(db: Database) -> tuple[ProjectionInfo, ...] | None:
                 lag=events_after(db, position, scope if found.scope else None),
                 dead_letters=None if dead is None else dead_counts.get((name, scope), 0),
                 other=tuple(
-                    (column, _value(value))
+                    (column, _column_value(column, value))
                     for column, value in zip(found.others, row[3:], strict=True)
                 ),
             )
@@ -252,6 +252,16 @@ def reset(db: Database, where: str, name: str, aggregate_type: str | None) -> Pr
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) else int(str(value))
+
+
+def _column_value(column: str, value: object) -> CellValue:
+    """A checkpoint column's value as shown: ``reset_pending`` is a yes or no on every store.
+
+    SQLite keeps it as an integer 0 or 1, PostgreSQL as a boolean.
+    """
+    if column == RESET_PENDING_COLUMN and isinstance(value, int):
+        return bool(value)
+    return _value(value)
 
 
 def _value(value: object) -> CellValue:
