@@ -40,6 +40,22 @@ def test_no_such_file(
     assert not missing.exists()
 
 
+@pytest.mark.parametrize(
+    ("db", "url"),
+    [
+        ("host=127.0.0.1", "postgresql://127.0.0.1/"),
+        ("host=db port=5433 user=app dbname=bank", "postgresql://app@db:5433/bank"),
+    ],
+)
+def test_a_key_value_connection_string_is_answered_with_the_url_to_write(
+    capsys: pytest.CaptureFixture[str], db: str, url: str
+) -> None:
+    # A usage error (status 2): the argument cannot be right, whatever any file holds.
+    line = assert_one_line_error(cli(capsys, "stats", db), status=2)
+    assert "looks like a key=value connection string" in line
+    assert line.endswith(f"write it as a URL: {url})")
+
+
 def test_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     line = assert_one_line_error(cli(capsys, "stats", str(tmp_path)))
     assert "is a directory" in line

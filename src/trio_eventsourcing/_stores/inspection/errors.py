@@ -33,6 +33,28 @@ class InspectionError(Exception):
         self.usage = usage
 
 
+_KEYWORD_PAIR = re.compile(r"(?:^|\s)([a-z_]+)\s*=\s*(\S*)")
+_CONNECTION_KEYWORDS = frozenset({"host", "hostaddr", "port", "dbname", "user", "sslmode"})
+
+
+def url_for_keywords(db: str) -> str | None:
+    """The ``postgresql://`` URL a libpq ``key=value`` string without a password means.
+
+    ``None`` if ``db`` is not such a string (no ``key=value`` pair of a connection).
+
+    Example::
+
+        url_for_keywords("host=db port=5433 dbname=bank")  # "postgresql://db:5433/bank"
+    """
+    pairs = dict(_KEYWORD_PAIR.findall(db))
+    if not pairs or not _CONNECTION_KEYWORDS.intersection(pairs):
+        return None
+    user = f"{pairs['user']}@" if pairs.get("user") else ""
+    host = pairs.get("host") or pairs.get("hostaddr") or "localhost"
+    port = f":{pairs['port']}" if pairs.get("port") else ""
+    return f"postgresql://{user}{host}{port}/{pairs.get('dbname', '')}"
+
+
 def looks_like_keyword_dsn(db: str) -> bool:
     """Whether ``db`` looks like a libpq ``key=value`` string holding a password."""
     return _KEYWORD_SECRET.search(db) is not None

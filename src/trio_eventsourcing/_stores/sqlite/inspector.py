@@ -21,7 +21,12 @@ from pathlib import Path
 
 from typing_extensions import final
 
-from ..inspection.errors import InspectionError, looks_like_keyword_dsn, one_line
+from ..inspection.errors import (
+    InspectionError,
+    looks_like_keyword_dsn,
+    one_line,
+    url_for_keywords,
+)
 from ..inspection.process_managers import process_manager, process_managers
 from ..inspection.projections import reset
 from ..inspection.records import (
@@ -273,6 +278,13 @@ def check_file(db: str) -> None:
             raise InspectionError(
                 "the DB argument is neither a file nor a PostgreSQL URL (it looks like a "
                 "key=value connection string; write it as postgresql://user:password@host/db)",
+                usage=True,
+            )
+        url = url_for_keywords(db)
+        if url is not None:
+            raise InspectionError(
+                f"the DB argument {shown} is neither a file nor a PostgreSQL URL (it looks "
+                f"like a key=value connection string; write it as a URL: {url})",
                 usage=True,
             )
         raise InspectionError(f"no such file: {shown}")
