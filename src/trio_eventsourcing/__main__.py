@@ -67,7 +67,7 @@ def main(argv: _Sequence[str] | None = None, *, prog: str = _PROG) -> int:
     try:
         parser = _build_parser(prog, _version())
         try:
-            args = parser.parse_args(arguments)
+            args = parser.parse_command_line(arguments)
         except SystemExit as exc:  # --help and --version print, then "exit" 0
             return exc.code if isinstance(exc.code, int) else 0
         return _run(args, _sys.stdout, _sys.stderr, prog)

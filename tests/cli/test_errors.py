@@ -235,3 +235,21 @@ def test_ctrl_c_outside_follow_is_status_130(
     outcome = cli(capsys, "stats", "bank.db")
     assert outcome.status == 130
     assert outcome.err == "trio-eventsourcing: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "help_of"),
+    [
+        (["log", "DB", "--form", "3"], "log"),
+        (["projections", "reset", "DB", "balances", "--bogus"], "projections reset"),
+    ],
+)
+def test_an_unknown_argument_points_to_the_help_of_its_command(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, arguments: list[str], help_of: str
+) -> None:
+    db = str(tmp_path / "bank.db")
+    line = assert_one_line_error(
+        cli(capsys, *[db if part == "DB" else part for part in arguments]), status=2
+    )
+    assert "unrecognized arguments:" in line
+    assert line.endswith(f"(see 'trio-eventsourcing {help_of} --help')")

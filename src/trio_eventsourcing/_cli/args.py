@@ -60,6 +60,22 @@ class Parser(argparse.ArgumentParser):
         """Raise the usage error instead of printing the usage and exiting."""
         raise CliError(f"{message} (see '{self.prog} --help')", code=USAGE)
 
+    def parse_command_line(self, arguments: list[str]) -> argparse.Namespace:
+        """Parse ``arguments``; an argument no command knows points to its command's help.
+
+        ``parse_args`` finds unknown arguments only once the command has parsed what it
+        knows, and would point to the top-level help.
+        """
+        parsed, unknown = self.parse_known_args(arguments)
+        if unknown:
+            command = [getattr(parsed, "command", None), getattr(parsed, "action", None)]
+            prog = " ".join([self.prog, *(part for part in command if part)])
+            raise CliError(
+                f"unrecognized arguments: {' '.join(unknown)} (see '{prog} --help')",
+                code=USAGE,
+            )
+        return parsed
+
 
 MAX_POSITION = 2**63 - 1
 """The largest position (and count) a store can hold: a signed 64-bit integer."""
