@@ -392,16 +392,7 @@ async def execute_and_wait(
             ).unwrap()
         print(balances_model["acc-1"])  # includes the deposit
     """
-    waiters = list(consistency)
-    for waiter in waiters:
-        if not all(
-            callable(getattr(waiter, method, None))
-            for method in ("wait_for_position", "wait_until_current")
-        ):
-            raise TypeError(
-                "consistency takes read models with wait_for_position() and "
-                f"wait_until_current(), such as projections.ProjectionHandle, got {waiter!r}"
-            )
+    waiters = checked_waiters(consistency)
     reply = execute_with_receipt(
         eventsourcing_actor,
         aggregate_id,
@@ -414,15 +405,38 @@ async def execute_and_wait(
     )
     outcome = await receive_forever(reply)
     if isinstance(outcome, Ok):
-        receipt = outcome.value
-        for waiter in waiters:
-            if receipt.already_stored:
-                # Stored by an earlier attempt, at positions this answer does not know:
-                # wait for everything in the log now, which holds them.
-                await waiter.wait_until_current()
-            elif receipt.position:
-                await waiter.wait_for_position(receipt.position)
+        await wait_for_receipt(waiters, outcome.value)
     return outcome
+
+
+def checked_waiters(consistency: Iterable[PositionWaiter]) -> list[PositionWaiter]:
+    """The read models of a ``consistency`` argument, each checked to be one.
+
+    Raises:
+        TypeError: Naming the first that has no ``wait_for_position``/``wait_until_current``.
+    """
+    waiters = list(consistency)
+    for waiter in waiters:
+        if not all(
+            callable(getattr(waiter, method, None))
+            for method in ("wait_for_position", "wait_until_current")
+        ):
+            raise TypeError(
+                "consistency takes read models with wait_for_position() and "
+                f"wait_until_current(), such as projections.ProjectionHandle, got {waiter!r}"
+            )
+    return waiters
+
+
+async def wait_for_receipt(waiters: list[PositionWaiter], receipt: Receipt) -> None:
+    """Wait until each of ``waiters`` has handled the events ``receipt`` stored."""
+    for waiter in waiters:
+        if receipt.already_stored:
+            # Stored by an earlier attempt, at positions this answer does not know:
+            # wait for everything in the log now, which holds them.
+            await waiter.wait_until_current()
+        elif receipt.position:
+            await waiter.wait_for_position(receipt.position)
 
 
 def load_aggregate(

@@ -27,10 +27,12 @@ from .api import (
     _trace,
     aggregate_stats,
     check_aggregate_id,
+    checked_waiters,
     latest_snapshot,
     load_aggregate,
     load_events_from,
     system_stats,
+    wait_for_receipt,
 )
 from .errors import EventSourcingError, EventStoreError, StoreFailure
 from .exceptions import StoreUnavailable, raise_for
@@ -166,18 +168,14 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
             None,
             *_trace(correlation_id, causation_id, caused_by),
         )
-        waiters = _checked_waiters(consistency)
+        waiters = checked_waiters(consistency)
         self._check_open(aggregate_id)
         outcome = await self._system.call(message)
         if isinstance(outcome, Error):
             raise_for(aggregate_id, outcome.error)
         receipt = outcome.value
-        for waiter in waiters:
-            if receipt.already_stored:
-                # Stored by an earlier attempt, at positions this answer does not know.
-                await waiter.wait_until_current()
-            elif receipt.position:
-                await waiter.wait_for_position(receipt.position)
+        if waiters:
+            await wait_for_receipt(waiters, receipt)
         return receipt
 
     async def load(self, aggregate_id: str) -> Aggregate[EntityT]:
@@ -258,20 +256,6 @@ def _value(aggregate_id: str, outcome: Result[ValueT, EventSourcingError[ErrorT]
     if isinstance(outcome, Ok):
         return outcome.value
     raise_for(aggregate_id, outcome.error)
-
-
-def _checked_waiters(consistency: Iterable[PositionWaiter]) -> list[PositionWaiter]:
-    waiters = list(consistency)
-    for waiter in waiters:
-        if not all(
-            callable(getattr(waiter, method, None))
-            for method in ("wait_for_position", "wait_until_current")
-        ):
-            raise TypeError(
-                "consistency takes read models with wait_for_position() and "
-                f"wait_until_current(), such as projections.ProjectionHandle, got {waiter!r}"
-            )
-    return waiters
 
 
 @asynccontextmanager
