@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import trio
 from typing_extensions import Never, TypeAliasType, final
@@ -616,11 +616,15 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         """Drop one idle aggregate's cached state (and worker), among the oldest."""
         for slot in self.slots.values():
             if slot.in_flight is None and not len(slot.queue) and not slot.held:
-                if slot.has_worker:
-                    slot.scope.cancel()
-                else:
-                    del self.slots[slot.aggregate_id]
+                self.forget(slot)
                 return
+
+    def forget(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
+        """Drop an idle aggregate's cached state: its worker's, which ends, or the slot's."""
+        if slot.has_worker:
+            slot.scope.cancel()  # the worker removes the slot as it ends
+        else:
+            del self.slots[slot.aggregate_id]
 
     async def sweep_idle_workers(self) -> None:
         while True:
@@ -633,10 +637,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     and not slot.held
                     and slot.last_active <= deadline
                 ):
-                    if slot.has_worker:
-                        slot.scope.cancel()
-                    else:
-                        del self.slots[slot.aggregate_id]
+                    self.forget(slot)
 
     async def run_worker(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
@@ -714,15 +715,21 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             self.start_waiting_workers()
             self.check_idle()
 
-    def start_waiting_workers(self) -> None:
+    def workers_stopping(self) -> bool:
+        """Whether no worker may start now.
+
+        The drain's time is up, or the workers' nursery is ending (or gone): a worker
+        started now would take a queued command only to be cancelled in it.
+        """
         nursery = self.nursery
-        # Stopping (the drain's time is up, or the workers' nursery is ending): a worker
-        # started now would take a queued command only to be cancelled in it.
-        if (
+        return (
             nursery is None
             or nursery.cancel_scope.cancel_called
             or self.workers_scope.cancel_called
-        ):
+        )
+
+    def start_waiting_workers(self) -> None:
+        if self.workers_stopping():
             return
         while self.waiting and self.live_workers < self.es.max_workers:
             slot = self.waiting.popleft()
@@ -899,10 +906,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             self.release(slot)
         if outcome is None:  # pragma: no cover - a shielded run always ends with one
             raise AssertionError("a command run in its caller's task ended without an outcome")
-        if isinstance(outcome, Ok):
-            assert outcome.value is not None
-            return Ok(outcome.value)
-        return outcome
+        # Asked with ``wants_receipt``: an ``Ok`` holds a receipt (no copy on this path).
+        return cast("Result[Receipt, EventSourcingError[ErrorT]]", outcome)
 
     def release(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
         """Hand a held aggregate back: its worker (started if need be) takes what queued."""
@@ -913,18 +918,12 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         if slot.has_worker:
             slot.queue.wake()
         elif self.slots.get(slot.aggregate_id) is slot:
-            nursery = self.nursery
             if len(slot.queue):
                 # What queued behind the command runs, in a shutdown too (the drain runs
                 # what was accepted). Unless the workers are stopping: then the queue
                 # waits for the router's restart (``serve`` starts its worker) or for the
                 # drain, which answers what it could not run.
-                if (
-                    self.serving
-                    and nursery is not None
-                    and not nursery.cancel_scope.cancel_called
-                    and not self.workers_scope.cancel_called
-                ):
+                if self.serving and not self.workers_stopping():
                     self.ensure_worker(slot)
             elif self.draining:
                 del self.slots[slot.aggregate_id]
