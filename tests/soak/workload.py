@@ -249,71 +249,15 @@ async def ask(actor: BankActor | BankSystem, ledger: Ledger, op: Op, asking: Ask
     ``System.execute``, whichever ``actor`` is.
     """
     try:
-        if isinstance(actor, eventsourcing.System):
-            await _ask_natively(actor, ledger, op, asking)
-        else:
-            await _ask(actor, ledger, op, asking)
+        await _ask(actor, ledger, op, asking)
     finally:
         ledger.changed()
 
 
-async def _ask_natively(system: BankSystem, ledger: Ledger, op: Op, asking: Asking) -> None:
-    metadata = [(OP_KEY, op.op_id)]
+async def _ask(actor: BankActor | BankSystem, ledger: Ledger, op: Op, asking: Asking) -> None:
     key = op.op_id if asking.keys else None
     while True:
-        try:
-            with trio.fail_after(asking.reply_ms / 1000):
-                op.receipt = await system.execute(
-                    op.account, op.command, metadata=metadata, idempotency_key=key
-                )
-            op.verdict = Verdict.ACKNOWLEDGED
-            return
-        except eventsourcing.CommandRejected as rejected:
-            op.errors.append(describe_error(rejected.reason))
-            op.verdict = Verdict.REJECTED
-            return
-        except eventsourcing.CommandOutcomeUnknown as unknown:
-            ledger.error_answers += 1
-            op.errors.append(describe_error(unknown.reason))
-            op.unknowns += 1
-            if key is not None and unknown.idempotency_key != key:
-                ledger.key_mismatches.append(f"{op.op_id}: {unknown.reason!r}")
-        except eventsourcing.EventSourcingException as failure:
-            ledger.error_answers += 1
-            op.errors.append(describe_error(failure.reason))
-            if not op.unknowns:
-                op.verdict = Verdict.FAILED
-                ledger.failures[type(failure.reason).__name__] += 1
-                ledger.examples.setdefault(describe_error(failure.reason)[:160], op.op_id)
-                return
-        except trio.TooSlowError:
-            # Skipped if it had not begun; a begun command runs to its end and answers.
-            ledger.error_answers += 1
-            op.errors.append(f"not begun within {asking.reply_ms} ms")
-            op.unknowns += 1
-            op.timeouts += 1
-        ledger.changed()
-        if key is None or trio.current_time() >= asking.resolve_until:
-            op.verdict = Verdict.UNRESOLVED
-            return
-        await trio.sleep(random.uniform(*REASK_PAUSE_S))
-
-
-async def _ask(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None:
-    metadata = [(OP_KEY, op.op_id)]
-    key = op.op_id if asking.keys else None
-    while True:
-        reply: process.Subject[Any]
-        if key is None:
-            # The control run uses the API as it was before idempotency keys.
-            reply = eventsourcing.execute_with_response(actor, op.account, op.command, metadata)
-        else:
-            # With a key, ask for the receipt: the checker holds it against the stored rows.
-            reply = eventsourcing.execute_with_receipt(
-                actor, op.account, op.command, metadata, idempotency_key=key
-            )
-        answer: Any = await process.receive(reply, asking.reply_ms)
-        match answer:
+        match await _answer(actor, op, key, asking.reply_ms):
             case Ok(Ok(None)):
                 op.verdict = Verdict.ACKNOWLEDGED
                 return
@@ -350,6 +294,40 @@ async def _ask(actor: BankActor, ledger: Ledger, op: Op, asking: Asking) -> None
             op.verdict = Verdict.UNRESOLVED
             return
         await trio.sleep(random.uniform(*REASK_PAUSE_S))
+
+
+async def _answer(actor: BankActor | BankSystem, op: Op, key: str | None, reply_ms: int) -> Any:
+    """One attempt at ``op``, answered as the seed answers.
+
+    ``Ok(Ok(...))``, ``Ok(Error(error))``, or ``Error(None)`` for no answer within
+    ``reply_ms``.
+    """
+    metadata = [(OP_KEY, op.op_id)]
+    if isinstance(actor, eventsourcing.System):
+        try:
+            # A deadline that passes before the command begins skips it; a begun one
+            # runs to its end and answers.
+            with trio.fail_after(reply_ms / 1000):
+                receipt = await actor.execute(
+                    op.account, op.command, metadata=metadata, idempotency_key=key
+                )
+            # Without a key (the control run), an acknowledgement only, as the seed's
+            # ``execute_with_response`` answers: the checker holds receipts to their key.
+            return Ok(Ok(None if key is None else receipt))
+        except eventsourcing.EventSourcingException as failure:
+            return Ok(Error(failure.reason))
+        except trio.TooSlowError:
+            return Error(None)
+    reply: process.Subject[Any]
+    if key is None:
+        # The control run uses the API as it was before idempotency keys.
+        reply = eventsourcing.execute_with_response(actor, op.account, op.command, metadata)
+    else:
+        # With a key, ask for the receipt: the checker holds it against the stored rows.
+        reply = eventsourcing.execute_with_receipt(
+            actor, op.account, op.command, metadata, idempotency_key=key
+        )
+    return await process.receive(reply, reply_ms)
 
 
 def random_command(rng: random.Random) -> BankAccountCommand:
