@@ -10,13 +10,13 @@ Underneath runs the same system as the Gleam-shaped API, which can reach it thro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 from typing_extensions import Never, final
 
-from .._runtime.checks import require_non_negative_int, require_positive_int
+from .._runtime.checks import require_positive_int
 from .._runtime.process import Name, Subject, named_subject, new_name, receive_forever
 from .._runtime.result import Error, Ok, Result
 from .._runtime.running import running
@@ -51,7 +51,7 @@ from .records import (
     SystemStats,
 )
 from .store import EventStore
-from .system import Apply, Handle, _System, build_system
+from .system import Apply, Handle, QueryFunction, _System, build_system
 from .values import frequency
 
 StoreT = TypeVar("StoreT")
@@ -61,9 +61,6 @@ EventT = TypeVar("EventT")
 ErrorT = TypeVar("ErrorT")
 TxT = TypeVar("TxT")
 ValueT = TypeVar("ValueT")
-
-QueryFunction = Callable[[str, list[EventEnvelop[EventT]]], None]
-"""A query: called with the aggregate id and the envelopes of every committed command."""
 
 
 @final
@@ -328,7 +325,6 @@ async def open_system(
         if not callable(query):
             raise TypeError(f"queries[{index}] must be a function, got {query!r}")
         named.append((new_name(f"{name}-query-{index}"), query))
-    require_non_negative_int("max_retries", max_retries)
     system, spec = build_system(
         new_name(name),
         eventstore,

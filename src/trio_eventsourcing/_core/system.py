@@ -103,7 +103,10 @@ Handle = Callable[[EntityT, CommandT], Result[list[EventT], ErrorT]]
 Apply = Callable[[EntityT, EventT], EntityT]
 """The user's event applier: the entity after one event."""
 
-Query = tuple[Name[QueryMessage[EventT]], Callable[[str, list[EventEnvelop[EventT]]], None]]
+QueryFunction = Callable[[str, list[EventEnvelop[EventT]]], None]
+"""A query's function: called with the aggregate id and the envelopes of every commit."""
+
+Query = tuple[Name[QueryMessage[EventT]], QueryFunction[EventT]]
 """A query: the Name of its actor and the function called with each committed batch."""
 
 _AGGREGATE_MESSAGES = (
