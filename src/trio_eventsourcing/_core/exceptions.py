@@ -20,6 +20,7 @@ API can match on it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Generic, NoReturn, TypeVar
 
 from typing_extensions import final
@@ -220,6 +221,22 @@ class CallbackFailed(EventSourcingException):
         self.callback = reason.callback
         self.exception_type = reason.exception_type
         self.message = reason.message
+
+
+def could_not_start(what: str) -> Callable[[str], StoreUnavailable]:
+    """The exception of ``what`` (a store, a system) failing to start, for a reason.
+
+    Example::
+
+        raise could_not_start("the SQLite store 'bank.db'")("not an SQLite database")
+    """
+
+    def failure(reason: str) -> StoreUnavailable:
+        return StoreUnavailable(
+            "", EventStoreError(f"{what} could not start: {reason}", StoreFailure.NOT_RUNNING)
+        )
+
+    return failure
 
 
 def raise_for(aggregate_id: str, error: EventSourcingError[ErrorT_co]) -> NoReturn:

@@ -35,7 +35,7 @@ from .api import (
     wait_for_receipt,
 )
 from .errors import EventSourcingError, EventStoreError, StoreFailure
-from .exceptions import StoreUnavailable, raise_for
+from .exceptions import StoreUnavailable, could_not_start, raise_for
 from .log_source import LogRecord
 from .records import (
     Aggregate,
@@ -341,16 +341,8 @@ async def open_system(
     )
     opened: System[EntityT, CommandT, EventT, ErrorT] = System._open(system)
 
-    def start_failed(reason: str) -> StoreUnavailable:
-        return StoreUnavailable(
-            "",
-            EventStoreError(
-                f"the event-sourcing system {name!r} could not start: {reason}",
-                StoreFailure.NOT_RUNNING,
-            ),
-        )
-
     try:
+        start_failed = could_not_start(f"the event-sourcing system {name!r}")
         async with running(spec, start_failed=start_failed):
             yield opened
     finally:

@@ -6,8 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
-from .._core.errors import EventStoreError, StoreFailure
-from .._core.exceptions import StoreUnavailable
+from .._core.exceptions import could_not_start
 from .._runtime.running import running
 from .._runtime.static_supervisor import Supervisor
 from .._runtime.supervision import ChildSpecification
@@ -30,11 +29,5 @@ async def serving(
         async with serving(store, spec, f"the SQLite store {path!r}") as store:
             ...
     """
-
-    def start_failed(reason: str) -> StoreUnavailable:
-        return StoreUnavailable(
-            "", EventStoreError(f"{what} could not start: {reason}", StoreFailure.NOT_RUNNING)
-        )
-
-    async with running(spec, start_failed=start_failed):
+    async with running(spec, start_failed=could_not_start(what)):
         yield value
