@@ -1,4 +1,4 @@
-"""Static type tests of log selections: checked by mypy, never run.
+"""Static type tests of projections and log selections: checked by mypy and pyright, never run.
 
 A selection's entries are typed by what it selects: ``only`` narrows the event type to
 the classes given, ``|`` joins two selections into the union of their events, and the
@@ -88,3 +88,40 @@ def mixed_stores(
     transfers, _ = sqlite_store.supervised("bank.db", codec)
     # Two kinds of store are never one database.
     _ = projections.select(accounts) | projections.select(transfers)  # type: ignore[operator]
+
+
+def projections_held_in_variables(
+    accounts: sqlite_store.SqliteEventStore[BankAccount, BankAccountEvent],
+    in_memory: memory_store.MemoryEventStore[BankAccount, BankAccountEvent],
+) -> None:
+    # A projection made first and run later, as a projection module would export it.
+    def on_batch(entries: Sequence[projections.LogRecord[BankAccountEvent]]) -> None: ...
+
+    def on_sqlite(entry: sqlite_store.LogEntry[BankAccountEvent]) -> None: ...
+
+    def on_memory(entry: memory_store.MemoryLogEntry[BankAccountEvent]) -> None: ...
+
+    def on_deposit(entry: projections.LogRecord[CustomerDepositedCash]) -> None: ...
+
+    def on_anything(entry: projections.LogRecord[object]) -> None: ...
+
+    every_store = projections.per_batch("search", on_batch)
+    assert_type(
+        every_store, projections.Projection[projections.LogRecord[BankAccountEvent], object]
+    )
+    handle, _ = projections.supervised(accounts, every_store)
+    assert_type(handle, projections.ProjectionHandle)
+    projections.supervised(in_memory, every_store)
+    projections.supervised(projections.select(accounts), every_store)
+    projections.supervised(accounts, projections.per_event("any", on_anything))
+    projections.supervised(in_memory, projections.per_event("any", on_anything))
+    sqlite_only = projections.per_event("sqlite", on_sqlite)
+    projections.supervised(accounts, sqlite_only)
+    memory_only = projections.per_event("memory", on_memory)
+    projections.supervised(in_memory, memory_only)
+    deposits = projections.per_event("deposits", on_deposit)
+    projections.supervised(projections.select(accounts).only(CustomerDepositedCash), deposits)
+    # Still refused: a store's entries the handler cannot take, or fewer events than read.
+    projections.supervised(in_memory, sqlite_only)  # type: ignore[arg-type]
+    projections.supervised(accounts, memory_only)  # type: ignore[arg-type]
+    projections.supervised(accounts, deposits)  # type: ignore[arg-type]

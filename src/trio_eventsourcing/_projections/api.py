@@ -18,7 +18,7 @@ from typing_extensions import Never, TypeAliasType
 
 from .._core.errors import EventStoreError
 from .._core.log import LogEntry
-from .._core.log_source import DeadLetter, HasLogSource, LogSource
+from .._core.log_source import DeadLetter, HasLogSource, LogRecord, LogSource
 from .._core.store import EventStore
 from .._runtime.actor import Started, StartResult
 from .._runtime.checks import require_positive_int
@@ -95,6 +95,20 @@ def supervised(
 def supervised(
     store: LogSelection[EventT, TxT],
     projection: Projection[LogEntry[EventT], TxT],
+) -> tuple[ProjectionHandle, ChildSpecification[ProjectionHandle]]: ...
+# A projection whose handler takes any store's entries (``LogRecord``), typed before the
+# call (``p = per_event(...)``): the store alone gives the event type. The overloads above
+# cannot take it, as they solve the event type from the projection's entry type too.
+@overload
+def supervised(
+    store: MemoryEventStore[EntityT, EventT]
+    | MemoryStore[EntityT, EventT]
+    | SqliteEventStore[EntityT, EventT]
+    | SqliteStore[EntityT, EventT]
+    | PostgresEventStore[EntityT, EventT]
+    | PostgresStore[EntityT, EventT]
+    | LogSelection[EventT, Any],
+    projection: Projection[LogRecord[EventT], object],
 ) -> tuple[ProjectionHandle, ChildSpecification[ProjectionHandle]]: ...
 def supervised(
     store: AnyStore, projection: Projection[Any, Any]
@@ -227,8 +241,10 @@ def follow_log(
     batch_size: int = 100,
     poll_interval: float | None = None,
 ) -> AbstractAsyncContextManager[trio.abc.ReceiveChannel[LogEntry[EventT]]]: ...
+# A memory selection (no transactions: ``Never``) is also a ``LogSelection[EventT, Any]``:
+# the first overload that matches wins, so it gets the memory store's entries.
 @overload
-def follow_log(
+def follow_log(  # pyright: ignore[reportOverlappingOverload]
     store: LogSelection[EventT, Never],
     start_from: int | Start = 0,
     *,
