@@ -44,6 +44,7 @@ from ._runtime.actor import Builder as Builder
 from ._runtime.actor import Continue as Continue
 from ._runtime.actor import Handler as Handler
 from ._runtime.actor import Next as Next
+from ._runtime.actor import NoHandler as NoHandler
 from ._runtime.actor import Started as Started
 from ._runtime.actor import StartError as StartError
 from ._runtime.actor import StartResult as StartResult
@@ -64,6 +65,7 @@ __all__ = [
     "Continue",
     "Handler",
     "Next",
+    "NoHandler",
     "StartError",
     "StartResult",
     "Started",

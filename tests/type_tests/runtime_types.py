@@ -1,4 +1,4 @@
-"""Static type tests of the process runtime: checked by mypy, never run.
+"""Static type tests of the process runtime: checked by mypy and pyright, never run.
 
 ``assert_type`` lines are positive tests. Each ``# type: ignore[code]`` line is a negative
 test: mypy runs with ``--warn-unused-ignores``, so if the line ever stops being an error
@@ -8,7 +8,7 @@ the ignore becomes unused and the type check fails.
 from __future__ import annotations
 
 import trio
-from typing_extensions import Never, assert_type
+from typing_extensions import assert_type
 
 from trio_eventsourcing import actor, process, static_supervisor, supervision
 from trio_eventsourcing._core.errors import NonPositiveArgument
@@ -60,7 +60,7 @@ def validated_values() -> None:
 
 
 def builders() -> None:
-    assert_type(actor.new(0), actor.Builder[int, Never])
+    assert_type(actor.new(0), actor.Builder[int, actor.NoHandler])
     assert_type(actor.new(0).on_message(handle_str), actor.Builder[int, str])
     assert_type(actor.new(0).on_message(handle_str).named(str_name), actor.Builder[int, str])
     assert_type(actor.new(0).named(str_name).on_message(handle_str), actor.Builder[int, str])
@@ -73,6 +73,29 @@ def mismatched_builders() -> None:
     actor.new(0).named(int_name).on_message(handle_str)  # type: ignore[arg-type]
     # A handler whose state is not the builder's state.
     actor.new("text").on_message(handle_str)  # type: ignore[arg-type]
+
+
+def gleam_shaped_builders() -> None:
+    # The function forms, nested as Gleam pipes them: actor.new(s) |> on_message |> named.
+    assert_type(actor.named(actor.new(0).on_message(handle_str), str_name), actor.Builder[int, str])
+    assert_type(
+        actor.on_message(actor.named(actor.new(0), str_name), handle_str), actor.Builder[int, str]
+    )
+    assert_type(actor.on_message(actor.new(0), handle_int), actor.Builder[int, int])
+    child = supervision.worker(
+        lambda n: actor.start(actor.named(actor.on_message(actor.new(0), handle_int), int_name), n)
+    )
+    assert_type(child, supervision.ChildSpecification[process.Subject[int]])
+    # A builder that has a handler is not one without: the Name[int] cannot re-type the str
+    # handler through the expected type of named()'s first argument, nested or in a worker.
+    actor.named(actor.new(0).on_message(handle_str), int_name)  # type: ignore[arg-type]
+    actor.named(actor.on_message(actor.new(0), handle_str), int_name)  # type: ignore[arg-type]
+    actor.on_message(actor.named(actor.new(0), int_name), handle_str)  # type: ignore[arg-type]
+    supervision.worker(
+        lambda n: actor.start(actor.named(actor.new(0).on_message(handle_str), int_name), n)  # type: ignore[arg-type]
+    )  # fmt: skip
+    # And no value is of the marker's type.
+    actor.NoHandler()  # type: ignore[call-arg]
 
 
 async def starting(nursery: trio.Nursery) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar, cast, overload
+from typing import ClassVar, Generic, TypeVar, cast, overload
 
 import trio
 from typing_extensions import Never, TypeAliasType, final
@@ -117,6 +117,31 @@ Handler = Callable[[StateT, MsgT], Awaitable[Next[StateT]]]
 
 
 @final
+class NoHandler:
+    """The message type of a builder given neither handler nor name yet.
+
+    :func:`new` returns a ``Builder[state, NoHandler]``; :meth:`Builder.on_message` or
+    :meth:`Builder.named` then gives it its message type. No value of this type exists,
+    and no message type but ``object`` (or ``Any``) takes one, so a checker cannot take a
+    builder that has a handler for one without a handler: a handler of ``str`` messages
+    never becomes, through expected-type inference, a handler of the ``int`` messages of a
+    ``Name[int]``.
+
+    Example::
+
+        builder: actor.Builder[int, actor.NoHandler] = actor.new(0)
+        counter: actor.Builder[int, int] = builder.on_message(handle)
+    """
+
+    __slots__ = ()
+    # Not hashable either, so that it fits no protocol a message type might be but object.
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("NoHandler has no instances: it only marks a builder without handler")
+
+
+@final
 class Builder(Generic[StateT, MsgT]):
     """Describes an actor to start; made by :func:`new`, refined by its methods.
 
@@ -156,7 +181,7 @@ class Builder(Generic[StateT, MsgT]):
 
     @overload
     def on_message(
-        self: Builder[StateT, Never], handler: Handler[StateT, DataT]
+        self: Builder[StateT, NoHandler], handler: Handler[StateT, DataT]
     ) -> Builder[StateT, DataT]: ...
     @overload
     def on_message(self, handler: Handler[StateT, MsgT]) -> Builder[StateT, MsgT]: ...
@@ -165,7 +190,7 @@ class Builder(Generic[StateT, MsgT]):
         return Builder(self._state, handler, self._name, self._at_once)  # type: ignore[arg-type]
 
     @overload
-    def named(self: Builder[StateT, Never], name: Name[DataT]) -> Builder[StateT, DataT]: ...
+    def named(self: Builder[StateT, NoHandler], name: Name[DataT]) -> Builder[StateT, DataT]: ...
     @overload
     def named(self, name: Name[MsgT]) -> Builder[StateT, MsgT]: ...
     def named(self, name: Name[DataT]) -> Builder[StateT, DataT]:
@@ -245,8 +270,11 @@ class _NoHandler(Exception):
     pass
 
 
-def new(state: StateT) -> Builder[StateT, Never]:
+def new(state: StateT) -> Builder[StateT, NoHandler]:
     """Begin describing an actor whose state starts as ``state``.
+
+    The builder has no handler yet (:class:`NoHandler` stands for its message type);
+    :meth:`~Builder.on_message` gives it one, and with it the type of its messages.
 
     Example::
 
@@ -261,7 +289,7 @@ def new(state: StateT) -> Builder[StateT, Never]:
 
 @overload
 def on_message(
-    builder: Builder[StateT, Never], handler: Handler[StateT, DataT]
+    builder: Builder[StateT, NoHandler], handler: Handler[StateT, DataT]
 ) -> Builder[StateT, DataT]: ...
 @overload
 def on_message(
@@ -275,11 +303,11 @@ def on_message(
     The function form of :meth:`Builder.on_message`, as in Gleam's
     ``actor.on_message(builder, handler)``.
     """
-    return cast("Builder[StateT, Never]", builder).on_message(handler)
+    return cast("Builder[StateT, NoHandler]", builder).on_message(handler)
 
 
 @overload
-def named(builder: Builder[StateT, Never], name: Name[DataT]) -> Builder[StateT, DataT]: ...
+def named(builder: Builder[StateT, NoHandler], name: Name[DataT]) -> Builder[StateT, DataT]: ...
 @overload
 def named(builder: Builder[StateT, MsgT], name: Name[MsgT]) -> Builder[StateT, MsgT]: ...
 def named(builder: Builder[StateT, MsgT], name: Name[DataT]) -> Builder[StateT, DataT]:
@@ -287,7 +315,7 @@ def named(builder: Builder[StateT, MsgT], name: Name[DataT]) -> Builder[StateT, 
 
     The function form of :meth:`Builder.named`, as in Gleam's ``actor.named(builder, name)``.
     """
-    return cast("Builder[StateT, Never]", builder).named(name)
+    return cast("Builder[StateT, NoHandler]", builder).named(name)
 
 
 async def start(
