@@ -13,7 +13,7 @@ from typing_extensions import assert_type
 from trio_eventsourcing import actor, process, static_supervisor, supervision
 from trio_eventsourcing._core.errors import NonPositiveArgument
 from trio_eventsourcing._core.values import Frequency, Timeout, frequency, timeout
-from trio_eventsourcing.result import Error, Ok, Result
+from trio_eventsourcing.result import Error, Ok, Result, is_error, is_ok
 
 
 async def handle_str(count: int, message: str) -> actor.Next[int]:
@@ -43,6 +43,23 @@ def results(result: Result[int, str]) -> None:
         assert_type(result, Ok[int])
     else:
         assert_type(result, Error[str])
+
+
+def narrowing(result: Result[int, str]) -> None:
+    # The functions narrow, in both branches, as isinstance does.
+    if is_ok(result):
+        assert_type(result, Ok[int])
+        assert_type(result.value, int)
+    else:
+        assert_type(result, Error[str])
+    if is_error(result):
+        assert_type(result.error, str)
+    else:
+        assert_type(result, Ok[int])
+    # The methods answer a bool and cannot narrow the result they are called on.
+    if result.is_ok():
+        _ = result.value  # type: ignore[union-attr]
+    is_ok(1)  # type: ignore[arg-type]
 
 
 def validated_values() -> None:

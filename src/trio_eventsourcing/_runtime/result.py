@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Generic, NoReturn, TypeVar
 
-from typing_extensions import TypeAliasType, final
+from typing_extensions import TypeAliasType, TypeIs, final
 
 T = TypeVar("T")
 E = TypeVar("E")
@@ -69,11 +69,17 @@ class Ok(Generic[T_co]):
         return (Ok, (self._value,))
 
     def is_ok(self) -> bool:
-        """Return ``True``: this is the success side."""
+        """Return ``True``: this is the success side.
+
+        A method cannot narrow the result it is called on; :func:`is_ok` does.
+        """
         return True
 
     def is_error(self) -> bool:
-        """Return ``False``: this is the success side."""
+        """Return ``False``: this is the success side.
+
+        A method cannot narrow the result it is called on; :func:`is_error` does.
+        """
         return False
 
     def unwrap(self) -> T_co:
@@ -121,11 +127,17 @@ class Error(Generic[E_co]):
         return (Error, (self._error,))
 
     def is_ok(self) -> bool:
-        """Return ``False``: this is the failure side."""
+        """Return ``False``: this is the failure side.
+
+        A method cannot narrow the result it is called on; :func:`is_ok` does.
+        """
         return False
 
     def is_error(self) -> bool:
-        """Return ``True``: this is the failure side."""
+        """Return ``True``: this is the failure side.
+
+        A method cannot narrow the result it is called on; :func:`is_error` does.
+        """
         return True
 
     def unwrap(self) -> NoReturn:
@@ -140,6 +152,36 @@ Result = TypeAliasType("Result", "Ok[T] | Error[E]", type_params=(T, E))
 @final
 class UnwrapError(Exception):
     """Raised by :meth:`Error.unwrap`; ``args[0]`` is the error that was unwrapped."""
+
+
+def is_ok(result: Result[T, E]) -> TypeIs[Ok[T]]:
+    """Whether ``result`` is an ``Ok`` (Gleam's ``result.is_ok``), narrowing it for checkers.
+
+    After ``if is_ok(result):`` mypy and pyright know ``result`` is an ``Ok`` there and an
+    ``Error`` in the ``else`` branch, as after ``isinstance(result, Ok)``.
+
+    Example::
+
+        result: Result[int, str] = Ok(2)
+        if is_ok(result):
+            assert result.value == 2
+    """
+    return type(result) is Ok
+
+
+def is_error(result: Result[T, E]) -> TypeIs[Error[E]]:
+    """Whether ``result`` is an ``Error`` (Gleam's ``result.is_error``), narrowing it for checkers.
+
+    After ``if is_error(result):`` mypy and pyright know ``result`` is an ``Error`` there
+    and an ``Ok`` in the ``else`` branch.
+
+    Example::
+
+        result: Result[int, str] = Error("no")
+        if is_error(result):
+            assert result.error == "no"
+    """
+    return type(result) is Error
 
 
 def map(result: Result[T, E], fn: Callable[[T], U]) -> Result[U, E]:
