@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 import re
 import signal
 import sqlite3
@@ -55,7 +56,7 @@ def test_demo_runs_then_continues_on_the_same_file(
     assert first.out.startswith(f"bank demo on {db} (SQLite: accounts and transfers, one file)")
     assert summary["accounts"] == "5 (5 opened, 0 already open)"
     assert re.fullmatch(
-        r"200 in [\d.]+ s: [\d,]+ deposits and withdrawals, [\d,]+ transfers",
+        r"200 in [\d.]+ s \([\d,]+/s\): [\d,]+ deposits and withdrawals, [\d,]+ transfers",
         summary["commands"],
     )
     assert summary["balances"] == "all 5 match the model"
@@ -186,6 +187,32 @@ def test_the_example_module_delegates_to_the_command_line(
     db = tmp_path / "bank.db"
     assert examples_demo.main(["--db", str(db), *SMALL_DEMO]) == 0
     assert "all 5 match the model" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    """A stderr that is a terminal: the demo draws its live bar there."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_bar_ends_on_the_count_and_rate_of_the_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")  # room for the whole bar, whatever runs the tests
+    out, err = io.StringIO(), _Terminal()
+    options = cli_demo.DemoOptions(
+        db=str(tmp_path / "bank.db"), accounts=5, commands=200, clients=3, seed=7
+    )
+    assert cli_demo.run_demo(options, out, err, "trio-eventsourcing") == 0
+    last = err.getvalue().removesuffix("\n").rsplit("\r", 1)[-1]
+    bar = re.search(r" 100%  (?P<count>[\d,]+)/200 commands  (?P<rate>[\d,]+/s)  done", last)
+    assert bar is not None, last
+    commands = _summary(out.getvalue())["commands"]
+    row = re.fullmatch(r"(?P<count>[\d,]+) in [\d.]+ s \((?P<rate>[\d,]+/s)\): .+", commands)
+    assert row is not None, commands
+    assert bar["count"] == row["count"] == "200"
+    assert bar["rate"] == row["rate"]
 
 
 def test_demo_as_a_process(tmp_path: Path) -> None:

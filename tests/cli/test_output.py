@@ -86,6 +86,15 @@ def test_live_progress_bar_redraws_one_line() -> None:
     assert all(frame.startswith("[") for frame in frames)
 
 
+def test_the_last_line_of_the_bar_can_take_the_callers_time() -> None:
+    # The demo ends its bar on the time its summary reports, not on the bar's own clock.
+    out, clock = _Terminal(), _Clock()
+    bar = ProgressBar(out, total=200, unit="commands", clock=clock)
+    clock.now += 10
+    bar.close(200, seconds=4.0)
+    assert "200/200 commands  50/s  done" in out.getvalue()
+
+
 def test_progress_without_a_terminal_prints_a_plain_line_now_and_then() -> None:
     out, clock = io.StringIO(), _Clock()
     bar = ProgressBar(out, total=1_000, unit="commands", clock=clock)

@@ -33,7 +33,7 @@ from ..examples.demo import ACCOUNT_TYPE, TRANSFER_TYPE, DemoReport, run_bank
 from ..examples.transfers import TransferStatus
 from .errors import USAGE, CliError, one_line, store_errors
 from .output import key_values
-from .progress import ProgressBar
+from .progress import ProgressBar, per_second
 from .signals import (
     Interrupted,
     StopSignals,
@@ -180,7 +180,9 @@ async def _run(
         nursery.cancel_scope.cancel()
     if report is None:
         return None
-    bar.close(done)
+    # The bar ends on the summary's figures: the commands the report counts, over the
+    # time it measured them in (from the clients' start, not the store's).
+    bar.close(report.commands, seconds=report.seconds)
     return report, database.statistics()
 
 
@@ -281,7 +283,6 @@ def _summary(
     before: _FileCounts,
     after: _FileCounts,
 ) -> None:
-    seconds = max(report.seconds, 1e-9)
     already = report.accounts - report.opened
     per_commit = statistics.transactions / max(statistics.commits, 1)
     cash = report.commands - report.transfers
@@ -303,12 +304,14 @@ def _summary(
             ("clients", f"{min(options.clients, report.accounts):,}"),
             (
                 "commands",
-                f"{report.commands:,} in {report.seconds:.2f} s: {cash:,} deposits and "
+                f"{report.commands:,} in {report.seconds:.2f} s "
+                f"({per_second(report.commands, report.seconds)}): {cash:,} deposits and "
                 f"withdrawals, {report.transfers:,} transfers",
             ),
             (
                 "sent",
-                f"{sent:,} commands ({sent / seconds:,.0f}/s): {_per_type(report.sent)} "
+                f"{sent:,} commands ({per_second(sent, report.seconds)}): "
+                f"{_per_type(report.sent)} "
                 "(a transfer takes 3 or 4)",
             ),
             (

@@ -84,15 +84,22 @@ class ProgressBar:
         """Show that ``done`` steps are done (a plain line only every few seconds)."""
         now = self._clock()
         if self._live:
-            self._draw(self._line(done, now, self._width()))
+            self._draw(self._line(done, now - self._started, self._width()))
         elif now - self._last_plain >= PLAIN_INTERVAL_S:
             self._last_plain = now
-            print(self._plain(done, now), file=self._out, flush=True)
+            print(self._plain(done, now - self._started), file=self._out, flush=True)
 
-    def close(self, done: int) -> None:
-        """Show the final count and end the line, so what follows starts on a new one."""
+    def close(self, done: int, *, seconds: float | None = None) -> None:
+        """Show the final count and end the line, so what follows starts on a new one.
+
+        Args:
+            done: The steps done in all.
+            seconds: How long they took, as the caller measured it, so that the final rate
+                is the one a summary shows beside it; ``None``: since the bar was made.
+        """
         if self._live:
-            self._draw(self._line(done, self._clock(), self._width()))
+            elapsed = self._clock() - self._started if seconds is None else seconds
+            self._draw(self._line(done, elapsed, self._width()))
             self._out.write("\n")
             self._out.flush()
             self._drawn = 0
@@ -111,20 +118,18 @@ class ProgressBar:
             self.show(done())
             await trio.sleep(interval)
 
-    def _figures(self, done: int, now: float) -> tuple[float, str, str]:
+    def _figures(self, done: int, elapsed: float) -> tuple[float, str, str]:
         fraction = min(done / self._total, 1.0) if self._total else 1.0
-        elapsed = max(now - self._started, 1e-9)
-        rate = done / elapsed
         if done >= self._total:
             left = "done"
-        elif done and rate > 0:
-            left = f"ETA {_duration((self._total - done) / rate)}"
+        elif done:
+            left = f"ETA {_duration((self._total - done) * max(elapsed, 0.0) / done)}"
         else:
             left = "ETA --"
-        return fraction, f"{rate:,.0f}/s", left
+        return fraction, per_second(done, elapsed), left
 
-    def _line(self, done: int, now: float, width: int) -> str:
-        fraction, rate, left = self._figures(done, now)
+    def _line(self, done: int, elapsed: float, width: int) -> str:
+        fraction, rate, left = self._figures(done, elapsed)
         figures = f" {fraction:4.0%}  {done:,}/{self._total:,} {self._unit}  {rate}  {left}"
         room = width - len(figures) - 2
         if room < _MIN_BAR:
@@ -133,8 +138,8 @@ class ProgressBar:
         full, empty = self._fill
         return f"[{full * filled}{empty * (room - filled)}]{figures}"
 
-    def _plain(self, done: int, now: float) -> str:
-        fraction, rate, left = self._figures(done, now)
+    def _plain(self, done: int, elapsed: float) -> str:
+        fraction, rate, left = self._figures(done, elapsed)
         return f"{fraction:.0%}: {done:,} of {self._total:,} {self._unit}, {rate}, {left}"
 
     def _draw(self, line: str) -> None:
@@ -147,6 +152,11 @@ class ProgressBar:
     def _width(self) -> int:
         # One column short of the terminal: writing the last column wraps on some terminals.
         return shutil.get_terminal_size((80, 24)).columns - 1
+
+
+def per_second(count: int, seconds: float) -> str:
+    """``count`` over ``seconds`` as a rate, "4,166/s": the bar's and the summaries' form."""
+    return f"{count / max(seconds, 1e-9):,.0f}/s"
 
 
 def _duration(seconds: float) -> str:
