@@ -9,6 +9,17 @@ closures, so encoding an event is a loop over its fields and no `typing` introsp
 happens per call. A value that does not fit its declared type raises the internal
 `_Invalid`, which collects the path to the offending value while it unwinds; the namespace
 that started the work turns it into a `CodecError` naming the type and the version.
+
+Decoding has a fast path beside that strict one. Each converter also names its *wire*
+type, the plain JSON shape msgspec parses it as in C (a frozen dataclass becomes a
+``msgspec.Struct`` of the same fields that refuses unknown ones), and a *lift* from that
+shape to the value (a Decimal's string to the Decimal, a Struct to the dataclass), which
+is left out where the shape is the value. The wire types accept no JSON the strict path
+refuses, and the lifts are the strict path's own functions, so where the fast path gives
+a value it is the one the strict path gives. Where it fails (bad data, or what msgspec
+cannot parse, such as integers beyond 64 bits), the strict path decodes again and says
+what is wrong. Types without a wire form (tagged unions, Literal, Enum, a dataclass that
+contains itself) are parsed as plain JSON there and lifted by their strict decoder.
 """
 
 from __future__ import annotations
@@ -28,9 +39,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from math import isfinite
-from typing import Generic, Literal, NamedTuple, TypeAlias, TypeVar, Union, cast
+from types import GenericAlias
+from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar, Union, cast
 from uuid import UUID
 
+import msgspec
 import typing_extensions
 from typing_extensions import final
 
@@ -430,6 +443,10 @@ class _Entry(NamedTuple):
     cls: type[object]
     converter: _DataclassConverter
     upcasters: dict[int, UpcastFunction]
+    # The fast path for data of the current version: msgspec's parser for the wire type,
+    # and the lift of what it parses; None where the class has no wire form.
+    parser: msgspec.json.Decoder[Any] | None
+    lift: _Decode
 
 
 class _Namespace:
@@ -471,7 +488,9 @@ class _Namespace:
                     f"{kind} classes {_name(other.cls)} and {_name(cls)} share the type name "
                     f"{type_name!r}; give one another name with Registration(cls, type_name=...)"
                 )
-            entry = _Entry(type_name, version, cls, compiler.dataclass(cls), {})
+            converter = compiler.dataclass(cls)
+            parser, lift = converter.fast_decoding()
+            entry = _Entry(type_name, version, cls, converter, {}, parser, lift)
             self._by_name[type_name] = entry
             self._by_class[cls] = entry
         for upcaster in upcasters:
@@ -567,6 +586,11 @@ class _Namespace:
                     f"{where}: no upcaster from version {missing} to {missing + 1} "
                     f"(the current version is {entry.version})"
                 )
+        elif entry.parser is not None and type(data) is str:
+            try:
+                return entry.lift(entry.parser.decode(data))
+            except Exception:
+                pass  # the strict decoding below says what is wrong, or reads what it alone can
         try:
             raw: object = _json_decoder.decode(data)
         except (ValueError, TypeError) as exc:
@@ -613,12 +637,30 @@ class _Invalid(Exception):
         return f"at {''.join(reversed(self.path)).removeprefix('.')}: {self.reason}"
 
 
+class _Wireless:
+    """The wire type of a converter without one: msgspec parses plain JSON for it."""
+
+
+_WIRELESS = _Wireless()
+
+
 class _Converter(NamedTuple):
     encode: _Encode
     decode: _Decode
     # How a tagged union names this member, and the classes that select it when encoding.
     tag: str
     classes: tuple[type[object], ...]
+    # The fast path (see the module's docstring): the JSON shape msgspec parses the value
+    # as, and the function from that shape to the value, None where the shape is the value.
+    wire: object = _WIRELESS
+    lift: _Decode | None = None
+
+
+def _fast(converter: _Converter) -> tuple[object, _Decode | None]:
+    """The wire type and lift of ``converter``, plain JSON and its strict decoder if none."""
+    if converter.wire is _WIRELESS:
+        return Any, converter.decode
+    return converter.wire, converter.lift
 
 
 def _describe(value: object) -> str:
@@ -823,17 +865,21 @@ def _dec_uuid(raw: object) -> object:
     raise _expected("a UUID string", raw)
 
 
+# msgspec's str, int, float, bool and None take exactly the JSON the strict decoders take
+# (an int for a float too, neither a bool for an int); the types stored as strings are
+# parsed as str and lifted by the strict decoder, as msgspec's own parsers of them are
+# more lenient (a Decimal from a number, a UUID without hyphens).
 _SCALARS: dict[object, _Converter] = {
-    str: _Converter(_enc_str, _dec_str, "str", (str,)),
-    int: _Converter(_enc_int, _dec_int, "int", (int,)),
-    float: _Converter(_enc_float, _dec_float, "float", (float,)),
-    bool: _Converter(_enc_bool, _dec_bool, "bool", (bool,)),
-    _NoneType: _Converter(_enc_none, _dec_none, "None", (_NoneType,)),
-    bytes: _Converter(_enc_bytes, _dec_bytes, "bytes", (bytes,)),
-    datetime: _Converter(_enc_datetime, _dec_datetime, "datetime", (datetime,)),
-    date: _Converter(_enc_date, _dec_date, "date", (date,)),
-    Decimal: _Converter(_enc_decimal, _dec_decimal, "Decimal", (Decimal,)),
-    UUID: _Converter(_enc_uuid, _dec_uuid, "UUID", (UUID,)),
+    str: _Converter(_enc_str, _dec_str, "str", (str,), str),
+    int: _Converter(_enc_int, _dec_int, "int", (int,), int),
+    float: _Converter(_enc_float, _dec_float, "float", (float,), float),
+    bool: _Converter(_enc_bool, _dec_bool, "bool", (bool,), bool),
+    _NoneType: _Converter(_enc_none, _dec_none, "None", (_NoneType,), None),
+    bytes: _Converter(_enc_bytes, _dec_bytes, "bytes", (bytes,), str, _dec_bytes),
+    datetime: _Converter(_enc_datetime, _dec_datetime, "datetime", (datetime,), str, _dec_datetime),
+    date: _Converter(_enc_date, _dec_date, "date", (date,), str, _dec_date),
+    Decimal: _Converter(_enc_decimal, _dec_decimal, "Decimal", (Decimal,), str, _dec_decimal),
+    UUID: _Converter(_enc_uuid, _dec_uuid, "UUID", (UUID,), str, _dec_uuid),
 }
 _SCALARS[None] = _SCALARS[_NoneType]
 
@@ -861,7 +907,7 @@ def _map_items(items: Iterable[object], convert: Callable[[object], object]) -> 
 class _DataclassConverter:
     """Encodes a frozen dataclass as an object of its fields and decodes it back."""
 
-    __slots__ = ("_cls", "_fields")
+    __slots__ = ("_cls", "_fields", "lift", "wire")
 
     def __init__(self, cls: type[object]) -> None:
         self._cls = cls
@@ -869,6 +915,44 @@ class _DataclassConverter:
         # field types are compiled, which may refer back to this converter (a recursive
         # dataclass).
         self._fields: tuple[tuple[str, _Encode, _Decode, bool], ...] = ()
+        # The Struct mirroring the class and the function building the class from one
+        # (see `mirror`); wireless until then, and for good if msgspec cannot mirror it.
+        self.wire: object = _WIRELESS
+        self.lift: _Decode | None = None
+
+    def mirror(self, fields: list[tuple[str, object, _Decode | None, bool]]) -> None:
+        """Give the class its wire form, from each stored field's (name, wire, lift, required).
+
+        The Struct has the class's stored fields, refuses unknown ones, and marks a field
+        with a default as UNSET when the data leaves it out, so the class's own default
+        applies; the function building the class is compiled, so that it does no
+        per-field dispatch.
+        """
+        cls = self._cls
+        try:
+            struct = msgspec.defstruct(
+                f"{cls.__qualname__}Wire",
+                [
+                    (name, wire) if required else (name, _or_unset(wire), msgspec.UNSET)
+                    for name, wire, _, required in fields
+                ],
+                kw_only=True,
+                forbid_unknown_fields=True,
+                module=__name__,
+            )
+            msgspec.json.Decoder(struct)  # that msgspec takes every field's wire type
+        except (TypeError, ValueError):
+            return
+        self.lift = _compile_builder(
+            cls, [(name, lift, required) for name, _, lift, required in fields]
+        )
+        self.wire = struct
+
+    def fast_decoding(self) -> tuple[msgspec.json.Decoder[Any] | None, _Decode]:
+        """The parser and lift that decode the class's JSON text; no parser without a wire form."""
+        if self.wire is _WIRELESS or self.lift is None:
+            return None, self.decode
+        return msgspec.json.Decoder(self.wire), self.lift
 
     def encode(self, v: object) -> object:
         if type(v) is not self._cls:
@@ -927,6 +1011,45 @@ class _DataclassConverter:
 _MISSING = object()
 
 
+def _or_unset(wire: object) -> object:
+    return cast("Any", Union)[wire, msgspec.UnsetType]
+
+
+def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, bool]]) -> _Decode:
+    """A function building ``cls`` from its wire Struct: ``cls(a=s.a, b=lift1(s.b))``.
+
+    Compiled from source, as `dataclasses` compiles ``__init__``: field names are
+    identifiers, and only they and generated names reach the source. A field with a
+    default is passed only when the data held it.
+    """
+    namespace: dict[str, object] = {"cls": cls, "UNSET": msgspec.UNSET}
+    values: list[str] = []
+    for index, (_, lift, _) in enumerate(fields):
+        if lift is None:
+            values.append("{}")
+        else:
+            namespace[f"lift_{index}"] = lift
+            values.append(f"lift_{index}({{}})")
+    if all(required for _, _, required in fields):
+        arguments = ", ".join(
+            f"{name}={value.format(f's.{name}')}"
+            for (name, _, _), value in zip(fields, values, strict=True)
+        )
+        source = f"def build(s):\n    return cls({arguments})\n"
+    else:
+        lines = ["def build(s):", "    kwargs = {}"]
+        for (name, _, required), value in zip(fields, values, strict=True):
+            if required:
+                lines.append(f"    kwargs[{name!r}] = {value.format(f's.{name}')}")
+            else:
+                lines.append(f"    if s.{name} is not UNSET:")
+                lines.append(f"        kwargs[{name!r}] = {value.format(f's.{name}')}")
+        lines.append("    return cls(**kwargs)")
+        source = "\n".join(lines) + "\n"
+    exec(compile(source, f"<JsonCodec decoder of {_name(cls)}>", "exec"), namespace)
+    return cast("_Decode", namespace["build"])
+
+
 class _Site(NamedTuple):
     """The field whose type is being compiled, for error messages."""
 
@@ -968,6 +1091,7 @@ class _Compiler:
                 f"cannot resolve the field types of {_name(cls)}: {type(exc).__name__}: {exc}"
             ) from exc
         fields = []
+        wires: list[tuple[str, object, _Decode | None, bool]] = []
         for spec in stored:
             declared = hints[spec.name]
             convert = self.convert(declared, _Site(cls, spec.name, declared))
@@ -975,7 +1099,9 @@ class _Compiler:
                 spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
             )
             fields.append((spec.name, convert.encode, convert.decode, required))
+            wires.append((spec.name, *_fast(convert), required))
         converter._fields = tuple(fields)
+        converter.mirror(wires)
         return converter
 
     def convert(self, tp: object, site: _Site) -> _Converter:
@@ -1011,7 +1137,16 @@ class _Compiler:
                 if not _is_frozen(tp):
                     raise site.unsupported(f"{_name(tp)} is not a frozen dataclass")
                 converter = self.dataclass(tp)
-                return _Converter(converter.encode, converter.decode, tp.__name__, (tp,))
+                # Wireless while the class is still being compiled: one that contains
+                # itself is parsed as plain JSON where it recurs.
+                return _Converter(
+                    converter.encode,
+                    converter.decode,
+                    tp.__name__,
+                    (tp,),
+                    converter.wire,
+                    converter.lift,
+                )
         if origin is not None and dataclasses.is_dataclass(origin):
             raise site.unsupported(f"{_type_repr(tp)} is a generic dataclass")
         raise site.unsupported(
@@ -1031,7 +1166,9 @@ class _Compiler:
                 return _map_items(raw, decode_item)
             raise _expected("an array", raw)
 
-        return _Converter(encode, decode, "list", (list,))
+        wire, lift_item = _fast(item)
+        lift = None if lift_item is None else _lift_list(lift_item)
+        return _Converter(encode, decode, "list", (list,), GenericAlias(list, (wire,)), lift)
 
     def _tuple_of(self, item: _Converter) -> _Converter:
         encode_item, decode_item = item.encode, item.decode
@@ -1046,7 +1183,10 @@ class _Compiler:
                 return tuple(_map_items(raw, decode_item))
             raise _expected("an array", raw)
 
-        return _Converter(encode, decode, "tuple", (tuple,))
+        wire, lift_item = _fast(item)
+        lift = None if lift_item is None else _lift_tuple(lift_item)
+        wire_type = GenericAlias(tuple, (wire, ...))
+        return _Converter(encode, decode, "tuple", (tuple,), wire_type, lift)
 
     def _fixed_tuple(self, items: tuple[_Converter, ...]) -> _Converter:
         encoders = tuple(item.encode for item in items)
@@ -1063,7 +1203,11 @@ class _Compiler:
                 return tuple(_map_pairs(decoders, raw))
             raise _expected(f"an array of {size} items", raw)
 
-        return _Converter(encode, decode, "tuple", (tuple,))
+        if not items:  # tuple[()]: rare, and spelled differently from one Python to another
+            return _Converter(encode, decode, "tuple", (tuple,))
+        wires, lifts = zip(*map(_fast, items), strict=True)
+        lift = None if all(f is None for f in lifts) else _lift_pairs(lifts)
+        return _Converter(encode, decode, "tuple", (tuple,), GenericAlias(tuple, wires), lift)
 
     def _dict(self, item: _Converter) -> _Converter:
         encode_item, decode_item = item.encode, item.decode
@@ -1094,7 +1238,9 @@ class _Compiler:
                     raise
             return out
 
-        return _Converter(encode, decode, "dict", (dict,))
+        wire, lift_item = _fast(item)
+        lift = None if lift_item is None else _lift_dict(lift_item)
+        return _Converter(encode, decode, "dict", (dict,), GenericAlias(dict, (str, wire)), lift)
 
     def _union(self, args: tuple[object, ...], site: _Site) -> _Converter:
         optional = False
@@ -1245,7 +1391,50 @@ def _optional(member: _Converter) -> _Converter:
     def decode(raw: object) -> object:
         return None if raw is None else decode_member(raw)
 
-    return _Converter(encode, decode, member.tag, (*member.classes, _NoneType))
+    wire, lift_member = _fast(member)
+    lift = None if lift_member is None else _lift_optional(lift_member)
+    optional_wire = Any if wire is Any else cast("Any", Union)[wire, None]
+    return _Converter(encode, decode, member.tag, (*member.classes, _NoneType), optional_wire, lift)
+
+
+# The lifts of containers: what msgspec parsed, with each item lifted. Any exception
+# sends the decoding to the strict path, which names the item.
+
+
+def _lift_list(lift: _Decode) -> _Decode:
+    def lift_list(raw: object) -> object:
+        return [lift(item) for item in cast("list[object]", raw)]
+
+    return lift_list
+
+
+def _lift_tuple(lift: _Decode) -> _Decode:
+    def lift_tuple(raw: object) -> object:
+        return tuple([lift(item) for item in cast("tuple[object, ...]", raw)])
+
+    return lift_tuple
+
+
+def _lift_pairs(lifts: tuple[_Decode | None, ...]) -> _Decode:
+    def lift_pairs(raw: object) -> object:
+        items = cast("tuple[object, ...]", raw)
+        return tuple([item if f is None else f(item) for f, item in zip(lifts, items, strict=True)])
+
+    return lift_pairs
+
+
+def _lift_dict(lift: _Decode) -> _Decode:
+    def lift_dict(raw: object) -> object:
+        return {key: lift(value) for key, value in cast("dict[str, object]", raw).items()}
+
+    return lift_dict
+
+
+def _lift_optional(lift: _Decode) -> _Decode:
+    def lift_optional(raw: object) -> object:
+        return None if raw is None else lift(raw)
+
+    return lift_optional
 
 
 def _tagged_union(members: list[_Converter], optional: bool, site: _Site) -> _Converter:
