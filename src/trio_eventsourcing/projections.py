@@ -1,9 +1,10 @@
 """Durable projections: read models built from the global log, that never miss an event.
 
-A projection has a name, a handler and a checkpoint kept in the store. It reads the log
-from its checkpoint, handles each event (at least once; exactly once in effect with
-:func:`transactional` on SQLite), survives restarts and wakes at once when an event
-commits. Its error policy retries, skips to a dead letter, or stops.
+A projection has a name, a handler and a checkpoint kept where its read model is: in the
+store (:data:`InStore`, the default) or, for a read model in this process, in memory
+(:data:`InMemory`). It reads the log from its checkpoint, handles each event (at least
+once; exactly once in effect with :func:`transactional`), survives restarts and wakes at
+once when an event commits. Its error policy retries, skips to a dead letter, or stops.
 
 Example::
 
@@ -13,12 +14,14 @@ Example::
 
     def on_event(entry: sqlite_store.LogEntry[BankAccountEvent]) -> None:
         if isinstance(entry.envelope.payload, CustomerDepositedCash):
-            balances[entry.envelope.aggregate_id] = entry.envelope.payload.balance
+            balances[entry.envelope.aggregate_id] = entry.envelope.payload.new_balance
 
     store, store_spec = sqlite_store.supervised("bank.db", codec)
-    handle, balances_spec = projections.supervised(
-        store, projections.per_event("balances", on_event, on_reset=balances.clear)
+    # The read model is a dict, gone with the process: so is the checkpoint.
+    balances_projection = projections.per_event(
+        "balances", on_event, on_reset=balances.clear, checkpoint=projections.InMemory
     )
+    handle, balances_spec = projections.supervised(store, balances_projection)
     supervisor = static_supervisor.new(static_supervisor.OneForOne)
     async with supervisor.add(store_spec).add(balances_spec).open():
         ...
@@ -44,9 +47,12 @@ from ._projections.engine import ProjectionStatistics as ProjectionStatistics
 from ._projections.engine import ProjectionStopped as ProjectionStopped
 from ._projections.follow import LogReadFailed as LogReadFailed
 from ._projections.policies import BatchHandler as BatchHandler
+from ._projections.policies import CheckpointStorage as CheckpointStorage
 from ._projections.policies import Current as _Current
 from ._projections.policies import ErrorPolicy as ErrorPolicy
 from ._projections.policies import EventHandler as EventHandler
+from ._projections.policies import InMemory as _InMemory
+from ._projections.policies import InStore as _InStore
 from ._projections.policies import Origin as _Origin
 from ._projections.policies import Projection as Projection
 from ._projections.policies import ResetHook as ResetHook
@@ -67,14 +73,23 @@ Origin: _Final[Start] = _Origin
 """A projection's first run starts from the first event of the log (the default)."""
 Current: _Final[Start] = _Current
 """A projection's first run starts after the events already in the log."""
+InStore: _Final[CheckpointStorage] = _InStore
+"""A projection keeps its checkpoint in the store, for a read model that outlives the
+process, such as a table (the default)."""
+InMemory: _Final[CheckpointStorage] = _InMemory
+"""A projection keeps its checkpoint in memory, for a read model in this process, such as
+a ``dict``, built from the start by each run of the process."""
 
 __all__ = [
     "AnyStore",
     "BatchHandler",
+    "CheckpointStorage",
     "Current",
     "DeadLetter",
     "ErrorPolicy",
     "EventHandler",
+    "InMemory",
+    "InStore",
     "LogReadFailed",
     "LogRecord",
     "LogSelection",
@@ -107,6 +122,7 @@ _publish(
     __name__,
     globals(),
     [
+        "CheckpointStorage",
         "DeadLetter",
         "LogReadFailed",
         "LogRecord",

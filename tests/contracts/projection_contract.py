@@ -23,7 +23,7 @@ import trio
 from tests.contracts.log_contract import write_concurrently
 from tests.contracts.store_contract import BankStore
 from tests.projections.helpers import Entry, ReadModel, checkpointed, deposit_many, running
-from trio_eventsourcing import Ok, projections, static_supervisor, supervision
+from trio_eventsourcing import Ok, memory_store, projections, static_supervisor, supervision
 from trio_eventsourcing.actor import Started, StartResult
 from trio_eventsourcing.projections import ProjectionState, Retry, Skip, Stop
 
@@ -51,6 +51,17 @@ class Flaky:
 
 def rebuilt(model: ReadModel) -> projections.Projection[Entry, object]:
     return projections.per_event("balances", model.on_event, batch_size=5, on_reset=model.on_reset)
+
+
+def in_memory(model: ReadModel) -> projections.Projection[Entry, object]:
+    """The projection of a read model in memory, whose checkpoint is kept in memory too."""
+    return projections.per_event(
+        "balances",
+        model.on_event,
+        batch_size=5,
+        on_reset=model.on_reset,
+        checkpoint=projections.InMemory,
+    )
 
 
 async def fill(store: BankStore) -> int:
@@ -507,3 +518,109 @@ class ProjectionContract:
             assert await projections.checkpoint(store, "fresh") == Ok(None)
             (await projections.reset(store, "fresh")).unwrap()
             assert await projections.checkpoint(store, "fresh") == Ok(0)
+
+    # --- a read model in memory: its checkpoint in memory too -----------------------------
+
+    @pytest.mark.parametrize("read_model", ["a new one", "the same one"])
+    async def test_an_in_memory_read_model_is_whole_again_after_the_store_is_reopened(
+        self, read_model: str, tmp_path: Path
+    ) -> None:
+        model = ReadModel()
+        projection = in_memory(model)
+        async with self.open_store(tmp_path) as store:
+            total = await fill(store)
+            async with running(store, projection) as handle:
+                with trio.fail_after(WAIT_S):
+                    await checkpointed(handle, total)
+            # Kept with the read model, in memory: the store has no checkpoint of it.
+            assert await projections.checkpoint(store, "balances") == Ok(None)
+        first_run = dict(model.balances)
+        assert first_run == {f"acc-{i}": Decimal(2 + i) for i in range(4)}
+        if read_model == "a new one":  # as after a restart of the process
+            model = ReadModel()
+            projection = in_memory(model)
+        async with self.open_store(tmp_path) as store:
+            kept_events = not isinstance(store.eventstore, memory_store.MemoryStore)
+            await deposit_many(store, "acc-9", 2)
+            async with running(store, projection) as handle:
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_until_current()
+        # Every event of the store, each once: none lost with the first read model, none
+        # counted twice in the one kept.
+        expected = {**(first_run if kept_events else {}), "acc-9": Decimal(1)}
+        assert model.balances == expected
+        assert model.positions == list(range(1, (total if kept_events else 0) + 3))
+        assert model.resets == (1 if read_model == "a new one" else 2)
+
+    async def test_an_in_memory_projection_restarted_by_its_supervisor_resumes(
+        self, tmp_path: Path
+    ) -> None:
+        model = ReadModel()
+        crash = trio.Event()
+        crashed: list[bool] = []
+
+        async def crashing_sibling(nursery: trio.Nursery) -> StartResult[None]:
+            async def run() -> None:
+                if crashed:
+                    await trio.sleep_forever()
+                await crash.wait()
+                crashed.append(True)
+                raise RuntimeError("a sibling crashed")
+
+            nursery.start_soon(run)
+            return Ok(Started(None))
+
+        async with self.open_store(tmp_path) as store:
+            await deposit_many(store, "acc-1", 12)
+            handle, spec = projections.supervised(store, in_memory(model))
+            supervisor = (
+                static_supervisor.new(static_supervisor.OneForAll)
+                .add(spec)
+                .add(supervision.worker(crashing_sibling))
+            )
+            async with supervisor.open():
+                with trio.fail_after(WAIT_S):
+                    await checkpointed(handle, 12)
+                    crash.set()  # one for all: the projection is restarted with the sibling
+                    await handle.wait_for(lambda s: s.runs == 2 and s.state is ProjectionState.LIVE)
+                    await deposit_many(store, "acc-1", 3, after=12)
+                    await checkpointed(handle, 15)
+        # The read model is still here, and so is the checkpoint: no rebuild.
+        assert model.positions == list(range(1, 16))
+        assert model.resets == 1
+
+    async def test_in_memory_read_models_each_run_but_one_read_model_runs_once(
+        self, tmp_path: Path
+    ) -> None:
+        first, second = ReadModel(), ReadModel()
+        async with self.open_store(tmp_path) as store:
+            await deposit_many(store, "acc-1", 4)
+            # Two read models of one name (on PostgreSQL: as in two processes): both run.
+            async with (
+                running(store, in_memory(first)) as one,
+                running(store, in_memory(second)) as two,
+            ):
+                with trio.fail_after(WAIT_S):
+                    await checkpointed(one, 4)
+                    await checkpointed(two, 4)
+                # One read model run twice would count each event twice: the second waits.
+                projection = in_memory(ReadModel())
+                async with running(store, projection), running(store, projection) as standby:
+                    with trio.fail_after(WAIT_S):
+                        await standby.wait_for(lambda s: s.state is ProjectionState.STANDBY)
+        assert first.positions == second.positions == [1, 2, 3, 4]
+
+    async def test_a_reset_rebuilds_an_in_memory_read_model(self, tmp_path: Path) -> None:
+        model = ReadModel()
+        async with self.open_store(tmp_path) as store:
+            total = await fill(store)
+            async with running(store, in_memory(model)) as handle:
+                with trio.fail_after(WAIT_S):
+                    await checkpointed(handle, total)
+                    original = (list(model.positions), dict(model.balances))
+                    model.reset_done = trio.Event()
+                    (await projections.reset(store, "balances")).unwrap()
+                    await model.reset_done.wait()
+                    await model.handled(total)
+        assert (model.positions, model.balances) == original
+        assert model.resets == 2  # before the run, then for the reset

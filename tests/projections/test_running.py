@@ -39,3 +39,14 @@ async def test_supervised_checks_its_arguments(tmp_path: Path) -> None:
         projections.Retry(max_backoff=float("inf"))
     with pytest.raises(TypeError, match="no public constructor"):
         projections.Projection(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"projections\.InStore or projections\.InMemory"):
+        projections.per_batch("x", print, checkpoint="memory")  # type: ignore[arg-type]
+
+
+def test_where_a_projection_keeps_its_checkpoint_is_one_of_its_options() -> None:
+    model = ReadModel()
+    durable = projections.per_event("x", model.on_event)
+    assert durable.checkpoint_storage is projections.InStore
+    in_memory = projections.per_event("x", model.on_event, checkpoint=projections.InMemory)
+    assert in_memory.checkpoint_storage is projections.InMemory
+    assert repr(in_memory) == "<Projection 'x' per_event start=origin checkpoint=memory>"

@@ -125,3 +125,22 @@ def projections_held_in_variables(
     projections.supervised(in_memory, sqlite_only)  # type: ignore[arg-type]
     projections.supervised(accounts, memory_only)  # type: ignore[arg-type]
     projections.supervised(accounts, deposits)  # type: ignore[arg-type]
+
+
+def where_the_checkpoint_is_kept(
+    accounts: sqlite_store.SqliteEventStore[BankAccount, BankAccountEvent],
+) -> None:
+    balances: dict[str, int] = {}
+
+    def on_event(entry: projections.LogRecord[BankAccountEvent]) -> None:
+        balances[entry.envelope.aggregate_id] = entry.position
+
+    in_memory = projections.per_event(
+        "balances", on_event, on_reset=balances.clear, checkpoint=projections.InMemory
+    )
+    assert_type(in_memory.checkpoint_storage, projections.CheckpointStorage)
+    projections.supervised(accounts, in_memory)
+    projections.per_batch("b", print, checkpoint=projections.InStore)
+    projections.per_event("x", on_event, checkpoint=True)  # type: ignore[arg-type]
+    # A transactional read model is in the store's database: so is its checkpoint.
+    projections.transactional("t", print, checkpoint=projections.InMemory)  # type: ignore[call-arg]

@@ -29,7 +29,8 @@ from .._stores.postgres.store import PostgresEventStore, PostgresStore
 from .._stores.sqlite.store import SqliteEventStore, SqliteStore
 from .engine import ProjectionHandle, Runner
 from .follow import following
-from .policies import Projection, Start
+from .in_memory import InMemoryCheckpoint
+from .policies import CheckpointStorage, Projection, Start
 from .selection import LogSelection
 
 if TYPE_CHECKING:
@@ -118,7 +119,11 @@ def supervised(
     Starting the child specification starts the projection's task: it loads the
     projection's checkpoint (or makes one at the start position), catches up with the
     log, then handles each new event as it commits. A restart, by its supervisor or of
-    the whole process, resumes from the checkpoint. The child is ``Transient``: restarted
+    the whole process, resumes from the checkpoint. A projection made with
+    ``checkpoint=InMemory`` keeps its checkpoint with the handle instead: each call of
+    this function starts it afresh (its ``on_reset`` first, then from its start
+    position), and a restart by its supervisor resumes from the checkpoint kept in
+    memory. The child is ``Transient``: restarted
     after a crash, not after the :class:`Stop` policy stopped it. Add it to a supervisor
     after the store's own child specification. On PostgreSQL, start it in every process
     you like: one runs the projection, the others stand by and take over when it dies.
@@ -157,6 +162,8 @@ def supervised(
             f"{source.description} has no transactions: projection {projection.name!r} is "
             "transactional; use per_event() or per_batch() instead"
         )
+    if projection.checkpoint_storage is CheckpointStorage.MEMORY:
+        source = InMemoryCheckpoint(source, projection._runner_lock)
     handle = ProjectionHandle._make(projection.name)
     runner = Runner(source, projection, handle)
 

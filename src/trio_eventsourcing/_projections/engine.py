@@ -4,8 +4,9 @@ One task per running projection, started by its child specification. It holds th
 store's right to run the projection (``LogSource.hold``: one runner at a time), then:
 
 1. **Settles its checkpoint.** A projection that has none gets one (position 0, or the
-   end of the log for ``Current``); one with a reset pending runs its reset hook and
-   goes back to 0.
+   end of the log for ``Current``), after its reset hook if it keeps its checkpoint in
+   memory (``InMemory``: its read model may hold an earlier run's events); one with a
+   reset pending runs its reset hook and goes back to 0.
 2. **Reads a batch** after the checkpoint. Empty: it is live; it waits for a wake-up
    from the store (noting the wake-up token *before* the read, so a commit between the
    read and the wait still wakes it), or for the poll interval, whichever comes first.
@@ -49,7 +50,7 @@ from .._core.log_source import (
 from .._runtime.changes import wait_until
 from .._runtime.result import Error, Ok, Result
 from .follow import LogReadFailed
-from .policies import Projection, Retry, Skip, Start, Stop
+from .policies import CheckpointStorage, Projection, Retry, Skip, Start, Stop
 
 EntryT = TypeVar("EntryT", bound=LogRecord[object])
 TxT = TypeVar("TxT")
@@ -411,7 +412,15 @@ async def _call(function: Callable[..., object], *args: object) -> None:
 class Runner(Generic[EntryT, TxT]):
     """Runs one projection on one log source; ``run`` is the child's task."""
 
-    __slots__ = ("_checkpoint", "_handle", "_lag_checked", "_poll", "_projection", "_source")
+    __slots__ = (
+        "_checkpoint",
+        "_handle",
+        "_in_memory",
+        "_lag_checked",
+        "_poll",
+        "_projection",
+        "_source",
+    )
 
     def __init__(
         self,
@@ -423,6 +432,7 @@ class Runner(Generic[EntryT, TxT]):
         self._projection = projection
         self._handle = handle
         self._checkpoint = Checkpoint(0)
+        self._in_memory = projection.checkpoint_storage is CheckpointStorage.MEMORY
         self._lag_checked = float("-inf")
         poll = projection.poll_interval
         self._poll = source.poll_interval if poll is None else poll
@@ -472,6 +482,9 @@ class Runner(Generic[EntryT, TxT]):
                 # Reset in this process: settle at once rather than at the next poll.
                 resets_seen = watch.resets(name)
                 prefetched = None
+                if self._in_memory:
+                    # reset() reset the store's checkpoint; this one is kept in memory.
+                    await self._store_call("resetting the checkpoint", partial(source.reset, name))
                 await self._settle()
                 continue
             if prefetched is not None:
@@ -531,6 +544,11 @@ class Runner(Generic[EntryT, TxT]):
                 return
             work: Callable[[TxT], object] | None = None
             if loaded is None:
+                if self._in_memory and projection._on_reset is not None:
+                    # The read model lives in this process, as the checkpoint does: what
+                    # an earlier run left in it is cleared before this run builds it.
+                    handle._set_state(ProjectionState.RESETTING)
+                    await _call(projection._on_reset)
                 if projection.start is Start.ORIGIN:
                     start = 0
                 else:

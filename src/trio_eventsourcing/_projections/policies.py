@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+import trio
 from typing_extensions import Never, TypeAliasType, final
 
 from .._runtime.checks import require_positive_int
@@ -46,6 +47,31 @@ Origin = Start.ORIGIN
 """Start from the first event of the log."""
 Current = Start.CURRENT
 """Start after the events already in the log."""
+
+
+@final
+class CheckpointStorage(enum.Enum):
+    """Where a projection keeps its checkpoint: with its read model, wherever that lives.
+
+    The checkpoint says which events the read model holds, so it must last exactly as
+    long as the read model does.
+    """
+
+    STORE = "store"
+    """In the store, beside the events, for a read model that outlives the process (a
+    table, a search index, emails sent). The projection resumes from it after a restart
+    of the process."""
+    MEMORY = "memory"
+    """In this process, with the projection's handle, for a read model in this process
+    (a ``dict``), gone when the process ends. Each run of ``projections.supervised``
+    clears the read model (``on_reset``) and builds it from the start; a restart by the
+    supervisor resumes from the checkpoint kept in memory."""
+
+
+InStore = CheckpointStorage.STORE
+"""Keep the checkpoint in the store, for a read model that outlives the process."""
+InMemory = CheckpointStorage.MEMORY
+"""Keep the checkpoint in memory, for a read model that lives in this process."""
 
 
 @final
@@ -171,6 +197,7 @@ class Projection(Generic[EntryT_contra, TxT_contra]):
 
     __slots__ = (
         "_batch_size",
+        "_checkpoint_storage",
         "_name",
         "_on_batch",
         "_on_error",
@@ -178,6 +205,7 @@ class Projection(Generic[EntryT_contra, TxT_contra]):
         "_on_reset",
         "_on_reset_in",
         "_poll_interval",
+        "_runner_lock",
         "_start",
         "_transactional",
     )
@@ -191,6 +219,10 @@ class Projection(Generic[EntryT_contra, TxT_contra]):
     _on_error: Retry | Skip | Stop
     _batch_size: int
     _poll_interval: float | None
+    _checkpoint_storage: CheckpointStorage
+    # Held by the one runner of an in-memory projection: its read model is this object's
+    # handlers', so two runs of it at once would change the read model twice.
+    _runner_lock: trio.Lock
 
     def __init__(self, _private: Never) -> None:
         raise TypeError(
@@ -224,6 +256,11 @@ class Projection(Generic[EntryT_contra, TxT_contra]):
         return self._poll_interval
 
     @property
+    def checkpoint_storage(self) -> CheckpointStorage:
+        """Where it keeps its checkpoint, :data:`InStore` or :data:`InMemory`."""
+        return self._checkpoint_storage
+
+    @property
     def is_transactional(self) -> bool:
         """Whether its handler runs inside the transaction that advances its checkpoint."""
         return self._transactional is not None
@@ -236,7 +273,10 @@ class Projection(Generic[EntryT_contra, TxT_contra]):
             if self._on_batch is not None
             else "transactional"
         )
-        return f"<Projection {self._name!r} {kind} start={self._start.value}>"
+        return (
+            f"<Projection {self._name!r} {kind} start={self._start.value} "
+            f"checkpoint={self._checkpoint_storage.value}>"
+        )
 
 
 def check_error_policy(on_error: object) -> ErrorPolicy:
@@ -259,6 +299,7 @@ def _check_options(
     batch_size: int,
     poll_interval: float | None,
     on_reset: object,
+    checkpoint: object = CheckpointStorage.STORE,
 ) -> tuple[str, int, float | None]:
     if not isinstance(name, str) or not name:
         raise TypeError(f"a projection's name must be a non-empty str, got {name!r}")
@@ -266,6 +307,10 @@ def _check_options(
         raise TypeError(f"a projection's handler must be callable, got {handler!r}")
     if not isinstance(start, Start):
         raise TypeError(f"start must be projections.Origin or projections.Current, got {start!r}")
+    if not isinstance(checkpoint, CheckpointStorage):
+        raise TypeError(
+            f"checkpoint must be projections.InStore or projections.InMemory, got {checkpoint!r}"
+        )
     check_error_policy(on_error)
     size = require_positive_int("batch_size", batch_size)
     if poll_interval is not None:
@@ -292,6 +337,7 @@ def _make(
     in_transaction: Callable[[TxT, Sequence[EntryT]], object] | None = None,
     on_reset: Callable[[], object] | None = None,
     on_reset_in: Callable[[TxT], object] | None = None,
+    checkpoint: CheckpointStorage = CheckpointStorage.STORE,
 ) -> Projection[EntryT, TxT]:
     projection: Projection[EntryT, TxT] = object.__new__(Projection)
     projection._name = name
@@ -304,6 +350,8 @@ def _make(
     projection._on_error = on_error
     projection._batch_size = batch_size
     projection._poll_interval = poll_interval
+    projection._checkpoint_storage = checkpoint
+    projection._runner_lock = trio.Lock()
     return projection
 
 
@@ -316,6 +364,7 @@ def per_event(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_reset: ResetHook | None = None,
     poll_interval: float | None = None,
+    checkpoint: CheckpointStorage = InStore,
 ) -> Projection[EntryT, object]:
     """A projection whose handler is called with each log entry, in position order.
 
@@ -335,10 +384,17 @@ def per_event(
         batch_size: The most entries read from the log at once, and handled between two
             checkpoint writes.
         on_reset: Called (once) before a rebuild requested by :func:`reset`, to clear
-            the read model.
+            the read model; with ``checkpoint=InMemory``, also before each run builds it.
         poll_interval: Seconds between polls of the log when no wake-up comes; ``None``
             for the store's default (writes of other processes are only seen by a poll
             on SQLite).
+        checkpoint: Where the checkpoint is kept, which must be where the read model
+            is. :data:`InStore` (the default): in the store, for a read model that
+            outlives the process (a table, an index, emails sent). :data:`InMemory`: in
+            this process, for a read model in this process (a ``dict``): each run of
+            ``projections.supervised`` calls ``on_reset``, then handles the log from
+            ``start``, so the read model is whole again after the process restarts; a
+            restart by the supervisor resumes from the checkpoint kept in memory.
 
     Returns:
         The projection, for ``projections.supervised(store, projection)``.
@@ -347,18 +403,30 @@ def per_event(
 
         balances: dict[str, Decimal] = {}
 
-        def on_event(entry: sqlite_store.LogEntry[BankAccountEvent]) -> None:
+        def on_event(entry: projections.LogRecord[BankAccountEvent]) -> None:
             event = entry.envelope.payload
             if isinstance(event, CustomerDepositedCash):
-                balances[entry.envelope.aggregate_id] = event.balance
+                balances[entry.envelope.aggregate_id] = event.new_balance
 
-        projection = projections.per_event("balances", on_event, on_reset=balances.clear)
+        # The read model is a dict: the checkpoint lives in memory with it.
+        projection = projections.per_event(
+            "balances", on_event, on_reset=balances.clear, checkpoint=projections.InMemory
+        )
     """
     policy = Retry() if on_error is None else on_error
     checked, size, poll = _check_options(
-        name, handler, start, policy, batch_size, poll_interval, on_reset
+        name, handler, start, policy, batch_size, poll_interval, on_reset, checkpoint
     )
-    return _make(checked, start, policy, size, poll, on_event=handler, on_reset=on_reset)
+    return _make(
+        checked,
+        start,
+        policy,
+        size,
+        poll,
+        on_event=handler,
+        on_reset=on_reset,
+        checkpoint=checkpoint,
+    )
 
 
 def per_batch(
@@ -370,13 +438,15 @@ def per_batch(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_reset: ResetHook | None = None,
     poll_interval: float | None = None,
+    checkpoint: CheckpointStorage = InStore,
 ) -> Projection[EntryT, object]:
     """A projection whose handler is called with each batch of log entries.
 
     As :func:`per_event`, but the handler gets up to ``batch_size`` entries at once (in
     position order, never an empty batch), which suits read models that write in bulk.
     On an error the whole batch is retried; when skipping, the batch is handled again
-    one entry at a time so that only the failing entry is skipped.
+    one entry at a time so that only the failing entry is skipped. ``checkpoint`` is as
+    for :func:`per_event`: :data:`InMemory` for a read model in this process.
 
     Example::
 
@@ -387,9 +457,18 @@ def per_batch(
     """
     policy = Retry() if on_error is None else on_error
     checked, size, poll = _check_options(
-        name, handler, start, policy, batch_size, poll_interval, on_reset
+        name, handler, start, policy, batch_size, poll_interval, on_reset, checkpoint
     )
-    return _make(checked, start, policy, size, poll, on_batch=handler, on_reset=on_reset)
+    return _make(
+        checked,
+        start,
+        policy,
+        size,
+        poll,
+        on_batch=handler,
+        on_reset=on_reset,
+        checkpoint=checkpoint,
+    )
 
 
 def transactional(
