@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import dataclass
 
-from trio_eventsourcing import actor, result
+import pytest
+import trio
+
+from trio_eventsourcing import actor, process, result
 from trio_eventsourcing.result import Error, Ok
 
 
@@ -17,3 +20,23 @@ def test_is_ok_and_is_error_answer_as_the_methods() -> None:
     for value in (Ok(1), Error("no"), Ok(None), Error(None)):
         assert result.is_ok(value) is value.is_ok()
         assert result.is_error(value) is value.is_error()
+
+
+@dataclass(frozen=True)
+class Double:
+    number: int
+    reply_to: process.Subject[int]
+
+
+async def _doubler(state: None, message: Double) -> actor.Next[None]:
+    process.send(message.reply_to, message.number * 2)
+    return actor.continue_(state)
+
+
+async def test_call_builds_the_request_from_its_arguments_and_the_reply_subject(
+    nursery: trio.Nursery,
+) -> None:
+    doubler = (await actor.new(None).on_message(_doubler).start(nursery)).unwrap().data
+    assert await process.call(doubler, 100, Double, 21) == 42
+    eight: int = await process.call(doubler, 100, lambda reply_to: Double(4, reply_to))
+    assert eight == 8

@@ -7,6 +7,8 @@ the ignore becomes unused and the type check fails.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import trio
 from typing_extensions import assert_type
 
@@ -141,9 +143,42 @@ async def subjects(str_subject: process.Subject[str], int_subject: process.Subje
     await process.receive(str_subject, 1.5)  # type: ignore[arg-type]
 
 
-async def calls(counter: process.Subject[tuple[int, process.Subject[str]]]) -> None:
-    reply = await process.call(counter, 100, lambda reply_to: (1, reply_to))
-    assert_type(reply, str)
+@dataclass(frozen=True)
+class GetCount:
+    reply_to: process.Subject[int]
+
+
+@dataclass(frozen=True)
+class Double:
+    number: int
+    reply_to: process.Subject[int]
+
+
+def ask_for_text(reply_to: process.Subject[str]) -> tuple[int, process.Subject[str]]:
+    return (1, reply_to)
+
+
+async def calls(
+    counter: process.Subject[GetCount],
+    doubler: process.Subject[Double],
+    either: process.Subject[GetCount | Double],
+    pairs: process.Subject[tuple[int, process.Subject[str]]],
+) -> None:
+    # The reply's type is that of make_request's last parameter, inside any expression.
+    assert_type(await process.call(counter, 100, GetCount), int)
+    assert_type(await process.call(doubler, 100, Double, 21), int)
+    assert_type(await process.call(either, 100, Double, 21) + 1, int)
+    assert_type(await process.call(pairs, 100, ask_for_text), str)
+    # A lambda's parameter has no type: the result's declared type gives it one.
+    doubled: int = await process.call(doubler, 100, lambda reply_to: Double(21, reply_to))
+    assert_type(doubled, int)
+    text: str = await process.call(pairs, 100, lambda reply_to: (1, reply_to))
+    assert_type(text, str)
+    # Arguments that are not the request's, a request the subject does not take.
+    await process.call(doubler, 100, Double, "21")  # type: ignore[arg-type]
+    await process.call(doubler, 100, Double)  # type: ignore[arg-type]
+    await process.call(counter, 100, Double, 21)  # type: ignore[arg-type]
+    _: str = await process.call(doubler, 100, Double, 21)  # type: ignore[arg-type]
 
 
 # --- supervision --------------------------------------------------------------------------
