@@ -11,6 +11,8 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 import pytest
 from hypothesis import given, settings
@@ -187,3 +189,41 @@ def test_mutated_texts_decode_alike_both_ways(sample: Sample, data: st.DataObjec
         elif isinstance(parent, list):
             parent.append(data.draw(REPLACEMENTS))
     assert_same_outcome(type_name, json.dumps(tree, ensure_ascii=False))
+
+
+@dataclass(frozen=True, init=False)
+class Swapped:
+    first: str
+    second: int
+
+    def __init__(self, second: int, first: str) -> None:
+        object.__setattr__(self, "first", first)
+        object.__setattr__(self, "second", second)
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeywordsOnly:
+    first: str
+    second: int
+
+
+@dataclass(frozen=True)
+class PartlyKeywords:
+    first: str
+    second: int = field(kw_only=True)
+    third: Decimal
+
+
+@pytest.mark.parametrize(
+    "value",
+    [Swapped(second=2, first="one"), KeywordsOnly(first="one", second=2),
+     PartlyKeywords("one", Decimal("3.0"), second=2)],
+    ids=lambda value: type(value).__name__,
+)  # fmt: skip
+def test_fields_reach_init_as_it_takes_them(value: object) -> None:
+    fields_codec = JsonCodec[object, object](
+        events=[Swapped, KeywordsOnly, PartlyKeywords], entities=[], aggregate_type="order"
+    )
+    stored = fields_codec.encode_event(value)
+    assert fields_codec._events._by_name[stored.type_name].parser is not None
+    identical(fields_codec.decode_event(stored.type_name, 1, stored.data), value)

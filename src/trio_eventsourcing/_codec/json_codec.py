@@ -565,6 +565,22 @@ class _Namespace:
 
     def decode(self, type_name: str, version: int, data: str) -> object:
         entry = self._by_name.get(type_name)
+        if (
+            entry is not None
+            and entry.parser is not None
+            and type(version) is int
+            and version == entry.version
+            and type(data) is str
+        ):
+            try:
+                return entry.lift(entry.parser.decode(data))
+            except Exception:
+                pass  # the strict decoding below says what is wrong, or reads what it alone can
+        return self._decode_strictly(entry, type_name, version, data)
+
+    def _decode_strictly(
+        self, entry: _Entry | None, type_name: str, version: int, data: str
+    ) -> object:
         where = f"cannot decode {self._kind} {type_name!r} version {version}"
         if entry is None:
             raise CodecError(
@@ -586,11 +602,6 @@ class _Namespace:
                     f"{where}: no upcaster from version {missing} to {missing + 1} "
                     f"(the current version is {entry.version})"
                 )
-        elif entry.parser is not None and type(data) is str:
-            try:
-                return entry.lift(entry.parser.decode(data))
-            except Exception:
-                pass  # the strict decoding below says what is wrong, or reads what it alone can
         try:
             raw: object = _json_decoder.decode(data)
         except (ValueError, TypeError) as exc:
@@ -1031,9 +1042,13 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
             namespace[f"lift_{index}"] = lift
             values.append(f"lift_{index}({{}})")
     if all(required for _, _, required in fields):
+        # By position as far as __init__ takes them in field order (faster than by keyword).
+        positional = _positional_count(cls, [name for name, _, _ in fields])
         arguments = ", ".join(
-            f"{name}={value.format(f's.{name}')}"
-            for (name, _, _), value in zip(fields, values, strict=True)
+            value.format(f"s.{name}")
+            if index < positional
+            else f"{name}={value.format(f's.{name}')}"
+            for index, ((name, _, _), value) in enumerate(zip(fields, values, strict=True))
         )
         source = f"def build(s):\n    return cls({arguments})\n"
     else:
@@ -1048,6 +1063,16 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
         source = "\n".join(lines) + "\n"
     exec(compile(source, f"<JsonCodec decoder of {_name(cls)}>", "exec"), namespace)
     return cast("_Decode", namespace["build"])
+
+
+def _positional_count(cls: type[object], names: list[str]) -> int:
+    """How many of the fields ``names``, from the first, ``cls()`` takes by position."""
+    count = 0
+    for parameter, name in zip(inspect.signature(cls).parameters.values(), names, strict=False):
+        if parameter.kind is not parameter.POSITIONAL_OR_KEYWORD or parameter.name != name:
+            break
+        count += 1
+    return count
 
 
 class _Site(NamedTuple):
