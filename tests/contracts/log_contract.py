@@ -362,7 +362,7 @@ class LogContract:
     async def test_a_command_of_no_events_has_a_receipt_that_says_so(self, tmp_path: Path) -> None:
         def zero_is_nothing(
             account: BankAccount, command: BankAccountCommand
-        ) -> Result[list[BankAccountEvent], BankAccountError]:
+        ) -> Result[Sequence[BankAccountEvent], BankAccountError]:
             if command == DepositMoney(Decimal(0)):
                 return Ok([])
             return handle(account, command)

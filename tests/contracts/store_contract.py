@@ -181,7 +181,7 @@ async def open_bank(
     shutdown_timeout: float = 60.0,
     max_retries: int = 3,
     decide: Callable[
-        [BankAccount, BankAccountCommand], Result[list[BankAccountEvent], BankAccountError]
+        [BankAccount, BankAccountCommand], Result[Sequence[BankAccountEvent], BankAccountError]
     ] = handle,
 ) -> AsyncIterator[process.Subject[BankMessage]]:
     """Run the bank-account system on ``store`` for the duration of the block.

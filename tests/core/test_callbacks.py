@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import cast
 
 import pytest
@@ -148,11 +149,20 @@ async def test_handle_returning_a_non_result_is_callback_raised_type_error() -> 
         assert await system.payloads("t-1") == []
 
 
-async def test_handle_returning_ok_of_a_non_list_is_callback_raised_type_error() -> None:
-    def tuple_handle(tally: Tally, command: TallyCommand) -> Result[list[TallyEvent], Rejected]:
-        return Ok(cast("list[TallyEvent]", (Added(1),)))
+async def test_handle_returning_ok_of_a_tuple_stores_its_events() -> None:
+    def tuple_handle(tally: Tally, command: TallyCommand) -> Result[Sequence[TallyEvent], Rejected]:
+        return Ok((Added(1), Added(2)))
 
     async with open_system(handle=tuple_handle) as system:
+        assert await system.run("t-1", add(1)) == Ok(None)
+        assert await system.payloads("t-1") == [Added(1), Added(2)]
+
+
+async def test_handle_returning_ok_of_a_non_sequence_is_callback_raised_type_error() -> None:
+    def set_handle(tally: Tally, command: TallyCommand) -> Result[Sequence[TallyEvent], Rejected]:
+        return Ok(cast("Sequence[TallyEvent]", {Added(1)}))
+
+    async with open_system(handle=set_handle) as system:
         result = await system.run("t-1", add(1))
         assert isinstance(result, Error)
         assert isinstance(result.error, CallbackRaised)

@@ -97,8 +97,11 @@ ValueT = TypeVar("ValueT")
 
 logger = logging.getLogger("trio_eventsourcing.eventsourcing")
 
-Handle = Callable[[EntityT, CommandT], Result[list[EventT], ErrorT]]
-"""The user's command handler: decide the events of a command, or reject it."""
+Handle = Callable[[EntityT, CommandT], Result[Sequence[EventT], ErrorT]]
+"""The user's command handler: decide the events of a command, or reject it.
+
+A sequence, not a list, so that a handler typed ``Result[list[ItemAdded], E]`` fits a
+system of ``ShopEvent``; a tuple is accepted too, copied once into a list."""
 
 Apply = Callable[[EntityT, EventT], EntityT]
 """The user's event applier: the entity after one event."""
@@ -1075,14 +1078,18 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if isinstance(decided, Error):
                 return Error(DomainError(decided.error))
             returned: object = decided
-            if not (isinstance(returned, Ok) and isinstance(returned.value, list)):
+            value: object = returned.value if isinstance(returned, Ok) else None
+            if isinstance(value, list):
+                events: list[EventT] = value
+            elif isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+                events = list(value)
+            else:
                 raise TypeError(
                     f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
                 )
         except Exception as exc:
             slot.state.aggregate = None
             return Error(_callback_raised("handle", slot.aggregate_id, exc))
-        events = decided.value
         if not events:
             return _OK
         try:

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
@@ -111,8 +112,12 @@ BankAccountError: TypeAlias = (
 
 def handle(
     account: BankAccount, command: BankAccountCommand
-) -> Result[list[BankAccountEvent], BankAccountError]:
-    """Decide the events of ``command`` on ``account``, or reject it."""
+) -> Result[Sequence[BankAccountEvent], BankAccountError]:
+    """Decide the events of ``command`` on ``account``, or reject it.
+
+    Declared with a ``Sequence`` of events, which ``Ok([AccountOpened(...)])`` fits for
+    mypy and pyright alike (pyright cannot make that list a ``list[BankAccountEvent]``).
+    """
     match command:
         case OpenAccount(account_id):
             if account.opened:
