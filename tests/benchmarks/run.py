@@ -77,6 +77,7 @@ NO_IDLE_TIMEOUT_MS = 600_000  # the same as ours.WITHIN_MS: longer than any run
 IDLE_TIMEOUT_MS = 1_000  # the idle-eviction variant of the bounded-memory check
 MIB = 1024 * 1024
 MEASURE = "tests.benchmarks.measure"
+SCALE_COLD_LOADS = 3  # aggregates of up to 10^5 events each side: W2 takes 15 of 10^4
 TRANSFERS = "tests.benchmarks.transfers_bench"  # runs its job itself, as measure.py does
 
 Side = Literal["ours", "peer"]
@@ -470,7 +471,12 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
                 f"scale.cold{events}",
                 f"cold load {events}",
                 *(
-                    Job(side, "cold_load", store, {"events": events, "snapshot_every": None})
+                    Job(
+                        side,
+                        "cold_load",
+                        store,
+                        {"events": events, "snapshot_every": None, "loads": SCALE_COLD_LOADS},
+                    )
                     for side, store in BOTH_IN_MEMORY
                 ),
             )
@@ -486,7 +492,11 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
                     side,
                     "cold_load",
                     store,
-                    {"events": total, "snapshot_every": workload.snapshot_every},
+                    {
+                        "events": total,
+                        "snapshot_every": workload.snapshot_every,
+                        "loads": SCALE_COLD_LOADS,
+                    },
                 )
                 for side, store in BOTH_IN_MEMORY
             ),

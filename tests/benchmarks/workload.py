@@ -81,6 +81,14 @@ QUICK = Workload(
 )
 
 
+COLD_LOADS = 15
+"""W2's timed cold loads, each side: one of each of as many aggregates built alike.
+
+They follow one untimed load of another aggregate, as one load on a store just opened
+would time the store's first read (a reader connection opened, a statement prepared)
+rather than a cold aggregate; the median is reported."""
+
+
 def sizes(quick: bool) -> Workload:
     """The workload of a ``--quick`` run or of a full one."""
     return QUICK if quick else FULL
