@@ -3,8 +3,12 @@
 Collected blocks: ```` ```python ```` fences in Markdown and ``.. code-block:: python``
 directives in reStructuredText. Each block runs on its own, in a fresh module, so it must
 be complete: imports included, and a top-level ``trio.run(main)`` to run async code. To
-keep a block out (a fragment, or one that needs a server), put a comment right before it:
-``<!-- test: skip -->`` in Markdown, ``.. test: skip`` in reStructuredText.
+keep a block out (a fragment), put a comment right before it: ``<!-- test: skip -->`` in
+Markdown, ``.. test: skip`` in reStructuredText. A block that needs a PostgreSQL server is
+marked ``test: postgres`` instead: it runs against the server of the PostgreSQL tests
+(``TRIO_ES_POSTGRES_DSN``, by default the local one, which the block must default to as
+well) and is skipped when none answers, failed in CI. It runs twice, as a reader may run
+it again: a second run on the same database must work too.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.rst"))]
 
 _MD_FENCE = re.compile(r"^(?P<indent> *)```python\s*$")
 _RST_DIRECTIVE = re.compile(r"^(?P<indent> *)\.\. (?:code-block|code|sourcecode):: python\s*$")
-_MD_SKIP = re.compile(r"^\s*<!--\s*test:\s*skip\s*-->\s*$")
-_RST_SKIP = re.compile(r"^\s*\.\.\s+test:\s*skip\s*$")
+_MD_MARK = re.compile(r"^\s*<!--\s*test:\s*(?P<mark>skip|postgres)\s*-->\s*$")
+_RST_MARK = re.compile(r"^\s*\.\.\s+test:\s*(?P<mark>skip|postgres)\s*$")
 
 
 @dataclass(frozen=True)
@@ -35,18 +39,20 @@ class Example:
     line: int  # 1-based line of the block's first source line
     source: str
     skip: bool
+    postgres: bool = False  # needs a PostgreSQL server
 
     @property
     def id(self) -> str:
         return f"{self.path.relative_to(ROOT).as_posix()}:{self.line}"
 
 
-def _preceded_by_skip(lines: list[str], index: int, marker: re.Pattern[str]) -> bool:
-    """Whether the nearest non-blank line before ``lines[index]`` is a skip marker."""
+def _mark(lines: list[str], index: int, marker: re.Pattern[str]) -> str | None:
+    """The mark (``skip``, ``postgres``) on the nearest non-blank line before ``lines[index]``."""
     for line in reversed(lines[:index]):
         if line.strip():
-            return marker.match(line) is not None
-    return False
+            found = marker.match(line)
+            return None if found is None else found["mark"]
+    return None
 
 
 def _markdown_examples(path: Path, lines: list[str]) -> list[Example]:
@@ -61,8 +67,8 @@ def _markdown_examples(path: Path, lines: list[str]) -> list[Example]:
         while end < len(lines) and lines[end].strip() != "```":
             end += 1
         body = textwrap.dedent("\n".join(lines[index + 1 : end]))
-        skip = _preceded_by_skip(lines, index, _MD_SKIP)
-        examples.append(Example(path, index + 2, body, skip))
+        mark = _mark(lines, index, _MD_MARK)
+        examples.append(Example(path, index + 2, body, mark == "skip", mark == "postgres"))
         index = end + 1
     return examples
 
@@ -87,8 +93,8 @@ def _rst_examples(path: Path, lines: list[str]) -> list[Example]:
         while start < end and not lines[start].strip():
             start += 1
         body = textwrap.dedent("\n".join(lines[start:end]))
-        skip = _preceded_by_skip(lines, index, _RST_SKIP)
-        examples.append(Example(path, start + 1, body, skip))
+        mark = _mark(lines, index, _RST_MARK)
+        examples.append(Example(path, start + 1, body, mark == "skip", mark == "postgres"))
     return examples
 
 
@@ -121,13 +127,18 @@ EXAMPLES = collect_examples()
     ],
 )
 def test_example_runs(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A real module (registered while the block runs) so that dataclasses, pickling and
-    # typing.get_type_hints work in examples as they do in a user's script.
-    module = types.ModuleType("docs_example")
-    monkeypatch.setitem(sys.modules, module.__name__, module)
+    if example.postgres:
+        from tests.postgres.helpers import require_server
+
+        require_server()  # skipped when no server answers (failed, in CI)
     # Pad with newlines so tracebacks point at the line in the document itself.
     code = compile("\n" * (example.line - 1) + example.source, str(example.path), "exec")
-    exec(code, module.__dict__)
+    for _ in range(2 if example.postgres else 1):
+        # A real module (registered while the block runs) so that dataclasses, pickling
+        # and typing.get_type_hints work in examples as they do in a user's script.
+        module = types.ModuleType("docs_example")
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+        exec(code, module.__dict__)
 
 
 def test_examples_are_found() -> None:
