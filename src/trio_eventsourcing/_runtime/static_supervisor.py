@@ -57,7 +57,22 @@ class SupervisorGaveUp(Exception):
 
 @final
 class ChildStartFailed(Exception):
-    """A child's start function returned an error, raised, or did not start in time."""
+    """A child's start function returned an error, raised, or did not start in time.
+
+    Raised, by itself and not in an exception group, by :meth:`Builder.open` (and
+    :meth:`Builder.run`) before the block runs, with the children already started shut
+    down again; :meth:`Builder.start` returns it as ``Error(StartError(reason))``
+    instead. The message names the child and says why, such as ``child #0 (supervisor
+    of the SQLite store 'bank.db') failed to start: ...``.
+
+    Example::
+
+        try:
+            async with static_supervisor.new(OneForOne).add(store_spec).open():
+                ...
+        except static_supervisor.ChildStartFailed as failure:
+            print(failure)
+    """
 
 
 @final
@@ -206,17 +221,32 @@ class Builder:
     async def open(self) -> AsyncIterator[Supervisor]:
         """Run the supervisor for the duration of an ``async with`` block.
 
+        Raises:
+            ChildStartFailed: If a child could not start, before the block runs (the
+                children started before it are shut down again). It is raised by
+                itself, as ``nursery.start`` raises, not in an exception group: catch it
+                with a plain ``except`` on every Python version.
+
         Example::
 
             async with static_supervisor.new(OneForOne).add(child).open() as supervisor:
                 ...
         """
+        start_failure: ChildStartFailed | None = None
         async with trio.open_nursery() as nursery:
-            handle = await nursery.start(self.run)
             try:
-                yield handle
-            finally:
-                handle.shutdown()
+                handle = await nursery.start(self.run)
+            except ChildStartFailed as exc:
+                start_failure = exc
+            else:
+                try:
+                    yield handle
+                finally:
+                    handle.shutdown()
+        if start_failure is not None:
+            # Raised outside the nursery, which would wrap it in an ExceptionGroup: no
+            # task of this nursery ever ran, so there is no other exception to group.
+            raise start_failure
 
 
 class _Slot:
@@ -408,9 +438,10 @@ class _SupervisorRun:
                 try:
                     async with trio.open_nursery() as child_nursery:
                         timeout_s = slot.spec.start_timeout_ms / 1000
-                        with trio.move_on_after(timeout_s) as start_scope:
+                        result: Result[Started[object], StartError] | None = None
+                        with trio.move_on_after(timeout_s):
                             result = await slot.spec.start(child_nursery)
-                        if start_scope.cancelled_caught:
+                        if result is None:
                             start_error = f"did not start within {slot.spec.start_timeout_ms} ms"
                         elif isinstance(result, Error):
                             start_error = f"failed to start: {result.error.reason}"

@@ -82,7 +82,14 @@ class ChildSpecification(Generic[DataT_co]):
 
 
 def _label(start: Callable[..., object]) -> str:
-    return getattr(start, "__qualname__", None) or repr(start)
+    """The name of ``start`` for messages: ``main.start_counter`` for a nested function.
+
+    ``<locals>`` says nothing to a reader of a log (that is where nested functions are).
+    """
+    qualname = getattr(start, "__qualname__", None)
+    if not isinstance(qualname, str) or not qualname:
+        return repr(start)
+    return qualname.replace(".<locals>.", ".")
 
 
 def worker(start: StartFunction[DataT]) -> ChildSpecification[DataT]:

@@ -13,7 +13,7 @@ and the child specification that starts it (:func:`store_child`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, Protocol, TypeVar
 
 import trio
@@ -34,8 +34,7 @@ from .._core.store import EventStore, StoreResult, Transaction
 from .._runtime.actor import Started, StartError, StartResult
 from .._runtime.result import Error, Ok, Result
 from .._runtime.static_supervisor import OneForOne, Supervisor, new
-from .._runtime.static_supervisor import supervised as supervised_builder
-from .._runtime.supervision import ChildSpecification, worker
+from .._runtime.supervision import ChildSpecification, supervisor, worker
 from .serialized import encode_metadata
 from .writer import OK, Append, EventRow, SnapshotRow, Writer, WriterCounters, WriteRequest
 
@@ -414,22 +413,41 @@ def not_started(store: str, module: str, *, stopped: bool = False) -> Error[Even
 
 
 def store_child(
-    store: StoreT, serve: Callable[..., Awaitable[None]], refused: type[Exception]
+    store: object, serve: Callable[..., Awaitable[None]], refused: type[Exception], what: str
 ) -> ChildSpecification[Supervisor]:
     """The child specification that runs ``store``: its task is ``serve``.
 
-    Starting it returns ``Error(StartError(reason))`` if ``serve`` raises ``refused``
-    before it has started.
-    """
+    ``what`` names the store for people (``"SQLite store 'bank.db'"``): the child is the
+    supervisor ``of the <what>``, which runs one worker, ``<what>``, whose task is
+    ``serve``. Starting it returns ``Error(StartError(reason))``, ``reason`` being what
+    ``serve`` said when it raised ``refused`` before it had started, so that the parent
+    supervisor reports ``child #0 (supervisor of the SQLite store 'bank.db') failed to
+    start: <reason>`` rather than which child of this inner supervisor failed.
 
-    async def start(nursery: trio.Nursery) -> StartResult[StoreT]:
+    Example::
+
+        spec = store_child(database, database._serve, DatabaseRefused, "SQLite store 'x.db'")
+    """
+    # What ``serve`` said when it refused to start, for the attempt under way.
+    refusals: list[str] = []
+
+    async def start_store(nursery: trio.Nursery) -> StartResult[object]:
         try:
             await nursery.start(serve)
         except refused as exc:
+            refusals.append(str(exc))
             return Error(StartError(str(exc)))
         return Ok(Started(store))
 
-    return supervised_builder(new(OneForOne).add(worker(start)))
+    async def start_store_supervisor(nursery: trio.Nursery) -> StartResult[Supervisor]:
+        refusals.clear()
+        started = await store_supervisor.start(nursery)
+        if isinstance(started, Error) and refusals:
+            return Error(StartError(refusals[-1]))
+        return started
+
+    store_supervisor = new(OneForOne).add(replace(worker(start_store), label=what))
+    return replace(supervisor(start_store_supervisor), label=f"of the {what}")
 
 
 def outside_write(function: str, store: str) -> Error[EventStoreError]:

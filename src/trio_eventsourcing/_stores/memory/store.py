@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
@@ -488,5 +488,10 @@ def supervised(
 
     events_actor = actor.new(tables).on_message(serve_events).named(events_name)
     snapshot_actor = actor.new(tables).on_message(serve_snapshots).named(snapshot_name)
-    builder = new(strategy).add(worker(events_actor.start)).add(worker(snapshot_actor.start))
-    return _make_event_store(tables), supervised_builder(builder)
+    builder = (
+        new(strategy)
+        .add(replace(worker(events_actor.start), label=f"events actor {events_name!r}"))
+        .add(replace(worker(snapshot_actor.start), label=f"snapshots actor {snapshot_name!r}"))
+    )
+    spec = replace(supervised_builder(builder), label=f"of the memory store {events_name!r}")
+    return _make_event_store(tables), spec

@@ -602,7 +602,7 @@ def supervised(
             retry_timeout=retry_timeout,
         )
     )
-    return database.event_store(codec), store_child(database, database._serve, StoreRefused)
+    return database.event_store(codec), _store_child(database, "store")
 
 
 def supervised_database(
@@ -651,7 +651,14 @@ def supervised_database(
             retry_timeout=retry_timeout,
         )
     )
-    return database, store_child(database, database._serve, StoreRefused)
+    return database, _store_child(database, "database")
+
+
+def _store_child(database: PostgresDatabase, kind: str) -> ChildSpecification[Supervisor]:
+    """The child that runs ``database``: the supervisor of the PostgreSQL store (or database)."""
+    names = database._names
+    what = f"PostgreSQL {kind} {database.server} ({names.events})"
+    return store_child(database, database._serve, StoreRefused, what)
 
 
 def _options(

@@ -421,7 +421,9 @@ def supervised_database(
     database = SqliteDatabase._make(
         _options(path, synchronous=synchronous, busy_timeout=busy_timeout, max_readers=max_readers)
     )
-    return database, store_child(database, database._serve, DatabaseRefused)
+    return database, store_child(
+        database, database._serve, DatabaseRefused, f"SQLite database {database.path!r}"
+    )
 
 
 def supervised(
@@ -474,7 +476,9 @@ def supervised(
     if not isinstance(codec, Codec):
         raise TypeError(f"codec must be a Codec, such as a JsonCodec, got {codec!r}")
     database = SqliteDatabase._make(options)
-    return database.event_store(codec), store_child(database, database._serve, DatabaseRefused)
+    what = f"SQLite store {database.path!r}"
+    spec = store_child(database, database._serve, DatabaseRefused, what)
+    return database.event_store(codec), spec
 
 
 def _options(
