@@ -14,6 +14,7 @@ Example::
     trio.run(main)
 """
 
+from ._runtime.positive import InvalidDuration as InvalidDuration
 from ._runtime.process import CallTimeout as CallTimeout
 from ._runtime.process import Name as Name
 from ._runtime.process import NameAlreadyHeld as NameAlreadyHeld
@@ -35,6 +36,7 @@ from ._runtime.public import publish as _publish
 
 __all__ = [
     "CallTimeout",
+    "InvalidDuration",
     "Name",
     "NameAlreadyHeld",
     "Subject",

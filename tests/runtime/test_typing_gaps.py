@@ -40,3 +40,17 @@ async def test_call_builds_the_request_from_its_arguments_and_the_reply_subject(
     assert await process.call(doubler, 100, Double, 21) == 42
     eight: int = await process.call(doubler, 100, lambda reply_to: Double(4, reply_to))
     assert eight == 8
+
+
+def test_invalid_duration_marks_a_type_and_has_no_instances() -> None:
+    with pytest.raises(TypeError, match="no instances"):
+        process.InvalidDuration(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("within", [0, -5])
+async def test_a_within_that_is_not_positive_fails_naming_it_when_run(within: int) -> None:
+    inbox: process.Subject[Double] = process.new_subject()
+    with pytest.raises(ValueError, match=r"^within \(milliseconds\) must be greater than zero"):
+        await process.receive(inbox, within)
+    with pytest.raises(ValueError, match=r"^within \(milliseconds\) must be greater than zero"):
+        await process.call(inbox, within, Double, 1)

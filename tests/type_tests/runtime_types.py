@@ -140,7 +140,7 @@ async def subjects(str_subject: process.Subject[str], int_subject: process.Subje
     # Subject[str] pins MsgT to str, which 1 cannot be.
     process.send(str_subject, 1)  # type: ignore[misc]
     wants_str_subject(int_subject)  # type: ignore[arg-type]
-    await process.receive(str_subject, 1.5)  # type: ignore[arg-type]
+    await process.receive(str_subject, 1.5)  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,23 @@ class Double:
 
 def ask_for_text(reply_to: process.Subject[str]) -> tuple[int, process.Subject[str]]:
     return (1, reply_to)
+
+
+async def durations(
+    subject: process.Subject[str], doubler: process.Subject[Double], ms: int
+) -> None:
+    assert_type(await process.receive(subject, 1), Result[str, None])
+    assert_type(await process.receive(subject, ms), Result[str, None])
+    assert_type(await process.call(doubler, 1, Double, 21), int)
+    await process.sleep(0)
+    await process.sleep(ms)
+    # A literal that is not positive: the overload it matches answers an InvalidDuration,
+    # which cannot be awaited ("InvalidDuration" is not awaitable, to both checkers).
+    await process.receive(subject, 0)  # type: ignore[misc]
+    await process.receive(subject, -5)  # type: ignore[misc]
+    await process.call(doubler, 0, Double, 21)  # type: ignore[misc]
+    await process.call(doubler, -1, lambda reply_to: Double(1, reply_to))  # type: ignore[misc]
+    await process.sleep(-1)  # type: ignore[misc]
 
 
 async def calls(
@@ -176,7 +193,7 @@ async def calls(
     assert_type(text, str)
     # Arguments that are not the request's, a request the subject does not take.
     await process.call(doubler, 100, Double, "21")  # type: ignore[arg-type]
-    await process.call(doubler, 100, Double)  # type: ignore[arg-type]
+    await process.call(doubler, 100, Double)  # type: ignore[arg-type, call-arg]
     await process.call(counter, 100, Double, 21)  # type: ignore[arg-type]
     _: str = await process.call(doubler, 100, Double, 21)  # type: ignore[arg-type]
 

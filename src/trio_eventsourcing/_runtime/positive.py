@@ -8,9 +8,9 @@ because its ``receive`` and ``call`` take a :class:`Timeout`.
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Literal, NoReturn
 
-from typing_extensions import Never, final
+from typing_extensions import Never, TypeAliasType, final
 
 
 class _Positive:
@@ -78,3 +78,32 @@ class Timeout(_Positive):
     def seconds(self) -> float:
         """The duration in seconds, as Trio's cancel scopes want it."""
         return self._value / 1000
+
+
+# A checker knows an argument's sign only when it is a literal, and no type holds every
+# negative literal: these name zero and the small negative literals one writes by mistake
+# (0 for "do not wait", -1 for "for ever"), few enough for mypy to print in a message.
+NegativeLiteral = TypeAliasType("NegativeLiteral", Literal[-1, -2, -3, -4, -5, -6, -7, -8, -9, -10])
+"""The negative integer literals from -1 to -10, refused where milliseconds may be zero."""
+NonPositiveLiteral = TypeAliasType(
+    "NonPositiveLiteral", Literal[0, -1, -2, -3, -4, -5, -6, -7, -8, -9, -10]
+)
+"""Zero and the negative integer literals to -10, refused where milliseconds must be positive."""
+
+
+@final
+class InvalidDuration:
+    """What a checker takes ``receive(subject, 0)`` to return: not awaitable, so refused.
+
+    ``receive``, ``call`` and ``sleep`` take integer milliseconds, which no type can
+    require to be positive. An overload gives a literal zero or small negative number
+    this return type, so that mypy and pyright both refuse ``await receive(subject, 0)``
+    (``"InvalidDuration" is not awaitable``). Any other value that is not positive
+    raises ``ValueError`` when the call runs; a :class:`Timeout` is positive by
+    construction. No value of this type exists.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, _private: Never) -> None:
+        raise TypeError("InvalidDuration has no instances: it only marks a refused call")

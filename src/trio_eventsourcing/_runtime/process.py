@@ -12,13 +12,13 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, overload
 
 import trio
 from typing_extensions import Never, TypeVarTuple, Unpack, final
 
 from .checks import require_non_negative_int, require_positive_int
-from .positive import Timeout
+from .positive import InvalidDuration, NegativeLiteral, NonPositiveLiteral, Timeout
 from .result import Error, Ok, Result
 from .timer import Timer, cancel_timer, start_timer
 
@@ -27,7 +27,10 @@ ReplyT = TypeVar("ReplyT")
 ArgsT = TypeVarTuple("ArgsT")
 
 Within = int | Timeout
-"""How long to wait, in milliseconds: a positive ``int`` or a :class:`Timeout`."""
+"""How long to wait, in milliseconds: a positive ``int`` or a :class:`Timeout`.
+
+A literal that is not positive (``0``, ``-5``) is refused by mypy and pyright (see
+:class:`InvalidDuration`); any other raises ``ValueError`` naming the argument."""
 
 
 def within_seconds(within: Within, argument: str = "within") -> float:
@@ -428,14 +431,22 @@ async def send_wait(subject: Subject[MsgT], message: MsgT) -> None:
     await subject._mailbox.put_wait(message)
 
 
-async def receive(subject: Subject[MsgT], within: Within) -> Result[MsgT, None]:
+# Each function taking milliseconds first offers checkers an overload that a literal
+# which is not positive matches, returning what cannot be awaited: the call is refused.
+@overload
+def receive(  # type: ignore[overload-overlap]
+    subject: Subject[MsgT], within: NonPositiveLiteral
+) -> InvalidDuration: ...
+@overload
+async def receive(subject: Subject[MsgT], within: Within) -> Result[MsgT, None]: ...
+async def receive(subject: Subject[MsgT], within: Within) -> Result[MsgT, None]:  # type: ignore[misc]
     """Take the oldest message, waiting at most ``within`` milliseconds.
 
     Returns ``Ok(message)``, or ``Error(None)`` if none arrived in time. Cancelling the
     wait never loses a message.
 
     Raises:
-        ValueError: ``within`` is not positive.
+        ValueError: ``within`` is not positive (a literal ``0`` or ``-5`` is a type error).
 
     Example::
 
@@ -458,7 +469,21 @@ async def receive_forever(subject: Subject[MsgT]) -> MsgT:
     return await subject._mailbox.get()
 
 
+@overload
+def call(  # type: ignore[overload-overlap]
+    subject: Subject[MsgT],
+    within: NonPositiveLiteral,
+    make_request: Callable[[Unpack[ArgsT], Subject[ReplyT]], MsgT],
+    *args: Unpack[ArgsT],
+) -> InvalidDuration: ...
+@overload
 async def call(
+    subject: Subject[MsgT],
+    within: Within,
+    make_request: Callable[[Unpack[ArgsT], Subject[ReplyT]], MsgT],
+    *args: Unpack[ArgsT],
+) -> ReplyT: ...
+async def call(  # type: ignore[misc]
     subject: Subject[MsgT],
     within: Within,
     make_request: Callable[[Unpack[ArgsT], Subject[ReplyT]], MsgT],
@@ -479,6 +504,7 @@ async def call(
 
     Raises:
         CallTimeout: no reply within ``within`` milliseconds.
+        ValueError: ``within`` is not positive (a literal ``0`` or ``-5`` is a type error).
 
     Example::
 
@@ -499,8 +525,15 @@ async def call(
     raise CallTimeout(f"no reply within {seconds * 1000:g} ms from {subject!r}")
 
 
-async def sleep(ms: int) -> None:
-    """Sleep for ``ms`` milliseconds (Gleam's ``process.sleep``).
+@overload
+def sleep(ms: NegativeLiteral) -> InvalidDuration: ...  # type: ignore[overload-overlap]
+@overload
+async def sleep(ms: int) -> None: ...
+async def sleep(ms: int) -> None:  # type: ignore[misc]
+    """Sleep for ``ms`` milliseconds (Gleam's ``process.sleep``); ``0`` only checkpoints.
+
+    Raises:
+        ValueError: ``ms`` is negative (a literal ``-1`` is a type error).
 
     Example::
 
