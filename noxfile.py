@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nox
@@ -110,14 +111,35 @@ def tests(session: nox.Session) -> None:
     session.run(*report, env=env)
 
 
-@nox.session(python=NEWEST_PYTHON)
+# The type tests run on the oldest and the newest Python: typing_extensions, the standard
+# library's stubs and the checkers' inference differ between them (an oldest that is not
+# installed is reported as skipped, as in the tests sessions).
+TYPECHECK_PYTHONS = [*dict.fromkeys([PYTHONS[0], NEWEST_PYTHON])] if NEWEST_PYTHON else None
+
+
+@nox.session(python=TYPECHECK_PYTHONS)
 def typecheck(session: nox.Session) -> None:
-    """Run mypy --strict over src, tests (with tests/type_tests), this file and doc examples."""
+    """Run mypy --strict over src, tests, this file and doc examples, the type tests with pyright.
+
+    On the newest Python: mypy over everything (as `python_version` in pyproject.toml, the
+    oldest supported) and the docs' examples. On each of the oldest and the newest: the
+    type tests (tests/type_tests) under mypy --strict for that version and under pyright,
+    which each file puts in strict mode with unnecessary `# type: ignore` an error, so that
+    a negative test that stops failing fails under either checker.
+    """
     _install(session, "typecheck")
-    session.run("mypy", *session.posargs)
-    # The examples of README and the leading docs pages, each as a module of its own;
-    # the tests sessions skip this test, which needs mypy.
-    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_docs_types.py")
+    if session.python == NEWEST_PYTHON:
+        session.run("mypy", *session.posargs)
+        # The examples of README and the leading docs pages, each as a module of its own;
+        # the tests sessions skip this test, which needs mypy.
+        session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/test_docs_types.py")
+    version = session.python
+    if not isinstance(version, str):  # nox's own Python
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    session.run("mypy", "--python-version", version, "tests/type_tests")
+    # The session's interpreter, so that pyright checks for its version and its packages.
+    python = shutil.which("python", path=session.bin) or "python"
+    session.run("pyright", "--pythonpath", python, "tests/type_tests")
 
 
 @nox.session(python=NEWEST_PYTHON)

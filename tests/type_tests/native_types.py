@@ -1,4 +1,4 @@
-"""Static type tests of the Trio-native API: checked by mypy, never run.
+"""Static type tests of the Trio-native API: checked by mypy and pyright, never run.
 
 ``assert_type`` lines are positive tests: ``open_system`` infers the :class:`System`'s
 entity, command, event and error types from the user's ``handle``, ``apply`` and
@@ -6,6 +6,8 @@ entity, command, event and error types from the user's ``handle``, ``apply`` and
 line is a negative test: mypy runs with ``--warn-unused-ignores``, so if the line ever
 stops being an error the ignore becomes unused and the check fails.
 """
+
+# pyright: strict, reportUnnecessaryTypeIgnoreComment=true
 
 from __future__ import annotations
 
@@ -152,10 +154,11 @@ def rejected_error(rejected: eventsourcing.CommandRejected[BankAccountError]) ->
 async def caught(bank: Bank) -> None:
     try:
         await bank.execute("acc-1", DepositMoney(Decimal(-1)))
-    except eventsourcing.CommandRejected as rejected:
-        # An except clause cannot name the type argument: the error is Any there.
+    # An except clause cannot name the type argument: the error is Any there (Unknown to
+    # pyright, which strict mode reports).
+    except eventsourcing.CommandRejected as rejected:  # pyright: ignore[reportUnknownVariableType]
         assert_type(rejected, eventsourcing.CommandRejected[Any])
-        if isinstance(rejected.error, CantDepositNegativeAmount):
+        if isinstance(rejected.error, CantDepositNegativeAmount):  # pyright: ignore[reportUnknownMemberType]
             assert_type(rejected.error, CantDepositNegativeAmount)
     except eventsourcing.StoreUnavailable as unavailable:
         assert_type(unavailable.kind, StoreFailure)

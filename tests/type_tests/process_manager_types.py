@@ -1,9 +1,11 @@
-"""Static type tests of process managers: checked by mypy, never run.
+"""Static type tests of process managers: checked by mypy and pyright, never run.
 
 A manager's ``handle`` must accept every event its selection selects and what it is told
 besides (``TimerFired``, ``CommandRejected``); a ``Send`` must carry its target system's
 command. Each ``# type: ignore[code]`` line is a negative test.
 """
+
+# pyright: strict, reportUnnecessaryTypeIgnoreComment=true
 
 from __future__ import annotations
 
@@ -89,7 +91,11 @@ def durable_managers(
     )  # fmt: skip
     assert_type(manager, process_managers.ProcessManager[BankAccountEvent, int])
     # A codec of other states than the handler's: refused.
-    sel, first, one = projections.select(accounts), lambda _: 0, [account_target]
+    sel, one = projections.select(accounts), [account_target]
+
+    def first(process_id: str) -> int:
+        return 0
+
     process_managers.process_manager(
         "c", sel, route=durable_route, initial=first, handle=every_event, targets=one, codec=texts  # type: ignore[arg-type]
     )  # fmt: skip

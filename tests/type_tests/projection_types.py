@@ -6,6 +6,8 @@ store's kind gives the entry and transaction types. Each ``# type: ignore[code]`
 a negative test (mypy runs with ``--warn-unused-ignores``).
 """
 
+# pyright: strict, reportUnnecessaryTypeIgnoreComment=true
+
 from __future__ import annotations
 
 import sqlite3

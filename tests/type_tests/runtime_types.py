@@ -5,6 +5,8 @@ test: mypy runs with ``--warn-unused-ignores``, so if the line ever stops being 
 the ignore becomes unused and the type check fails.
 """
 
+# pyright: strict, reportUnnecessaryTypeIgnoreComment=true
+
 from __future__ import annotations
 
 from dataclasses import dataclass
