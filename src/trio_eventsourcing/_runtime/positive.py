@@ -97,10 +97,11 @@ class InvalidDuration:
 
     ``receive``, ``call`` and ``sleep`` take integer milliseconds, which no type can
     require to be positive. An overload gives a literal zero or small negative number
-    this return type, so that mypy and pyright both refuse ``await receive(subject, 0)``
-    (``"InvalidDuration" is not awaitable``). Any other value that is not positive
-    raises ``ValueError`` when the call runs; a :class:`Timeout` is positive by
-    construction. No value of this type exists.
+    (to ``-10``) this return type, so that mypy and pyright both refuse
+    ``await receive(subject, 0)`` (``"InvalidDuration" is not awaitable``). Any other
+    value that is not positive raises ``ValueError`` when the call runs; a
+    :class:`~trio_eventsourcing.Timeout` is positive by construction. No value of this
+    type exists.
     """
 
     __slots__ = ()
