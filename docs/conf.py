@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from importlib.metadata import version as _version
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 from docutils import nodes
+from docutils.statemachine import StringList
 from sphinx.addnodes import pending_xref
 from sphinx.application import Sphinx
 from sphinx.environment import BuildEnvironment
+from sphinx.util.docutils import SphinxDirective
 
 project = "trio-eventsourcing"
 author = "the trio-eventsourcing authors"
@@ -108,6 +112,85 @@ def _public_name_of_private(
     return None
 
 
+class ReportRatios(SphinxDirective):
+    """A table of chosen rows of the benchmark report printed further down the same page.
+
+    The report is the ``.. code-block:: text`` whose table has a ``measure`` and a
+    ``ratio`` column (performance.rst); its lines are too wide for the page, so this
+    repeats the figures that matter, read from it at build time so that they cannot
+    drift from it when the report is regenerated. The content is the rows' labels, as
+    the report prints them; each is shown for every store section that has it. A label
+    that the report does not have fails the build.
+    """
+
+    has_content = True
+
+    def run(self) -> list[nodes.Node]:
+        source = Path(self.state.document.current_source or "").read_text(encoding="utf-8")
+        rows = _report_rows(source)
+        wanted = [line.strip() for line in self.content if line.strip()]
+        table = [
+            ".. list-table::",
+            "   :header-rows: 1",
+            "",
+            "   * - store",
+            "     - measure",
+            "     - this library",
+            "     - the peer at its best",
+            "     - ratio",
+        ]
+        found: set[str] = set()
+        last_section = None
+        for section, cells in rows:
+            label = cells[0]
+            if label not in wanted:
+                continue
+            found.add(label)
+            unit, ours, uncached, cached, best, ratio = cells[1:7]
+            peer = cached if best == "cached" else uncached
+            table += [
+                f"   * - {section if section != last_section else ''}",
+                f"     - {re.sub(r' [(][a-z][)]', '', label).removesuffix(' — Trio-native')}",
+                f"     - {_median(ours)} {unit}",
+                f"     - {_median(peer)} {unit} ({best})",
+                f"     - {ratio}",
+            ]
+            last_section = section
+        missing = [label for label in wanted if label not in found]
+        if missing:
+            raise self.error(f"rows not in the page's benchmark report: {missing}")
+        container = nodes.container()
+        self.state.nested_parse(StringList(table), self.content_offset, container)
+        return container.children
+
+
+def _report_rows(source: str) -> list[tuple[str, list[str]]]:
+    """The rows of the report's store sections: (store, cells split at 2+ spaces)."""
+    rows: list[tuple[str, list[str]]] = []
+    section = None
+    in_table = False
+    for line in source.splitlines():
+        text = line.removeprefix("   ")
+        if text.startswith("measure ") and " ratio " in text:
+            in_table = True
+        elif in_table and not line.strip():
+            break
+        elif in_table and " vs " in text and not text.startswith(" "):
+            # A store section: "SQLite vs the peer's SQLite (...)"; other sections end it.
+            section = text.split(" vs ")[0].removesuffix(" store")
+        elif in_table and not text.startswith(" "):
+            section = None
+        elif in_table and section is not None:
+            rows.append((section, re.split(r"\s{2,}", text.strip())))
+    return rows
+
+
+def _median(cell: str) -> str:
+    """``36,684`` of ``36,684 (33,922-38,200)``."""
+    return cell.split(" (")[0]
+
+
 def setup(app: Sphinx) -> None:
+    app.add_directive("report-ratios", ReportRatios)
     app.connect("missing-reference", _type_variable_as_text)
     app.connect("missing-reference", _public_name_of_private)
