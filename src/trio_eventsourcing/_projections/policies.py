@@ -55,6 +55,14 @@ class CheckpointStorage(enum.Enum):
 
     The checkpoint says which events the read model holds, so it must last exactly as
     long as the read model does.
+
+    Example::
+
+        counts: dict[str, int] = {}
+        projection = projections.per_event(
+            "counts", count, on_reset=counts.clear, checkpoint=projections.InMemory
+        )
+        assert projection.checkpoint_storage is projections.InMemory
     """
 
     STORE = "store"
