@@ -433,6 +433,8 @@ async def send_wait(subject: Subject[MsgT], message: MsgT) -> None:
 
 # Each function taking milliseconds first offers checkers an overload that a literal
 # which is not positive matches, returning what cannot be awaited: the call is refused.
+# That overload overlaps the next on purpose, and the implementation (which answers a
+# coroutine) cannot produce its return type: mypy's two ignores say so.
 @overload
 def receive(  # type: ignore[overload-overlap]
     subject: Subject[MsgT], within: NonPositiveLiteral
