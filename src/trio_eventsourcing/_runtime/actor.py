@@ -122,10 +122,10 @@ class NoHandler:
 
     :func:`new` returns a ``Builder[state, NoHandler]``; :meth:`Builder.on_message` or
     :meth:`Builder.named` then gives it its message type. No value of this type exists,
-    and no message type but ``object`` (or ``Any``) takes one, so a checker cannot take a
-    builder that has a handler for one without a handler: a handler of ``str`` messages
-    never becomes, through expected-type inference, a handler of the ``int`` messages of a
-    ``Name[int]``.
+    and only a handler that takes any message (``object``, ``Any``) could take one, so a
+    checker cannot mistake a builder that has a handler for one without: a handler of
+    ``str`` messages never becomes, through expected-type inference, a handler of the
+    ``int`` messages of a ``Name[int]``.
 
     Example::
 
@@ -134,7 +134,7 @@ class NoHandler:
     """
 
     __slots__ = ()
-    # Not hashable either, so that it fits no protocol a message type might be but object.
+    # Not even hashable: the fewer protocols it satisfies, the fewer handlers could take it.
     __hash__: ClassVar[None] = None  # type: ignore[assignment]
 
     def __init__(self, _private: Never) -> None:
