@@ -8,7 +8,8 @@ Markdown, ``.. test: skip`` in reStructuredText. A block that needs a PostgreSQL
 marked ``test: postgres`` instead: it runs against the server of the PostgreSQL tests
 (``TRIO_ES_POSTGRES_DSN``, by default the local one, which the block must default to as
 well) and is skipped when none answers, failed in CI. It runs twice, as a reader may run
-it again: a second run on the same database must work too.
+it again: a second run on the same database must work too. Its tables go in a throwaway
+schema, dropped afterwards, in place of the one it names (``schema="bank"``).
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ def collect_examples() -> list[Example]:
 EXAMPLES = collect_examples()
 
 
+EXAMPLE_SCHEMA = 'schema="bank"'
+"""The schema a PostgreSQL example names, which its test replaces with a throwaway one."""
+
+
 @pytest.mark.parametrize(
     "example",
     [
@@ -127,18 +132,28 @@ EXAMPLES = collect_examples()
     ],
 )
 def test_example_runs(example: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    if example.postgres:
-        from tests.postgres.helpers import require_server
+    if not example.postgres:
+        run_example(example, example.source, monkeypatch)
+        return
+    from tests.postgres.helpers import require_server, throwaway_schema
 
-        require_server()  # skipped when no server answers (failed, in CI)
+    dsn = require_server()  # skipped when no server answers (failed, in CI)
+    assert EXAMPLE_SCHEMA in example.source
+    with throwaway_schema(dsn) as schema:
+        source = example.source.replace(EXAMPLE_SCHEMA, f"schema={schema!r}")
+        for _ in range(2):
+            run_example(example, source, monkeypatch)
+
+
+def run_example(example: Example, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``source``, the block of ``example`` or a variant, as a module of its own."""
     # Pad with newlines so tracebacks point at the line in the document itself.
-    code = compile("\n" * (example.line - 1) + example.source, str(example.path), "exec")
-    for _ in range(2 if example.postgres else 1):
-        # A real module (registered while the block runs) so that dataclasses, pickling
-        # and typing.get_type_hints work in examples as they do in a user's script.
-        module = types.ModuleType("docs_example")
-        monkeypatch.setitem(sys.modules, module.__name__, module)
-        exec(code, module.__dict__)
+    code = compile("\n" * (example.line - 1) + source, str(example.path), "exec")
+    # A real module (registered while the block runs) so that dataclasses, pickling
+    # and typing.get_type_hints work in examples as they do in a user's script.
+    module = types.ModuleType("docs_example")
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(code, module.__dict__)
 
 
 def test_examples_are_found() -> None:
