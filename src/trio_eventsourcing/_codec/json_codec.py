@@ -40,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from math import isfinite
 from types import GenericAlias
-from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar, Union, cast
+from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar, Union, cast, overload
 from uuid import UUID
 
 import msgspec
@@ -50,6 +50,20 @@ from typing_extensions import final
 EventT = TypeVar("EventT")
 EntityT = TypeVar("EntityT")
 RegisteredT = TypeVar("RegisteredT")
+# One per event class of a tuple, so that mypy infers a codec's events as their union:
+# it joins the classes of a list into their common base instead.
+_E1 = TypeVar("_E1")
+_E2 = TypeVar("_E2")
+_E3 = TypeVar("_E3")
+_E4 = TypeVar("_E4")
+_E5 = TypeVar("_E5")
+_E6 = TypeVar("_E6")
+_E7 = TypeVar("_E7")
+_E8 = TypeVar("_E8")
+_N = TypeVar("_N")
+
+_Class: TypeAlias = "type[RegisteredT] | Registration[RegisteredT]"
+"""A class as `JsonCodec` takes it: itself, or its `Registration`."""
 
 UpcastFunction: TypeAlias = Callable[[dict[str, object]], dict[str, object]]
 """The function of an `Upcaster`: a stored JSON object in, the next version's object out."""
@@ -293,8 +307,10 @@ class JsonCodec(Codec[EventT, EntityT]):
 
     Events and entities are separate namespaces: an event and an entity may share a type
     name. An entity type that is a union of dataclasses is registered by listing each
-    member class. mypy cannot infer the codec's type parameters from lists of several
-    classes, so annotate them: ``JsonCodec[AccountEvent, Account](...)``.
+    member class. Both type checkers infer the codec's event type from a tuple of up to
+    eight classes, ``events=(Opened, Deposited)`` making a ``JsonCodec[Opened |
+    Deposited, ...]``; mypy joins the classes of a list into their common base, so with a
+    list (or more classes) write the types: ``JsonCodec[AccountEvent, Account](...)``.
 
     Args:
         events: The aggregate's event classes, each a frozen dataclass or a `Registration`.
@@ -312,11 +328,129 @@ class JsonCodec(Codec[EventT, EntityT]):
 
     __slots__ = ("_aggregate_type", "_entities", "_events")
 
+    # A tuple of up to eight event classes makes a codec of their union, for mypy as for
+    # pyright; a list of several classes, or more of them, needs the type written.
+    @overload
+    def __init__(
+        self: JsonCodec[_E1, _N],
+        *,
+        events: tuple[_Class[_E1]],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2, _N],
+        *,
+        events: tuple[_Class[_E1], _Class[_E2]],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2 | _E3, _N],
+        *,
+        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3]],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2 | _E3 | _E4, _N],
+        *,
+        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3], _Class[_E4]],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5, _N],
+        *,
+        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3], _Class[_E4], _Class[_E5]],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5 | _E6, _N],
+        *,
+        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3], _Class[_E4], _Class[_E5], _Class[_E6]],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5 | _E6 | _E7, _N],
+        *,
+        events: tuple[
+            _Class[_E1],
+            _Class[_E2],
+            _Class[_E3],
+            _Class[_E4],
+            _Class[_E5],
+            _Class[_E6],
+            _Class[_E7],
+        ],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5 | _E6 | _E7 | _E8, _N],
+        *,
+        events: tuple[
+            _Class[_E1],
+            _Class[_E2],
+            _Class[_E3],
+            _Class[_E4],
+            _Class[_E5],
+            _Class[_E6],
+            _Class[_E7],
+            _Class[_E8],
+        ],
+        entities: Iterable[_Class[_N]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    @overload
     def __init__(
         self,
         *,
-        events: Iterable[type[EventT] | Registration[EventT]],
-        entities: Iterable[type[EntityT] | Registration[EntityT]],
+        events: Iterable[_Class[EventT]],
+        entities: Iterable[_Class[EntityT]],
+        aggregate_type: str,
+        upcasters: Iterable[Upcaster] = (),
+        entity_upcasters: Iterable[Upcaster] = (),
+    ) -> None: ...
+
+    def __init__(
+        self,
+        *,
+        events: Iterable[_Class[Any]],
+        entities: Iterable[_Class[Any]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
