@@ -36,13 +36,16 @@ async def test_its_checkpoint_is_a_compare_and_set_kept_in_memory(tmp_path: Path
         source = InMemoryCheckpoint(log_source(store), trio.Lock())
         with trio.testing.assert_checkpoints():
             assert await source.load_checkpoint("p") == Ok(None)
-        first = CheckpointWrite[object](None, Checkpoint(0))
+        # Annotated, not subscripted: calling a subscripted slots dataclass fails before 3.13.
+        first: CheckpointWrite[object] = CheckpointWrite(None, Checkpoint(0))
         with trio.testing.assert_checkpoints():
             assert await source.write_checkpoint("p", first) == Ok(None)
         # Expecting no checkpoint, when there is one: nothing is written.
         with trio.testing.assert_checkpoints():
             assert await source.write_checkpoint("p", first) == Error(CheckpointMoved())
-        skip = CheckpointWrite[object](Checkpoint(0), Checkpoint(2), dead_letter=LETTER)
+        skip: CheckpointWrite[object] = CheckpointWrite(
+            Checkpoint(0), Checkpoint(2), dead_letter=LETTER
+        )
         assert await source.write_checkpoint("p", skip) == Ok(None)
         assert await source.load_checkpoint("p") == Ok(Checkpoint(2))
         with trio.testing.assert_checkpoints():
@@ -61,7 +64,7 @@ async def test_it_has_no_transaction_for_work(tmp_path: Path) -> None:
     async with open_store("memory", tmp_path) as store:
         source = InMemoryCheckpoint(log_source(store), trio.Lock())
         assert not source.transactional
-        write = CheckpointWrite[object](None, Checkpoint(0), work=lambda tx: None)
+        write: CheckpointWrite[object] = CheckpointWrite(None, Checkpoint(0), work=lambda tx: None)
         with pytest.raises(TypeError, match="no transaction"):
             await source.write_checkpoint("p", write)
 
