@@ -92,3 +92,57 @@ async def test_commands_queued_for_a_waiting_aggregate_all_run_in_order() -> Non
         for subject in waiting:
             assert await reply(subject) == Ok(None)
         assert await system.payloads("waiting") == [Added(n) for n in range(1, 6)]
+
+
+def tasks_alive() -> int:
+    """The tasks of this run, counted from its root."""
+
+    def count(task: trio.lowlevel.Task) -> int:
+        children = [child for nursery in task.child_nurseries for child in nursery.child_tasks]
+        return 1 + sum(map(count, children))
+
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    return count(root)
+
+
+async def test_an_aggregate_at_rest_keeps_its_state_without_a_task() -> None:
+    async with open_system() as system:
+        for n in range(5):
+            assert await system.run(f"t-{n}", add(n)) == Ok(None)
+        await trio.testing.wait_all_tasks_blocked()
+        tasks = tasks_alive()
+        for n in range(5, 100):
+            assert await system.run(f"t-{n}", add(n)) == Ok(None)
+        await trio.testing.wait_all_tasks_blocked()
+        # A worker left each aggregate once its queue was empty, and served the next.
+        assert tasks_alive() == tasks
+        # Each stayed cached all the same: a second command loads nothing.
+        for n in range(100):
+            assert await system.run(f"t-{n}", add(n)) == Ok(None)
+        assert system.faulty.aggregate_loads == 100
+
+
+async def test_concurrent_aggregates_take_a_worker_each_and_leave_them_idle() -> None:
+    async with open_system() as system:
+        assert await system.run("warm-up", add(0)) == Ok(None)
+        await trio.testing.wait_all_tasks_blocked()
+        before = tasks_alive()
+        gate = system.faulty.commit_gate = trio.Event()
+        replies = [system.send(f"t-{n}", add(n)) for n in range(10)]
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.faulty.commits_in_flight == 10
+        gate.set()
+        for subject in replies:
+            assert await reply(subject) == Ok(None)
+        await trio.testing.wait_all_tasks_blocked()
+        # Ten workers ran at once (one was idle already); idle now, they wait for more.
+        assert tasks_alive() == before + 9
+        gate = system.faulty.commit_gate = trio.Event()
+        replies = [system.send(f"u-{n}", add(n)) for n in range(10)]
+        await trio.testing.wait_all_tasks_blocked()
+        assert system.faulty.commits_in_flight == 10
+        assert tasks_alive() == before + 9
+        gate.set()
+        for subject in replies:
+            assert await reply(subject) == Ok(None)

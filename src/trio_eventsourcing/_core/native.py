@@ -292,8 +292,8 @@ async def open_system(
         name: The prefix of the system's Name, as logs and ``repr`` show it.
         max_retries: Retries of a command after a concurrency conflict.
         load_timeout: Seconds a cold aggregate may take to load.
-        max_workers: Most aggregates with cached state at once (and with a worker,
-            which only commands sent through ``subject`` and reads keep).
+        max_workers: Most aggregates with cached state at once (and most with a worker
+            running their messages sent through ``subject``, at once).
         idle_timeout: Seconds after which an idle aggregate's cached state is dropped.
         shutdown_timeout: Seconds the shutdown waits for the commands accepted before it.
 

@@ -1,12 +1,18 @@
-"""The event-sourcing system: one router actor, one worker per active aggregate.
+"""The event-sourcing system: one router actor, and workers for the aggregates with messages.
 
 ``supervised(...)`` describes a supervisor with one query actor per query and the
 event-sourcing actor, which holds the user's Name. That actor only routes: each
-message goes to the queue of its aggregate, and one worker task per active aggregate
-runs that queue in order, so commands for one aggregate take effect strictly in the
-order sent while different aggregates run concurrently. The queues and the cached
-aggregates live in a :class:`_System` created once per ``supervised`` call, outside the
-actors, so a restarted actor or worker loses none of the queued messages.
+message goes to the queue of its aggregate, and one worker task at a time runs that
+queue in order, so commands for one aggregate take effect strictly in the order sent
+while different aggregates run concurrently. The queues and the cached aggregates live
+in a :class:`_System` created once per ``supervised`` call, outside the actors, so a
+restarted actor or worker loses none of the queued messages.
+
+A worker serves an aggregate only while it has messages. Once its queue is empty it
+leaves the aggregate cached without a task or a mailbox (a slot in a dict, as an
+aggregate whose commands ran in their callers' tasks is) and waits, idle, to serve the
+next aggregate that needs one: a message for a cached aggregate wakes an idle worker
+rather than starting a task, and an aggregate at rest costs its state alone.
 
 Every command runs under an idempotency key (the caller's, or one generated for it) that
 the store keeps with its events, unique per aggregate: a command whose key is stored is
@@ -287,6 +293,9 @@ def _callback_raised(callback: str, aggregate_id: str, exc: BaseException) -> Ca
 _NO_WORKER_SCOPE = trio.CancelScope()
 """The scope of a slot without a worker; never entered, never cancelled."""
 
+IDLE_WORKERS = 1_024
+"""Most workers waiting, idle, for an aggregate to serve; one more ends instead."""
+
 _NO_MESSAGES: _Mailbox[Any] = _Mailbox()
 """The queue of every slot that has never had a message waiting; nothing is put in it.
 
@@ -334,6 +343,17 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.scope = _NO_WORKER_SCOPE
 
 
+@final
+class _IdleWorker:
+    """A worker task waiting for an aggregate to serve (``_System.next_slot``)."""
+
+    __slots__ = ("slot", "task")
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.slot: Any = None  # the slot it is handed, or None to end
+
+
 class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     """The state of one event-sourcing system that outlives its actors' restarts."""
 
@@ -348,7 +368,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.waiting: deque[_AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]] = (
             deque()
         )
-        self.live_workers = 0
+        self.live_workers = 0  # workers serving an aggregate; the idle ones wait apart
+        self.idle_workers: list[_IdleWorker] = []
         self.commands_processed = 0
         self.nursery: trio.Nursery | None = None
         store = eventsourcing.eventstore
@@ -427,6 +448,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     # Workers of an earlier incarnation died with its nursery; their
                     # queues did not.
                     self.live_workers = 0
+                    self.idle_workers.clear()
                     self.waiting.clear()
                     for slot in self.slots.values():
                         slot.has_worker = False
@@ -482,6 +504,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         for slot in self.slots.values():
             if slot.has_worker and slot.in_flight is None and not len(slot.queue):
                 slot.scope.cancel()
+        self.dismiss_idle_workers()
         self.check_idle()
         accepted = sum(
             len(slot.queue) + (slot.in_flight is not None) for slot in self.slots.values()
@@ -600,23 +623,63 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     ) -> None:
         if self.live_workers >= self.es.max_workers:
             if not slot.is_waiting:
+                # Its turn comes when a worker has run its queue dry (``next_slot``).
                 slot.is_waiting = True
                 self.waiting.append(slot)
-                self.evict_one_idle_worker()
             return
         assert self.nursery is not None
         slot.has_worker = True
         slot.scope = trio.CancelScope()
         self.live_workers += 1
-        self.nursery.start_soon(self.run_worker, slot)
+        if self.idle_workers:
+            # The most recently idle: its stack is the likeliest to be in the cache.
+            idle = self.idle_workers.pop()
+            idle.slot = slot
+            trio.lowlevel.reschedule(idle.task)
+        else:
+            self.nursery.start_soon(self.run_worker, slot)
 
-    def evict_one_idle_worker(self) -> None:
-        # Dicts keep insertion order and slots are re-inserted on eviction, so the
-        # first idle worker found is among the least recently created.
-        for slot in self.slots.values():
-            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
-                slot.scope.cancel()
-                return
+    def dismiss_idle_workers(self) -> None:
+        """End every idle worker (the system is shutting down)."""
+        for idle in self.idle_workers:
+            trio.lowlevel.reschedule(idle.task)
+        self.idle_workers.clear()
+
+    async def next_slot(
+        self,
+    ) -> _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None:
+        """The next aggregate for a worker that has left one to serve; None to end.
+
+        One that waits for a free worker place comes first; else the worker waits, idle,
+        until ``ensure_worker`` hands it one, unless the system is shutting down or
+        :data:`IDLE_WORKERS` wait already.
+        """
+        if self.draining or self.workers_stopping():
+            return None
+        while self.waiting and self.live_workers < self.es.max_workers:
+            slot = self.waiting.popleft()
+            slot.is_waiting = False
+            if (
+                not slot.has_worker
+                and len(slot.queue)
+                and self.slots.get(slot.aggregate_id) is slot
+            ):
+                slot.has_worker = True
+                slot.scope = trio.CancelScope()
+                self.live_workers += 1
+                return slot
+        if len(self.idle_workers) >= IDLE_WORKERS:
+            return None
+        idle = _IdleWorker(trio.lowlevel.current_task())
+        self.idle_workers.append(idle)
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self.idle_workers.remove(idle)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+        handed: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None = idle.slot
+        return handed
 
     def evict_one_idle(self) -> None:
         """Drop one idle aggregate's cached state (and worker), among the oldest."""
@@ -648,22 +711,36 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     async def run_worker(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
     ) -> None:
+        """Serve ``slot``, then each aggregate handed to this worker, until told to end."""
+        serving: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None = slot
+        while serving is not None:
+            if not await self.run_slot(serving):
+                return
+            serving = await self.next_slot()
+
+    async def run_slot(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> bool:
+        """Run ``slot``'s queue until it is empty (or a caller holds the aggregate).
+
+        Returns whether the worker left the aggregate cached and may serve another; it
+        does not when the system shuts down, or when cancelled (evicted, or stopped).
+        """
         queue = slot.queue
         # This worker's message in flight: while a caller holds the slot, the one in
         # ``slot.in_flight`` is the caller's.
         message: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
+        left = False
         try:
             with slot.scope:
                 burst = 0
                 while True:
                     if slot.held or not len(queue):
-                        if not slot.held and (self.waiting or self.draining):
-                            # Give this worker's place to an aggregate that waits for one,
-                            # or end: the system is shutting down and this queue is done.
-                            break
-                        await queue.park()
-                        burst = 0
-                        continue
+                        # Nothing to run now: leave the aggregate cached, without a task
+                        # (``release`` or ``route`` starts a worker again when messages
+                        # come), or end, in a shutdown, with this queue done.
+                        left = slot.held or not self.draining
+                        break
                     if burst >= BURST:
                         # Let other tasks run. The message stays queued meanwhile, so
                         # that no caller takes the aggregate for idle.
@@ -709,17 +786,26 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 slot.in_flight_key = None
                 slot.state.aggregate = None
             slot.has_worker = False
+            slot.scope = _NO_WORKER_SCOPE
             self.live_workers -= 1
-            if self.slots.get(slot.aggregate_id) is slot and not slot.held:
-                del self.slots[slot.aggregate_id]
-                if len(slot.queue):
-                    # Stopped to make room while messages came in: keep its place.
-                    self.slots[slot.aggregate_id] = slot
-                    if not slot.is_waiting:
-                        slot.is_waiting = True
-                        self.waiting.append(slot)
-            self.start_waiting_workers()
+            if left:
+                if not len(queue) and slot.queue is queue:
+                    slot.queue = _NO_MESSAGES  # a mailbox again with the next message
+                if len(self.slots) > self.es.max_workers:
+                    self.evict_one_idle()
+            else:
+                if self.slots.get(slot.aggregate_id) is slot and not slot.held:
+                    del self.slots[slot.aggregate_id]
+                    if len(slot.queue):
+                        # Stopped to make room while messages came in: keep its place.
+                        self.slots[slot.aggregate_id] = slot
+                        if not slot.is_waiting:
+                            slot.is_waiting = True
+                            self.waiting.append(slot)
+                # A worker that serves on takes a waiting aggregate itself (next_slot).
+                self.start_waiting_workers()
             self.check_idle()
+        return left
 
     def workers_stopping(self) -> bool:
         """Whether no worker may start now.
@@ -1403,10 +1489,9 @@ def supervised(
         load_timeout: Seconds a cold aggregate may take to load before
             ``ActorTimeout("load_aggregate", ms)`` is reported (the seed's error counts
             milliseconds).
-        max_workers: Most aggregates with a live worker at once, and most with cached
-            state (a command run by ``System.execute`` caches it without a worker).
-        idle_timeout: Seconds after which an idle aggregate's worker and cached state
-            are dropped.
+        max_workers: Most aggregates with cached state at once, and most with a worker
+            running their messages at once (an aggregate at rest has none).
+        idle_timeout: Seconds after which an idle aggregate's cached state is dropped.
         shutdown_timeout: Seconds an orderly shutdown waits for the commands accepted
             before it to finish; then the commands in flight are stopped (their callers
             get ``OutcomeUnknown``) and the ones left are answered with an error and
