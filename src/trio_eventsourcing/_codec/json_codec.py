@@ -62,9 +62,6 @@ _E7 = TypeVar("_E7")
 _E8 = TypeVar("_E8")
 _N = TypeVar("_N")
 
-_Class: TypeAlias = "type[RegisteredT] | Registration[RegisteredT]"
-"""A class as `JsonCodec` takes it: itself, or its `Registration`."""
-
 UpcastFunction: TypeAlias = Callable[[dict[str, object]], dict[str, object]]
 """The function of an `Upcaster`: a stored JSON object in, the next version's object out."""
 
@@ -334,8 +331,8 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self: JsonCodec[_E1, _N],
         *,
-        events: tuple[_Class[_E1]],
-        entities: Iterable[_Class[_N]],
+        events: tuple[type[_E1] | Registration[_E1]],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -345,8 +342,8 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self: JsonCodec[_E1 | _E2, _N],
         *,
-        events: tuple[_Class[_E1], _Class[_E2]],
-        entities: Iterable[_Class[_N]],
+        events: tuple[type[_E1] | Registration[_E1], type[_E2] | Registration[_E2]],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -356,8 +353,12 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self: JsonCodec[_E1 | _E2 | _E3, _N],
         *,
-        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3]],
-        entities: Iterable[_Class[_N]],
+        events: tuple[
+            type[_E1] | Registration[_E1],
+            type[_E2] | Registration[_E2],
+            type[_E3] | Registration[_E3],
+        ],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -367,8 +368,13 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self: JsonCodec[_E1 | _E2 | _E3 | _E4, _N],
         *,
-        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3], _Class[_E4]],
-        entities: Iterable[_Class[_N]],
+        events: tuple[
+            type[_E1] | Registration[_E1],
+            type[_E2] | Registration[_E2],
+            type[_E3] | Registration[_E3],
+            type[_E4] | Registration[_E4],
+        ],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -378,8 +384,14 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5, _N],
         *,
-        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3], _Class[_E4], _Class[_E5]],
-        entities: Iterable[_Class[_N]],
+        events: tuple[
+            type[_E1] | Registration[_E1],
+            type[_E2] | Registration[_E2],
+            type[_E3] | Registration[_E3],
+            type[_E4] | Registration[_E4],
+            type[_E5] | Registration[_E5],
+        ],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -389,8 +401,15 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5 | _E6, _N],
         *,
-        events: tuple[_Class[_E1], _Class[_E2], _Class[_E3], _Class[_E4], _Class[_E5], _Class[_E6]],
-        entities: Iterable[_Class[_N]],
+        events: tuple[
+            type[_E1] | Registration[_E1],
+            type[_E2] | Registration[_E2],
+            type[_E3] | Registration[_E3],
+            type[_E4] | Registration[_E4],
+            type[_E5] | Registration[_E5],
+            type[_E6] | Registration[_E6],
+        ],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -401,15 +420,15 @@ class JsonCodec(Codec[EventT, EntityT]):
         self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5 | _E6 | _E7, _N],
         *,
         events: tuple[
-            _Class[_E1],
-            _Class[_E2],
-            _Class[_E3],
-            _Class[_E4],
-            _Class[_E5],
-            _Class[_E6],
-            _Class[_E7],
+            type[_E1] | Registration[_E1],
+            type[_E2] | Registration[_E2],
+            type[_E3] | Registration[_E3],
+            type[_E4] | Registration[_E4],
+            type[_E5] | Registration[_E5],
+            type[_E6] | Registration[_E6],
+            type[_E7] | Registration[_E7],
         ],
-        entities: Iterable[_Class[_N]],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -420,16 +439,16 @@ class JsonCodec(Codec[EventT, EntityT]):
         self: JsonCodec[_E1 | _E2 | _E3 | _E4 | _E5 | _E6 | _E7 | _E8, _N],
         *,
         events: tuple[
-            _Class[_E1],
-            _Class[_E2],
-            _Class[_E3],
-            _Class[_E4],
-            _Class[_E5],
-            _Class[_E6],
-            _Class[_E7],
-            _Class[_E8],
+            type[_E1] | Registration[_E1],
+            type[_E2] | Registration[_E2],
+            type[_E3] | Registration[_E3],
+            type[_E4] | Registration[_E4],
+            type[_E5] | Registration[_E5],
+            type[_E6] | Registration[_E6],
+            type[_E7] | Registration[_E7],
+            type[_E8] | Registration[_E8],
         ],
-        entities: Iterable[_Class[_N]],
+        entities: Iterable[type[_N] | Registration[_N]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -439,8 +458,8 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self,
         *,
-        events: Iterable[_Class[EventT]],
-        entities: Iterable[_Class[EntityT]],
+        events: Iterable[type[EventT] | Registration[EventT]],
+        entities: Iterable[type[EntityT] | Registration[EntityT]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
@@ -449,8 +468,8 @@ class JsonCodec(Codec[EventT, EntityT]):
     def __init__(
         self,
         *,
-        events: Iterable[_Class[Any]],
-        entities: Iterable[_Class[Any]],
+        events: Iterable[type[Any] | Registration[Any]],
+        entities: Iterable[type[Any] | Registration[Any]],
         aggregate_type: str,
         upcasters: Iterable[Upcaster] = (),
         entity_upcasters: Iterable[Upcaster] = (),
