@@ -147,7 +147,7 @@ def _rates(**slots: float) -> dict[str, list[Outcome]]:
     return {slot: _outcomes(value) for slot, value in slots.items()}
 
 
-def test_every_ours_w1_job_runs_through_both_apis_and_w3_through_the_native_one() -> None:
+def test_every_ours_w1_and_live_job_runs_through_both_apis_and_w3_through_the_native_one() -> None:
     workload = sizes(True)
     plan = run.build_plan(workload, True, {"memory", "sqlite", "postgres"})
     w1_keys = {
@@ -168,9 +168,19 @@ def test_every_ours_w1_job_runs_through_both_apis_and_w3_through_the_native_one(
         assert {k: v for k, v in ours[0].args.items() if k not in ("api", "read_log")} == {
             k: v for k, v in ours[1].args.items() if k not in ("api", "read_log")
         }, key
-    # No other measurement gained a job through the Gleam-shaped API.
+    # Besides W1, the live aggregates and the density measure both APIs; nothing else.
+    both = {
+        *(f"w4.live{n}" for n in workload.live_series),
+        "w4.million",
+        "memory.density",
+    }
+    for key in both:
+        assert [job.slot for job in plan.measurements[key].jobs if job.side == "ours"] == [
+            "ours",
+            "ours_gleam",
+        ], key
     gleam = {k for k, m in plan.measurements.items() if any(j.slot == "ours_gleam" for j in m.jobs)}
-    assert gleam == w1_keys
+    assert gleam == w1_keys | both
     assert plan.measurements["sqlite.w1_types"].jobs[0].args["api"] == "native"
     # Two rows per W1 line and per W4 client count, one per API, against the same peer.
     labels = [row.label for row in plan.rows if row.label.startswith("W1, 1 sequential")]
@@ -319,3 +329,58 @@ def test_the_budget_shows_both_apis_beside_the_trio_floor_in_the_report_and_the_
         "budget", "budget", [], outcomes={"ours": [Outcome({"command_us": 50.0}, {})]}
     )
     assert (run.budget(old), run.budget_report(old)) == (None, [])
+
+
+def _figures(**slots: dict[str, float]) -> dict[str, list[Outcome]]:
+    return {
+        slot: [Outcome(figures, {"peak": figures.get("peak", 0.0)})]
+        for slot, figures in slots.items()
+    }
+
+
+def test_the_read_targets_compare_rates_up_and_times_down() -> None:
+    plan = run.build_plan(sizes(True), True, {"sqlite"})
+    plan.measurements["sqlite.w1_conc"].outcomes.update(
+        _figures(ours={"log_events_per_s": 300.0}, peer={"log_events_per_s": 100.0})
+    )
+    # A cold load from a snapshot: 2 ms against the peer's 1 ms is half as fast.
+    plan.measurements["sqlite.w2_snap"].outcomes.update(
+        _figures(ours={"seconds": 0.002}, peer={"seconds": 0.001})
+    )
+    plan.measurements["sqlite.w2"].outcomes.update(
+        _figures(ours={"seconds": 0.01}, peer={"seconds": 0.04})
+    )
+    found = {check.target: check for check in run.read_path_checks(plan)}
+    w3 = found["SQLite W3, the whole log read and decoded: >= 2x the peer's"]
+    snap = found["SQLite W2, a cold load from a snapshot: >= 1x the peer's"]
+    plain = found["SQLite W2, a cold load without snapshots: >= 3x the peer's"]
+    assert (w3.passed, snap.passed, plain.passed) == (True, False, True)
+    assert snap.detail.endswith("0.50x")
+    assert plain.detail.endswith("4.00x")
+
+
+def test_the_density_targets_hold_bytes_memory_and_rates_to_their_bounds() -> None:
+    workload = sizes(True)
+    plan = run.build_plan(workload, True, {"memory"})
+    few, many = workload.live_series[0], workload.live_series[-1]
+    plan.measurements["memory.density"].outcomes.update(
+        _figures(ours={"bytes_per_cached": 430.0}, ours_gleam={"bytes_per_cached": 4_300.0})
+    )
+    plan.measurements[f"w4.live{few}"].outcomes.update(
+        _figures(
+            ours={"commands_per_s": 1000.0, "open_commands_per_s": 100.0},
+            ours_gleam={"commands_per_s": 1000.0, "open_commands_per_s": 100.0},
+        )
+    )
+    plan.measurements[f"w4.live{many}"].outcomes.update(
+        _figures(ours={"open_commands_per_s": 80.0}, ours_gleam={"open_commands_per_s": 79.0})
+    )
+    plan.measurements["w4.million"].outcomes.update(
+        _figures(
+            ours={"commands_per_s": 800.0, "peak": 1.5 * 2**30},
+            ours_gleam={"commands_per_s": 900.0, "peak": 2.5 * 2**30},
+        )
+    )
+    verdicts = [check.passed for check in run.density_checks(plan, workload)]
+    # Per API: bytes, opening, the million; the Gleam-shaped one falls short on each.
+    assert verdicts == [True, True, True, False, False, False]

@@ -13,6 +13,7 @@ import math
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Literal, TypeAlias
 
 import trio
+import trio.testing
 
 import trio_eventsourcing as es
 from tests.benchmarks import procfs
@@ -436,6 +438,39 @@ def live(
         figures["commands_per_s"] = commands / seconds
         figures["open_commands_per_s"] = aggregates / setup_seconds
         return figures
+
+    return trio.run(main)
+
+
+def density(target: Target, aggregates: int, clients: int, api: Api = "gleam") -> Figures:
+    """Bytes per cached idle aggregate through ``api``, counted by tracemalloc.
+
+    ``aggregates`` accounts are opened through the system and left idle; what the
+    traced memory falls by when the system closes (the store, and its events, stay) is
+    the cache, over the number of aggregates it held.
+    """
+    script = touch_script(aggregates, clients, "dense")
+
+    async def main() -> Figures:
+        async with open_store(target) as store:
+            tracemalloc.start()
+            try:
+                async with open_bank(
+                    store, api, max_workers=aggregates + 1, idle_timeout_ms=WITHIN_MS
+                ) as bank:
+                    await sender(bank)("warm-up", OpenAccount("warm-up"))
+                    seconds = await run_script(bank, script)
+                    await trio.testing.wait_all_tasks_blocked()
+                    gc.collect()
+                    cached = tracemalloc.get_traced_memory()[0]
+                gc.collect()
+                closed = tracemalloc.get_traced_memory()[0]
+            finally:
+                tracemalloc.stop()
+        return {
+            "bytes_per_cached": (cached - closed) / (aggregates + 1),
+            "open_commands_per_s": aggregates / seconds,
+        }
 
     return trio.run(main)
 

@@ -304,6 +304,12 @@ def peer_log_read(peer: ModuleType, kind: str, events: int, path: Path) -> float
     return count / elapsed
 
 
+CATCH_UP_TARGET = 1.5
+"""A catch-up against the peer's bare log read (issue 16), on the disk stores' styles:"""
+CATCH_UP_TARGETS = {
+    (kind, style) for kind in ("sqlite", "postgres") for style in ("per_event", "transactional")
+}
+
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -379,10 +385,14 @@ def main() -> None:
                 style = key[len(f"ours_{kind}_") : -len("_catchup")]
                 line = f"  {kind:<7} {style:<14} catch-up {value:>12,.0f} events/s"
                 if peer_key in figures:
+                    ratio = figures[f"ratio_{kind}_{style}"]
                     line += (
                         f"   peer log read {figures[peer_key]:>12,.0f} events/s"
-                        f"   ratio {figures[f'ratio_{kind}_{style}']:5.2f}x"
+                        f"   ratio {ratio:5.2f}x"
                     )
+                    if (kind, style) in CATCH_UP_TARGETS:
+                        verdict = "PASS" if ratio >= CATCH_UP_TARGET else "SHORT"
+                        line += f"   [{verdict}] >= {CATCH_UP_TARGET:g}x"
                 print(line)
         print(
             f"  {kind:<7} latency commit->handler  p50 "

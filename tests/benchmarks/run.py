@@ -310,6 +310,12 @@ def ours_twins(task: str, store: str, args: dict[str, object]) -> tuple[Job, Job
     )
 
 
+def api_twins(task: str, store: str, args: dict[str, object]) -> tuple[Job, Job]:
+    """A job of this library through each of its APIs: the Trio-native, the Gleam-shaped."""
+    native, gleam = (Job("ours", task, store, {**args, "api": API_OF[slot]}) for slot in OURS_SLOTS)
+    return native, gleam
+
+
 def _w1_args(
     quick: bool, clients: int, run: str, read_log: bool, threads: bool | None = None
 ) -> dict[str, object]:
@@ -359,8 +365,7 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
         key = plan.measure(
             f"w4.live{aggregates}",
             f"W4 {aggregates} live aggregates",
-            Job(
-                "ours",
+            *api_twins(
                 "live",
                 "memory",
                 {
@@ -373,20 +378,44 @@ def _scaling_sections(plan: Plan, workload: Workload, quick: bool) -> None:
                 "live", "popo", {"aggregates": aggregates, "commands": workload.live_commands}
             ),
         )
-        plan.row(
-            section,
-            f"{aggregates:,} live: {workload.live_commands:,} deposits",
-            "commands/s",
-            (key, "commands_per_s"),
-            (key, "commands_per_s"),
-        )
-        plan.row(
-            section,
-            f"{aggregates:,} live: their opening (new workers)",
-            "commands/s",
-            (key, "open_commands_per_s"),
-            (key, "open_commands_per_s"),
-        )
+        for slot in OURS_SLOTS:
+            plan.row(
+                section,
+                api_label(f"{aggregates:,} live: {workload.live_commands:,} deposits", slot),
+                "commands/s",
+                (key, "commands_per_s"),
+                (key, "commands_per_s"),
+                slot,
+            )
+            plan.row(
+                section,
+                api_label(f"{aggregates:,} live: their opening", slot),
+                "commands/s",
+                (key, "open_commands_per_s"),
+                (key, "open_commands_per_s"),
+                slot,
+            )
+    # The density checks (issue 16): a million live aggregates, and the bytes of each.
+    plan.measure(
+        "w4.million",
+        f"W4 {workload.million} live aggregates",
+        *api_twins(
+            "live",
+            "memory",
+            {
+                "aggregates": workload.million,
+                "commands": workload.million_commands,
+                "clients": workload.clients,
+            },
+        ),
+    )
+    plan.measure(
+        "memory.density",
+        f"bytes per cached aggregate, {workload.dense} accounts",
+        *api_twins(
+            "density", "memory", {"aggregates": workload.dense, "clients": workload.clients}
+        ),
+    )
 
     small, large = workload.caps
     # The large cap is the biggest live-aggregates run: its opening touches `touched`
@@ -792,8 +821,8 @@ FOOTNOTES = [
     "(b) The log written by the W1 concurrent run, read in pages of 1,000. The memory store",
     "    keeps its log as decoded envelopes in a list, so its pages decode nothing; the",
     "    peer's POPO store decodes every notification.",
-    "(c) This library keeps a live aggregate's state cached (in these rows, sent through the",
-    "    Gleam-shaped API, in its worker); the peer only with its cache. The deposits go round",
+    "(c) This library keeps a live aggregate's state cached, with no task (through either",
+    "    API); the peer only with its cache. The deposits go round",
     "    robin over the accounts, so the uncached peer replays an aggregate of a few events",
     "    per command: see the stream-length rows for a long one.",
     "(d) One peer variant only, uncached: a cold load (W2) reads the store by definition",
@@ -839,7 +868,8 @@ def memory_check(plan: Plan, workload: Workload) -> MemoryCheck | None:
     small_cap, large_cap = workload.caps
     parts: list[dict[str, float]] = []
     for key in ("scale.touch_small", f"w4.live{large_cap}", "scale.touch_idle", "scale.store_only"):
-        outcomes = _outcomes(plan, key)
+        # The live run through the Gleam-shaped API, as touch_once opens its accounts.
+        outcomes = _outcomes(plan, key, "ours_gleam" if key.startswith("w4.") else "ours")
         names = {name for o in outcomes for name in o.figures}
         medians = {name: _median_of(outcomes, name) for name in names}
         parts.append({name: value for name, value in medians.items() if value is not None})
@@ -1106,6 +1136,90 @@ CLIENTS_FEW, CLIENTS_MANY = 100, 1_000
 """The W4 target: commands/s with ``CLIENTS_MANY`` clients >= with ``CLIENTS_FEW``."""
 
 
+READ_TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    ("w1_conc", "log_events_per_s", "W3, the whole log read and decoded", 2.0),
+    ("w2_snap", "seconds", "W2, a cold load from a snapshot", 1.0),
+    ("w2", "seconds", "W2, a cold load without snapshots", 3.0),
+)
+"""The read path's targets against the peer (issue 16): measurement, figure, what, times."""
+BYTES_PER_CACHED = 1_024
+MILLION_RSS = 2 * 1024 * MIB
+LIVE_KEPT = 0.8  # of the rate at the fewest live aggregates
+
+
+def read_path_checks(plan: Plan) -> list[Check]:
+    """W3 and W2 against the peer (uncached: the cache plays no part in a read) on disk."""
+    found: list[Check] = []
+    for store in ("sqlite", "postgres"):
+        for run, name, what, target in READ_TARGETS:
+            key = f"{store}.{run}"
+            if key not in plan.measurements:
+                continue
+            ours = _median_of(_outcomes(plan, key), name)
+            theirs = _median_of(_outcomes(plan, key, "peer"), name)
+            if ours is None or theirs is None:
+                found.append(Check(f"{STORE_NAME[store]} {what}", None, "not measured"))
+                continue
+            times = theirs / ours if name == "seconds" else ours / theirs
+            unit = "ms" if name == "seconds" else "events/s"
+            scale = 1e3 if name == "seconds" else 1.0
+            found.append(
+                Check(
+                    f"{STORE_NAME[store]} {what}: >= {target:g}x the peer's",
+                    times >= target,
+                    f"{ours * scale:,.3g} vs {theirs * scale:,.3g} {unit}: {times:.2f}x",
+                )
+            )
+    return found
+
+
+def density_checks(plan: Plan, workload: Workload) -> list[Check]:
+    """Bytes per cached aggregate, and a million live ones against a thousand (memory)."""
+    found: list[Check] = []
+    for slot in OURS_SLOTS:
+        per_cached = _median_of(_outcomes(plan, "memory.density", slot), "bytes_per_cached")
+        if per_cached is not None:
+            found.append(
+                Check(
+                    f"{API_NAME[slot]}: <= {BYTES_PER_CACHED:,} bytes per cached idle aggregate",
+                    per_cached <= BYTES_PER_CACHED,
+                    f"{per_cached:,.0f} bytes (tracemalloc over {workload.dense:,} accounts, "
+                    "beside their events)",
+                )
+            )
+        few, many = workload.live_series[0], workload.live_series[-1]
+        base = _outcomes(plan, f"w4.live{few}", slot)
+        million = _outcomes(plan, "w4.million", slot)
+        deposits_few = _median_of(base, "commands_per_s")
+        opening_few = _median_of(base, "open_commands_per_s")
+        opening_many = _median_of(_outcomes(plan, f"w4.live{many}", slot), "open_commands_per_s")
+        if opening_few is not None and opening_many is not None:
+            found.append(
+                Check(
+                    f"{API_NAME[slot]}: opening aggregates at {many:,} live >= "
+                    f"{LIVE_KEPT:g}x the rate at {few:,}",
+                    opening_many >= LIVE_KEPT * opening_few,
+                    f"{opening_many:,.0f} vs {opening_few:,.0f} opened/s: "
+                    f"{opening_many / opening_few:.2f}x",
+                )
+            )
+        deposits = _median_of(million, "commands_per_s")
+        peaks = [o.memory["peak"] for o in million if "peak" in o.memory]
+        if deposits is not None and deposits_few is not None and peaks:
+            peak = statistics.median(peaks)
+            found.append(
+                Check(
+                    f"{API_NAME[slot]}: {workload.million:,} live aggregates in < "
+                    f"{MILLION_RSS / MIB / 1024:g} GiB, deposits >= {LIVE_KEPT:g}x the rate at "
+                    f"{few:,} live",
+                    peak < MILLION_RSS and deposits >= LIVE_KEPT * deposits_few,
+                    f"peak RSS {peak / MIB:,.0f} MiB; {workload.million_commands:,} deposits at "
+                    f"{deposits:,.0f}/s vs {deposits_few:,.0f}/s: {deposits / deposits_few:.2f}x",
+                )
+            )
+    return found
+
+
 def api_checks(plan: Plan, workload: Workload) -> list[Check]:
     """The targets of this library's two APIs: W1 against the peer at its best, on each
     store measured, and W4's many clients against few through the Trio-native API."""
@@ -1180,6 +1294,7 @@ def scaling_check(plan: Plan, workload: Workload, slot: Slot = "ours") -> Check 
 
 def checks(plan: Plan, workload: Workload, memory: MemoryCheck | None) -> list[Check]:
     found: list[Check] = api_checks(plan, workload)
+    found += read_path_checks(plan) + density_checks(plan, workload)
 
     one_type = _outcomes(plan, "sqlite.w1_conc")
     two_types = _outcomes(plan, "sqlite.w1_types")
