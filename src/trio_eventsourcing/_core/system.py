@@ -175,10 +175,16 @@ class EventSourcing(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
 
 @final
 class AggregateActorState(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
-    """What one aggregate's worker holds: the cached aggregate and the system's config.
+    """Seed parity: what the seed's aggregate actor holds, its aggregate and the config.
 
     ``aggregate`` is ``None`` until the aggregate is loaded, and again after a failure
-    that makes its cached state doubtful (the next message reloads it).
+    that makes its cached state doubtful (the next message reloads it). This library
+    keeps the cached aggregate in its table of aggregates, with no object of this type
+    per aggregate; the type stays for code written against the seed.
+
+    Example::
+
+        state = AggregateActorState(None, eventsourcing)
     """
 
     __slots__ = ("aggregate", "eventsourcing")
@@ -308,6 +314,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     """One aggregate's queue, worker and cached state."""
 
     __slots__ = (
+        "aggregate",
         "aggregate_id",
         "has_worker",
         "held",
@@ -317,19 +324,17 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "last_active",
         "queue",
         "scope",
-        "state",
     )
 
-    def __init__(
-        self,
-        aggregate_id: str,
-        eventsourcing: EventSourcing[StoreT, EntityT, CommandT, EventT, ErrorT, TxT],
-    ) -> None:
+    def __init__(self, aggregate_id: str) -> None:
         self.aggregate_id = aggregate_id
         # The shared empty mailbox until a message comes (``_System.route``): a cached
         # aggregate that has only run commands in its callers' tasks owns no deque.
         self.queue: _Mailbox[AggregateMessage[EntityT, CommandT, EventT, ErrorT]] = _NO_MESSAGES
-        self.state = AggregateActorState(None, eventsourcing)
+        # The cached aggregate: None until it is loaded, and again after a failure that
+        # makes it doubtful (the next message reloads it). Kept in the slot itself, not
+        # in an AggregateActorState: one object fewer per cached aggregate.
+        self.aggregate: Aggregate[EntityT] | None = None
         self.has_worker = False
         # A caller runs a command of this idle aggregate in its own task: messages routed
         # meanwhile queue up without waking the worker, which takes them after it.
@@ -588,7 +593,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         aggregate_id = message.aggregate_id
         slot = self.slots.get(aggregate_id)
         if slot is None:
-            slot = _AggregateSlot(aggregate_id, self.es)
+            slot = _AggregateSlot(aggregate_id)
             self.slots[aggregate_id] = slot
         queue = slot.queue
         if queue is _NO_MESSAGES:
@@ -761,7 +766,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                         # A bug in a store or in this library, not in user code (that is
                         # caught closer to it): report it, forget the cached state.
                         logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
-                        slot.state.aggregate = None
+                        slot.aggregate = None
                         _reply_interrupted(
                             slot,
                             message,
@@ -784,7 +789,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 )
                 slot.in_flight = None
                 slot.in_flight_key = None
-                slot.state.aggregate = None
+                slot.aggregate = None
             slot.has_worker = False
             slot.scope = _NO_WORKER_SCOPE
             self.live_workers -= 1
@@ -950,7 +955,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         """
         aggregate_id = message.aggregate_id
         if slot is None:
-            slot = _AggregateSlot(aggregate_id, self.es)
+            slot = _AggregateSlot(aggregate_id)
             self.slots[aggregate_id] = slot
         slot.held = True
         slot.in_flight = message
@@ -973,7 +978,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 await trio.lowlevel.cancel_shielded_checkpoint()
         except Exception as exc:
             logger.exception("a command for aggregate %r crashed", aggregate_id)
-            slot.state.aggregate = None
+            slot.aggregate = None
             outcome = Error(
                 _interruption(
                     slot, f"the command crashed: {exc!r}", StoreFailure.FAILED, aggregate_id
@@ -986,7 +991,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 if outcome is None:
                     # Stopped by the shutdown, in the store or before it.
                     self.interrupted += 1
-                    slot.state.aggregate = None
+                    slot.aggregate = None
                     outcome = Error(
                         _interruption(
                             slot,
@@ -1081,7 +1086,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         aggregate_id = slot.aggregate_id
         attempt = 0
         while True:
-            aggregate = slot.state.aggregate
+            aggregate = slot.aggregate
             if aggregate is None:
                 loaded = await self.current(slot)
                 if isinstance(loaded, Error):
@@ -1108,7 +1113,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if isinstance(committed, Ok):
                 envelopes, tx = stored[0]
                 sequence = aggregate.sequence + len(events)
-                slot.state.aggregate = Aggregate(aggregate_id, entity, sequence)
+                slot.aggregate = Aggregate(aggregate_id, entity, sequence)
                 self.commands_processed += 1
                 for query_name, _ in es.queries:
                     send(named_subject(query_name), ProcessEvents(aggregate_id, envelopes))
@@ -1117,7 +1122,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     return Ok(Receipt(aggregate_id, sequence, tuple(positions or ())))
                 return _OK
             # Whatever went wrong, the cached state may be stale: reload it next time.
-            slot.state.aggregate = None
+            slot.aggregate = None
             error = committed.error
             if isinstance(error, CommandAlreadyStored):
                 self.commands_processed += 1
@@ -1174,7 +1179,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     f"handle must return Ok(list_of_events) or Error(error), got {decided!r}"
                 )
         except Exception as exc:
-            slot.state.aggregate = None
+            slot.aggregate = None
             return Error(_callback_raised("handle", slot.aggregate_id, exc))
         if not events:
             return _OK
@@ -1183,7 +1188,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             for event in events:
                 entity = es.apply(entity, event)
         except Exception as exc:
-            slot.state.aggregate = None
+            slot.aggregate = None
             return Error(_callback_raised("apply", slot.aggregate_id, exc))
         return events, entity
 
@@ -1233,12 +1238,12 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     async def current(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
     ) -> Result[Aggregate[EntityT], EventSourcingError[Never]]:
-        cached = slot.state.aggregate
+        cached = slot.aggregate
         if cached is not None:
             return Ok(cached)
         loaded = await self.load(slot.aggregate_id)
         if isinstance(loaded, Ok):
-            slot.state.aggregate = loaded.value
+            slot.aggregate = loaded.value
         return loaded
 
     async def load(
