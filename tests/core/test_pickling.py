@@ -28,6 +28,7 @@ from trio_eventsourcing import (
     SystemStats,
     frequency,
 )
+from trio_eventsourcing.sqlite_store import LogEntry
 
 WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
@@ -58,6 +59,12 @@ WHEN = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
             id="SerializedEventEnvelop",
         ),
         pytest.param(ProcessEvents("t-1", []), id="ProcessEvents"),
+        pytest.param(
+            LogEntry(
+                7, WHEN, SerializedEventEnvelop("t-1", 1, Added(1), [], "Added", "1", "tally")
+            ),
+            id="LogEntry",
+        ),
     ],
     ids=lambda value: type(value).__name__,
 )

@@ -6,6 +6,7 @@ All are frozen dataclasses. Generic ones write ``__slots__`` by hand, because
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -156,14 +157,13 @@ class MemoryStoreEventEnvelop(PicklableFrozen, Generic[EventT_co]):
         causation_id: str = "",
     ) -> None:
         # Frozen, with its slots written by hand (see PicklableFrozen): defaults need an
-        # __init__ of its own.
-        setattr_ = object.__setattr__
-        setattr_(self, "aggregate_id", aggregate_id)
-        setattr_(self, "sequence", sequence)
-        setattr_(self, "payload", payload)
-        setattr_(self, "metadata", metadata)
-        setattr_(self, "correlation_id", correlation_id)
-        setattr_(self, "causation_id", causation_id)
+        # __init__ of its own. Each slot is set through its descriptor (see _setters).
+        _memory_setters[0](self, aggregate_id)
+        _memory_setters[1](self, sequence)
+        _memory_setters[2](self, payload)
+        _memory_setters[3](self, metadata)
+        _memory_setters[4](self, correlation_id)
+        _memory_setters[5](self, causation_id)
 
 
 @final
@@ -213,16 +213,61 @@ class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
         correlation_id: str = "",
         causation_id: str = "",
     ) -> None:
-        setattr_ = object.__setattr__
-        setattr_(self, "aggregate_id", aggregate_id)
-        setattr_(self, "sequence", sequence)
-        setattr_(self, "payload", payload)
-        setattr_(self, "metadata", metadata)
-        setattr_(self, "event_type", event_type)
-        setattr_(self, "event_version", event_version)
-        setattr_(self, "aggregate_type", aggregate_type)
-        setattr_(self, "correlation_id", correlation_id)
-        setattr_(self, "causation_id", causation_id)
+        # The stores' read path makes one per event read: each slot is set through its
+        # descriptor (see _setters), in half the time of object.__setattr__.
+        (
+            set_aggregate_id,
+            set_sequence,
+            set_payload,
+            set_metadata,
+            set_event_type,
+            set_event_version,
+            set_aggregate_type,
+            set_correlation_id,
+            set_causation_id,
+        ) = _serialized_setters
+        set_aggregate_id(self, aggregate_id)
+        set_sequence(self, sequence)
+        set_payload(self, payload)
+        set_metadata(self, metadata)
+        set_event_type(self, event_type)
+        set_event_version(self, event_version)
+        set_aggregate_type(self, aggregate_type)
+        set_correlation_id(self, correlation_id)
+        set_causation_id(self, causation_id)
+
+
+def _setters(cls: type[object], *names: str) -> tuple[Callable[[object, object], None], ...]:
+    """The ``__set__`` of each named slot of the frozen class ``cls``.
+
+    A frozen dataclass refuses ``setattr``, so its ``__init__`` would call
+    ``object.__setattr__``, which looks each name up again; a slot's descriptor sets it
+    directly. Only an ``__init__`` may use them: the instance is not shared yet.
+    """
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+_memory_setters = _setters(
+    MemoryStoreEventEnvelop,
+    "aggregate_id",
+    "sequence",
+    "payload",
+    "metadata",
+    "correlation_id",
+    "causation_id",
+)
+_serialized_setters = _setters(
+    SerializedEventEnvelop,
+    "aggregate_id",
+    "sequence",
+    "payload",
+    "metadata",
+    "event_type",
+    "event_version",
+    "aggregate_type",
+    "correlation_id",
+    "causation_id",
+)
 
 
 EventEnvelop = TypeAliasType(
