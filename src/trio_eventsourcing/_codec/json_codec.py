@@ -1014,6 +1014,15 @@ def _dec_decimal(raw: object) -> object:
     raise _expected("a string holding a finite decimal number", raw)
 
 
+def _lift_decimal(raw: object) -> object:
+    # The fast path's lift: msgspec parsed a string. What Decimal() cannot read raises
+    # (InvalidOperation), and the strict path then says what is wrong.
+    value = Decimal(cast("str", raw))
+    if value.is_finite():
+        return value
+    raise _Invalid("not a finite decimal")
+
+
 def _enc_uuid(v: object) -> object:
     if isinstance(v, UUID):
         return str(v)
@@ -1042,7 +1051,7 @@ _SCALARS: dict[object, _Converter] = {
     bytes: _Converter(_enc_bytes, _dec_bytes, "bytes", (bytes,), str, _dec_bytes),
     datetime: _Converter(_enc_datetime, _dec_datetime, "datetime", (datetime,), str, _dec_datetime),
     date: _Converter(_enc_date, _dec_date, "date", (date,), str, _dec_date),
-    Decimal: _Converter(_enc_decimal, _dec_decimal, "Decimal", (Decimal,), str, _dec_decimal),
+    Decimal: _Converter(_enc_decimal, _dec_decimal, "Decimal", (Decimal,), str, _lift_decimal),
     UUID: _Converter(_enc_uuid, _dec_uuid, "UUID", (UUID,), str, _dec_uuid),
 }
 _SCALARS[None] = _SCALARS[_NoneType]

@@ -281,9 +281,16 @@ def _log_entries(
     if isinstance(decoded, Error):
         return decoded
     entries: list[LogEntry[EventT]] = []
+    append = entries.append
+    # The events of one commit share their recording time: convert each moment once.
+    last: datetime | None = None
+    recorded_at = datetime.min
     for row, envelope in zip(rows, decoded.value, strict=True):
         assert isinstance(envelope, SerializedEventEnvelop)
-        entries.append(LogEntry(row[0], _utc(row[1]), envelope))
+        moment = row[1]
+        if moment != last:
+            last, recorded_at = moment, _utc(moment)
+        append(LogEntry(row[0], recorded_at, envelope))
     return Ok(entries)
 
 
