@@ -146,3 +146,15 @@ async def test_concurrent_aggregates_take_a_worker_each_and_leave_them_idle() ->
         gate.set()
         for subject in replies:
             assert await reply(subject) == Ok(None)
+
+
+async def test_the_cap_drops_the_least_recently_used_aggregate() -> None:
+    async with open_system(max_workers=2) as system:
+        for aggregate_id in ("a", "b", "a", "c"):
+            assert await system.run(aggregate_id, add(1)) == Ok(None)
+        # "b" was used longest ago: "c" took its place, and "a" stayed cached.
+        assert system.faulty.aggregate_loads == 3
+        assert await system.run("a", add(1)) == Ok(None)
+        assert system.faulty.aggregate_loads == 3
+        assert await system.run("b", add(1)) == Ok(None)
+        assert system.faulty.aggregate_loads == 4

@@ -686,8 +686,19 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         handed: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None = idle.slot
         return handed
 
+    def used(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
+        """Move ``slot`` to the end of the table, which is so in order of last use."""
+        slots, aggregate_id = self.slots, slot.aggregate_id
+        if slots.get(aggregate_id) is slot:
+            del slots[aggregate_id]
+            slots[aggregate_id] = slot
+
     def evict_one_idle(self) -> None:
-        """Drop one idle aggregate's cached state (and worker), among the oldest."""
+        """Drop the least recently used idle aggregate's cached state (and worker).
+
+        The table is in order of last use (:meth:`used`), so the first idle aggregate is
+        the one used longest ago.
+        """
         for slot in self.slots.values():
             if slot.in_flight is None and not len(slot.queue) and not slot.held:
                 self.forget(slot)
@@ -796,6 +807,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if left:
                 if not len(queue) and slot.queue is queue:
                     slot.queue = _NO_MESSAGES  # a mailbox again with the next message
+                self.used(slot)
                 if len(self.slots) > self.es.max_workers:
                     self.evict_one_idle()
             else:
@@ -1024,10 +1036,12 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                     self.ensure_worker(slot)
             elif self.draining:
                 del self.slots[slot.aggregate_id]
-            elif len(self.slots) > self.es.max_workers:
-                # The state stays cached without a worker (a task and its scope cost
-                # more than the state), for at most ``max_workers`` aggregates.
-                self.evict_one_idle()
+            else:
+                self.used(slot)
+                if len(self.slots) > self.es.max_workers:
+                    # The state stays cached without a worker (a task and its scope cost
+                    # more than the state), for at most ``max_workers`` aggregates.
+                    self.evict_one_idle()
         if not self.in_caller and self.held_ended is not None:
             self.held_ended.set()
         self.check_idle()
