@@ -661,18 +661,12 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         """
         if self.draining or self.workers_stopping():
             return None
-        while self.waiting and self.live_workers < self.es.max_workers:
-            slot = self.waiting.popleft()
-            slot.is_waiting = False
-            if (
-                not slot.has_worker
-                and len(slot.queue)
-                and self.slots.get(slot.aggregate_id) is slot
-            ):
-                slot.has_worker = True
-                slot.scope = trio.CancelScope()
-                self.live_workers += 1
-                return slot
+        slot = self.next_waiting()
+        if slot is not None:
+            slot.has_worker = True
+            slot.scope = trio.CancelScope()
+            self.live_workers += 1
+            return slot
         if len(self.idle_workers) >= IDLE_WORKERS:
             return None
         idle = _IdleWorker(trio.lowlevel.current_task())
@@ -840,6 +834,16 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     def start_waiting_workers(self) -> None:
         if self.workers_stopping():
             return
+        while (slot := self.next_waiting()) is not None:
+            self.ensure_worker(slot)
+
+    def next_waiting(
+        self,
+    ) -> _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None:
+        """Take the next aggregate that waits for a worker place and still needs one.
+
+        None if no place is free, or no aggregate waits.
+        """
         while self.waiting and self.live_workers < self.es.max_workers:
             slot = self.waiting.popleft()
             slot.is_waiting = False
@@ -848,7 +852,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 and len(slot.queue)
                 and self.slots.get(slot.aggregate_id) is slot
             ):
-                self.ensure_worker(slot)
+                return slot
+        return None
 
     # -- what a worker does -----------------------------------------------------------
 
