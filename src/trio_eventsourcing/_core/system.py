@@ -296,9 +296,6 @@ def _callback_raised(callback: str, aggregate_id: str, exc: BaseException) -> Ca
     return CallbackRaised(callback, type(exc).__name__, str(exc))
 
 
-_NO_WORKER_SCOPE = trio.CancelScope()
-"""The scope of a slot without a worker; never entered, never cancelled."""
-
 IDLE_WORKERS = 1_024
 """Most workers waiting, idle, for an aggregate to serve; one more ends instead."""
 
@@ -323,7 +320,6 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         "is_waiting",
         "last_active",
         "queue",
-        "scope",
     )
 
     def __init__(self, aggregate_id: str) -> None:
@@ -344,8 +340,6 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         # The idempotency key of the command in flight, once it has one.
         self.in_flight_key: str | None = None
         self.last_active = 0.0
-        # The worker's scope, made with the worker: a cached aggregate needs none.
-        self.scope = _NO_WORKER_SCOPE
 
 
 @final
@@ -357,6 +351,15 @@ class _IdleWorker:
     def __init__(self, task: trio.lowlevel.Task) -> None:
         self.task = task
         self.slot: Any = None  # the slot it is handed, or None to end
+
+
+def _at_rest(slot: _AggregateSlot[Any, Any, Any, Any, Any, Any]) -> bool:
+    """Whether an aggregate may be dropped from the cache: nothing to run, nobody on it.
+
+    A worker serves an aggregate only while it has messages, and a caller holds it only
+    while it runs a command, so an aggregate at rest has neither.
+    """
+    return not (slot.has_worker or slot.held or slot.in_flight is not None or len(slot.queue))
 
 
 class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
@@ -506,9 +509,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 self.route(earlier)
         self.draining = True
         self.idle = trio.Event()
-        for slot in self.slots.values():
-            if slot.has_worker and slot.in_flight is None and not len(slot.queue):
-                slot.scope.cancel()
         self.dismiss_idle_workers()
         self.check_idle()
         accepted = sum(
@@ -634,7 +634,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             return
         assert self.nursery is not None
         slot.has_worker = True
-        slot.scope = trio.CancelScope()
         self.live_workers += 1
         if self.idle_workers:
             # The most recently idle: its stack is the likeliest to be in the cache.
@@ -651,7 +650,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.idle_workers.clear()
 
     async def next_slot(
-        self,
+        self, idle: _IdleWorker
     ) -> _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None:
         """The next aggregate for a worker that has left one to serve; None to end.
 
@@ -664,12 +663,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         slot = self.next_waiting()
         if slot is not None:
             slot.has_worker = True
-            slot.scope = trio.CancelScope()
             self.live_workers += 1
             return slot
         if len(self.idle_workers) >= IDLE_WORKERS:
             return None
-        idle = _IdleWorker(trio.lowlevel.current_task())
+        idle.slot = None
         self.idle_workers.append(idle)
 
         def abort(_: object) -> trio.lowlevel.Abort:
@@ -688,45 +686,34 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             slots[aggregate_id] = slot
 
     def evict_one_idle(self) -> None:
-        """Drop the least recently used idle aggregate's cached state (and worker).
+        """Drop the least recently used idle aggregate's cached state.
 
         The table is in order of last use (:meth:`used`), so the first idle aggregate is
         the one used longest ago.
         """
         for slot in self.slots.values():
-            if slot.in_flight is None and not len(slot.queue) and not slot.held:
-                self.forget(slot)
+            if _at_rest(slot):
+                del self.slots[slot.aggregate_id]
                 return
-
-    def forget(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
-        """Drop an idle aggregate's cached state: its worker's, which ends, or the slot's."""
-        if slot.has_worker:
-            slot.scope.cancel()  # the worker removes the slot as it ends
-        else:
-            del self.slots[slot.aggregate_id]
 
     async def sweep_idle_workers(self) -> None:
         while True:
             await trio.sleep(max(self.idle_timeout_s / 2, 0.001))
             deadline = trio.current_time() - self.idle_timeout_s
             for slot in list(self.slots.values()):
-                if (
-                    slot.in_flight is None
-                    and not len(slot.queue)
-                    and not slot.held
-                    and slot.last_active <= deadline
-                ):
-                    self.forget(slot)
+                if _at_rest(slot) and slot.last_active <= deadline:
+                    del self.slots[slot.aggregate_id]
 
     async def run_worker(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
     ) -> None:
         """Serve ``slot``, then each aggregate handed to this worker, until told to end."""
+        idle = _IdleWorker(trio.lowlevel.current_task())
         serving: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None = slot
         while serving is not None:
             if not await self.run_slot(serving):
                 return
-            serving = await self.next_slot()
+            serving = await self.next_slot(idle)
 
     async def run_slot(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
@@ -734,7 +721,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         """Run ``slot``'s queue until it is empty (or a caller holds the aggregate).
 
         Returns whether the worker left the aggregate cached and may serve another; it
-        does not when the system shuts down, or when cancelled (evicted, or stopped).
+        does not when the system shuts down, or when cancelled (the system stopped).
         """
         queue = slot.queue
         # This worker's message in flight: while a caller holds the slot, the one in
@@ -742,46 +729,45 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         message: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
         left = False
         try:
-            with slot.scope:
-                burst = 0
-                while True:
-                    if slot.held or not len(queue):
-                        # Nothing to run now: leave the aggregate cached, without a task
-                        # (``release`` or ``route`` starts a worker again when messages
-                        # come), or end, in a shutdown, with this queue done.
-                        left = slot.held or not self.draining
-                        break
-                    if burst >= BURST:
-                        # Let other tasks run. The message stays queued meanwhile, so
-                        # that no caller takes the aggregate for idle.
-                        burst = 0
-                        await trio.lowlevel.checkpoint()
-                        continue
-                    message = queue.get_nowait()
-                    burst += 1
-                    slot.in_flight = message
-                    try:
-                        # Commands skip ``process``: every coroutine frame on the worker's
-                        # stack is resumed again at each checkpoint of the command.
-                        if type(message) is ExecuteCommand:
-                            await self.execute(slot, message)
-                        else:
-                            await self.process(slot, message)
-                    except Exception as exc:
-                        # A bug in a store or in this library, not in user code (that is
-                        # caught closer to it): report it, forget the cached state.
-                        logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
-                        slot.aggregate = None
-                        _reply_interrupted(
-                            slot,
-                            message,
-                            f"the worker for aggregate crashed: {exc!r}",
-                            StoreFailure.FAILED,
-                        )
-                    message = None
-                    slot.in_flight = None
-                    slot.in_flight_key = None
-                    slot.last_active = trio.current_time()
+            burst = 0
+            while True:
+                if slot.held or not len(queue):
+                    # Nothing to run now: leave the aggregate cached, without a task
+                    # (``release`` or ``route`` starts a worker again when messages
+                    # come), or end, in a shutdown, with this queue done.
+                    left = slot.held or not self.draining
+                    break
+                if burst >= BURST:
+                    # Let other tasks run. The message stays queued meanwhile, so
+                    # that no caller takes the aggregate for idle.
+                    burst = 0
+                    await trio.lowlevel.checkpoint()
+                    continue
+                message = queue.get_nowait()
+                burst += 1
+                slot.in_flight = message
+                try:
+                    # Commands skip ``process``: every coroutine frame on the worker's
+                    # stack is resumed again at each checkpoint of the command.
+                    if type(message) is ExecuteCommand:
+                        await self.execute(slot, message)
+                    else:
+                        await self.process(slot, message)
+                except Exception as exc:
+                    # A bug in a store or in this library, not in user code (that is
+                    # caught closer to it): report it, forget the cached state.
+                    logger.exception("worker for aggregate %r crashed", slot.aggregate_id)
+                    slot.aggregate = None
+                    _reply_interrupted(
+                        slot,
+                        message,
+                        f"the worker for aggregate crashed: {exc!r}",
+                        StoreFailure.FAILED,
+                    )
+                message = None
+                slot.in_flight = None
+                slot.in_flight_key = None
+                slot.last_active = trio.current_time()
         finally:
             if message is not None:
                 if self.draining:
@@ -796,7 +782,6 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
                 slot.in_flight_key = None
                 slot.aggregate = None
             slot.has_worker = False
-            slot.scope = _NO_WORKER_SCOPE
             self.live_workers -= 1
             if left:
                 if not len(queue) and slot.queue is queue:
