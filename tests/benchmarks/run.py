@@ -1650,7 +1650,7 @@ def plot(plan: Plan, workload: Workload, env: dict[str, object]) -> str:
                     "deposits to cached aggregates", ours_color, _points(plan, live, "ours")
                 ),
                 svgplot.Series(
-                    "first command (opens, starts a worker)",
+                    "first command (opens the aggregate)",
                     "#5aa02c",
                     _points(plan, opening, "ours"),
                     dashed=True,
