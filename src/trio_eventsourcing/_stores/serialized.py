@@ -75,6 +75,8 @@ def decode_events(
     decode = codec.decode_event
     envelopes: list[EventEnvelop[EventT]] = []
     append = envelopes.append
+    # Versions as the envelopes spell them ("1"), made once per version, not per row.
+    versions: dict[int, str] = {}
     for row in rows:
         (
             aggregate_type,
@@ -89,7 +91,10 @@ def decode_events(
         ) = row
         try:
             event = decode(event_type, event_version, payload)
-            decoded_metadata = decode_metadata(metadata)
+            decoded_metadata = [] if metadata == "[]" else decode_metadata(metadata)
+            version = versions.get(event_version)
+            if version is None:
+                version = versions[event_version] = str(event_version)
         except Exception as exc:
             # Any failure, not only CodecError: a user's codec may raise anything, and
             # one unreadable aggregate must not take the store down.
@@ -110,7 +115,7 @@ def decode_events(
                 event,
                 decoded_metadata,
                 event_type,
-                str(event_version),
+                version,
                 aggregate_type,
                 correlation_id,
                 causation_id,
