@@ -300,10 +300,11 @@ IDLE_WORKERS = 1_024
 """Most workers waiting, idle, for an aggregate to serve; one more ends instead."""
 
 _NO_MESSAGES: _Mailbox[Any] = _Mailbox()
-"""The queue of every slot that has never had a message waiting; nothing is put in it.
+"""The queue of every slot without messages waiting; nothing is put in it.
 
 Only ``route`` queues messages, and it gives the slot a mailbox of its own first; a
-worker starts only on a slot with messages, so no task parks on this one.
+worker leaves this one back in the slot when it has run the queue dry. No task ever
+parks on a slot's queue: a worker runs it only while it holds messages.
 """
 
 
@@ -333,7 +334,7 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         self.aggregate: Aggregate[EntityT] | None = None
         self.has_worker = False
         # A caller runs a command of this idle aggregate in its own task: messages routed
-        # meanwhile queue up without waking the worker, which takes them after it.
+        # meanwhile queue up, and a worker starts for them when the caller releases it.
         self.held = False
         self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
         self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
@@ -598,11 +599,8 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         queue = slot.queue
         if queue is _NO_MESSAGES:
             slot.queue = queue = _Mailbox()
-        if slot.held:
-            queue.append_quietly(message)
-            return
         queue.put(message)
-        if not slot.has_worker:
+        if not (slot.has_worker or slot.held):
             self.ensure_worker(slot)
 
     def route_at_once(self, message: AggregateMessage[EntityT, CommandT, EventT, ErrorT]) -> bool:
@@ -678,18 +676,26 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         handed: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None = idle.slot
         return handed
 
-    def used(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
-        """Move ``slot`` to the end of the table, which is so in order of last use."""
+    def keep_cached(
+        self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
+    ) -> None:
+        """Keep an aggregate just used cached, without a worker or a caller on it.
+
+        It moves to the end of the table, which is so in order of last use, and past
+        ``max_workers`` cached aggregates the least recently used one at rest is dropped.
+        """
         slots, aggregate_id = self.slots, slot.aggregate_id
         if slots.get(aggregate_id) is slot:
             del slots[aggregate_id]
             slots[aggregate_id] = slot
+        if len(slots) > self.es.max_workers:
+            self.evict_one_idle()
 
     def evict_one_idle(self) -> None:
         """Drop the least recently used idle aggregate's cached state.
 
-        The table is in order of last use (:meth:`used`), so the first idle aggregate is
-        the one used longest ago.
+        The table is in order of last use (:meth:`keep_cached`), so the first idle
+        aggregate is the one used longest ago.
         """
         for slot in self.slots.values():
             if _at_rest(slot):
@@ -786,9 +792,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if left:
                 if not len(queue) and slot.queue is queue:
                     slot.queue = _NO_MESSAGES  # a mailbox again with the next message
-                self.used(slot)
-                if len(self.slots) > self.es.max_workers:
-                    self.evict_one_idle()
+                self.keep_cached(slot)
             else:
                 if self.slots.get(slot.aggregate_id) is slot and not slot.held:
                     del self.slots[slot.aggregate_id]
@@ -1014,9 +1018,9 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         slot.in_flight = None
         slot.in_flight_key = None
         slot.last_active = trio.current_time()
-        if slot.has_worker:
-            slot.queue.wake()
-        elif self.slots.get(slot.aggregate_id) is slot:
+        # With a worker (handed the aggregate while held, not yet running), the worker
+        # takes what queued.
+        if not slot.has_worker and self.slots.get(slot.aggregate_id) is slot:
             if len(slot.queue):
                 # What queued behind the command runs, in a shutdown too (the drain runs
                 # what was accepted). Unless the workers are stopping: then the queue
@@ -1027,11 +1031,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             elif self.draining:
                 del self.slots[slot.aggregate_id]
             else:
-                self.used(slot)
-                if len(self.slots) > self.es.max_workers:
-                    # The state stays cached without a worker (a task and its scope cost
-                    # more than the state), for at most ``max_workers`` aggregates.
-                    self.evict_one_idle()
+                self.keep_cached(slot)
         if not self.in_caller and self.held_ended is not None:
             self.held_ended.set()
         self.check_idle()

@@ -130,17 +130,6 @@ class _Mailbox(Generic[MsgT]):
         self.put(message)
         await trio.lowlevel.cancel_shielded_checkpoint()
 
-    def append_quietly(self, message: MsgT) -> None:
-        """Queue ``message`` without waking the receiver (see :meth:`wake`)."""
-        self._items.append(message)
-
-    def wake(self) -> None:
-        """Wake a receiver parked in :meth:`park` if anything is queued."""
-        receiver = self._receiver
-        if receiver is not None and self._items:
-            self._receiver = None
-            trio.lowlevel.reschedule(receiver)
-
     def remove(self, message: MsgT) -> bool:
         """Take ``message`` out of the queue unread; ``False`` if it is not queued."""
         for index, queued in enumerate(self._items):
@@ -150,7 +139,7 @@ class _Mailbox(Generic[MsgT]):
         return False
 
     async def park(self) -> None:
-        """Park the receiver until a :meth:`put` or a :meth:`wake`, taking nothing.
+        """Park the receiver until a :meth:`put`, taking nothing.
 
         The receiver looks at the queue again when it wakes, and takes a message with
         :meth:`get_nowait` in the same step, so that a message is never out of the queue
