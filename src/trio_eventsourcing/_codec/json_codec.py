@@ -1080,7 +1080,7 @@ def _map_items(items: Iterable[object], convert: Callable[[object], object]) -> 
 class _DataclassConverter:
     """Encodes a frozen dataclass as an object of its fields and decodes it back."""
 
-    __slots__ = ("_cls", "_fields", "lift", "wire")
+    __slots__ = ("_cls", "_fields", "_parser", "lift", "wire")
 
     def __init__(self, cls: type[object]) -> None:
         self._cls = cls
@@ -1092,6 +1092,8 @@ class _DataclassConverter:
         # (see `mirror`); wireless until then, and for good if msgspec cannot mirror it.
         self.wire: object = _WIRELESS
         self.lift: _Decode | None = None
+        # msgspec's parser of the Struct, made once `mirror` has checked msgspec takes it.
+        self._parser: msgspec.json.Decoder[Any] | None = None
 
     def mirror(self, fields: list[tuple[str, object, _Decode | None, bool]]) -> None:
         """Give the class its wire form, from each stored field's (name, wire, lift, required).
@@ -1113,19 +1115,21 @@ class _DataclassConverter:
                 forbid_unknown_fields=True,
                 module=__name__,
             )
-            msgspec.json.Decoder(struct)  # that msgspec takes every field's wire type
+            # Fails unless msgspec takes every field's wire type.
+            parser: msgspec.json.Decoder[Any] = msgspec.json.Decoder(struct)
         except (TypeError, ValueError):
             return
         self.lift = _compile_builder(
             cls, [(name, lift, required) for name, _, lift, required in fields]
         )
         self.wire = struct
+        self._parser = parser
 
     def fast_decoding(self) -> tuple[msgspec.json.Decoder[Any] | None, _Decode]:
         """The parser and lift that decode the class's JSON text; no parser without a wire form."""
-        if self.wire is _WIRELESS or self.lift is None:
+        if self._parser is None or self.lift is None:
             return None, self.decode
-        return msgspec.json.Decoder(self.wire), self.lift
+        return self._parser, self.lift
 
     def encode(self, v: object) -> object:
         if type(v) is not self._cls:
