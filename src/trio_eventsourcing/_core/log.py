@@ -6,7 +6,6 @@ the arguments of every store's ``read_log`` (the memory store's too) before it r
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -15,7 +14,7 @@ from typing_extensions import final
 
 from .._runtime.checks import require_non_negative_int, require_positive_int
 from .._runtime.frozen import PicklableFrozen
-from .records import SerializedEventEnvelop
+from .records import SerializedEventEnvelop, slot_setters
 from .store import EventStore
 
 StoreT = TypeVar("StoreT")
@@ -52,9 +51,7 @@ class LogEntry(PicklableFrozen, Generic[EventT_co]):
         return self.envelope.aggregate_type
 
 
-_entry_setters: tuple[Callable[[object, object], None], ...] = tuple(
-    getattr(LogEntry, name).__set__ for name in ("position", "recorded_at", "envelope")
-)
+_entry_setters = slot_setters(LogEntry, "position", "recorded_at", "envelope")
 
 
 def log_request(

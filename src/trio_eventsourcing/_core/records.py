@@ -157,13 +157,21 @@ class MemoryStoreEventEnvelop(PicklableFrozen, Generic[EventT_co]):
         causation_id: str = "",
     ) -> None:
         # Frozen, with its slots written by hand (see PicklableFrozen): defaults need an
-        # __init__ of its own. Each slot is set through its descriptor (see _setters).
-        _memory_setters[0](self, aggregate_id)
-        _memory_setters[1](self, sequence)
-        _memory_setters[2](self, payload)
-        _memory_setters[3](self, metadata)
-        _memory_setters[4](self, correlation_id)
-        _memory_setters[5](self, causation_id)
+        # __init__ of its own. Each slot is set through its descriptor (see slot_setters).
+        (
+            set_aggregate_id,
+            set_sequence,
+            set_payload,
+            set_metadata,
+            set_correlation_id,
+            set_causation_id,
+        ) = _memory_setters
+        set_aggregate_id(self, aggregate_id)
+        set_sequence(self, sequence)
+        set_payload(self, payload)
+        set_metadata(self, metadata)
+        set_correlation_id(self, correlation_id)
+        set_causation_id(self, causation_id)
 
 
 @final
@@ -214,7 +222,7 @@ class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
         causation_id: str = "",
     ) -> None:
         # The stores' read path makes one per event read: each slot is set through its
-        # descriptor (see _setters), in half the time of object.__setattr__.
+        # descriptor (see slot_setters), in half the time of object.__setattr__.
         (
             set_aggregate_id,
             set_sequence,
@@ -237,7 +245,7 @@ class SerializedEventEnvelop(PicklableFrozen, Generic[EventT_co]):
         set_causation_id(self, causation_id)
 
 
-def _setters(cls: type[object], *names: str) -> tuple[Callable[[object, object], None], ...]:
+def slot_setters(cls: type[object], *names: str) -> tuple[Callable[[object, object], None], ...]:
     """The ``__set__`` of each named slot of the frozen class ``cls``.
 
     A frozen dataclass refuses ``setattr``, so its ``__init__`` would call
@@ -247,7 +255,7 @@ def _setters(cls: type[object], *names: str) -> tuple[Callable[[object, object],
     return tuple(getattr(cls, name).__set__ for name in names)
 
 
-_memory_setters = _setters(
+_memory_setters = slot_setters(
     MemoryStoreEventEnvelop,
     "aggregate_id",
     "sequence",
@@ -256,7 +264,7 @@ _memory_setters = _setters(
     "correlation_id",
     "causation_id",
 )
-_serialized_setters = _setters(
+_serialized_setters = slot_setters(
     SerializedEventEnvelop,
     "aggregate_id",
     "sequence",
