@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,6 +32,30 @@ WAIT_S = 20
 
 FAST = 0.001
 """A retry backoff short enough that tests on the real clock need not wait for it."""
+
+
+def sibling_crashing_once(
+    crash: trio.Event,
+) -> Callable[[trio.Nursery], Awaitable[StartResult[None]]]:
+    """A supervised sibling that raises once ``crash`` is set, and idles after its restart.
+
+    Under ``OneForAll`` it takes the projection down with it once, so that the projection
+    is restarted by its supervisor.
+    """
+    crashed: list[bool] = []
+
+    async def start(nursery: trio.Nursery) -> StartResult[None]:
+        async def run() -> None:
+            if crashed:
+                await trio.sleep_forever()
+            await crash.wait()
+            crashed.append(True)
+            raise RuntimeError("a sibling crashed")
+
+        nursery.start_soon(run)
+        return Ok(Started(None))
+
+    return start
 
 
 class Flaky:
@@ -155,18 +179,7 @@ class ProjectionContract:
     async def test_a_restarted_projection_resumes_from_its_checkpoint(self, tmp_path: Path) -> None:
         model = ReadModel()
         crash = trio.Event()
-        crashed: list[bool] = []
-
-        async def crashing_sibling(nursery: trio.Nursery) -> StartResult[None]:
-            async def run() -> None:
-                if crashed:
-                    await trio.sleep_forever()
-                await crash.wait()
-                crashed.append(True)
-                raise RuntimeError("a sibling crashed")
-
-            nursery.start_soon(run)
-            return Ok(Started(None))
+        crashing_sibling = sibling_crashing_once(crash)
 
         async with self.open_store(tmp_path) as store:
             await deposit_many(store, "acc-1", 20)
@@ -557,18 +570,7 @@ class ProjectionContract:
     ) -> None:
         model = ReadModel()
         crash = trio.Event()
-        crashed: list[bool] = []
-
-        async def crashing_sibling(nursery: trio.Nursery) -> StartResult[None]:
-            async def run() -> None:
-                if crashed:
-                    await trio.sleep_forever()
-                await crash.wait()
-                crashed.append(True)
-                raise RuntimeError("a sibling crashed")
-
-            nursery.start_soon(run)
-            return Ok(Started(None))
+        crashing_sibling = sibling_crashing_once(crash)
 
         async with self.open_store(tmp_path) as store:
             await deposit_many(store, "acc-1", 12)
