@@ -91,7 +91,7 @@ def decode_events(
         ) = row
         try:
             event = decode(event_type, event_version, payload)
-            decoded_metadata = [] if metadata == "[]" else decode_metadata(metadata)
+            decoded_metadata = decode_metadata(metadata)
             version = versions.get(event_version)
             if version is None:
                 version = versions[event_version] = str(event_version)
