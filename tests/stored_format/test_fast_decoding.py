@@ -227,3 +227,60 @@ def test_fields_reach_init_as_it_takes_them(value: object) -> None:
     stored = fields_codec.encode_event(value)
     assert fields_codec._events._by_name[stored.type_name].parser is not None
     identical(fields_codec.decode_event(stored.type_name, 1, stored.data), value)
+
+
+@dataclass(frozen=True)
+class Tagged:
+    name: str
+    tags: list[str] = field(default_factory=list)
+    note: str = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class SlottedTagged:
+    name: str
+    tags: list[str] = field(default_factory=list)
+    amount: Decimal = Decimal("0.0")
+
+
+@dataclass(frozen=True)
+class Checked:
+    amount: Decimal
+
+    def __post_init__(self) -> None:
+        if self.amount < 0:
+            raise ValueError("a negative amount")
+
+
+DEFAULTS = JsonCodec[object, object](
+    events=[Tagged, SlottedTagged, Checked], entities=[], aggregate_type="tags"
+)
+
+
+@pytest.mark.parametrize("cls", [Tagged, SlottedTagged], ids=lambda cls: cls.__name__)
+def test_a_default_factory_gives_each_decoded_value_a_fresh_default(
+    cls: type[Tagged | SlottedTagged],
+) -> None:
+    decode = DEFAULTS.event_decoder(cls.__name__, 1)
+    first, second = decode('{"name":"a"}'), decode('{"name":"a"}')
+    identical(first, cls("a"))
+    assert isinstance(first, (Tagged, SlottedTagged))
+    assert isinstance(second, (Tagged, SlottedTagged))
+    assert first.tags == []
+    assert first.tags is not second.tags
+
+
+def test_a_decoded_instance_dict_holds_the_fields_as_init_sets_them() -> None:
+    decoded = DEFAULTS.decode_event("Tagged", 1, '{"note":"n","name":"a"}')
+    assert list(vars(decoded).items()) == list(vars(Tagged("a", note="n")).items())
+
+
+def test_a_stored_decimal_field_with_a_default_is_still_checked() -> None:
+    with pytest.raises(CodecError, match="finite decimal"):
+        DEFAULTS.decode_event("SlottedTagged", 1, '{"name":"a","amount":"NaN"}')
+
+
+def test_post_init_still_runs_on_decoding() -> None:
+    with pytest.raises(CodecError, match="a negative amount"):
+        DEFAULTS.decode_event("Checked", 1, '{"amount":"-1"}')
+    identical(DEFAULTS.decode_event("Checked", 1, '{"amount":"1.50"}'), Checked(Decimal("1.50")))

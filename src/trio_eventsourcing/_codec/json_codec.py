@@ -25,6 +25,7 @@ contains itself) are parsed as plain JSON there and lifted by their strict decod
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import json
 import re
@@ -171,6 +172,28 @@ class Codec(ABC, Generic[EventT, EntityT]):
             CodecError: If the data cannot be decoded, including an older version that no
                 upcaster lifts (stores then ignore the snapshot and replay the events).
         """
+
+    def event_decoder(self, type_name: str, version: int) -> Callable[[str], EventT]:
+        """A function decoding the data of stored events of one type name and version.
+
+        Stores read events in pages and ask for one decoder per type name and version in
+        a page, then call it for each event, so that a codec can look its classes up once
+        rather than per event. The decoder raises what `decode_event` raises. This default
+        calls `decode_event`; a codec overrides it when it can do the lookup once.
+
+        Args:
+            type_name: The type name stored with the events.
+            version: The version stored with the events.
+
+        Returns:
+            A function from an event's stored data to the event.
+
+        Example::
+
+            decode = codec.event_decoder("Deposited", 1)
+            events = [decode(data) for data in stored_data]
+        """
+        return functools.partial(self.decode_event, type_name, version)
 
     def event_type_name(self, cls: type[object]) -> str:
         """The type name stored with the events of class ``cls``.
@@ -521,6 +544,19 @@ class JsonCodec(Codec[EventT, EntityT]):
         """
         return cast("EventT", self._events.decode(type_name, version, data))
 
+    def event_decoder(self, type_name: str, version: int) -> Callable[[str], EventT]:
+        """A function decoding stored events of one type name and version, as `decode_event`.
+
+        The class, its version and its parser are looked up once, here, rather than for
+        each event decoded.
+
+        Example::
+
+            decode = codec.event_decoder("Deposited", 1)
+            decode('{"amount":"5"}')  # Deposited(amount=Decimal('5'))
+        """
+        return cast("Callable[[str], EventT]", self._events.decoder(type_name, version))
+
     def event_type_name(self, cls: type[object]) -> str:
         """The type name stored with the events of class ``cls``: its registered name.
 
@@ -730,6 +766,25 @@ class _Namespace:
             except Exception:
                 pass  # the strict decoding below says what is wrong, or reads what it alone can
         return self._decode_strictly(entry, type_name, version, data)
+
+    def decoder(self, type_name: str, version: int) -> Callable[[str], object]:
+        """`decode` of ``type_name`` and ``version``, with the entry looked up once."""
+        entry = self._by_name.get(type_name)
+        if entry is None or entry.parser is None or type(version) is not int:
+            return functools.partial(self.decode, type_name, version)
+        if version != entry.version:
+            return functools.partial(self._decode_strictly, entry, type_name, version)
+        parse, lift, strictly = entry.parser.decode, entry.lift, self._decode_strictly
+
+        def decode(data: str) -> object:
+            if type(data) is str:
+                try:
+                    return lift(parse(data))
+                except Exception:
+                    pass  # as in `decode`: the strict decoding says what is wrong
+            return strictly(entry, type_name, version, data)
+
+        return decode
 
     def _decode_strictly(
         self, entry: _Entry | None, type_name: str, version: int, data: str
@@ -1197,38 +1252,108 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
 
     Compiled from source, as `dataclasses` compiles ``__init__``: field names are
     identifiers, and only they and generated names reach the source. A field with a
-    default is passed only when the data held it.
+    default is passed only when the data held it. Where ``__init__`` is the one
+    `dataclasses` wrote and nothing else runs on construction (`_direct_setters`), the
+    function sets the fields itself, as that ``__init__`` would, without calling it.
     """
-    namespace: dict[str, object] = {"cls": cls, "UNSET": msgspec.UNSET}
-    values: list[str] = []
-    for index, (_, lift, _) in enumerate(fields):
-        if lift is None:
-            values.append("{}")
-        else:
+    namespace: dict[str, object] = {
+        "cls": cls,
+        "UNSET": msgspec.UNSET,
+        "Decimal": Decimal,
+        "Invalid": _Invalid,
+        "new": object.__new__,
+    }
+    setters = _direct_setters(cls, [name for name, _, _ in fields])
+    # Set the fields directly; or call cls(**kwargs) when a field may be left to its
+    # default; or call cls() by position.
+    by_keyword = setters is None and not all(required for _, _, required in fields)
+    specs = {spec.name: spec for spec in dataclasses.fields(cast("Any", cls))}
+    lines = ["def build(s):", "    kwargs = {}"] if by_keyword else ["def build(s):"]
+    for index, (name, lift, required) in enumerate(fields):
+        target = f"v{index}"
+        lines.append(f"    {target} = s.{name}")
+        body: list[str] = []
+        if lift is _lift_decimal:
+            # Inline, as the lift would do it: Decimal() raises on what it cannot read.
+            body.append(f"{target} = Decimal({target})")
+            body.append(f"if not {target}.is_finite(): raise Invalid('not a finite decimal')")
+        elif lift is not None:
             namespace[f"lift_{index}"] = lift
-            values.append(f"lift_{index}({{}})")
-    if all(required for _, _, required in fields):
+            body.append(f"{target} = lift_{index}({target})")
+        if by_keyword:
+            body.append(f"kwargs[{name!r}] = {target}")
+        if required:
+            lines.extend(f"    {line}" for line in body)
+            continue
+        lines.append(f"    if {target} is not UNSET:")
+        lines.extend(f"        {line}" for line in body or ["pass"])
+        if setters is not None:
+            spec = specs[name]
+            if spec.default_factory is dataclasses.MISSING:
+                namespace[f"default_{index}"] = spec.default
+                default = f"default_{index}"
+            else:
+                namespace[f"default_{index}"] = spec.default_factory
+                default = f"default_{index}()"
+            lines.append("    else:")
+            lines.append(f"        {target} = {default}")
+    if setters is not None:
+        lines.append("    o = new(cls)")
+        for index, setter in enumerate(setters):
+            namespace[f"set_{index}"] = setter
+            lines.append(f"    set_{index}(o, v{index})")
+        lines.append("    return o")
+    elif by_keyword:
+        lines.append("    return cls(**kwargs)")
+    else:
         # By position as far as __init__ takes them in field order (faster than by keyword).
         positional = _positional_count(cls, [name for name, _, _ in fields])
         arguments = ", ".join(
-            value.format(f"s.{name}")
-            if index < positional
-            else f"{name}={value.format(f's.{name}')}"
-            for index, ((name, _, _), value) in enumerate(zip(fields, values, strict=True))
+            f"v{index}" if index < positional else f"{name}=v{index}"
+            for index, (name, _, _) in enumerate(fields)
         )
-        source = f"def build(s):\n    return cls({arguments})\n"
-    else:
-        lines = ["def build(s):", "    kwargs = {}"]
-        for (name, _, required), value in zip(fields, values, strict=True):
-            if required:
-                lines.append(f"    kwargs[{name!r}] = {value.format(f's.{name}')}")
-            else:
-                lines.append(f"    if s.{name} is not UNSET:")
-                lines.append(f"        kwargs[{name!r}] = {value.format(f's.{name}')}")
-        lines.append("    return cls(**kwargs)")
-        source = "\n".join(lines) + "\n"
+        lines.append(f"    return cls({arguments})")
+    source = "\n".join(lines) + "\n"
     exec(compile(source, f"<JsonCodec decoder of {_name(cls)}>", "exec"), namespace)
     return cast("_Decode", namespace["build"])
+
+
+def _direct_setters(
+    cls: type[object], names: list[str]
+) -> list[Callable[[object, object], None]] | None:
+    """How to set each field of ``cls`` on a new instance, where that is all its ``__init__`` does.
+
+    That holds when the class's ``__init__`` is the one `dataclasses` generated (compiled
+    from a string, so not one written in a class body) and takes exactly the fields
+    ``names``, in order; when nothing runs after it (no ``__post_init__``) or before it (no
+    ``__new__`` of its own); and when every field lives in a slot, or every one in the
+    instance's ``__dict__``. ``None`` otherwise: the class is then called.
+    """
+    init = vars(cls).get("__init__")
+    code = getattr(init, "__code__", None)
+    if (
+        code is None
+        or code.co_filename != "<string>"
+        or getattr(cls, "__new__", None) is not object.__new__
+        or hasattr(cls, "__post_init__")
+        or list(inspect.signature(cls).parameters) != names
+        or [spec.name for spec in dataclasses.fields(cast("Any", cls))] != names
+    ):
+        return None
+    slots = [inspect.getattr_static(cls, name, None) for name in names]
+    if all(isinstance(slot, types.MemberDescriptorType) for slot in slots):
+        return [cast("Any", slot).__set__ for slot in slots]
+    if (
+        any(isinstance(slot, types.MemberDescriptorType) for slot in slots)
+        or not hasattr(cls, "__dictoffset__")
+        or cls.__dictoffset__ == 0
+    ):
+        return None
+    return [functools.partial(_set_in_dict, name) for name in names]
+
+
+def _set_in_dict(name: str, instance: object, value: object) -> None:
+    vars(instance)[name] = value
 
 
 def _positional_count(cls: type[object], names: list[str]) -> int:
