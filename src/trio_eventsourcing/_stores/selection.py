@@ -9,17 +9,13 @@ decodes the rows it returns with the codec of each row's aggregate type.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from typing_extensions import final
 
 from .._codec.json_codec import Codec
-from .._core.errors import EventStoreError
 from .._core.log_source import LogPage, LogRecord, Selection
-from .._core.records import EventEnvelop
-from .._runtime.result import Error, Ok, Result
-from .serialized import EventRow, decode_events
 
 EntryT = TypeVar("EntryT", bound=LogRecord[object])
 
@@ -120,24 +116,3 @@ class QueriedSelection:
             parameters.extend([part.aggregate_type, *names])
         self.condition = conditions[0] if len(conditions) == 1 else f"({' OR '.join(conditions)})"
         self.parameters: tuple[object, ...] = tuple(parameters)
-
-    def decode(
-        self, where: str, rows: list[EventRow], scrub: Callable[[str], str] = _unchanged
-    ) -> Result[list[EventEnvelop[Any]], EventStoreError]:
-        """Decode ``rows`` in order, each with its aggregate type's codec."""
-        codecs = self.codecs
-        if len(codecs) == 1:
-            (codec,) = codecs.values()
-            return decode_events(codec, where, rows, scrub)
-        envelopes: list[EventEnvelop[Any]] = []
-        start = 0
-        # Runs of one aggregate type decode together: one codec lookup per run.
-        for index in range(1, len(rows) + 1):
-            if index < len(rows) and rows[index][0] == rows[start][0]:
-                continue
-            decoded = decode_events(codecs[rows[start][0]], where, rows[start:index], scrub)
-            if isinstance(decoded, Error):
-                return decoded
-            envelopes.extend(decoded.value)
-            start = index
-        return Ok(envelopes)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._codec.json_codec import Codec
 from .._core.errors import EventStoreError, StoreFailure
+from .._core.log import LogEntry
 from .._core.records import EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
 from .._runtime.result import Error, Ok, Result
 
@@ -32,6 +33,8 @@ TimeT = TypeVar("TimeT")
 EventRow = tuple[str, str, int, str, int, str, str, str, str]
 """``(aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
 correlation_id, causation_id)``."""
+LogRow = tuple[int, TimeT, str, str, int, str, int, str, str, str, str]
+"""``(position, recorded_at, *EventRow)``: a row of the log, its time as the driver gives it."""
 
 
 def _unchanged(text: str) -> str:
@@ -68,33 +71,106 @@ def decode_metadata(text: str) -> Metadata:
 def decode_events(
     codec: Codec[EventT, EntityT],
     where: str,
-    rows: list[EventRow],
+    rows: Sequence[EventRow],
     scrub: Callable[[str], str] = _unchanged,
 ) -> Result[list[EventEnvelop[EventT]], EventStoreError]:
     """Decode ``rows``, in order; the first that fails is the error, naming ``where``."""
-    decode = codec.decode_event
-    envelopes: list[EventEnvelop[EventT]] = []
-    append = envelopes.append
-    # Versions as the envelopes spell them ("1"), made once per version, not per row.
-    versions: dict[int, str] = {}
+    return _decode_rows({codec.aggregate_type: codec}, where, rows, scrub, None)
+
+
+def decode_log(
+    codecs: Mapping[str, Codec[Any, Any]],
+    where: str,
+    rows: Sequence[LogRow[TimeT]],
+    moment: Callable[[TimeT], datetime],
+    scrub: Callable[[str], str] = _unchanged,
+) -> Result[list[LogEntry[Any]], EventStoreError]:
+    """Decode log ``rows`` with the codec of each one's aggregate type, in order.
+
+    ``moment`` turns a stored recording time into the entry's; it is called once for each
+    run of rows recorded at the same time (the events of one commit). The first row that
+    fails is the error, naming ``where``.
+    """
+    return _decode_rows(codecs, where, rows, scrub, moment)
+
+
+# One loop for both: reading a page of the log is the hot path of replays and projections,
+# so each row is unpacked once and turned into its entry at once, and the codec's decoder
+# of each event type and version is looked up once per page, not per event.
+def _decode_rows(
+    codecs: Mapping[str, Codec[Any, Any]],
+    where: str,
+    rows: Sequence[Sequence[Any]],
+    scrub: Callable[[str], str],
+    moment: Callable[[Any], datetime] | None,
+) -> Result[list[Any], EventStoreError]:
+    decoded: list[Any] = []
+    append = decoded.append
+    # By aggregate type, then event type: (version, decoder, version as the envelope
+    # spells it). Another version of a type (an upcast one beside current ones) is
+    # looked up in `others`.
+    decoders: dict[str, dict[str, tuple[int, Callable[[str], Any], str]]] = {}
+    others: dict[tuple[str, str, int], tuple[int, Callable[[str], Any], str]] = {}
+    position: int = 0
+    stored_time: object = None
+    recorded_at = datetime.min
     for row in rows:
-        (
-            aggregate_type,
-            aggregate_id,
-            sequence,
-            event_type,
-            event_version,
-            payload,
-            metadata,
-            correlation_id,
-            causation_id,
-        ) = row
+        if moment is None:
+            (
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type,
+                event_version,
+                payload,
+                metadata,
+                correlation_id,
+                causation_id,
+            ) = row
+        else:
+            (
+                position,
+                recorded,
+                aggregate_type,
+                aggregate_id,
+                sequence,
+                event_type,
+                event_version,
+                payload,
+                metadata,
+                correlation_id,
+                causation_id,
+            ) = row
+            if recorded != stored_time:
+                try:
+                    recorded_at = moment(recorded)
+                except (TypeError, ValueError) as exc:
+                    return Error(
+                        EventStoreError(
+                            scrub(
+                                f"cannot read the recording time {recorded!r} of the event at "
+                                f"position {position} in {where}: {exc}"
+                            ),
+                            StoreFailure.UNDECODABLE,
+                        )
+                    )
+                stored_time = recorded
         try:
-            event = decode(event_type, event_version, payload)
-            decoded_metadata = decode_metadata(metadata)
-            version = versions.get(event_version)
-            if version is None:
-                version = versions[event_version] = str(event_version)
+            by_type = decoders.get(aggregate_type)
+            if by_type is None:
+                by_type = decoders[aggregate_type] = {}
+            known = by_type.get(event_type)
+            if known is None or known[0] != event_version:
+                key = (aggregate_type, event_type, event_version)
+                known = others.get(key)
+                if known is None:
+                    decode = codecs[aggregate_type].event_decoder(event_type, event_version)
+                    known = others[key] = (event_version, decode, str(event_version))
+                if event_type not in by_type:
+                    by_type[event_type] = known
+            event = known[1](payload)
+            # Most events carry no metadata: skip the call for the text it writes then.
+            decoded_metadata = [] if metadata == "[]" else decode_metadata(metadata)
         except Exception as exc:
             # Any failure, not only CodecError: a user's codec may raise anything, and
             # one unreadable aggregate must not take the store down.
@@ -108,20 +184,19 @@ def decode_events(
                     StoreFailure.UNDECODABLE,
                 )
             )
-        append(
-            SerializedEventEnvelop(
-                aggregate_id,
-                sequence,
-                event,
-                decoded_metadata,
-                event_type,
-                version,
-                aggregate_type,
-                correlation_id,
-                causation_id,
-            )
+        envelope = SerializedEventEnvelop(
+            aggregate_id,
+            sequence,
+            event,
+            decoded_metadata,
+            event_type,
+            known[2],
+            aggregate_type,
+            correlation_id,
+            causation_id,
         )
-    return Ok(envelopes)
+        append(envelope if moment is None else LogEntry(position, recorded_at, envelope))
+    return Ok(decoded)
 
 
 def decode_snapshot(

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,10 +27,10 @@ from ..._codec.json_codec import Codec
 from ..._core.errors import EventStoreError
 from ..._core.log import LogEntry
 from ..._core.log_source import LogPage
-from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
+from ..._core.records import EventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok, Result
 from ..selection import QueriedSelection, page_of, page_query, split_page
-from ..serialized import EventRow, decode_events, decode_snapshot
+from ..serialized import EventRow, LogRow, decode_events, decode_log, decode_snapshot
 from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
 
@@ -74,7 +74,7 @@ class ReaderPool:
         Raises:
             psycopg.Error: The server cannot be reached.
         """
-        self._give_back(connect(self._options, "reader"))
+        self._give_back(_connect(self._options))
 
     async def run(
         self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
@@ -99,7 +99,7 @@ class ReaderPool:
                 connection = self._idle.pop() if self._idle else None
             try:
                 if connection is None:
-                    connection = connect(options, "reader")
+                    connection = _connect(options)
                 return work(connection)
             except psycopg.Error as exc:
                 message = options.driver_error(operation, exc)
@@ -140,6 +140,22 @@ class ReaderPool:
         with self._lock:
             self._closed = True
         self._close_idle()
+
+
+def _connect(options: Options) -> Connection:
+    """A read connection whose session speaks UTC.
+
+    The driver gives a ``timestamptz`` the session's time zone; in UTC it gives
+    ``datetime.timezone.utc`` itself, so the moments read need no conversion (`_utc`).
+    Only this library's reads run on the connection, and no query of them depends on it.
+    """
+    connection = connect(options, "reader")
+    try:
+        connection.execute("SET TimeZone TO 'UTC'")
+    except BaseException:
+        _close(connection, options)
+        raise
+    return connection
 
 
 def _close(connection: Connection, options: Options) -> None:
@@ -242,10 +258,10 @@ def read_log(
     limit: int,
 ) -> ReadResult[list[LogEntry[EventT]]]:
     """Up to ``limit`` events of the codec's aggregate type after position ``start_from``."""
-    rows: list[tuple[Any, ...]] = connection.execute(
+    rows: list[LogRow[datetime]] = connection.execute(
         names.select_log, (start_from, codec.aggregate_type, limit), binary=True
     ).fetchall()
-    return _log_entries(rows, _decode_events(codec, options, [row[2:] for row in rows]))
+    return _decode_log({codec.aggregate_type: codec}, options, rows)
 
 
 def log_query(names: Names, condition: str) -> str:
@@ -268,41 +284,28 @@ def read_selected_log(
     head, rows = split_page(
         connection.execute(query, (start_from, *selected.parameters, limit), binary=True)
     )
-    where = f"PostgreSQL {options.server}"
-    entries = _log_entries(rows, selected.decode(where, [row[2:] for row in rows], options.scrub))
+    entries = _decode_log(selected.codecs, options, rows)
     if isinstance(entries, Error):
         return entries
     return Ok(page_of(entries.value, limit, head))
 
 
-def _log_entries(
-    rows: Sequence[Sequence[Any]], decoded: ReadResult[list[EventEnvelop[EventT]]]
-) -> ReadResult[list[LogEntry[EventT]]]:
-    if isinstance(decoded, Error):
-        return decoded
-    entries: list[LogEntry[EventT]] = []
-    append = entries.append
-    # The events of one commit share their recording time: convert each moment once.
-    last: datetime | None = None
-    recorded_at = datetime.min
-    for row, envelope in zip(rows, decoded.value, strict=True):
-        assert isinstance(envelope, SerializedEventEnvelop)
-        moment = row[1]
-        if moment != last:
-            last, recorded_at = moment, _utc(moment)
-        append(LogEntry(row[0], recorded_at, envelope))
-    return Ok(entries)
-
-
 def _utc(moment: datetime) -> datetime:
-    # psycopg returns timestamptz in the session's time zone; the API speaks UTC.
-    return moment.astimezone(timezone.utc)
+    # psycopg returns timestamptz in the session's time zone; the API speaks UTC, as the
+    # read connections' sessions do (see _connect).
+    return moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
 
 
 def _decode_events(
     codec: Codec[EventT, EntityT], options: Options, rows: list[EventRow]
 ) -> ReadResult[list[EventEnvelop[EventT]]]:
     return decode_events(codec, f"PostgreSQL {options.server}", rows, options.scrub)
+
+
+def _decode_log(
+    codecs: Mapping[str, Codec[Any, Any]], options: Options, rows: list[LogRow[datetime]]
+) -> ReadResult[list[LogEntry[Any]]]:
+    return decode_log(codecs, f"PostgreSQL {options.server}", rows, _utc, options.scrub)
 
 
 def _decode_snapshot(

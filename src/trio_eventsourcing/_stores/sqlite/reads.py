@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry
 from ..._core.log_source import LogPage
-from ..._core.records import EventEnvelop, SerializedEventEnvelop, Snapshot
+from ..._core.records import EventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok
 from ..selection import SQLITE_KIND, QueriedSelection, page_of, page_query, split_page
-from ..serialized import decode_events, decode_snapshot
+from ..serialized import LogRow, decode_events, decode_log, decode_snapshot
 from .readers import ReadResult
 
 EntityT = TypeVar("EntityT")
@@ -28,9 +26,8 @@ EventT = TypeVar("EventT")
 
 logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 
-# The snapshot and log rows as the schema declares them (the driver types them as Any).
+# The snapshot row as the schema declares it (the driver types it as Any).
 _SnapshotRow = tuple[int, str, int, str, str]
-_LogRow = tuple[int, str, str, str, int, str, int, str, str, str, str]
 
 _EVENT_COLUMNS = (
     "aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,"
@@ -116,10 +113,10 @@ def read_log(
     limit: int,
 ) -> ReadResult[list[LogEntry[EventT]]]:
     """Up to ``limit`` events of the codec's aggregate type after position ``start_from``."""
-    rows: list[_LogRow] = connection.execute(
+    rows: list[LogRow[str]] = connection.execute(
         _SELECT_LOG, (start_from, codec.aggregate_type, limit)
     ).fetchall()
-    return _log_entries(rows, decode_events(codec, repr(path), [row[2:] for row in rows]), path)
+    return decode_log({codec.aggregate_type: codec}, repr(path), rows, datetime.fromisoformat)
 
 
 def log_query(condition: str) -> str:
@@ -140,37 +137,10 @@ def read_selected_log(
     ``query`` is :func:`log_query` of the selection's condition.
     """
     head, rows = split_page(connection.execute(query, (start_from, *selected.parameters, limit)))
-    entries = _log_entries(rows, selected.decode(repr(path), [row[2:] for row in rows]), path)
+    entries = decode_log(selected.codecs, repr(path), rows, datetime.fromisoformat)
     if isinstance(entries, Error):
         return entries
     return Ok(page_of(entries.value, limit, head))
-
-
-def _log_entries(
-    rows: Sequence[Sequence[Any]],
-    decoded: ReadResult[list[EventEnvelop[EventT]]],
-    path: str,
-) -> ReadResult[list[LogEntry[EventT]]]:
-    if isinstance(decoded, Error):
-        return decoded
-    entries: list[LogEntry[EventT]] = []
-    # The events of one commit share their recording time: parse each text once.
-    last_text, recorded_at = "", datetime.min
-    for row, envelope in zip(rows, decoded.value, strict=True):
-        try:
-            if row[1] != last_text:
-                last_text, recorded_at = row[1], datetime.fromisoformat(row[1])
-        except (TypeError, ValueError) as exc:
-            return Error(
-                EventStoreError(
-                    f"cannot read the recording time {row[1]!r} of the event at position "
-                    f"{row[0]} in {path!r}: {exc}",
-                    StoreFailure.UNDECODABLE,
-                )
-            )
-        assert isinstance(envelope, SerializedEventEnvelop)
-        entries.append(LogEntry(row[0], recorded_at, envelope))
-    return Ok(entries)
 
 
 def _snapshot(
