@@ -6,15 +6,14 @@ the arguments of every store's ``read_log`` (the memory store's too) before it r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
+import msgspec
 from typing_extensions import final
 
 from .._runtime.checks import require_non_negative_int, require_positive_int
-from .._runtime.frozen import PicklableFrozen
-from .records import SerializedEventEnvelop, slot_setters
+from .records import SerializedEventEnvelop
 from .store import EventStore
 
 StoreT = TypeVar("StoreT")
@@ -22,36 +21,26 @@ EventT_co = TypeVar("EventT_co", covariant=True)
 
 
 @final
-@dataclass(frozen=True, init=False)
-class LogEntry(PicklableFrozen, Generic[EventT_co]):
+class LogEntry(msgspec.Struct, Generic[EventT_co], frozen=True, gc=False):
     """One event of the global log: its ``position``, when it was recorded, and the event.
 
     Positions are assigned in commit order and only grow, so a reader that remembers the
-    last position it handled can continue after it and will never miss an event.
+    last position it handled can continue after it and will never miss an event. A
+    frozen ``msgspec.Struct``, as the envelopes are (see ``_core.records``).
+
+    Example::
+
+        entry.position, entry.recorded_at, entry.envelope.payload
     """
 
-    __slots__ = ("envelope", "position", "recorded_at")
     position: int
     recorded_at: datetime
     envelope: SerializedEventEnvelop[EventT_co]
-
-    def __init__(
-        self, position: int, recorded_at: datetime, envelope: SerializedEventEnvelop[EventT_co]
-    ) -> None:
-        # One per event a log read returns: each slot is set through its descriptor, in
-        # half the time of the object.__setattr__ of a frozen dataclass's __init__.
-        set_position, set_recorded_at, set_envelope = _entry_setters
-        set_position(self, position)
-        set_recorded_at(self, recorded_at)
-        set_envelope(self, envelope)
 
     @property
     def aggregate_type(self) -> str:
         """The aggregate type of the event's aggregate (the envelope's)."""
         return self.envelope.aggregate_type
-
-
-_entry_setters = slot_setters(LogEntry, "position", "recorded_at", "envelope")
 
 
 def log_request(
