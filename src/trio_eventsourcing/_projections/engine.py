@@ -404,7 +404,8 @@ def _where(entries: Sequence[LogRecord[object]]) -> str:
 
 async def _call(function: Callable[..., object], *args: object) -> None:
     result = function(*args)
-    if inspect.isawaitable(result):
+    # A plain function returns None: no need to ask (an ABC check) whether it is awaitable.
+    if result is not None and inspect.isawaitable(result):
         await result
 
 
@@ -672,7 +673,7 @@ class Runner(Generic[EntryT, TxT]):
                 # only once it has failed.
                 try:
                     result = on_event(entry)
-                    if inspect.isawaitable(result):
+                    if result is not None and inspect.isawaitable(result):
                         await result
                 except Exception as exc:
                     failure = await self._with_policy([entry], exc)
