@@ -17,7 +17,7 @@ from ..._core.log import LogEntry
 from ..._core.log_source import LogPage
 from ..._core.records import EventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok
-from ..selection import SQLITE_KIND, QueriedSelection, page_of, page_query, split_page
+from ..selection import SQLITE_KIND, QueriedSelection, page_of
 from ..serialized import LogRow, decode_events, decode_log, decode_snapshot
 from .readers import ReadResult
 
@@ -44,6 +44,7 @@ _SELECT_SNAPSHOT = (
 _SELECT_COMMAND = (
     "SELECT 1 FROM command_keys WHERE aggregate_type = ? AND aggregate_id = ? AND command_key = ?"
 )
+_SELECT_HEAD = "SELECT coalesce(max(position), 0) FROM events"
 _SELECT_LOG = (
     f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
     f" WHERE position > ? AND {SQLITE_KIND} = ? ORDER BY position LIMIT ?"
@@ -120,8 +121,14 @@ def read_log(
 
 
 def log_query(condition: str) -> str:
-    """The query of :func:`read_selected_log` for a selection's SQL ``condition``."""
-    return page_query("events", _EVENT_COLUMNS, condition, "?")
+    """The query of :func:`read_selected_log` for a selection's SQL ``condition``.
+
+    Its parameters: the position, the condition's, and the most rows.
+    """
+    return (
+        f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
+        f" WHERE position > ? AND {condition} ORDER BY position LIMIT ?"
+    )
 
 
 def read_selected_log(
@@ -134,9 +141,18 @@ def read_selected_log(
 ) -> ReadResult[LogPage[LogEntry[Any]]]:
     """A page of up to ``limit`` events of ``selected`` after position ``start_from``.
 
-    ``query`` is :func:`log_query` of the selection's condition.
+    ``query`` is :func:`log_query` of the selection's condition. A page short of
+    ``limit`` rows was read to the end of the log, which it reports as its end: both are
+    read in one read transaction, so as of one commit, and the stores commit positions
+    in order, so no event up to that end is missing from the page. A full page ends at
+    its last event and needs no more.
     """
-    head, rows = split_page(connection.execute(query, (start_from, *selected.parameters, limit)))
+    connection.execute("BEGIN")
+    try:
+        rows = connection.execute(query, (start_from, *selected.parameters, limit)).fetchall()
+        head = 0 if len(rows) >= limit else connection.execute(_SELECT_HEAD).fetchone()[0]
+    finally:
+        connection.execute("COMMIT")
     entries = decode_log(selected.codecs, repr(path), rows, datetime.fromisoformat)
     if isinstance(entries, Error):
         return entries
