@@ -37,6 +37,9 @@ from ._core.api import load_aggregate as load_aggregate
 from ._core.api import load_events as load_events
 from ._core.api import load_events_from as load_events_from
 from ._core.api import system_stats as system_stats
+from ._core.envelopes import MemoryStoreEventEnvelop as MemoryStoreEventEnvelop
+from ._core.envelopes import Metadata as Metadata
+from ._core.envelopes import SerializedEventEnvelop as SerializedEventEnvelop
 from ._core.errors import ActorTimeout as ActorTimeout
 from ._core.errors import CallbackRaised as CallbackRaised
 from ._core.errors import CommandAlreadyStored as CommandAlreadyStored
@@ -73,13 +76,10 @@ from ._core.records import LoadAggregate as LoadAggregate
 from ._core.records import LoadAllEvents as LoadAllEvents
 from ._core.records import LoadEvents as LoadEvents
 from ._core.records import LoadLatestSnapshot as LoadLatestSnapshot
-from ._core.records import MemoryStoreEventEnvelop as MemoryStoreEventEnvelop
-from ._core.records import Metadata as Metadata
 from ._core.records import ProcessEvents as ProcessEvents
 from ._core.records import QueryActor as QueryActor
 from ._core.records import QueryMessage as QueryMessage
 from ._core.records import Receipt as Receipt
-from ._core.records import SerializedEventEnvelop as SerializedEventEnvelop
 from ._core.records import Snapshot as Snapshot
 from ._core.records import SnapshotConfig as SnapshotConfig
 from ._core.records import SystemStats as SystemStats

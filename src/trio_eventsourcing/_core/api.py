@@ -14,6 +14,7 @@ from typing import Protocol, TypeVar
 from .._runtime.checks import require_non_negative_int
 from .._runtime.process import Subject, new_subject, receive_forever, send
 from .._runtime.result import Ok, Result
+from .envelopes import Metadata
 from .errors import EventSourcingError
 from .log_source import LogRecord
 from .records import (
@@ -29,7 +30,6 @@ from .records import (
     LoadAllEvents,
     LoadEvents,
     LoadLatestSnapshot,
-    Metadata,
     Receipt,
     Snapshot,
     SystemStats,

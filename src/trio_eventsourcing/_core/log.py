@@ -4,8 +4,6 @@
 the arguments of every store's ``read_log`` (the memory store's too) before it reads.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -13,7 +11,7 @@ import msgspec
 from typing_extensions import final
 
 from .._runtime.checks import require_non_negative_int, require_positive_int
-from .records import SerializedEventEnvelop
+from .envelopes import SerializedEventEnvelop
 from .store import EventStore
 
 StoreT = TypeVar("StoreT")
@@ -26,7 +24,7 @@ class LogEntry(msgspec.Struct, Generic[EventT_co], frozen=True, gc=False):
 
     Positions are assigned in commit order and only grow, so a reader that remembers the
     last position it handled can continue after it and will never miss an event. A
-    frozen ``msgspec.Struct``, as the envelopes are (see ``_core.records``).
+    frozen ``msgspec.Struct``, as the envelopes are (see ``_core.envelopes``).
 
     Example::
 

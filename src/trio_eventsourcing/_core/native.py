@@ -34,6 +34,7 @@ from .api import (
     system_stats,
     wait_for_receipt,
 )
+from .envelopes import Metadata
 from .errors import EventSourcingError, EventStoreError, StoreFailure
 from .exceptions import StoreUnavailable, could_not_start, raise_for
 from .log_source import LogRecord
@@ -43,7 +44,6 @@ from .records import (
     AggregateStats,
     EventEnvelop,
     ExecuteCommand,
-    Metadata,
     QueryMessage,
     Receipt,
     Snapshot,

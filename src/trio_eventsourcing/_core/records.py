@@ -1,10 +1,6 @@
 """The records of the event-sourcing API: aggregates, snapshots, envelopes, messages, stats.
 
-All are frozen. The envelopes, made once for every event a store reads, are
-``msgspec.Struct`` classes: built in C, several times faster than a dataclass, and not
-tracked by the cycle collector (``gc=False``), so that reading a long log does not wake
-it. An envelope holds what the store decoded, which cannot refer back to it, so it is
-never part of a reference cycle. The others are dataclasses; generic ones write
+All are frozen dataclasses but the envelopes (``_core.envelopes``). Generic ones write
 ``__slots__`` by hand, because ``@dataclass(slots=True)`` breaks subscripted
 construction on Python 3.10-3.12.
 """
@@ -15,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
 
-import msgspec
 from typing_extensions import TypeAliasType, final
 
 from .._runtime.frozen import PicklableFrozen
 from .._runtime.process import Subject
 from .._runtime.result import Result
+from .envelopes import MemoryStoreEventEnvelop, Metadata, SerializedEventEnvelop
 from .errors import EventSourcingError
 from .values import Frequency
 
@@ -34,9 +30,6 @@ CommandT_co = TypeVar("CommandT_co", covariant=True)
 
 AggregateId = str
 """An aggregate's identity, as in the seed: a string."""
-
-Metadata = list[tuple[str, str]]
-"""Key-value pairs stored with every event of a command, e.g. ``[("user_id", "alice")]``."""
 
 
 @final
@@ -121,51 +114,6 @@ def split_trace(metadata: Metadata) -> tuple[Metadata, str, str]:
     ):
         return metadata[:-2], metadata[-2][1], metadata[-1][1]
     return metadata, "", ""
-
-
-@final
-class MemoryStoreEventEnvelop(msgspec.Struct, Generic[EventT_co], frozen=True, gc=False):
-    """A stored event as the memory store hands it back.
-
-    ``correlation_id`` and ``causation_id`` are those of the command that stored it
-    (see :func:`~trio_eventsourcing.execute_with_response`); empty for an event
-    written to the store directly, not by a command.
-
-    Example::
-
-        MemoryStoreEventEnvelop("acc-1", 1, AccountOpened("acc-1"), [("user", "alice")])
-    """
-
-    aggregate_id: str
-    sequence: int
-    payload: EventT_co
-    metadata: Metadata
-    correlation_id: str = ""
-    causation_id: str = ""
-
-
-@final
-class SerializedEventEnvelop(msgspec.Struct, Generic[EventT_co], frozen=True, gc=False):
-    """A stored event as a durable store hands it back, with how it was serialized.
-
-    ``event_version`` is a string, as in the seed (``"1"``, ``"2"``, ...).
-    ``correlation_id`` and ``causation_id`` are those of the command that stored it;
-    empty for an event written to the store directly, or before the store kept them.
-
-    Example::
-
-        envelope.aggregate_type, envelope.event_type, envelope.correlation_id
-    """
-
-    aggregate_id: str
-    sequence: int
-    payload: EventT_co
-    metadata: Metadata
-    event_type: str
-    event_version: str
-    aggregate_type: str
-    correlation_id: str = ""
-    causation_id: str = ""
 
 
 EventEnvelop = TypeAliasType(

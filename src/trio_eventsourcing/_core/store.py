@@ -35,8 +35,9 @@ from typing import Generic, TypeVar
 from typing_extensions import Never, final
 
 from .._runtime.result import Result
+from .envelopes import Metadata
 from .errors import EventSourcingError
-from .records import Aggregate, EventEnvelop, Metadata, Snapshot
+from .records import Aggregate, EventEnvelop, Snapshot
 
 StoreT = TypeVar("StoreT")
 EntityT = TypeVar("EntityT")

@@ -56,6 +56,7 @@ from .._runtime.result import Error, Ok, Result
 from .._runtime.static_supervisor import OneForOne, Supervisor, new
 from .._runtime.static_supervisor import supervised as supervised_builder
 from .._runtime.supervision import ChildSpecification, worker
+from .envelopes import Metadata
 from .errors import (
     ActorTimeout,
     CallbackRaised,
@@ -81,7 +82,6 @@ from .records import (
     LoadAllEvents,
     LoadEvents,
     LoadLatestSnapshot,
-    Metadata,
     ProcessEvents,
     QueryActor,
     QueryMessage,

@@ -20,16 +20,10 @@ import trio
 from typing_extensions import Never, Self, final
 
 from .._codec.json_codec import Codec
+from .._core.envelopes import Metadata, SerializedEventEnvelop
 from .._core.errors import EventStoreError, StoreFailure
 from .._core.log import LogEntry, log_request
-from .._core.records import (
-    Aggregate,
-    EventEnvelop,
-    Metadata,
-    SerializedEventEnvelop,
-    Snapshot,
-    split_trace,
-)
+from .._core.records import Aggregate, EventEnvelop, Snapshot, split_trace
 from .._core.store import EventStore, StoreResult, Transaction
 from .._runtime.actor import Started, StartError, StartResult
 from .._runtime.result import Error, Ok, Result

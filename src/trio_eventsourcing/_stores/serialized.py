@@ -19,9 +19,10 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from .._codec.json_codec import Codec
+from .._core.envelopes import Metadata, SerializedEventEnvelop
 from .._core.errors import EventStoreError, StoreFailure
 from .._core.log import LogEntry
-from .._core.records import EventEnvelop, Metadata, SerializedEventEnvelop, Snapshot
+from .._core.records import EventEnvelop, Snapshot
 from .._runtime.result import Error, Ok, Result
 
 EntityT = TypeVar("EntityT")

@@ -21,18 +21,12 @@ from typing import Any, Generic, TypeVar
 import trio
 from typing_extensions import Never, final
 
+from ..._core.envelopes import MemoryStoreEventEnvelop, Metadata
 from ..._core.errors import CommandAlreadyStored, ConcurrencyConflict, EventStoreError
 from ..._core.log import log_request
 from ..._core.log_source import Checkpoint, DeadLetter, LogSource, SelectedType, Selection
 from ..._core.log_watchers import LogWatchers
-from ..._core.records import (
-    Aggregate,
-    EventEnvelop,
-    MemoryStoreEventEnvelop,
-    Metadata,
-    Snapshot,
-    split_trace,
-)
+from ..._core.records import Aggregate, EventEnvelop, Snapshot, split_trace
 from ..._core.store import EventStore, StoreResult, Transaction, mark_cancel_atomic
 from ..._runtime import actor as actor
 from ..._runtime.frozen import PicklableFrozen
