@@ -22,8 +22,10 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import trio
+from typing_extensions import final
 
 ResultT = TypeVar("ResultT")
+ResourceT = TypeVar("ResourceT")
 JobT = TypeVar("JobT", bound="Job[Any]")
 
 
@@ -126,6 +128,58 @@ class JobQueue(Generic[JobT]):
         except trio.RunFinishedError:
             return False
         return True
+
+
+@final
+class Call(Job[ResultT], Generic[ResourceT, ResultT]):
+    """A job that calls ``work`` with the serving thread's resource (its connection).
+
+    ``operation`` says what the work is, for the messages of a failure.
+    """
+
+    __slots__ = ("operation", "work")
+
+    def __init__(self, operation: str, work: Callable[[ResourceT], ResultT]) -> None:
+        super().__init__()
+        self.operation = operation
+        self.work = work
+
+
+@final
+class ThreadGroup(Generic[JobT]):
+    """The threads that serve one :class:`JobQueue`, started, stopped and joined together.
+
+    Each runs ``serve(jobs)``, which takes jobs until :meth:`JobQueue.get` says stop.
+    """
+
+    __slots__ = ("_threads", "jobs")
+
+    def __init__(
+        self,
+        token: trio.lowlevel.TrioToken,
+        names: list[str],
+        serve: Callable[[JobQueue[JobT]], None],
+    ) -> None:
+        self.jobs: JobQueue[JobT] = JobQueue(token)
+        self._threads = [
+            threading.Thread(target=serve, args=(self.jobs,), name=name, daemon=True)
+            for name in names
+        ]
+
+    def start(self) -> None:
+        """Start the threads."""
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Take no more jobs; each thread ends after the jobs queued before."""
+        self.jobs.stop(threads=len(self._threads))
+
+    async def join(self) -> None:
+        """Wait, in a worker thread, until every thread started has ended."""
+        for thread in self._threads:
+            if thread.ident is not None:  # started
+                await trio.to_thread.run_sync(thread.join)
 
 
 def _wake(jobs: list[JobT], then: Callable[[], object] | None) -> None:

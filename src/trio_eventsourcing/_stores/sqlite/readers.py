@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import trio
 from typing_extensions import final
 
 from ..._core.errors import EventStoreError, StoreFailure
 from ..._runtime.result import Error, Result
-from ..handoff import Job, JobQueue
+from ..handoff import Call, JobQueue, ThreadGroup
 from .schema import Options, driver_error, failure_kind, open_reader
 
 ValueT = TypeVar("ValueT")
@@ -33,53 +32,38 @@ logger = logging.getLogger("trio_eventsourcing.sqlite_store")
 ReadResult = Result[ValueT, EventStoreError]
 """What a read returns: a value, or an error naming what could not be read."""
 
-
-@final
-class _Read(Job[ReadResult[ValueT]], Generic[ValueT]):
-    """One read: what it is (for error messages) and the work to run on a connection."""
-
-    __slots__ = ("operation", "work")
-
-    def __init__(
-        self, operation: str, work: Callable[[sqlite3.Connection], ReadResult[ValueT]]
-    ) -> None:
-        super().__init__()
-        self.operation = operation
-        self.work = work
+_Read = Call[sqlite3.Connection, ReadResult[ValueT]]
+"""One read: what it is (for error messages) and the work to run on a connection."""
 
 
 @final
 class Readers:
     """The reader threads of one running store; created and stopped by the store's task."""
 
-    __slots__ = ("_jobs", "_options", "_threads")
+    __slots__ = ("_options", "_threads")
 
     def __init__(self, options: Options, token: trio.lowlevel.TrioToken) -> None:
         self._options = options
-        self._jobs: JobQueue[_Read[Any]] = JobQueue(token)
-        self._threads = [
-            threading.Thread(
-                target=self._serve,
-                name=f"trio-eventsourcing SQLite reader {n} {options.path}",
-                daemon=True,
-            )
-            for n in range(options.max_readers)
-        ]
+        self._threads: ThreadGroup[_Read[Any]] = ThreadGroup(
+            token,
+            [
+                f"trio-eventsourcing SQLite reader {n} {options.path}"
+                for n in range(options.max_readers)
+            ],
+            self._serve,
+        )
 
     def start(self) -> None:
         """Start the reader threads."""
-        for thread in self._threads:
-            thread.start()
+        self._threads.start()
 
     def stop(self) -> None:
         """Take no more reads; each thread ends after the reads queued before."""
-        self._jobs.stop(threads=len(self._threads))
+        self._threads.stop()
 
     async def join(self) -> None:
         """Wait, in a worker thread, until every reader thread has ended."""
-        for thread in self._threads:
-            if thread.ident is not None:  # started
-                await trio.to_thread.run_sync(thread.join)
+        await self._threads.join()
 
     async def run(
         self, operation: str, work: Callable[[sqlite3.Connection], ReadResult[ValueT]]
@@ -89,8 +73,8 @@ class Readers:
         Raises:
             trio.Cancelled: When cancelled; the read is abandoned.
         """
-        read = _Read(operation, work)
-        if not await self._jobs.submit(read):
+        read: _Read[ValueT] = Call(operation, work)
+        if not await self._threads.jobs.submit(read):
             return Error(
                 EventStoreError(
                     f"the SQLite store {self._options.path!r} has stopped", StoreFailure.NOT_RUNNING
@@ -102,8 +86,7 @@ class Readers:
 
     # -- on a reader thread -----------------------------------------------------------
 
-    def _serve(self) -> None:
-        jobs = self._jobs
+    def _serve(self, jobs: JobQueue[_Read[Any]]) -> None:
         connection: sqlite3.Connection | None = None
         try:
             connection = open_reader(self._options)
