@@ -36,6 +36,8 @@ EventRow = tuple[str, str, int, str, int, str, str, str, str]
 correlation_id, causation_id)``."""
 LogRow = tuple[int, TimeT, str, str, int, str, int, str, str, str, str]
 """``(position, recorded_at, *EventRow)``: a row of the log, its time as the driver gives it."""
+HeadedLogRow = tuple[int, TimeT, str, str, int, str, int, str, str, str, str, int]
+"""A `LogRow` and one more column: PostgreSQL's page query adds the log's end to each row."""
 
 
 def _unchanged(text: str) -> str:
@@ -76,23 +78,26 @@ def decode_events(
     scrub: Callable[[str], str] = _unchanged,
 ) -> Result[list[EventEnvelop[EventT]], EventStoreError]:
     """Decode ``rows``, in order; the first that fails is the error, naming ``where``."""
-    return _decode_rows({codec.aggregate_type: codec}, where, rows, scrub, None)
+    return _decode_rows({codec.aggregate_type: codec}, where, rows, scrub, None, False)
 
 
 def decode_log(
     codecs: Mapping[str, Codec[Any, Any]],
     where: str,
-    rows: Sequence[LogRow[TimeT]],
+    rows: Sequence[LogRow[TimeT]] | Sequence[HeadedLogRow[TimeT]],
     moment: Callable[[TimeT], datetime],
     scrub: Callable[[str], str] = _unchanged,
+    *,
+    headed: bool = False,
 ) -> Result[list[LogEntry[Any]], EventStoreError]:
     """Decode log ``rows`` with the codec of each one's aggregate type, in order.
 
     ``moment`` turns a stored recording time into the entry's; it is called once for each
-    run of rows recorded at the same time (the events of one commit). The first row that
-    fails is the error, naming ``where``.
+    run of rows recorded at the same time (the events of one commit). ``headed``: each
+    row ends with one more column, which is left alone (`HeadedLogRow`). The first row
+    that fails is the error, naming ``where``.
     """
-    return _decode_rows(codecs, where, rows, scrub, moment)
+    return _decode_rows(codecs, where, rows, scrub, moment, headed)
 
 
 # One loop for both: reading a page of the log is the hot path of replays and projections,
@@ -104,6 +109,7 @@ def _decode_rows(
     rows: Sequence[Sequence[Any]],
     scrub: Callable[[str], str],
     moment: Callable[[Any], datetime] | None,
+    headed: bool,
 ) -> Result[list[Any], EventStoreError]:
     decoded: list[Any] = []
     append = decoded.append
@@ -129,19 +135,35 @@ def _decode_rows(
                 causation_id,
             ) = row
         else:
-            (
-                position,
-                recorded,
-                aggregate_type,
-                aggregate_id,
-                sequence,
-                event_type,
-                event_version,
-                payload,
-                metadata,
-                correlation_id,
-                causation_id,
-            ) = row
+            if headed:
+                (
+                    position,
+                    recorded,
+                    aggregate_type,
+                    aggregate_id,
+                    sequence,
+                    event_type,
+                    event_version,
+                    payload,
+                    metadata,
+                    correlation_id,
+                    causation_id,
+                    _,
+                ) = row
+            else:
+                (
+                    position,
+                    recorded,
+                    aggregate_type,
+                    aggregate_id,
+                    sequence,
+                    event_type,
+                    event_version,
+                    payload,
+                    metadata,
+                    correlation_id,
+                    causation_id,
+                ) = row
             if recorded != stored_time:
                 try:
                     recorded_at = moment(recorded)

@@ -458,6 +458,11 @@ def connection_kwargs(options: Options, role: str) -> dict[str, Any]:
         # with 100 clients, 9 interleaved runs each, gave medians of 4,334 commands/s
         # prepared and 3,977 unprepared, within the runs' spread (3,100 to 5,200).
         kwargs["prepare_threshold"] = None
+    elif role == "reader":
+        # Prepared at their first use, so that each statement is planned once per
+        # connection (see reader.READ_SESSION): planning a cold load's statement costs
+        # more than running it.
+        kwargs["prepare_threshold"] = 0
     return kwargs
 
 

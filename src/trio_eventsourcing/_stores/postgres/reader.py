@@ -1,14 +1,15 @@
-"""The PostgreSQL store's reads: a pool of connections used from Trio worker threads.
+"""The PostgreSQL store's reads: a pool of connections used from the store's reader threads.
 
-psycopg's async API runs on asyncio only, so reads use its blocking API in worker
-threads (``trio.to_thread.run_sync``) behind a ``trio.CapacityLimiter`` as large as the
-pool: there are never more connections than threads reading, and a read abandoned by a
-cancelled caller finishes on its own and returns its connection. Every read is one
-statement in autocommit mode, one round trip, with its rows in binary format (cheaper
-to parse); a read that loses its connection is retried once on a fresh one (reads
-change nothing, so retrying is safe).
+psycopg's async API runs on asyncio only, so reads use its blocking API in threads of
+the store's own (``max_readers`` of them), each lending a connection from the pool for
+one read: there are never more connections than threads reading. The hand-off is the
+SQLite readers' (``_stores.handoff``), which costs the Trio thread a few microseconds
+where ``trio.to_thread`` costs tens. A read abandoned by a cancelled caller finishes on
+its own and returns its connection. Every read is one statement in autocommit mode, one
+round trip, with its rows in binary format (cheaper to parse); a read that loses its
+connection is retried once on a fresh one (reads change nothing, so retrying is safe).
 
-Rows are decoded with the codec in the worker thread too, so a long replay keeps the Trio
+Rows are decoded with the codec in the reader thread too, so a long replay keeps the Trio
 thread free; how, and what is done with data that cannot be decoded, is ``_stores.serialized``.
 """
 
@@ -18,19 +19,27 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import trio
 from typing_extensions import final
 
 from ..._codec.json_codec import Codec
-from ..._core.errors import EventStoreError
+from ..._core.errors import EventStoreError, StoreFailure
 from ..._core.log import LogEntry
 from ..._core.log_source import LogPage
 from ..._core.records import EventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok, Result
+from ..handoff import Call, JobQueue, ThreadGroup
 from ..selection import QueriedSelection, page_of, page_query, split_page
-from ..serialized import EventRow, LogRow, decode_events, decode_log, decode_snapshot
+from ..serialized import (
+    EventRow,
+    HeadedLogRow,
+    LogRow,
+    decode_events,
+    decode_log,
+    decode_snapshot,
+)
 from .connection import Options, connect, failure_kind, is_connection_lost
 from .schema import Names
 
@@ -44,6 +53,7 @@ ValueT = TypeVar("ValueT")
 logger = logging.getLogger("trio_eventsourcing.postgres_store")
 
 ReadResult = Result[ValueT, EventStoreError]
+_Read = Call["Connection", ReadResult[ValueT]]
 
 # The snapshot row as the schema declares it (the driver types it as Any).
 _SnapshotRow = tuple[int, str, int, str, datetime]
@@ -59,14 +69,14 @@ class ReaderPool:
     opens one, at once; the limiter keeps the connections to ``max_readers``.
     """
 
-    __slots__ = ("_closed", "_idle", "_limiter", "_lock", "_options")
+    __slots__ = ("_closed", "_idle", "_lock", "_options", "_threads")
 
     def __init__(self, options: Options) -> None:
         self._options = options
-        self._limiter = trio.CapacityLimiter(options.max_readers)
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._threads: ThreadGroup[_Read[Any]] | None = None
 
     def open(self) -> None:
         """Open the first read connection (blocks), so a start fails if reads cannot work.
@@ -76,17 +86,71 @@ class ReaderPool:
         """
         self._give_back(_connect(self._options))
 
+    def start(self, token: trio.lowlevel.TrioToken) -> None:
+        """Start the reader threads, which hand their reads back to the Trio run of ``token``."""
+        names = [
+            f"trio-eventsourcing PostgreSQL reader {n} {self._options.server}"
+            for n in range(self._options.max_readers)
+        ]
+        self._threads = ThreadGroup(token, names, self._serve)
+        self._threads.start()
+
+    def stop(self) -> None:
+        """Take no more reads; each thread ends after the reads queued before."""
+        if self._threads is not None:
+            self._threads.stop()
+
+    async def join(self) -> None:
+        """Wait, in a worker thread, until every reader thread has ended."""
+        if self._threads is not None:
+            await self._threads.join()
+
     async def run(
         self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
     ) -> ReadResult[ValueT]:
-        """Run ``work`` with a read connection in a worker thread.
+        """Run ``work`` with a read connection in a reader thread.
 
-        Cancelling abandons the thread, which finishes on its own and returns its
-        connection: reads change nothing, so there is nothing to wait for.
+        Raises:
+            trio.Cancelled: When cancelled; the read is abandoned, and finishes on its
+                own (reads change nothing, so there is nothing to wait for).
         """
-        return await trio.to_thread.run_sync(
-            self._lend, operation, work, abandon_on_cancel=True, limiter=self._limiter
-        )
+        read: _Read[ValueT] = Call(operation, work)
+        threads = self._threads
+        if threads is None:
+            await trio.lowlevel.checkpoint()
+        if threads is None or not await threads.jobs.submit(read):
+            return Error(
+                EventStoreError(
+                    f"the PostgreSQL store {self._options.server} has stopped",
+                    StoreFailure.NOT_RUNNING,
+                )
+            )
+        result = read.result
+        assert result is not None, "a read was woken before it had a result"
+        return result
+
+    def _serve(self, jobs: JobQueue[_Read[Any]]) -> None:
+        while True:
+            read = jobs.get()
+            if read is None:
+                return
+            if read.abandoned:
+                continue
+            try:
+                read.result = self._lend(read.operation, read.work)
+            except Exception as exc:
+                # A bug, here or in a codec: report it to the reader, keep the thread alive.
+                logger.exception("%s raised on %s", read.operation, self._options.server)
+                read.result = Error(
+                    EventStoreError(
+                        self._options.scrub(
+                            f"{read.operation} raised on {self._options.server}: {exc!r}"
+                        ),
+                        StoreFailure.FAILED,
+                    )
+                )
+            if not jobs.deliver([read]):
+                return
 
     def _lend(
         self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
@@ -142,16 +206,27 @@ class ReaderPool:
         self._close_idle()
 
 
-def _connect(options: Options) -> Connection:
-    """A read connection whose session speaks UTC.
+READ_SESSION = "SET TimeZone TO 'UTC'; SET plan_cache_mode TO force_generic_plan"
+"""The settings of every read connection's session.
 
-    The driver gives a ``timestamptz`` the session's time zone; in UTC it gives
-    ``datetime.timezone.utc`` itself, so the moments read need no conversion (`_utc`).
-    Only this library's reads run on the connection, and no query of them depends on it.
-    """
+UTC: the driver gives a ``timestamptz`` the session's time zone, and in UTC it gives
+``datetime.timezone.utc`` itself, so the moments read need no conversion (`_utc`).
+
+Generic plans: the reads are prepared at their first use (``connection_kwargs``), and a
+generic plan is made once, where the server would otherwise plan the first executions
+of each again with their values (about 0.5 ms for a cold load's statement here, five
+times what running it takes). The generic plans are the ones wanted whatever the
+values: a key's index for an aggregate's events and snapshot, the primary key for a page
+of the log (see ``selection.POSTGRES_KIND``), without waiting for the table's statistics.
+Only this library's reads run on these connections.
+"""
+
+
+def _connect(options: Options) -> Connection:
+    """A read connection with the session of `READ_SESSION`."""
     connection = connect(options, "reader")
     try:
-        connection.execute("SET TimeZone TO 'UTC'")
+        connection.execute(READ_SESSION, prepare=False)
     except BaseException:
         _close(connection, options)
         raise
@@ -264,27 +339,56 @@ def read_log(
     return _decode_log({codec.aggregate_type: codec}, options, rows)
 
 
-def log_query(names: Names, condition: str) -> str:
-    """The query of :func:`read_selected_log` for a selection's SQL ``condition``."""
-    return page_query(names.events, names.event_columns, condition, "%s")
+@final
+class PageQueries(NamedTuple):
+    """The queries of :func:`read_selected_log` for one selection (see :func:`log_query`)."""
+
+    headed: str
+    """Up to the most rows of the selection after a position, each with the log's end."""
+    joined: str
+    """The same page joined to the log's end, which it reports even with no row selected."""
+
+
+def log_query(names: Names, condition: str) -> PageQueries:
+    """The queries of :func:`read_selected_log` for a selection's SQL ``condition``.
+
+    Their parameters: the position, the condition's, and the most rows. In each, the page
+    and the log's end are read by one statement, so as of one snapshot.
+    """
+    events, columns = names.events, names.event_columns
+    headed = (
+        f"SELECT position, recorded_at, {columns},"
+        f" (SELECT coalesce(max(position), 0) FROM {events})"
+        f" FROM {events} WHERE position > %s AND {condition} ORDER BY position LIMIT %s"
+    )
+    return PageQueries(headed, page_query(events, columns, condition, "%s"))
 
 
 def read_selected_log(
     connection: Connection,
     selected: QueriedSelection,
-    query: str,
+    queries: PageQueries,
     options: Options,
     start_from: int,
     limit: int,
 ) -> ReadResult[LogPage[LogEntry[Any]]]:
     """A page of up to ``limit`` events of ``selected`` after position ``start_from``.
 
-    ``query`` is :func:`log_query` of the selection's condition.
+    ``queries`` are :func:`log_query` of the selection's condition: the page with the
+    log's end in each row, which a page with rows needs alone; a page with none asks
+    again with the query that reports the end without a row (a join, which sorts the
+    page again: dearer, so not the first asked).
     """
-    head, rows = split_page(
-        connection.execute(query, (start_from, *selected.parameters, limit), binary=True)
-    )
-    entries = _decode_log(selected.codecs, options, rows)
+    parameters = (start_from, *selected.parameters, limit)
+    headed: list[HeadedLogRow[datetime]] = connection.execute(
+        queries.headed, parameters, binary=True
+    ).fetchall()
+    if headed:
+        head = headed[-1][-1]
+        entries = _decode_log(selected.codecs, options, headed, headed=True)
+    else:
+        head, rows = split_page(connection.execute(queries.joined, parameters, binary=True))
+        entries = _decode_log(selected.codecs, options, rows)
     if isinstance(entries, Error):
         return entries
     return Ok(page_of(entries.value, limit, head))
@@ -303,9 +407,15 @@ def _decode_events(
 
 
 def _decode_log(
-    codecs: Mapping[str, Codec[Any, Any]], options: Options, rows: list[LogRow[datetime]]
+    codecs: Mapping[str, Codec[Any, Any]],
+    options: Options,
+    rows: list[LogRow[datetime]] | list[HeadedLogRow[datetime]],
+    *,
+    headed: bool = False,
 ) -> ReadResult[list[LogEntry[Any]]]:
-    return decode_log(codecs, f"PostgreSQL {options.server}", rows, _utc, options.scrub)
+    return decode_log(
+        codecs, f"PostgreSQL {options.server}", rows, _utc, options.scrub, headed=headed
+    )
 
 
 def _decode_snapshot(

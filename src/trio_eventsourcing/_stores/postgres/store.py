@@ -431,6 +431,7 @@ class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
                 self._counters,
             )
             writer.start()
+            readers.start(trio.lowlevel.current_trio_token())
             try:
                 self._running = _Running(writer, readers, names, self._options)
                 self._has_run = True
@@ -444,8 +445,10 @@ class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
                 # New requests are refused from here on; those queued are still stored.
                 self._running = None
                 writer.stop()
+                readers.stop()
                 with trio.CancelScope(shield=True):
                     await writer.join()
+                    await readers.join()
                     await trio.to_thread.run_sync(readers.close)
         finally:
             self._claimed = False
