@@ -818,7 +818,8 @@ def table(plan: Plan) -> list[str]:
 FOOTNOTES = [
     "(a) The peer's API is synchronous: its concurrent clients run one after another on one",
     "    thread, its best case. W4 runs it with one thread per client.",
-    "(b) The log written by the W1 concurrent run, read in pages of 1,000. The memory store",
+    "(b) The log written by the W1 concurrent run, read whole in pages of 1,000, five times",
+    "    over; the median of the five reads, each side. The memory store",
     "    keeps its log as decoded envelopes in a list, so its pages decode nothing; the",
     "    peer's POPO store decodes every notification.",
     "(c) This library keeps a live aggregate's state cached, with no task (through either",
