@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 import trio
@@ -91,6 +91,15 @@ class JobQueue(Generic[JobT]):
     def get(self) -> JobT | None:
         """Wait for the next job; ``None`` means: stop."""
         return self._queue.get()
+
+    def each(self) -> Iterator[JobT]:
+        """The jobs to do, one after another, until told to stop; abandoned ones skipped."""
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if not job.abandoned:
+                yield job
 
     def get_nowait(self) -> JobT | None:
         """The next job if one is queued; raises ``queue.Empty`` if none is."""

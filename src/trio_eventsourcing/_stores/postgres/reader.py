@@ -100,11 +100,6 @@ class ReaderPool:
         if self._threads is not None:
             self._threads.stop()
 
-    async def join(self) -> None:
-        """Wait, in a worker thread, until every reader thread has ended."""
-        if self._threads is not None:
-            await self._threads.join()
-
     async def run(
         self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
     ) -> ReadResult[ValueT]:
@@ -130,12 +125,7 @@ class ReaderPool:
         return result
 
     def _serve(self, jobs: JobQueue[_Read[Any]]) -> None:
-        while True:
-            read = jobs.get()
-            if read is None:
-                return
-            if read.abandoned:
-                continue
+        for read in jobs.each():
             try:
                 read.result = self._lend(read.operation, read.work)
             except Exception as exc:

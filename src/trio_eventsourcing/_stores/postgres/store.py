@@ -445,10 +445,11 @@ class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
                 # New requests are refused from here on; those queued are still stored.
                 self._running = None
                 writer.stop()
+                # Not joined: a read still waiting on a server that stopped answering ends
+                # on its own, as an abandoned read does, and closes its connection then.
                 readers.stop()
                 with trio.CancelScope(shield=True):
                     await writer.join()
-                    await readers.join()
                     await trio.to_thread.run_sync(readers.close)
         finally:
             self._claimed = False

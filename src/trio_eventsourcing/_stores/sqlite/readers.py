@@ -93,12 +93,7 @@ class Readers:
         except sqlite3.Error as exc:
             logger.warning("cannot open a read connection to %r yet: %s", self._options.path, exc)
         try:
-            while True:
-                read = jobs.get()
-                if read is None:
-                    return
-                if read.abandoned:
-                    continue
+            for read in jobs.each():
                 if connection is None:
                     connection = self._open(read)  # sets the read's error if it fails
                 if connection is not None:
