@@ -296,6 +296,45 @@ class AggregateTypesContract:
                 with trio.fail_after(WAIT_S):
                     await handle.wait_for_position(1)
 
+    async def test_a_projection_selecting_nothing_stored_moves_to_the_end_of_the_log(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            statements = database.event_store(STATEMENTS)
+            for n in range(5):
+                assert isinstance(await append(accounts, "acc-1", n, [deposited(1, n + 1)]), Ok)
+            # Every page of this selection is empty: it reports where the log ends.
+            handle, spec = projections.supervised(
+                projections.select(statements), projections.per_event("none", _ignore)
+            )
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for_position(5)
+                assert handle.statistics().handled == 0
+
+    async def test_a_projection_moves_past_unselected_events_after_its_last_selected_one(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_database(tmp_path) as database:
+            accounts = database.event_store(ACCOUNTS)
+            assert isinstance(await append(accounts, "acc-1", 0, [opened("acc-1")]), Ok)
+            for n in range(1, 6):
+                assert isinstance(await append(accounts, "acc-1", n, [deposited(1, n)]), Ok)
+            seen: list[int] = []
+
+            def on_entry(entry: LogRecord[object]) -> None:
+                seen.append(entry.position)
+
+            # Pages of 2: a full page of selected events, then short ones ending the log.
+            selection = projections.select(accounts).only(AccountOpened)
+            projection = projections.per_event("opened", on_entry, batch_size=2)
+            handle, spec = projections.supervised(selection, projection)
+            async with static_supervisor.new(static_supervisor.OneForOne).add(spec).open():
+                with trio.fail_after(WAIT_S):
+                    await handle.wait_for_position(6)
+            assert seen == [1]
+
     async def test_projections_of_one_name_on_two_aggregate_types_run_side_by_side(
         self, tmp_path: Path
     ) -> None:
@@ -374,6 +413,10 @@ class AggregateTypesContract:
                     accounts.only(BankAccount)
         with pytest.raises(TypeError, match="select\\(\\) takes a store"):
             projections.select("accounts")  # type: ignore[call-overload]
+
+
+def _ignore(entry: LogRecord[object]) -> None:
+    """A handler with nothing to do."""
 
 
 async def _follow(
