@@ -47,6 +47,7 @@ from trio_eventsourcing import (
     ConflictAfterRetries,
     DomainError,
     EventStoreError,
+    Ok,
     OutcomeUnknown,
     Receipt,
     StoreFailure,
@@ -805,6 +806,75 @@ async def test_a_second_command_of_an_aggregate_uses_its_cached_state() -> None:
         await bank.system.execute("t-1", add(2))
         assert bank.faulty.aggregate_loads == 1
         assert (await bank.system.load("t-1")).entity == Tally(3, (1, 2))
+
+
+async def test_loading_a_stored_aggregate_caches_it_for_the_next_load_and_command() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+    # A new system on the same store: t-1 is read from the store once, then cached.
+    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+        loads = bank.faulty.aggregate_loads
+        assert await system.load("t-1") == Aggregate("t-1", Tally(1, (1,)), 1)
+        assert await system.load("t-1") == Aggregate("t-1", Tally(1, (1,)), 1)
+        await system.execute("t-1", add(2))
+        assert bank.faulty.aggregate_loads == loads + 1
+        assert await system.load("t-1") == Aggregate("t-1", Tally(3, (1, 2)), 2)
+
+
+async def test_a_command_sent_during_a_load_runs_after_it_on_the_loaded_state() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+        bank.faulty.load_gate = gate = trio.Event()
+        loaded: list[Aggregate[Tally]] = []
+        async with trio.open_nursery() as nursery:
+
+            async def load() -> None:
+                loaded.append(await system.load("t-1"))
+
+            nursery.start_soon(load)
+            await trio.testing.wait_all_tasks_blocked()
+            receipts: list[Receipt] = []
+
+            async def execute() -> None:
+                receipts.append(await system.execute("t-1", add(2)))
+
+            nursery.start_soon(execute)
+            await trio.testing.wait_all_tasks_blocked()
+            assert not receipts  # queued behind the load
+            gate.set()
+        assert loaded == [Aggregate("t-1", Tally(1, (1,)), 1)]
+        assert receipts[0].sequence == 2
+        assert bank.stored() == [(1, Added(1)), (2, Added(2))]
+
+
+async def test_a_load_cancelled_while_it_reads_leaves_the_aggregate_to_load_again() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+        bank.faulty.load_gate = gate = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(system.load, "t-1")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.cancel_scope.cancel()
+        gate.set()
+        assert await system.load("t-1") == Aggregate("t-1", Tally(1, (1,)), 1)
+        assert (await system.execute("t-1", add(2))).sequence == 2
+
+
+async def test_an_idle_aggregate_is_loaded_in_the_callers_task_a_busy_one_after_its_queue() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+        inner = bank.system._system
+        assert await inner.load_in_caller("t-1") == Ok(Aggregate("t-1", Tally(1, (1,)), 1))
+        bank.faulty.commit_gate = gate = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(bank.system.execute, "t-1", add(2))
+            await trio.testing.wait_all_tasks_blocked()
+            # A command is running: a load waits for it, through the aggregate's queue.
+            assert await inner.load_in_caller("t-1") is None
+            gate.set()
+        assert await bank.system.load("t-1") == Aggregate("t-1", Tally(3, (1, 2)), 2)
 
 
 async def test_no_more_aggregates_stay_cached_than_max_workers() -> None:

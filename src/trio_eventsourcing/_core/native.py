@@ -186,8 +186,11 @@ class System(Generic[EntityT, CommandT, EventT, ErrorT]):
             print(account.entity.balance, account.sequence)
         """
         self._check_open(check_aggregate_id(aggregate_id))
-        reply = load_aggregate(self.subject, aggregate_id)
-        return _value(aggregate_id, await receive_forever(reply))
+        # An idle aggregate answers in this task; a busy one after its queue.
+        loaded = await self._system.load_in_caller(aggregate_id)
+        if loaded is None:
+            loaded = await receive_forever(load_aggregate(self.subject, aggregate_id))
+        return _value(aggregate_id, loaded)
 
     async def events(self, aggregate_id: str, start_from: int = 0) -> list[EventEnvelop[EventT]]:
         """The aggregate's events with a sequence greater than ``start_from``, in order.

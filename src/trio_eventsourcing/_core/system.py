@@ -1012,6 +1012,46 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         # Asked with ``wants_receipt``: an ``Ok`` holds a receipt (no copy on this path).
         return cast("Result[Receipt, EventSourcingError[ErrorT]]", outcome)
 
+    async def load_in_caller(
+        self, aggregate_id: str
+    ) -> Result[Aggregate[EntityT], EventSourcingError[ErrorT]] | None:
+        """The aggregate's state for a caller that awaits it (the Trio-native path).
+
+        An aggregate with nothing queued or running answers in the caller's task: from
+        the cache, or loaded from the store as a worker would load it (held meanwhile,
+        so that a command sent during the load queues behind it) and cached. ``None``
+        otherwise: the caller then asks through the aggregate's queue, after the
+        commands sent before.
+        """
+        await trio.lowlevel.checkpoint()
+        slot = self.slots.get(aggregate_id)
+        if not (
+            self.serving
+            and not self.draining
+            and not len(self.router_mailbox)
+            and (slot is None or _at_rest(slot))
+        ):
+            return None
+        if slot is not None and slot.aggregate is not None:
+            loaded: Result[Aggregate[EntityT], EventSourcingError[Never]] = Ok(slot.aggregate)
+            slot.last_active = trio.current_time()
+            self.keep_cached(slot)
+        else:
+            if slot is None:
+                slot = _AggregateSlot(aggregate_id)
+                self.slots[aggregate_id] = slot
+            slot.held = True
+            slot.in_flight = LoadAggregate(aggregate_id, new_subject())
+            self.in_caller += 1
+            try:
+                loaded = await self.current(slot)
+            finally:
+                self.in_caller -= 1
+                self.release(slot)
+        if isinstance(loaded, Ok) and loaded.value.entity == self.es.empty_state:
+            return Error(EntityNotFound())
+        return loaded
+
     def release(self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]) -> None:
         """Hand a held aggregate back: its worker (started if need be) takes what queued."""
         slot.held = False
