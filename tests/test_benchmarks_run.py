@@ -147,7 +147,9 @@ def _rates(**slots: float) -> dict[str, list[Outcome]]:
     return {slot: _outcomes(value) for slot, value in slots.items()}
 
 
-def test_every_ours_w1_and_live_job_runs_through_both_apis_and_w3_through_the_native_one() -> None:
+def test_every_ours_w1_w2_and_live_job_runs_through_both_apis_and_w3_through_the_native_one() -> (
+    None
+):
     workload = sizes(True)
     plan = run.build_plan(workload, True, {"memory", "sqlite", "postgres"})
     w1_keys = {
@@ -168,8 +170,14 @@ def test_every_ours_w1_and_live_job_runs_through_both_apis_and_w3_through_the_na
         assert {k: v for k, v in ours[0].args.items() if k not in ("api", "read_log")} == {
             k: v for k, v in ours[1].args.items() if k not in ("api", "read_log")
         }, key
-    # Besides W1, the live aggregates and the density measure both APIs; nothing else.
+    # Besides W1, the cold loads, the live aggregates and the density measure both APIs;
+    # nothing else.
     both = {
+        *(
+            f"{store}.{key}"
+            for store in ("memory", "sqlite", "postgres")
+            for key in ("w2", "w2_snap")
+        ),
         *(f"w4.live{n}" for n in workload.live_series),
         "w4.million",
         "memory.density",
