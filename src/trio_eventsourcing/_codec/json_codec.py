@@ -100,7 +100,10 @@ class Codec(ABC, Generic[EventT, EntityT]):
     """Turns an aggregate's events and entity snapshots into stored text and back.
 
     Durable stores call it; `JsonCodec` is the implementation for frozen dataclasses, and
-    another serialization format is a subclass implementing these five members.
+    another serialization format is a subclass implementing these five members. Two more
+    have defaults it may override: `event_decoder`, which the stores ask for once per
+    event type in a page of the log (the default calls `decode_event`), and
+    `event_type_name`, which projections selecting event types need.
     """
 
     __slots__ = ()
