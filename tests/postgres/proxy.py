@@ -27,6 +27,8 @@ class Proxy:
         """The DSN that reaches the server through the proxy."""
         self.swallow_replies = False
         """When true, what the server sends is dropped instead of forwarded."""
+        self.swallowed_replies = 0
+        """Bytes of the server's dropped so far."""
         self.swallow_requests = False
         """When true, what the client sends is dropped instead of forwarded."""
         self.dropped_requests = 0
@@ -67,6 +69,7 @@ class Proxy:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
             while data := await source.receive_some(65536):
                 if replies and self.swallow_replies:
+                    self.swallowed_replies += len(data)
                     continue
                 if not replies and self.swallow_requests:
                     self.dropped_requests += len(data)

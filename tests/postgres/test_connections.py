@@ -134,6 +134,25 @@ async def test_readers_carry_on_after_their_connections_are_ended(dsn: str, sche
         assert isinstance(await postgres_store.read_log(store), Ok)
 
 
+async def test_a_read_waiting_on_a_silent_server_does_not_hold_up_the_stop(
+    dsn: str, schema: str
+) -> None:
+    async with running_proxy(dsn) as proxy:
+        async with running_store(proxy.dsn, schema) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            proxy.swallow_replies = True
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(postgres_store.read_log, store)
+                # The server has answered the read, and the answer was lost on its way.
+                await wait_until(lambda: proxy.swallowed_replies > 0)
+                # The read's caller gives up; its thread still waits for an answer.
+                nursery.cancel_scope.cancel()
+            stopping = trio.current_time()
+        # The stop did not wait for the read, which ends on its own once cut off.
+        assert trio.current_time() - stopping < 10
+        proxy.cut()
+
+
 async def test_a_server_gone_mid_run_is_reported_in_bounded_time_then_the_store_recovers(
     dsn: str, schema: str
 ) -> None:
