@@ -1256,7 +1256,7 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
     Compiled from source, as `dataclasses` compiles ``__init__``: field names are
     identifiers, and only they and generated names reach the source. A field with a
     default is passed only when the data held it. Where ``__init__`` is the one
-    `dataclasses` wrote and nothing else runs on construction (`_direct_setters`), the
+    `dataclasses` wrote and nothing else runs on construction (`_fields_home`), the
     function sets the fields itself, as that ``__init__`` would, without calling it.
     """
     namespace: dict[str, object] = {
@@ -1266,10 +1266,11 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
         "Invalid": _Invalid,
         "new": object.__new__,
     }
-    setters = _direct_setters(cls, [name for name, _, _ in fields])
+    names = [name for name, _, _ in fields]
+    home = _fields_home(cls, names)
     # Set the fields directly; or call cls(**kwargs) when a field may be left to its
     # default; or call cls() by position.
-    by_keyword = setters is None and not all(required for _, _, required in fields)
+    by_keyword = home is None and not all(required for _, _, required in fields)
     specs = {spec.name: spec for spec in dataclasses.fields(cast("Any", cls))}
     lines = ["def build(s):", "    kwargs = {}"] if by_keyword else ["def build(s):"]
     for index, (name, lift, required) in enumerate(fields):
@@ -1290,7 +1291,7 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
             continue
         lines.append(f"    if {target} is not UNSET:")
         lines.extend(f"        {line}" for line in body or ["pass"])
-        if setters is not None:
+        if home is not None:
             spec = specs[name]
             if spec.default_factory is dataclasses.MISSING:
                 namespace[f"default_{index}"] = spec.default
@@ -1300,17 +1301,24 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
                 default = f"default_{index}()"
             lines.append("    else:")
             lines.append(f"        {target} = {default}")
-    if setters is not None:
+    if home == "slots":
         lines.append("    o = new(cls)")
-        for index, setter in enumerate(setters):
-            namespace[f"set_{index}"] = setter
+        for index, name in enumerate(names):
+            namespace[f"set_{index}"] = inspect.getattr_static(cls, name).__set__
             lines.append(f"    set_{index}(o, v{index})")
+        lines.append("    return o")
+    elif home == "dict":
+        # In field order, as __init__ fills the instance's dictionary.
+        lines.append("    o = new(cls)")
+        lines.append("    fields = o.__dict__")
+        for index, name in enumerate(names):
+            lines.append(f"    fields[{name!r}] = v{index}")
         lines.append("    return o")
     elif by_keyword:
         lines.append("    return cls(**kwargs)")
     else:
         # By position as far as __init__ takes them in field order (faster than by keyword).
-        positional = _positional_count(cls, [name for name, _, _ in fields])
+        positional = _positional_count(cls, names)
         arguments = ", ".join(
             f"v{index}" if index < positional else f"{name}=v{index}"
             for index, (name, _, _) in enumerate(fields)
@@ -1321,16 +1329,15 @@ def _compile_builder(cls: type[object], fields: list[tuple[str, _Decode | None, 
     return cast("_Decode", namespace["build"])
 
 
-def _direct_setters(
-    cls: type[object], names: list[str]
-) -> list[Callable[[object, object], None]] | None:
-    """How to set each field of ``cls`` on a new instance, where that is all its ``__init__`` does.
+def _fields_home(cls: type[object], names: list[str]) -> Literal["slots", "dict"] | None:
+    """Where a new ``cls`` keeps its fields, when setting them there is all ``__init__`` does.
 
     That holds when the class's ``__init__`` is the one `dataclasses` generated (compiled
     from a string, so not one written in a class body) and takes exactly the fields
     ``names``, in order; when nothing runs after it (no ``__post_init__``) or before it (no
-    ``__new__`` of its own); and when every field lives in a slot, or every one in the
-    instance's ``__dict__``. ``None`` otherwise: the class is then called.
+    ``__new__`` of its own); and when every field lives in a slot (``"slots"``), or every
+    one in the instance's ``__dict__`` (``"dict"``). ``None`` otherwise: the class is
+    then called.
     """
     init = vars(cls).get("__init__")
     code = getattr(init, "__code__", None)
@@ -1343,20 +1350,15 @@ def _direct_setters(
         or [spec.name for spec in dataclasses.fields(cast("Any", cls))] != names
     ):
         return None
-    slots = [inspect.getattr_static(cls, name, None) for name in names]
-    if all(isinstance(slot, types.MemberDescriptorType) for slot in slots):
-        return [cast("Any", slot).__set__ for slot in slots]
-    if (
-        any(isinstance(slot, types.MemberDescriptorType) for slot in slots)
-        or not hasattr(cls, "__dictoffset__")
-        or cls.__dictoffset__ == 0
-    ):
+    in_slots = [
+        isinstance(inspect.getattr_static(cls, name, None), types.MemberDescriptorType)
+        for name in names
+    ]
+    if all(in_slots):
+        return "slots"
+    if any(in_slots) or getattr(cls, "__dictoffset__", 0) == 0:
         return None
-    return [functools.partial(_set_in_dict, name) for name in names]
-
-
-def _set_in_dict(name: str, instance: object, value: object) -> None:
-    vars(instance)[name] = value
+    return "dict"
 
 
 def _positional_count(cls: type[object], names: list[str]) -> int:
