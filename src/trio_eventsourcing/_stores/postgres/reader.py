@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
@@ -31,7 +31,7 @@ from ..._core.log_source import LogPage
 from ..._core.records import EventEnvelop, Snapshot
 from ..._runtime.result import Error, Ok, Result
 from ..handoff import Call, JobQueue, ThreadGroup
-from ..selection import QueriedSelection, page_of, page_query, split_page
+from ..selection import QueriedSelection, page_of
 from ..serialized import (
     EventRow,
     HeadedLogRow,
@@ -61,22 +61,31 @@ _SnapshotRow = tuple[int, str, int, str, datetime]
 
 @final
 class ReaderPool:
-    """The read connections of one running store, lent to worker threads one at a time.
+    """The read connections and reader threads of one running store.
 
     A small pool of its own rather than ``psycopg_pool``: that one reconnects in the
     background with a growing backoff, so after an outage reads kept failing for
-    seconds after the server was back. Here a thread that finds no idle connection
-    opens one, at once; the limiter keeps the connections to ``max_readers``.
+    seconds after the server was back. Here a reader thread that finds no idle
+    connection opens one, at once; there are ``max_readers`` threads, each holding one
+    connection at a time, so never more connections than that.
     """
 
     __slots__ = ("_closed", "_idle", "_lock", "_options", "_threads")
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, token: trio.lowlevel.TrioToken) -> None:
         self._options = options
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._threads: ThreadGroup[_Read[Any]] | None = None
+        # They hand their reads back to the Trio run of ``token``.
+        self._threads: ThreadGroup[_Read[Any]] = ThreadGroup(
+            token,
+            [
+                f"trio-eventsourcing PostgreSQL reader {n} {options.server}"
+                for n in range(options.max_readers)
+            ],
+            self._serve,
+        )
 
     def open(self) -> None:
         """Open the first read connection (blocks), so a start fails if reads cannot work.
@@ -86,19 +95,13 @@ class ReaderPool:
         """
         self._give_back(_connect(self._options))
 
-    def start(self, token: trio.lowlevel.TrioToken) -> None:
-        """Start the reader threads, which hand their reads back to the Trio run of ``token``."""
-        names = [
-            f"trio-eventsourcing PostgreSQL reader {n} {self._options.server}"
-            for n in range(self._options.max_readers)
-        ]
-        self._threads = ThreadGroup(token, names, self._serve)
+    def start(self) -> None:
+        """Start the reader threads."""
         self._threads.start()
 
     def stop(self) -> None:
         """Take no more reads; each thread ends after the reads queued before."""
-        if self._threads is not None:
-            self._threads.stop()
+        self._threads.stop()
 
     async def run(
         self, operation: str, work: Callable[[Connection], ReadResult[ValueT]]
@@ -110,10 +113,7 @@ class ReaderPool:
                 own (reads change nothing, so there is nothing to wait for).
         """
         read: _Read[ValueT] = Call(operation, work)
-        threads = self._threads
-        if threads is None:
-            await trio.lowlevel.checkpoint()
-        if threads is None or not await threads.jobs.submit(read):
+        if not await self._threads.jobs.submit(read):
             return Error(
                 EventStoreError(
                     f"the PostgreSQL store {self._options.server} has stopped",
@@ -351,7 +351,7 @@ def log_query(names: Names, condition: str) -> PageQueries:
         f" (SELECT coalesce(max(position), 0) FROM {events})"
         f" FROM {events} WHERE position > %s AND {condition} ORDER BY position LIMIT %s"
     )
-    return PageQueries(headed, page_query(events, columns, condition, "%s"))
+    return PageQueries(headed, _joined_page_query(events, columns, condition))
 
 
 def read_selected_log(
@@ -377,11 +377,37 @@ def read_selected_log(
         head = headed[-1][-1]
         entries = _decode_log(selected.codecs, options, headed, headed=True)
     else:
-        head, rows = split_page(connection.execute(queries.joined, parameters, binary=True))
+        head, rows = _split_page(connection.execute(queries.joined, parameters, binary=True))
         entries = _decode_log(selected.codecs, options, rows)
     if isinstance(entries, Error):
         return entries
     return Ok(page_of(entries.value, limit, head))
+
+
+def _joined_page_query(events: str, columns: str, condition: str) -> str:
+    """A page of the log joined to where the log ends, which it reports with no row selected.
+
+    Its parameters: the position, the condition's, and the most rows. One statement, so
+    one snapshot of the table: the end it reports and the events it returns are of the
+    same moment, and every event up to that end is visible in it (the stores commit
+    positions in order). Its rows are ``(end, position, recorded_at, *columns)``; with no
+    event selected, one row whose position is ``NULL``.
+    """
+    selected = ", ".join(f"e.{column.strip()}" for column in columns.split(","))
+    return (
+        f"SELECT head.position, e.position, e.recorded_at, {selected}"
+        f" FROM (SELECT coalesce(max(position), 0) AS position FROM {events}) AS head"
+        f" LEFT JOIN (SELECT position, recorded_at, {columns} FROM {events}"
+        f" WHERE position > %s AND {condition} ORDER BY position LIMIT %s) AS e"
+        " ON 1 = 1 ORDER BY e.position"
+    )
+
+
+def _split_page(cursor: Iterable[Sequence[Any]]) -> tuple[int, list[Any]]:
+    """The end of the log and the event rows (without it) of a :func:`_joined_page_query`."""
+    rows = list(cursor)
+    head = int(rows[0][0]) if rows else 0
+    return head, [row[1:] for row in rows if row[1] is not None]
 
 
 def _utc(moment: datetime) -> datetime:

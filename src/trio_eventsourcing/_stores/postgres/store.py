@@ -383,15 +383,15 @@ class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
             raise
         return connection, names
 
-    def _open_readers(self) -> ReaderPool:
-        """Open the first read connection (blocks: run in a thread).
+    def _open_readers(self, token: trio.lowlevel.TrioToken) -> ReaderPool:
+        """Open the first read connection (blocks: run in a thread); ``token`` is the store's run.
 
         Raises:
             StoreRefused: The server cannot be reached.
         """
         import psycopg
 
-        readers = ReaderPool(self._options)
+        readers = ReaderPool(self._options, token)
         try:
             readers.open()
         except psycopg.Error as exc:
@@ -417,7 +417,9 @@ class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
                 logger.error("cannot start the PostgreSQL store: %s", exc)
                 raise
             try:
-                readers = await trio.to_thread.run_sync(self._open_readers)
+                readers = await trio.to_thread.run_sync(
+                    self._open_readers, trio.lowlevel.current_trio_token()
+                )
             except BaseException as exc:
                 if isinstance(exc, StoreRefused):
                     logger.error("cannot start the PostgreSQL store: %s", exc)
@@ -431,7 +433,7 @@ class PostgresDatabase(DurableDatabase[_Running, PostgresStore[Any, Any]]):
                 self._counters,
             )
             writer.start()
-            readers.start(trio.lowlevel.current_trio_token())
+            readers.start()
             try:
                 self._running = _Running(writer, readers, names, self._options)
                 self._has_run = True
