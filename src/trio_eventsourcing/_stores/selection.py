@@ -4,12 +4,13 @@ A :class:`~trio_eventsourcing._core.log_source.Selection` names aggregate types 
 database and, for some, the event classes wanted. :class:`QueriedSelection` turns it into
 a condition on the ``aggregate_type`` and ``event_type`` columns, so that the store's
 query leaves the other events out (they are neither read into Python nor decoded), and
-decodes the rows it returns with the codec of each row's aggregate type.
+keeps the codec of each aggregate type, with which the store decodes the rows returned
+(``_stores.serialized.decode_log``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from typing_extensions import final
@@ -34,41 +35,11 @@ POSTGRES_KIND = "aggregate_type"
 """``aggregate_type`` in PostgreSQL's conditions: the column, which its statistics know."""
 
 
-def page_query(events: str, columns: str, condition: str, mark: str) -> str:
-    """The query of one page of the log: where it ends, and selected events after a position.
-
-    Its parameters: the position, the condition's, and the most rows. One statement, so
-    one snapshot of the table: the end it reports and the events it returns are of the
-    same moment, and every event up to that end is visible in it (the stores commit
-    positions in order). Its rows are ``(end, position, recorded_at, *columns)``; with no
-    event selected, one row whose position is ``NULL``.
-    """
-    selected = ", ".join(f"e.{column.strip()}" for column in columns.split(","))
-    return (
-        f"SELECT head.position, e.position, e.recorded_at, {selected}"
-        f" FROM (SELECT coalesce(max(position), 0) AS position FROM {events}) AS head"
-        f" LEFT JOIN (SELECT position, recorded_at, {columns} FROM {events}"
-        f" WHERE position > {mark} AND {condition} ORDER BY position LIMIT {mark}) AS e"
-        " ON 1 = 1 ORDER BY e.position"
-    )
-
-
-def split_page(cursor: Iterable[Sequence[Any]]) -> tuple[int, list[Any]]:
-    """The end of the log and the event rows (without it) of a :func:`page_query`."""
-    rows = list(cursor)
-    head = int(rows[0][0]) if rows else 0
-    return head, [row[1:] for row in rows if row[1] is not None]
-
-
 def page_of(entries: Sequence[EntryT], limit: int, head: int) -> LogPage[EntryT]:
     """The page of ``entries`` read with at most ``limit`` rows, the log ending at ``head``."""
     if len(entries) >= limit:
         return LogPage(entries, entries[-1].position)
     return LogPage(entries, head)
-
-
-def _unchanged(text: str) -> str:
-    return text
 
 
 def runner_key(scope: str, name: str) -> str:

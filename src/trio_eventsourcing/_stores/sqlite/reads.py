@@ -45,10 +45,21 @@ _SELECT_COMMAND = (
     "SELECT 1 FROM command_keys WHERE aggregate_type = ? AND aggregate_id = ? AND command_key = ?"
 )
 _SELECT_HEAD = "SELECT coalesce(max(position), 0) FROM events"
-_SELECT_LOG = (
-    f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
-    f" WHERE position > ? AND {SQLITE_KIND} = ? ORDER BY position LIMIT ?"
-)
+
+
+def log_query(condition: str) -> str:
+    """The query of a page of the log for a selection's SQL ``condition``.
+
+    Its parameters: the position, the condition's, and the most rows.
+    """
+    return (
+        f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
+        f" WHERE position > ? AND {condition} ORDER BY position LIMIT ?"
+    )
+
+
+# The log of one aggregate type (read_log).
+_SELECT_LOG = log_query(f"{SQLITE_KIND} = ?")
 
 
 def read_events(
@@ -118,17 +129,6 @@ def read_log(
         _SELECT_LOG, (start_from, codec.aggregate_type, limit)
     ).fetchall()
     return decode_log({codec.aggregate_type: codec}, repr(path), rows, datetime.fromisoformat)
-
-
-def log_query(condition: str) -> str:
-    """The query of :func:`read_selected_log` for a selection's SQL ``condition``.
-
-    Its parameters: the position, the condition's, and the most rows.
-    """
-    return (
-        f"SELECT position, recorded_at, {_EVENT_COLUMNS} FROM events"
-        f" WHERE position > ? AND {condition} ORDER BY position LIMIT ?"
-    )
 
 
 def read_selected_log(
