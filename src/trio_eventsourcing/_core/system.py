@@ -333,8 +333,9 @@ class _AggregateSlot(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         # in an AggregateActorState: one object fewer per cached aggregate.
         self.aggregate: Aggregate[EntityT] | None = None
         self.has_worker = False
-        # A caller runs a command of this idle aggregate in its own task: messages routed
-        # meanwhile queue up, and a worker starts for them when the caller releases it.
+        # A caller runs a command of this idle aggregate in its own task, or loads it:
+        # messages routed meanwhile queue up, and a worker starts for them when the
+        # caller releases it.
         self.held = False
         self.is_waiting = False  # queued in ``_System.waiting`` for a free worker place
         self.in_flight: AggregateMessage[EntityT, CommandT, EventT, ErrorT] | None = None
@@ -358,7 +359,7 @@ def _at_rest(slot: _AggregateSlot[Any, Any, Any, Any, Any, Any]) -> bool:
     """Whether an aggregate may be dropped from the cache: nothing to run, nobody on it.
 
     A worker serves an aggregate only while it has messages, and a caller holds it only
-    while it runs a command, so an aggregate at rest has neither.
+    while it runs a command or loads it, so an aggregate at rest has neither.
     """
     return not (slot.has_worker or slot.held or slot.in_flight is not None or len(slot.queue))
 
@@ -854,11 +855,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         if isinstance(message, ExecuteCommand):
             await self.execute(slot, message)
         elif isinstance(message, LoadAggregate):
-            loaded = await self.current(slot)
-            if isinstance(loaded, Ok) and loaded.value.entity == self.es.empty_state:
-                send(message.reply_to, Error(EntityNotFound()))
-            else:
-                send(message.reply_to, loaded)
+            send(message.reply_to, self.found(await self.current(slot)))
         elif isinstance(message, LoadAllEvents):
             send(message.reply_to, await self.read_events(slot.aggregate_id, 0))
         elif isinstance(message, LoadEvents):
@@ -941,7 +938,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             self.serving
             and not self.draining
             and not len(self.router_mailbox)
-            and (slot is None or (slot.in_flight is None and not len(slot.queue)))
+            and (slot is None or _at_rest(slot))
         ):
             return await self.run_in_caller(slot, message)
         return await self.run_queued(message)
@@ -1040,14 +1037,19 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             if slot is None:
                 slot = _AggregateSlot(aggregate_id)
                 self.slots[aggregate_id] = slot
-            slot.held = True
-            slot.in_flight = LoadAggregate(aggregate_id, new_subject())
+            slot.held = True  # not at rest: a command sent meanwhile queues behind
             self.in_caller += 1
             try:
                 loaded = await self.current(slot)
             finally:
                 self.in_caller -= 1
                 self.release(slot)
+        return self.found(loaded)
+
+    def found(
+        self, loaded: Result[Aggregate[EntityT], EventSourcingError[Never]]
+    ) -> Result[Aggregate[EntityT], EventSourcingError[ErrorT]]:
+        """A loaded aggregate as a load answers it: ``EntityNotFound`` in its empty state."""
         if isinstance(loaded, Ok) and loaded.value.entity == self.es.empty_state:
             return Error(EntityNotFound())
         return loaded
