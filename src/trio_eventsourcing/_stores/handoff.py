@@ -158,7 +158,7 @@ class Call(Job[ResultT], Generic[ResourceT, ResultT]):
 class ThreadGroup(Generic[JobT]):
     """The threads that serve one :class:`JobQueue`, started, stopped and joined together.
 
-    Each runs ``serve(jobs)``, which takes jobs until :meth:`JobQueue.get` says stop.
+    Each runs ``serve(jobs)``, which takes jobs (:meth:`JobQueue.each`) until told to stop.
     """
 
     __slots__ = ("_threads", "jobs")
