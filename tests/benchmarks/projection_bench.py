@@ -6,8 +6,9 @@ Usage (from the repository): ``python -m tests.benchmarks.projection_bench [--qu
 - **Catch-up**: a projection started on a store that already holds ``events`` events
   (100,000; 20,000 with ``--quick``), from position 0 to the last: events per second,
   checkpoints included. ``per_event`` with a handler that only counts, ``per_batch``,
-  and on SQLite ``transactional`` (the handler runs in the checkpoint's transaction,
-  on the writer thread). Batches of 1,000.
+  and on the disk stores ``transactional`` (the handler runs in the checkpoint's
+  transaction, on the writer thread). Batches of 1,000. Each style's catch-ups and the
+  peer's reads take turns on one store each, in :data:`CATCH_UPS` rounds.
 - **The peer** (the PyPI ``eventsourcing`` package, when installed): its notification
   log read whole, in pages of 1,000, each notification decoded to a domain event
   (``recorder.select_notifications`` + ``mapper.to_domain_event``), on the same kind of
@@ -28,14 +29,15 @@ dropped afterwards.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import secrets
 import shutil
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
@@ -76,9 +78,9 @@ ACCOUNTS = 100
 PER_COMMIT = 100
 BATCH = 1_000
 CATCH_UPS = 5
-"""Catch-ups measured on one store (and reads of the peer's log), one after another; the
-median is reported, as one catch-up of half a second on a shared machine varied by half
-from run to run."""
+"""Rounds of catch-ups (one of each style) and reads of the peer's log, taking turns; the
+medians are reported, as one catch-up of half a second on a shared machine varied by half
+from run to run, and a slow minute of the machine must not fall on one side alone."""
 WRITERS = 10
 
 
@@ -174,21 +176,40 @@ async def _fill(store: BankStore, events: int) -> None:
             nursery.start_soon(account, index)
 
 
-def catch_up(kind: str, style: str, events: int, path: Path) -> float:
-    """Events per second of a projection catching up from 0 on ``events`` events.
+def catch_ups(
+    kind: str,
+    styles: Sequence[str],
+    events: int,
+    path: Path,
+    peer_read: Callable[[], tuple[int, float]] | None,
+) -> tuple[dict[str, float], float | None]:
+    """Events per second of projections of each of ``styles`` catching up from 0 on
+    ``events`` events, and of ``peer_read`` (the peer's whole log read), alternated.
 
-    The median of :data:`CATCH_UPS` projections of one store, one after another, each a
-    new one (a name of its own) catching up on the whole log.
+    :data:`CATCH_UPS` rounds on one store: in each, a new projection of each style (a name
+    of its own) catches up on the whole log, then the peer reads its log once. The two
+    sides take turns so that a slower minute of a shared machine slows both alike. The
+    medians are returned: by style, and the peer's (``None`` without ``peer_read``).
     """
 
-    async def main() -> float:
+    async def main() -> tuple[dict[str, float], float | None]:
+        rates: dict[str, list[float]] = {style: [] for style in styles}
+        peer_rates: list[float] = []
         async with _store(kind, path) as store:
             await _fill(store, events)
             total = events // ACCOUNTS * ACCOUNTS
-            rates = []
             for round_ in range(CATCH_UPS):
-                rates.append(await _catch_up_once(store, style, f"bench-{round_}", total))
-        return statistics.median(rates)
+                for style in styles:
+                    name = f"bench-{style}-{round_}"
+                    rates[style].append(await _catch_up_once(store, style, name, total))
+                if peer_read is not None:
+                    # Synchronous, as the peer is: nothing else runs meanwhile.
+                    count, seconds = peer_read()
+                    if count != total:
+                        raise RuntimeError(f"the peer read {count} notifications of {total}")
+                    peer_rates.append(count / seconds)
+        medians = {style: statistics.median(found) for style, found in rates.items()}
+        return medians, statistics.median(peer_rates) if peer_rates else None
 
     return trio.run(main)
 
@@ -282,11 +303,10 @@ def _percentile(values: list[float], percent: int) -> float:
 # --- the peer ---------------------------------------------------------------------------
 
 
-def peer_log_read(peer: ModuleType, kind: str, events: int, path: Path) -> float:
-    """Events per second of the peer reading its whole notification log, decoded.
-
-    The median of :data:`CATCH_UPS` reads, one after another, as ours is measured.
-    """
+@contextmanager
+def peer_log(peer: ModuleType, kind: str, events: int, path: Path) -> Iterator[Any]:
+    """The peer's application on ``kind``'s store, holding ``events`` events written as
+    ours are; closed (and its schema dropped by the caller) afterwards."""
     if kind == "postgres":
         import psycopg
 
@@ -305,16 +325,9 @@ def peer_log_read(peer: ModuleType, kind: str, events: int, path: Path) -> float
                 account.deposit(Decimal(1))
                 if number % PER_COMMIT == 0 or number == per_account:
                     app.save(account)
-        rates: list[float] = []
-        for _ in range(CATCH_UPS):
-            # In pages of peer.LOG_PAGE, as large as our batches.
-            count, seconds = peer.read_whole_log(app)
-            rates.append(int(count) / float(seconds))
-            if count != per_account * ACCOUNTS:
-                raise RuntimeError(f"the peer read {count} notifications")
+        yield app
     finally:
         app.close()
-    return statistics.median(rates)
 
 
 CATCH_UP_TARGET = 1.5
@@ -355,16 +368,22 @@ def run(quick: bool, directory: Path | None = None) -> dict[str, float]:
 
     try:
         for kind, styles in stores:
-            for style in styles:
-                path = place(kind, f"ours-{kind}-{style}")
-                figures[f"ours_{kind}_{style}_catchup"] = catch_up(kind, style, events, path)
-            if peer is not None:
-                read = peer_log_read(peer, kind, events, place(kind, f"peer-{kind}"))
-                figures[f"peer_{kind}_log_read"] = read
-                for style in styles:
-                    figures[f"ratio_{kind}_{style}"] = (
-                        figures[f"ours_{kind}_{style}_catchup"] / read
+            path = place(kind, f"ours-{kind}")
+            with ExitStack() as stack:
+                peer_read = None
+                if peer is not None:
+                    app = stack.enter_context(
+                        peer_log(peer, kind, events, place(kind, f"peer-{kind}"))
                     )
+                    # In pages of peer.LOG_PAGE, as large as our batches.
+                    peer_read = functools.partial(peer.read_whole_log, app)
+                ours, read = catch_ups(kind, styles, events, path, peer_read)
+            for style, caught_up in ours.items():
+                figures[f"ours_{kind}_{style}_catchup"] = caught_up
+                if read is not None:
+                    figures[f"ratio_{kind}_{style}"] = caught_up / read
+            if read is not None:
+                figures[f"peer_{kind}_log_read"] = read
             measured = latency(kind, rate, seconds, place(kind, f"latency-{kind}"))
             for key in ("ack_p50_ms", "ack_p99_ms", "request_p50_ms", "request_p99_ms"):
                 figures[f"ours_{kind}_latency_{key}"] = measured[key]
