@@ -280,6 +280,71 @@ class StoreContract:
             with trio.testing.assert_checkpoints():
                 await load(store, "acc-1")
 
+    async def test_an_aggregate_load_is_a_checkpoint_whether_or_not_its_body_reads(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+
+            async def reads(tx: object) -> StoreResult[Aggregate[BankAccount]]:
+                snapshot = await store.load_snapshot(tx, "acc-1")
+                assert isinstance(snapshot, Ok), snapshot
+                events = await store.load_events(store.eventstore, tx, "acc-1", 0)
+                assert isinstance(events, Ok), events
+                entity = fold([envelope.payload for envelope in events.value])
+                return Ok(Aggregate("acc-1", entity, len(events.value)))
+
+            async def reads_nothing(tx: object) -> StoreResult[Aggregate[BankAccount]]:
+                return Ok(Aggregate("acc-1", BankAccount(), 0))
+
+            for body in (reads, reads_nothing):
+                with trio.testing.assert_checkpoints():
+                    loaded = await store.load_aggregate_transaction(body)
+                assert isinstance(loaded, Ok), loaded
+
+    async def test_an_aggregate_load_in_a_cancelled_scope_raises_cancelled(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            ran: list[str] = []
+
+            async def body(tx: object) -> StoreResult[Aggregate[BankAccount]]:
+                ran.append("body")
+                return Ok(Aggregate("acc-1", BankAccount(), 0))
+
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await store.load_aggregate_transaction(body)
+            assert scope.cancelled_caught
+            assert ran == []
+
+    async def test_events_read_with_their_snapshot_are_those_read_alone(
+        self, tmp_path: Path
+    ) -> None:
+        async with self.open_store(tmp_path) as store:
+            events: list[BankAccountEvent] = [opened("acc-1"), deposited(10, 10)]
+            assert isinstance(await append(store, "acc-1", 0, events), Ok)
+            assert isinstance(
+                await save_snapshot(
+                    store, Snapshot("acc-1", fold(events[:1]), 1, datetime.now(timezone.utc))
+                ),
+                Ok,
+            )
+            seen: list[object] = []
+
+            async def body(tx: object) -> StoreResult[Aggregate[BankAccount]]:
+                snapshot = await store.load_snapshot(tx, "acc-1")
+                assert isinstance(snapshot, Ok), snapshot
+                assert snapshot.value is not None
+                after = await store.load_events(store.eventstore, tx, "acc-1", 1)
+                assert isinstance(after, Ok), after
+                seen.append(view(after.value))
+                return Ok(Aggregate("acc-1", snapshot.value.entity, 2))
+
+            assert isinstance(await store.load_aggregate_transaction(body), Ok)
+            assert seen == [view(await load(store, "acc-1", start_from=1))]
+
     # --- round trips ----------------------------------------------------------------------
 
     async def test_commit_returns_envelopes_numbered_from_one_and_the_new_sequence(

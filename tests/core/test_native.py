@@ -821,6 +821,32 @@ async def test_loading_a_stored_aggregate_caches_it_for_the_next_load_and_comman
         assert await system.load("t-1") == Aggregate("t-1", Tally(3, (1, 2)), 2)
 
 
+async def test_a_load_is_a_checkpoint_from_the_cache_and_from_the_store() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+        loads = bank.faulty.aggregate_loads
+        for _ in ("from the store", "from the cache"):
+            with trio.testing.assert_checkpoints():
+                assert await system.load("t-1") == Aggregate("t-1", Tally(1, (1,)), 1)
+        assert bank.faulty.aggregate_loads == loads + 1
+
+
+async def test_a_load_in_a_cancelled_scope_raises_cancelled_and_reads_nothing() -> None:
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+        loads = bank.faulty.aggregate_loads
+        for _ in ("from the store", "from the cache"):
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await system.load("t-1")
+            assert scope.cancelled_caught
+            assert bank.faulty.aggregate_loads == loads
+            await system.load("t-1")
+            loads = bank.faulty.aggregate_loads
+
+
 async def test_a_command_sent_during_a_load_runs_after_it_on_the_loaded_state() -> None:
     async with opened() as bank:
         await bank.system.execute("t-1", add(1))
