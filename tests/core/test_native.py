@@ -110,6 +110,18 @@ async def opened(
             yield Opened(system, faulty, store)
 
 
+@contextlib.asynccontextmanager
+async def reopened_after_one_command() -> AsyncIterator[tuple[Opened, TallySystem]]:
+    """A store holding t-1 after one command, and a new system on it: t-1 is not cached.
+
+    ``Opened`` is the first system's, closed; its ``faulty`` store serves the new one.
+    """
+    async with opened() as bank:
+        await bank.system.execute("t-1", add(1))
+    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+        yield bank, system
+
+
 # --- execute ----------------------------------------------------------------------------------
 
 
@@ -809,10 +821,8 @@ async def test_a_second_command_of_an_aggregate_uses_its_cached_state() -> None:
 
 
 async def test_loading_a_stored_aggregate_caches_it_for_the_next_load_and_command() -> None:
-    async with opened() as bank:
-        await bank.system.execute("t-1", add(1))
-    # A new system on the same store: t-1 is read from the store once, then cached.
-    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+    # t-1 is read from the store once, then cached.
+    async with reopened_after_one_command() as (bank, system):
         loads = bank.faulty.aggregate_loads
         assert await system.load("t-1") == Aggregate("t-1", Tally(1, (1,)), 1)
         assert await system.load("t-1") == Aggregate("t-1", Tally(1, (1,)), 1)
@@ -822,9 +832,7 @@ async def test_loading_a_stored_aggregate_caches_it_for_the_next_load_and_comman
 
 
 async def test_a_load_is_a_checkpoint_from_the_cache_and_from_the_store() -> None:
-    async with opened() as bank:
-        await bank.system.execute("t-1", add(1))
-    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+    async with reopened_after_one_command() as (bank, system):
         loads = bank.faulty.aggregate_loads
         for _ in ("from the store", "from the cache"):
             with trio.testing.assert_checkpoints():
@@ -833,9 +841,7 @@ async def test_a_load_is_a_checkpoint_from_the_cache_and_from_the_store() -> Non
 
 
 async def test_a_load_in_a_cancelled_scope_raises_cancelled_and_reads_nothing() -> None:
-    async with opened() as bank:
-        await bank.system.execute("t-1", add(1))
-    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+    async with reopened_after_one_command() as (bank, system):
         loads = bank.faulty.aggregate_loads
         for _ in ("from the store", "from the cache"):
             with trio.CancelScope() as scope:
@@ -848,9 +854,7 @@ async def test_a_load_in_a_cancelled_scope_raises_cancelled_and_reads_nothing() 
 
 
 async def test_a_command_sent_during_a_load_runs_after_it_on_the_loaded_state() -> None:
-    async with opened() as bank:
-        await bank.system.execute("t-1", add(1))
-    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+    async with reopened_after_one_command() as (bank, system):
         bank.faulty.load_gate = gate = trio.Event()
         loaded: list[Aggregate[Tally]] = []
         async with trio.open_nursery() as nursery:
@@ -875,9 +879,7 @@ async def test_a_command_sent_during_a_load_runs_after_it_on_the_loaded_state() 
 
 
 async def test_a_load_cancelled_while_it_reads_leaves_the_aggregate_to_load_again() -> None:
-    async with opened() as bank:
-        await bank.system.execute("t-1", add(1))
-    async with eventsourcing.open_system(bank.faulty.store, handle, apply, Tally()) as system:
+    async with reopened_after_one_command() as (bank, system):
         bank.faulty.load_gate = gate = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(system.load, "t-1")
