@@ -28,7 +28,7 @@ class Proxy:
         self.swallow_replies = False
         """When true, what the server sends is dropped instead of forwarded."""
         self.swallowed_replies = 0
-        """Bytes of the server's dropped so far."""
+        """Bytes the server sent that were dropped, so far."""
         self.swallow_requests = False
         """When true, what the client sends is dropped instead of forwarded."""
         self.dropped_requests = 0
