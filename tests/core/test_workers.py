@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import trio
 import trio.testing
 
@@ -158,3 +160,19 @@ async def test_the_cap_drops_the_least_recently_used_aggregate() -> None:
         assert system.faulty.aggregate_loads == 3
         assert await system.run("b", add(1)) == Ok(None)
         assert system.faulty.aggregate_loads == 4
+
+
+async def test_an_aggregate_dropped_from_the_cache_leaves_no_state_behind() -> None:
+    async with open_system(max_workers=1) as system:
+        for n in range(20):
+            # Half run in the caller's task, half through a worker: both paths drop alike.
+            if n % 2:
+                assert await reply(system.send(f"t-{n}", add(1_000 + n))) == Ok(None)
+            else:
+                assert await system.run(f"t-{n}", add(1_000 + n)) == Ok(None)
+        await trio.testing.wait_all_tasks_blocked()
+        gc.collect()
+        # Cached slots are left out of the cyclic GC: a reference cycle through one would
+        # keep its state alive for good. Only the last aggregate's state is still held.
+        cached = [obj for obj in gc.get_objects() if isinstance(obj, Tally) and obj.total >= 1_000]
+        assert cached == [Tally(1_019, (1_019,))]

@@ -179,8 +179,9 @@ class MemoryStore(Generic[EntityT, EventT]):
         self.aggregate_type: str = aggregate_type
         self.events: dict[str, list[MemoryStoreEventEnvelop[EventT]]] = {}
         self.snapshots: dict[str, Snapshot[EntityT]] = {}
-        # The idempotency keys of the stored commands, per aggregate.
-        self.commands: dict[str, set[str]] = {}
+        # The stored commands, as (aggregate id, idempotency key). One set, not one per
+        # aggregate: its tuples of strings leave the cyclic GC's tracking, a set would not.
+        self.commands: set[tuple[str, str]] = set()
         # The positions of this store's events in the database's log, in order.
         self.positions: list[int] = []
         # The projections' checkpoints by name, and the events they skipped.
@@ -271,28 +272,25 @@ def _make_event_store(
         commands = tables.commands
         for aggregate_id, expected, envelopes, key in tx.appends:
             if key is not None:
-                if key in commands.get(aggregate_id, ()) or (aggregate_id, key) in keys:
+                stored_key = (aggregate_id, key)
+                if stored_key in commands or stored_key in keys:
                     return Error(CommandAlreadyStored(aggregate_id, key))
-                keys.add((aggregate_id, key))
+                keys.add(stored_key)
             actual = sequences.get(aggregate_id)
             if actual is None:
                 actual = len(tables.events.get(aggregate_id, ()))
             if expected != actual:
                 return Error(ConcurrencyConflict(aggregate_id, expected, actual))
             sequences[aggregate_id] = actual + len(envelopes)
+        commands.update(keys)
         if tx.appends:
             now = datetime.now(timezone.utc)
             first_position = len(tables.database._log) + 1
-            for aggregate_id, _, envelopes, key in tx.appends:
+            for aggregate_id, _, envelopes, _ in tx.appends:
                 stream = tables.events.get(aggregate_id)
                 if stream is None:
                     tables.events[aggregate_id] = stream = []
                 stream.extend(envelopes)
-                if key is not None:
-                    stored_keys = commands.get(aggregate_id)
-                    if stored_keys is None:
-                        commands[aggregate_id] = stored_keys = set()
-                    stored_keys.add(key)
                 database = tables.database
                 first = len(database._log) + 1
                 database._log.extend(envelopes)
@@ -364,7 +362,7 @@ def _make_event_store(
         store: MemoryStore[EntityT, EventT], aggregate_id: str, idempotency_key: str
     ) -> StoreResult[bool]:
         await checkpoint()
-        return Ok(idempotency_key in store.commands.get(aggregate_id, ()))
+        return Ok((aggregate_id, idempotency_key) in store.commands)
 
     return EventStore(
         # Cancelled, it raises only from inside ``body``, before applying anything.
