@@ -713,14 +713,13 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
     ) -> None:
         """Serve ``slot``, then each aggregate handed to this worker, until told to end."""
         idle = _IdleWorker(trio.lowlevel.current_task())
-        serving: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT] | None = slot
-        # Idle, the worker holds no aggregate: the one it started for may be dropped from
-        # the cache meanwhile, and its state must go with it.
+        served = await self.run_slot(slot)
+        # Idle between aggregates, the worker references none: the one it served may be
+        # dropped from the cache meanwhile, and its state must go with it.
         del slot
-        while serving is not None:
-            if not await self.run_slot(serving):
-                return
-            serving = await self.next_slot(idle)
+        while served and (handed := await self.next_slot(idle)) is not None:
+            served = await self.run_slot(handed)
+            del handed
 
     async def run_slot(
         self, slot: _AggregateSlot[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]
