@@ -1019,7 +1019,7 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
         otherwise: the caller then asks through the aggregate's queue, after the
         commands sent before.
         """
-        await trio.lowlevel.checkpoint()
+        await trio.lowlevel.checkpoint_if_cancelled()
         slot = self.slots.get(aggregate_id)
         if not (
             self.serving
@@ -1032,7 +1032,11 @@ class _System(Generic[StoreT, EntityT, CommandT, EventT, ErrorT, TxT]):
             loaded: Result[Aggregate[EntityT], EventSourcingError[Never]] = Ok(slot.aggregate)
             slot.last_active = trio.current_time()
             self.keep_cached(slot)
+            # No read made it a schedule point: make it one, as every Trio operation is.
+            await trio.lowlevel.cancel_shielded_checkpoint()
         else:
+            # The store's load is the schedule point (an aggregate load is a checkpoint
+            # in every store: the store contract proves it).
             if slot is None:
                 slot = _AggregateSlot(aggregate_id)
                 self.slots[aggregate_id] = slot

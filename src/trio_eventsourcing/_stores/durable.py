@@ -472,6 +472,7 @@ def make_event_store(
     ``described`` names the store in messages (``"the SQLite store '/data/bank.db'"``).
     """
     checkpoint = trio.lowlevel.checkpoint
+    checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
     problem_of = rules.text_problem if rules.checks_rows else None
     max_version = rules.max_version
 
@@ -622,8 +623,13 @@ def make_event_store(
     async def load_aggregate_transaction(
         body: Transaction[TxT, Aggregate[EntityT]],
     ) -> StoreResult[Aggregate[EntityT]]:
-        await checkpoint()
-        return await body(transaction._make(writes=False, prefetch=True))
+        await checkpoint_if_cancelled()
+        tx = transaction._make(writes=False, prefetch=True)
+        loaded = await body(tx)
+        if tx._prefetch:
+            # The body did not read the aggregate (whose read is its schedule point).
+            await trio.lowlevel.cancel_shielded_checkpoint()
+        return loaded
 
     async def run_read(body: Transaction[TxT, ValueT]) -> StoreResult[ValueT]:
         await checkpoint()
@@ -655,7 +661,9 @@ def make_event_store(
         if prefetched is not None:
             tx._prefetched = None
             if prefetched[0] == aggregate_id and prefetched[1] == start_from:
-                await checkpoint()
+                # The read that prefetched these events was this transaction's schedule
+                # point: a second pass through the scheduler would only cost time.
+                await checkpoint_if_cancelled()
                 return prefetched[2]
         connections = running(eventstore)
         if connections is None:
