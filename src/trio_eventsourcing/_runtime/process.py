@@ -68,6 +68,7 @@ class _Mailbox(Generic[MsgT]):
         "_capacity",
         "_closed",
         "_dropping",
+        "_expired",
         "_items",
         "_receiver",
         "_space",
@@ -84,6 +85,8 @@ class _Mailbox(Generic[MsgT]):
         self._timer: Timer | None = None
         self._closed = False
         self._dropping = False
+        # Set by the timer of the receive in progress when its time ran out.
+        self._expired = False
 
     def put(self, message: MsgT) -> None:
         if self._dropping:
@@ -148,12 +151,7 @@ class _Mailbox(Generic[MsgT]):
         if self._receiver is not None:
             raise trio.BusyResourceError("another task is already receiving from this subject")
         self._receiver = trio.lowlevel.current_task()
-
-        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-            self._receiver = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+        await trio.lowlevel.wait_task_rescheduled(self._abort_receive)
 
     def handle_at_once(self, at_once: Callable[[MsgT], bool] | None) -> None:
         """Install (or with ``None`` remove) the handler ``put`` calls while idle."""
@@ -189,31 +187,39 @@ class _Mailbox(Generic[MsgT]):
             if remaining <= 0:
                 await trio.lowlevel.checkpoint()
                 return Error(None)
-            task = trio.lowlevel.current_task()
-            self._receiver = task
-            expired: list[bool] = []
-
-            def time_out(task: trio.lowlevel.Task = task, expired: list[bool] = expired) -> None:
-                if self._receiver is task:
-                    self._receiver = None
-                    self._timer = None
-                    expired.append(True)
-                    trio.lowlevel.reschedule(task)
-
-            self._timer = start_timer(remaining, time_out)
-
-            def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
-                self._receiver = None
-                timer = self._timer
-                if timer is not None:
-                    self._timer = None
-                    cancel_timer(timer)
-                return trio.lowlevel.Abort.SUCCEEDED
-
-            await trio.lowlevel.wait_task_rescheduled(abort)
-            if expired:
+            self._receiver = trio.lowlevel.current_task()
+            self._expired = False
+            # Bound methods, not closures: a request's reply is awaited this way, and
+            # every object allocated per wait is work for the cyclic GC.
+            self._timer = start_timer(remaining, self._time_out)
+            await trio.lowlevel.wait_task_rescheduled(self._abort_receive)
+            if self._expired:
+                self._expired = False
                 return Error(None)
         return Ok(self._take())
+
+    def _time_out(self) -> None:
+        """The timer of the receive in progress: its time ran out, wake it empty-handed.
+
+        A timer fires only while it is not cancelled, and every other way of waking or
+        ending the receive (a message, a cancellation) cancels it first: a timer that
+        fires is the one of the receive now parked.
+        """
+        task = self._receiver
+        self._timer = None
+        if task is not None:
+            self._receiver = None
+            self._expired = True
+            trio.lowlevel.reschedule(task)
+
+    def _abort_receive(self, _: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+        """A parked receive is cancelled: it takes nothing, and its timer, if any, stops."""
+        self._receiver = None
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            cancel_timer(timer)
+        return trio.lowlevel.Abort.SUCCEEDED
 
     def close(self) -> None:
         """Refuse further messages: sending raises :class:`SubjectClosed`."""
