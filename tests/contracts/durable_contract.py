@@ -103,18 +103,6 @@ Write = Callable[[], Awaitable[StoreResult[object]]]
 SNAPSHOT_TIME = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 
 
-class TaskSteps(trio.abc.Instrument):
-    """Counts the times one task is resumed while the instrument is added."""
-
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task = task
-        self.count = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is self.task:
-            self.count += 1
-
-
 def write(
     store: BankStore,
     aggregate_id: str,
@@ -380,36 +368,6 @@ class DurableStoreContract(DurableBackend):
             ]
             assert committed.value == expected
             assert await load(store, "acc-1") == expected
-
-    async def test_an_aggregate_load_resumes_its_task_once_after_one_read(self) -> None:
-        # The snapshot and the events after it come in one read, and that read is the
-        # load's only schedule point: each further pass through Trio's scheduler would
-        # add its cost to every cold load.
-        async with self.open_store() as store:
-            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
-            snapshot = Snapshot("acc-1", BankAccount(True), 1, SNAPSHOT_TIME)
-            saved = await store.execute_transaction(lambda tx: store.save_snapshot(tx, snapshot))
-            assert saved == Ok(None), saved
-            assert isinstance(await append(store, "acc-1", 1, [deposited(5, 5)]), Ok)
-
-            async def reads(tx: object) -> StoreResult[Aggregate[BankAccount]]:
-                found = await store.load_snapshot(tx, "acc-1")
-                assert isinstance(found, Ok), found
-                assert found.value is not None
-                events = await store.load_events(store.eventstore, tx, "acc-1", 1)
-                assert isinstance(events, Ok), events
-                assert [envelope.sequence for envelope in events.value] == [2]
-                return Ok(Aggregate("acc-1", found.value.entity, 2))
-
-            loading = trio.lowlevel.current_task()
-            steps = TaskSteps(loading)
-            trio.lowlevel.add_instrument(steps)
-            try:
-                loaded = await store.load_aggregate_transaction(reads)
-            finally:
-                trio.lowlevel.remove_instrument(steps)
-            assert isinstance(loaded, Ok), loaded
-            assert steps.count == 1
 
     async def test_a_bank_runs_on_the_store_and_reopens_with_its_state(self) -> None:
         async with self.open_store() as store, open_bank(store, snapshot_every=5) as bank:

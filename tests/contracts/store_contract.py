@@ -242,6 +242,18 @@ def durable_only(test: TestT) -> TestT:
     return test
 
 
+class TaskSteps(trio.abc.Instrument):
+    """Counts the times one task is resumed while the instrument is added."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.count = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.count += 1
+
+
 class StoreContract:
     """What every event store must do; subclass it and implement :meth:`open_store`."""
 
@@ -301,6 +313,36 @@ class StoreContract:
                 with trio.testing.assert_checkpoints():
                     loaded = await store.load_aggregate_transaction(body)
                 assert isinstance(loaded, Ok), loaded
+
+    async def test_an_aggregate_load_resumes_its_task_once(self, tmp_path: Path) -> None:
+        # One pass through Trio's scheduler for the whole load (on a durable store, the
+        # read of the snapshot and the events after it): each further pass would add
+        # its cost to every cold load.
+        async with self.open_store(tmp_path) as store:
+            assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
+            snapshot = Snapshot("acc-1", BankAccount(True), 1, SNAPSHOT_TIME)
+            saved = await store.execute_transaction(lambda tx: store.save_snapshot(tx, snapshot))
+            assert saved == Ok(None), saved
+            assert isinstance(await append(store, "acc-1", 1, [deposited(5, 5)]), Ok)
+
+            async def reads(tx: object) -> StoreResult[Aggregate[BankAccount]]:
+                found = await store.load_snapshot(tx, "acc-1")
+                assert isinstance(found, Ok), found
+                assert found.value is not None
+                events = await store.load_events(store.eventstore, tx, "acc-1", 1)
+                assert isinstance(events, Ok), events
+                assert [envelope.sequence for envelope in events.value] == [2]
+                return Ok(Aggregate("acc-1", found.value.entity, 2))
+
+            loading = trio.lowlevel.current_task()
+            steps = TaskSteps(loading)
+            trio.lowlevel.add_instrument(steps)
+            try:
+                loaded = await store.load_aggregate_transaction(reads)
+            finally:
+                trio.lowlevel.remove_instrument(steps)
+            assert isinstance(loaded, Ok), loaded
+            assert steps.count == 1
 
     async def test_an_aggregate_load_in_a_cancelled_scope_raises_cancelled(
         self, tmp_path: Path

@@ -234,13 +234,16 @@ class MemoryStore(Generic[EntityT, EventT]):
 class MemoryTransaction(Generic[EntityT, EventT]):
     """Writes staged by one transaction, applied together when it succeeds."""
 
-    __slots__ = ("appends", "committed_positions", "snapshots")
+    __slots__ = ("appends", "committed_positions", "loading", "snapshots")
 
-    def __init__(self) -> None:
+    def __init__(self, loading: bool = False) -> None:
         self.appends: list[tuple[str, int, list[MemoryStoreEventEnvelop[EventT]], str | None]] = []
         self.snapshots: list[Snapshot[EntityT]] = []
         # The global positions of the events stored, once committed (a command's receipt).
         self.committed_positions: range | None = None
+        # An aggregate load: it passed through the scheduler as it began, so its reads
+        # only check for cancellation.
+        self.loading = loading
 
 
 MemoryEventStore = EventStore[
@@ -253,6 +256,7 @@ def _make_event_store(
     tables: MemoryStore[EntityT, EventT],
 ) -> MemoryEventStore[EntityT, EventT]:
     checkpoint = trio.lowlevel.checkpoint
+    checkpoint_if_cancelled = trio.lowlevel.checkpoint_if_cancelled
 
     async def execute_transaction(
         body: Transaction[MemoryTransaction[EntityT, EventT], None],
@@ -310,6 +314,14 @@ def _make_event_store(
         await checkpoint()
         return await body(MemoryTransaction())
 
+    async def load_aggregate(
+        body: Transaction[MemoryTransaction[EntityT, EventT], Aggregate[EntityT]],
+    ) -> StoreResult[Aggregate[EntityT]]:
+        # One pass through the scheduler for the whole load, as on the durable stores
+        # (where it is the read): the snapshot and the events are then read at once.
+        await checkpoint()
+        return await body(MemoryTransaction(loading=True))
+
     async def commit_events(
         tx: MemoryTransaction[EntityT, EventT],
         aggregate: Aggregate[EntityT],
@@ -338,7 +350,7 @@ def _make_event_store(
         aggregate_id: str,
         start_from: int,
     ) -> StoreResult[list[EventEnvelop[EventT]]]:
-        await checkpoint()
+        await (checkpoint_if_cancelled() if tx.loading else checkpoint())
         stream = store.events.get(aggregate_id)
         if not stream:
             return Ok([])
@@ -348,7 +360,7 @@ def _make_event_store(
     async def load_snapshot(
         tx: MemoryTransaction[EntityT, EventT], aggregate_id: str
     ) -> StoreResult[Snapshot[EntityT] | None]:
-        await checkpoint()
+        await (checkpoint_if_cancelled() if tx.loading else checkpoint())
         return Ok(tables.snapshots.get(aggregate_id))
 
     async def save_snapshot(
@@ -367,7 +379,7 @@ def _make_event_store(
     return EventStore(
         # Cancelled, it raises only from inside ``body``, before applying anything.
         execute_transaction=mark_cancel_atomic(execute_transaction),
-        load_aggregate_transaction=run_read,
+        load_aggregate_transaction=load_aggregate,
         load_events_transaction=run_read,
         get_latest_snapshot_transaction=run_read,
         commit_events=commit_events,
