@@ -243,7 +243,7 @@ class MemoryTransaction(Generic[EntityT, EventT]):
         self.committed_positions: range | None = None
         # An aggregate load: it passed through the scheduler as it began, so its reads
         # only check for cancellation.
-        self.loading = loading
+        self.loading: bool = loading
 
 
 MemoryEventStore = EventStore[
