@@ -171,6 +171,18 @@ async def save_snapshot(store: BankStore, snapshot: Snapshot[BankAccount]) -> St
     return await store.execute_transaction(body)
 
 
+async def read_from_snapshot(
+    store: BankStore, tx: object, aggregate_id: str
+) -> tuple[Snapshot[BankAccount], list[EventEnvelop[BankAccountEvent]]]:
+    """In ``tx``: the aggregate's snapshot, which must exist, and the events after it."""
+    snapshot = await store.load_snapshot(tx, aggregate_id)
+    assert isinstance(snapshot, Ok), snapshot
+    assert snapshot.value is not None
+    after = await store.load_events(store.eventstore, tx, aggregate_id, snapshot.value.sequence)
+    assert isinstance(after, Ok), after
+    return snapshot.value, after.value
+
+
 # --- the store under eventsourcing.supervised ---------------------------------------------
 
 
@@ -321,18 +333,13 @@ class StoreContract:
         async with self.open_store(tmp_path) as store:
             assert isinstance(await append(store, "acc-1", 0, [opened("acc-1")]), Ok)
             snapshot = Snapshot("acc-1", BankAccount(True), 1, SNAPSHOT_TIME)
-            saved = await store.execute_transaction(lambda tx: store.save_snapshot(tx, snapshot))
-            assert saved == Ok(None), saved
+            assert await save_snapshot(store, snapshot) == Ok(None)
             assert isinstance(await append(store, "acc-1", 1, [deposited(5, 5)]), Ok)
 
             async def reads(tx: object) -> StoreResult[Aggregate[BankAccount]]:
-                found = await store.load_snapshot(tx, "acc-1")
-                assert isinstance(found, Ok), found
-                assert found.value is not None
-                events = await store.load_events(store.eventstore, tx, "acc-1", 1)
-                assert isinstance(events, Ok), events
-                assert [envelope.sequence for envelope in events.value] == [2]
-                return Ok(Aggregate("acc-1", found.value.entity, 2))
+                found, events = await read_from_snapshot(store, tx, "acc-1")
+                assert [envelope.sequence for envelope in events] == [2]
+                return Ok(Aggregate("acc-1", found.entity, 2))
 
             loading = trio.lowlevel.current_task()
             steps = TaskSteps(loading)
@@ -376,13 +383,9 @@ class StoreContract:
             seen: list[object] = []
 
             async def body(tx: object) -> StoreResult[Aggregate[BankAccount]]:
-                snapshot = await store.load_snapshot(tx, "acc-1")
-                assert isinstance(snapshot, Ok), snapshot
-                assert snapshot.value is not None
-                after = await store.load_events(store.eventstore, tx, "acc-1", 1)
-                assert isinstance(after, Ok), after
-                seen.append(view(after.value))
-                return Ok(Aggregate("acc-1", snapshot.value.entity, 2))
+                snapshot, after = await read_from_snapshot(store, tx, "acc-1")
+                seen.append(view(after))
+                return Ok(Aggregate("acc-1", snapshot.entity, 2))
 
             assert isinstance(await store.load_aggregate_transaction(body), Ok)
             assert seen == [view(await load(store, "acc-1", start_from=1))]
