@@ -194,7 +194,6 @@ class _Mailbox(Generic[MsgT]):
             self._timer = start_timer(remaining, self._time_out)
             await trio.lowlevel.wait_task_rescheduled(self._abort_receive)
             if self._expired:
-                self._expired = False
                 return Error(None)
         return Ok(self._take())
 
